@@ -1,0 +1,92 @@
+//! The append-only audit log: who did what, from where, and when.
+//! Never a secret: details hold identifiers and reasons only.
+
+use std::net::IpAddr;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::client::ClientInfo;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    /// A new account was created.
+    UserRegistered,
+    /// A sign-in (cookie or token) succeeded.
+    SignInSucceeded,
+    /// A sign-in failed: unknown user, wrong password, disabled account.
+    SignInFailed,
+    /// A session was ended by its own user.
+    SignedOut,
+    /// A session was revoked (by id, by scope, by an administrator).
+    SessionRevoked,
+    /// A user changed their password.
+    PasswordChanged,
+    /// An administrator disabled a user.
+    UserDisabled,
+    /// An administrator enabled a user.
+    UserEnabled,
+}
+
+impl AuditKind {
+    /// The stable name stored and shown in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::UserRegistered => "user.registered",
+            AuditKind::SignInSucceeded => "sign_in.succeeded",
+            AuditKind::SignInFailed => "sign_in.failed",
+            AuditKind::SignedOut => "session.signed_out",
+            AuditKind::SessionRevoked => "session.revoked",
+            AuditKind::PasswordChanged => "user.password_changed",
+            AuditKind::UserDisabled => "user.disabled",
+            AuditKind::UserEnabled => "user.enabled",
+        }
+    }
+}
+
+/// One event, before it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    /// What happened (see [`AuditKind::as_str`]).
+    pub kind: String,
+    /// The user it concerns, if known.
+    pub user_id: Option<Uuid>,
+    /// Client address.
+    pub ip: Option<IpAddr>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// When it happened.
+    pub at: OffsetDateTime,
+    /// Free-form detail: identifiers and reasons, never secrets.
+    pub detail: serde_json::Value,
+}
+
+impl AuditEvent {
+    /// An event of `kind` about `user_id`, from `client`, at `at`.
+    pub fn new(
+        kind: AuditKind,
+        user_id: Option<Uuid>,
+        client: &ClientInfo,
+        at: OffsetDateTime,
+        detail: serde_json::Value,
+    ) -> Self {
+        Self {
+            kind: kind.as_str().to_owned(),
+            user_id,
+            ip: client.ip,
+            user_agent: client.user_agent.clone(),
+            at,
+            detail,
+        }
+    }
+}
+
+/// A stored event with its position in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Increasing position; pages are cut by it.
+    pub id: i64,
+    /// The event.
+    pub event: AuditEvent,
+}

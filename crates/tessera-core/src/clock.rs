@@ -1,0 +1,55 @@
+//! Time is injected so that expiry, idle timeouts and grace windows can be
+//! tested without sleeping.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use time::OffsetDateTime;
+
+/// The source of "now" for the whole domain.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time, in UTC.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The operating system's wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// A clock that only moves when told to, for tests.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now: Arc<Mutex<OffsetDateTime>>,
+}
+
+impl ManualClock {
+    /// A clock standing at `start`.
+    pub fn new(start: OffsetDateTime) -> Self {
+        Self {
+            now: Arc::new(Mutex::new(start)),
+        }
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: time::Duration) {
+        let mut now = self
+            .now
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,54 @@
+//! Domain errors: what went wrong, in the domain's words. The HTTP layer maps
+//! each to a status and a problem type.
+
+use crate::password::{HashError, PasswordPolicyError};
+use crate::secret::RandomError;
+use crate::store::StoreError;
+use crate::username::UsernameError;
+
+/// Everything a domain operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The username is malformed.
+    #[error("invalid username: {0}")]
+    InvalidUsername(#[from] UsernameError),
+    /// The new password breaks the policy.
+    #[error("password refused: {0}")]
+    WeakPassword(#[from] PasswordPolicyError),
+    /// The username is already registered.
+    #[error("the username is taken")]
+    UsernameTaken,
+    /// Wrong username or password, or a disabled account: deliberately one case.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// No valid session or token.
+    #[error("not signed in")]
+    Unauthenticated,
+    /// The thing asked for does not exist (or is not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// Too much work queued: try again shortly.
+    #[error("server busy")]
+    Busy,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A fault inside the server.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<HashError> for CoreError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => CoreError::Busy,
+            HashError::Internal(m) => CoreError::Internal(m),
+        }
+    }
+}
+
+impl From<RandomError> for CoreError {
+    fn from(e: RandomError) -> Self {
+        CoreError::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,20 @@
+//! Tessera's domain: users, sessions of both kinds, secrets, password hashing,
+//! policies, and the store traits every backend implements.
+//!
+//! Nothing here knows HTTP or SQL: the HTTP layer calls [`Tessera`], and
+//! [`Tessera`] calls a [`store::Store`].
+
+pub mod audit;
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod password;
+pub mod secret;
+pub mod service;
+pub mod session;
+pub mod store;
+pub mod user;
+pub mod username;
+
+pub use error::CoreError;
+pub use service::{Tessera, TesseraConfig};

@@ -1,0 +1,515 @@
+//! [`Tessera`]: the domain operations the HTTP layer and the CLI call.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::audit::{AuditEvent, AuditKind, AuditRecord};
+use crate::client::ClientInfo;
+use crate::clock::Clock;
+use crate::error::CoreError;
+use crate::password::{HashCost, PasswordHasher, Verified, check_strength};
+use crate::secret::{Secret, SecretKind};
+use crate::session::{Session, SessionId, SessionKind, SessionPolicy};
+use crate::store::{Store, StoreError};
+use crate::user::User;
+use crate::username::Username;
+
+/// Label under which a session's CSRF token is derived from its secret.
+const CSRF_LABEL: &[u8] = b"tessera csrf v1";
+
+/// Domain settings, validated by the caller.
+#[derive(Debug, Clone)]
+pub struct TesseraConfig {
+    /// Cookie session lifetimes.
+    pub session: SessionPolicy,
+    /// Argon2id cost.
+    pub hash_cost: HashCost,
+    /// Hashes run at once (normally the number of cores).
+    pub hash_workers: usize,
+    /// Hashes allowed to wait for a worker before callers are told "busy".
+    pub hash_queue: usize,
+}
+
+impl Default for TesseraConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            session: SessionPolicy::default(),
+            hash_cost: HashCost::default(),
+            hash_workers: cores,
+            hash_queue: cores * 32,
+        }
+    }
+}
+
+/// A new session and the secret that proves it, returned once.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The signed-in user.
+    pub user: User,
+    /// The new session.
+    pub session: Session,
+    /// Its secret (the cookie value); only its hash is stored.
+    pub secret: Secret,
+}
+
+/// A request's proven identity.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The user.
+    pub user: User,
+    /// The session the request belongs to.
+    pub session: Session,
+}
+
+/// The domain service.
+pub struct Tessera {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasher,
+    config: TesseraConfig,
+}
+
+impl std::fmt::Debug for Tessera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tessera")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tessera {
+    /// Builds the service over `store`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: TesseraConfig,
+    ) -> Result<Self, CoreError> {
+        let hasher = PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?;
+        Ok(Self {
+            store,
+            clock,
+            hasher,
+            config,
+        })
+    }
+
+    /// The current time by the injected clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &TesseraConfig {
+        &self.config
+    }
+
+    /// Succeeds when the store answers.
+    pub async fn ready(&self) -> Result<(), CoreError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Self-service registration.
+    pub async fn register(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+        client: &ClientInfo,
+    ) -> Result<User, CoreError> {
+        self.create_user(username, password, Vec::new(), client)
+            .await
+    }
+
+    /// Creates a user with `roles` (registration, CLI, administration).
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+        roles: Vec<String>,
+        client: &ClientInfo,
+    ) -> Result<User, CoreError> {
+        let username = Username::parse(username)?;
+        check_strength(&password, username.display())?;
+        // Registration reveals whether a name is taken by design; checking
+        // first spares an Argon2 run. The unique index still decides races.
+        if self
+            .store
+            .user_by_username(username.normalized())
+            .await?
+            .is_some()
+        {
+            return Err(CoreError::UsernameTaken);
+        }
+        let hash = self.hasher.hash(password).await?;
+        let now = self.now();
+        let user = User {
+            id: Uuid::new_v4(),
+            username,
+            roles,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.insert_user(&user, &hash).await {
+            Ok(()) => {}
+            Err(StoreError::Duplicate) => return Err(CoreError::UsernameTaken),
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(AuditKind::UserRegistered, Some(user.id), client, json!({}))
+            .await?;
+        Ok(user)
+    }
+
+    /// Checks a username and password. Every failure is the same
+    /// [`CoreError::InvalidCredentials`] and costs one Argon2 verification,
+    /// so neither the answer nor its timing tells whether the user exists.
+    pub async fn check_credentials(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+        client: &ClientInfo,
+    ) -> Result<User, CoreError> {
+        let record = match Username::parse(username) {
+            Ok(name) => self.store.user_by_username(name.normalized()).await?,
+            Err(_) => None,
+        };
+        let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
+        let outcome = self.hasher.verify(password.clone(), stored_hash).await?;
+        let failure = match (&record, outcome) {
+            (None, _) => Some("unknown_user"),
+            (Some(_), Verified::Mismatch) => Some("wrong_password"),
+            (Some(r), _) if r.user.disabled => Some("disabled"),
+            _ => None,
+        };
+        match (record, failure) {
+            (Some(record), None) => {
+                if outcome == Verified::MatchNeedsRehash {
+                    let fresh = self.hasher.hash(password).await?;
+                    self.store
+                        .set_password_hash(record.user.id, &fresh, self.now())
+                        .await?;
+                }
+                Ok(record.user)
+            }
+            (record, reason) => {
+                let user_id = record.map(|r| r.user.id);
+                self.audit(
+                    AuditKind::SignInFailed,
+                    user_id,
+                    client,
+                    json!({ "reason": reason.unwrap_or("unknown") }),
+                )
+                .await?;
+                Err(CoreError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Cookie sign-in. Any session the request's cookie pointed at is
+    /// deleted and a new one with a new secret is made, so a planted cookie
+    /// can never become a signed-in session (no fixation).
+    pub async fn sign_in_cookie(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+        remember_me: bool,
+        replacing: Option<&Secret>,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, CoreError> {
+        let user = self.check_credentials(username, password, client).await?;
+        if let Some(old) = replacing
+            && let Some(previous) = self.store.session_by_secret(&old.hash()).await?
+        {
+            self.store.delete_session(&previous.id).await?;
+        }
+        let secret = Secret::generate(SecretKind::Session)?;
+        let now = self.now();
+        let (idle, absolute) = self.config.session.lifetimes(remember_me);
+        let session = Session {
+            id: SessionId::generate()?,
+            kind: SessionKind::Cookie,
+            user_id: user.id,
+            secret_hash: secret.hash(),
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now + idle,
+            absolute_expires_at: now + absolute,
+            remember_me,
+            ip: client.ip,
+            user_agent: client.user_agent.clone(),
+        };
+        self.store.insert_session(&session).await?;
+        self.audit(
+            AuditKind::SignInSucceeded,
+            Some(user.id),
+            client,
+            json!({ "session_id": session.id.as_str(), "kind": "cookie" }),
+        )
+        .await?;
+        Ok(SignedIn {
+            user,
+            session,
+            secret,
+        })
+    }
+
+    /// The user and session behind a cookie secret, if it is live. Records
+    /// use at most once per touch interval.
+    pub async fn authenticate_cookie(&self, secret: &Secret) -> Result<Authenticated, CoreError> {
+        let hash = secret.hash();
+        let Some(mut session) = self.store.session_by_secret(&hash).await? else {
+            return Err(CoreError::Unauthenticated);
+        };
+        let now = self.now();
+        if session.kind != SessionKind::Cookie
+            || !session.secret_hash.ct_eq(&hash)
+            || !session.is_live(now)
+        {
+            return Err(CoreError::Unauthenticated);
+        }
+        let user = self.live_user(session.user_id).await?;
+        let (idle, _) = self.config.session.lifetimes(session.remember_me);
+        if now - session.last_seen_at >= self.config.session.touch_interval(idle) {
+            session.last_seen_at = now;
+            session.idle_expires_at = now + idle;
+            self.store
+                .touch_session(&session.id, now, session.idle_expires_at)
+                .await?;
+        }
+        Ok(Authenticated { user, session })
+    }
+
+    /// The CSRF token of the cookie session whose secret is `secret`.
+    pub fn csrf_token(&self, secret: &Secret) -> String {
+        secret.derive(CSRF_LABEL)
+    }
+
+    /// Ends the caller's own session.
+    pub async fn sign_out(
+        &self,
+        auth: &Authenticated,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        if let Some(session) = self.store.delete_session(&auth.session.id).await? {
+            self.audit(
+                AuditKind::SignedOut,
+                Some(session.user_id),
+                client,
+                json!({ "session_id": session.id.as_str(), "kind": session.kind.as_str() }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The user's live sessions, newest first.
+    pub async fn sessions_of(&self, user_id: Uuid) -> Result<Vec<Session>, CoreError> {
+        Ok(self.store.list_user_sessions(user_id, self.now()).await?)
+    }
+
+    /// Revokes one of the user's sessions; [`CoreError::NotFound`] when it is
+    /// not theirs, exactly as when it does not exist.
+    pub async fn revoke_session(
+        &self,
+        user_id: Uuid,
+        id: &str,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let id = SessionId::parse(id).ok_or(CoreError::NotFound)?;
+        match self.store.session_by_id(&id).await? {
+            Some(session) if session.user_id == user_id => {}
+            _ => return Err(CoreError::NotFound),
+        }
+        let ended: Vec<Session> = self.store.delete_session(&id).await?.into_iter().collect();
+        self.record_revocations(&ended, client, "user").await
+    }
+
+    /// Revokes every session of the user except `keep`; returns how many ended.
+    pub async fn revoke_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Option<&SessionId>,
+        client: &ClientInfo,
+        by: &str,
+    ) -> Result<usize, CoreError> {
+        let ended = self.store.delete_user_sessions(user_id, keep).await?;
+        self.record_revocations(&ended, client, by).await?;
+        Ok(ended.len())
+    }
+
+    /// Changes the caller's password: checks the current one, revokes every
+    /// other session, and rotates the current session's secret. Returns the
+    /// new secret of a cookie session.
+    pub async fn change_password(
+        &self,
+        auth: &Authenticated,
+        current: Zeroizing<String>,
+        new: Zeroizing<String>,
+        client: &ClientInfo,
+    ) -> Result<Option<Secret>, CoreError> {
+        let record = self
+            .store
+            .user_by_id(auth.user.id)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        let outcome = self
+            .hasher
+            .verify(current, Some(record.password_hash))
+            .await?;
+        if !outcome.is_match() {
+            self.audit(
+                AuditKind::SignInFailed,
+                Some(auth.user.id),
+                client,
+                json!({ "reason": "wrong_password", "during": "password_change" }),
+            )
+            .await?;
+            return Err(CoreError::InvalidCredentials);
+        }
+        check_strength(&new, auth.user.username.display())?;
+        let hash = self.hasher.hash(new).await?;
+        let now = self.now();
+        if !self
+            .store
+            .set_password_hash(auth.user.id, &hash, now)
+            .await?
+        {
+            return Err(CoreError::Unauthenticated);
+        }
+        self.revoke_sessions(
+            auth.user.id,
+            Some(&auth.session.id),
+            client,
+            "password_change",
+        )
+        .await?;
+        let rotated = match auth.session.kind {
+            SessionKind::Cookie => {
+                let secret = Secret::generate(SecretKind::Session)?;
+                let (idle, _) = self.config.session.lifetimes(auth.session.remember_me);
+                let swapped = self
+                    .store
+                    .rotate_session_secret(
+                        &auth.session.id,
+                        &auth.session.secret_hash,
+                        &secret.hash(),
+                        now,
+                        now + idle,
+                    )
+                    .await?;
+                if !swapped {
+                    return Err(CoreError::Unauthenticated);
+                }
+                Some(secret)
+            }
+            SessionKind::Token => None,
+        };
+        self.audit(
+            AuditKind::PasswordChanged,
+            Some(auth.user.id),
+            client,
+            json!({}),
+        )
+        .await?;
+        Ok(rotated)
+    }
+
+    /// Disables (revoking every session) or re-enables a user.
+    pub async fn set_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        if !self
+            .store
+            .set_disabled(user_id, disabled, self.now())
+            .await?
+        {
+            return Err(CoreError::NotFound);
+        }
+        if disabled {
+            self.revoke_sessions(user_id, None, client, "admin_disable")
+                .await?;
+        }
+        let kind = if disabled {
+            AuditKind::UserDisabled
+        } else {
+            AuditKind::UserEnabled
+        };
+        self.audit(kind, Some(user_id), client, json!({})).await
+    }
+
+    /// A user by (not yet normalised) username.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, CoreError> {
+        let name = Username::parse(username)?;
+        Ok(self
+            .store
+            .user_by_username(name.normalized())
+            .await?
+            .map(|r| r.user))
+    }
+
+    /// Users ordered by normalised name, after `after`, at most `limit`.
+    pub async fn list_users(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<User>, CoreError> {
+        Ok(self.store.list_users(after, limit).await?)
+    }
+
+    /// Removes expired sessions; returns how many.
+    pub async fn sweep_expired(&self) -> Result<u64, CoreError> {
+        Ok(self.store.delete_expired_sessions(self.now()).await?)
+    }
+
+    /// A page of the audit log, newest first.
+    pub async fn audit_log(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, CoreError> {
+        Ok(self.store.list_audit(before, limit).await?)
+    }
+
+    async fn live_user(&self, user_id: Uuid) -> Result<User, CoreError> {
+        match self.store.user_by_id(user_id).await? {
+            Some(record) if !record.user.disabled => Ok(record.user),
+            _ => Err(CoreError::Unauthenticated),
+        }
+    }
+
+    async fn record_revocations(
+        &self,
+        ended: &[Session],
+        client: &ClientInfo,
+        by: &str,
+    ) -> Result<(), CoreError> {
+        for session in ended {
+            self.audit(
+                AuditKind::SessionRevoked,
+                Some(session.user_id),
+                client,
+                json!({ "session_id": session.id.as_str(), "kind": session.kind.as_str(), "by": by }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn audit(
+        &self,
+        kind: AuditKind,
+        user_id: Option<Uuid>,
+        client: &ClientInfo,
+        detail: serde_json::Value,
+    ) -> Result<(), CoreError> {
+        let event = AuditEvent::new(kind, user_id, client, self.now(), detail);
+        Ok(self.store.append_audit(&event).await?)
+    }
+}

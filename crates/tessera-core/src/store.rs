@@ -1,0 +1,124 @@
+//! The store traits: small, async, grouped by concept. Every operation that
+//! must be atomic is one method, so no backend can implement it as
+//! check-then-write.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, AuditRecord};
+use crate::secret::SecretHash;
+use crate::session::{Session, SessionId};
+use crate::user::{User, UserRecord};
+
+/// What can go wrong in a store, in the domain's words.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is taken (e.g. the username).
+    #[error("duplicate key")]
+    Duplicate,
+    /// The backing service cannot be reached or answered with an error.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data cannot be read back into the domain.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// User accounts.
+#[async_trait]
+pub trait Users: Send + Sync {
+    /// Adds a user; [`StoreError::Duplicate`] if the normalised name is taken.
+    async fn insert_user(&self, user: &User, password_hash: &str) -> StoreResult<()>;
+    /// A user by id.
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// A user by normalised username.
+    async fn user_by_username(&self, normalized: &str) -> StoreResult<Option<UserRecord>>;
+    /// Users ordered by normalised name, after `after` (exclusive), at most `limit`.
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<User>>;
+    /// Replaces the password hash; false if there is no such user.
+    async fn set_password_hash(
+        &self,
+        id: Uuid,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Disables or enables a user; false if there is no such user.
+    async fn set_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Replaces the user's roles; false if there is no such user.
+    async fn set_roles(&self, id: Uuid, roles: &[String], now: OffsetDateTime)
+    -> StoreResult<bool>;
+}
+
+/// Sessions of both kinds.
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    /// Stores a new session.
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    /// The session whose current secret hashes to `hash`.
+    async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>>;
+    /// A session by public id.
+    async fn session_by_id(&self, id: &SessionId) -> StoreResult<Option<Session>>;
+    /// Records use: sets `last_seen_at` and pushes the idle expiry.
+    async fn touch_session(
+        &self,
+        id: &SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Replaces the secret if it is still `old`; false if it was not (a
+    /// concurrent rotation won, or the session is gone).
+    async fn rotate_session_secret(
+        &self,
+        id: &SessionId,
+        old: &SecretHash,
+        new: &SecretHash,
+        now: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Deletes one session, returning it if it existed.
+    async fn delete_session(&self, id: &SessionId) -> StoreResult<Option<Session>>;
+    /// Deletes every session of `user_id` but `except`, returning the deleted ones.
+    async fn delete_user_sessions(
+        &self,
+        user_id: Uuid,
+        except: Option<&SessionId>,
+    ) -> StoreResult<Vec<Session>>;
+    /// The user's sessions still live at `now`, newest first.
+    async fn list_user_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>>;
+    /// Removes sessions expired at `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// The append-only audit log.
+#[async_trait]
+pub trait Audit: Send + Sync {
+    /// Appends an event.
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Events newest first, with ids below `before` (all when `None`), at most `limit`.
+    async fn list_audit(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// Liveness of the backing services.
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// Succeeds when the store can serve requests.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Everything a backend provides.
+pub trait Store: Users + Sessions + Audit + Health {}
+
+impl<T: Users + Sessions + Audit + Health> Store for T {}

@@ -1,0 +1,507 @@
+//! Tessera's embedded store: one SQLite file in WAL mode, nothing to install.
+//!
+//! `synchronous = FULL` makes every commit durable before it is
+//! acknowledged, so an answered registration survives `kill -9` and power
+//! loss alike.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use tessera_core::audit::{AuditEvent, AuditRecord};
+use tessera_core::secret::SecretHash;
+use tessera_core::session::{Session, SessionId, SessionKind};
+use tessera_core::store::{Audit, Health, Sessions, StoreError, StoreResult, Users};
+use tessera_core::user::{User, UserRecord};
+use tessera_core::username::Username;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The schema migrations, applied in order and recorded in `_sqlx_migrations`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The embedded SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        Self::connect(options).await
+    }
+
+    /// Opens a `sqlite://` URL.
+    pub async fn open_url(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true);
+        Self::connect(options).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> StoreResult<Self> {
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    }
+
+    /// Closes every connection, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The pool, for tests that look at the raw tables.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn write_error(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        return StoreError::Duplicate;
+    }
+    unavailable(e)
+}
+
+fn to_millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_millis(ms: i64) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn read_user(row: &SqliteRow) -> StoreResult<UserRecord> {
+    let id: String = row.try_get("id").map_err(corrupt)?;
+    let roles: String = row.try_get("roles").map_err(corrupt)?;
+    let user = User {
+        id: Uuid::parse_str(&id).map_err(corrupt)?,
+        username: Username::from_stored(
+            row.try_get("username").map_err(corrupt)?,
+            row.try_get("username_normalized").map_err(corrupt)?,
+        ),
+        roles: serde_json::from_str(&roles).map_err(corrupt)?,
+        disabled: row.try_get::<i64, _>("disabled").map_err(corrupt)? != 0,
+        created_at: from_millis(row.try_get("created_at").map_err(corrupt)?)?,
+        updated_at: from_millis(row.try_get("updated_at").map_err(corrupt)?)?,
+    };
+    Ok(UserRecord {
+        user,
+        password_hash: row.try_get("password_hash").map_err(corrupt)?,
+    })
+}
+
+fn read_session(row: &SqliteRow) -> StoreResult<Session> {
+    let id: String = row.try_get("id").map_err(corrupt)?;
+    let kind: String = row.try_get("kind").map_err(corrupt)?;
+    let user_id: String = row.try_get("user_id").map_err(corrupt)?;
+    let hash: Vec<u8> = row.try_get("secret_hash").map_err(corrupt)?;
+    let ip: Option<String> = row.try_get("ip").map_err(corrupt)?;
+    Ok(Session {
+        id: SessionId::parse(&id).ok_or_else(|| corrupt("session id"))?,
+        kind: SessionKind::parse(&kind).ok_or_else(|| corrupt("session kind"))?,
+        user_id: Uuid::parse_str(&user_id).map_err(corrupt)?,
+        secret_hash: SecretHash::from_slice(&hash).ok_or_else(|| corrupt("secret hash"))?,
+        created_at: from_millis(row.try_get("created_at").map_err(corrupt)?)?,
+        last_seen_at: from_millis(row.try_get("last_seen_at").map_err(corrupt)?)?,
+        idle_expires_at: from_millis(row.try_get("idle_expires_at").map_err(corrupt)?)?,
+        absolute_expires_at: from_millis(row.try_get("absolute_expires_at").map_err(corrupt)?)?,
+        remember_me: row.try_get::<i64, _>("remember_me").map_err(corrupt)? != 0,
+        ip: ip.and_then(|ip| IpAddr::from_str(&ip).ok()),
+        user_agent: row.try_get("user_agent").map_err(corrupt)?,
+    })
+}
+
+// sqlx only takes static SQL, so shared column lists are spliced in with concat!.
+macro_rules! user_columns {
+    () => {
+        "id, username, username_normalized, password_hash, roles, disabled, created_at, updated_at"
+    };
+}
+macro_rules! session_columns {
+    () => {
+        "id, kind, user_id, secret_hash, created_at, last_seen_at, idle_expires_at, absolute_expires_at, remember_me, ip, user_agent"
+    };
+}
+
+#[async_trait]
+impl Users for SqliteStore {
+    async fn insert_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
+        let roles = serde_json::to_string(&user.roles).map_err(corrupt)?;
+        sqlx::query(
+            "INSERT INTO users (id, username, username_normalized, password_hash, roles, disabled, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(user.id.to_string())
+        .bind(user.username.display())
+        .bind(user.username.normalized())
+        .bind(password_hash)
+        .bind(roles)
+        .bind(i64::from(user.disabled))
+        .bind(to_millis(user.created_at))
+        .bind(to_millis(user.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(write_error)?;
+        Ok(())
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(read_user)
+        .transpose()
+    }
+
+    async fn user_by_username(&self, normalized: &str) -> StoreResult<Option<UserRecord>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username_normalized = ?"
+        ))
+        .bind(normalized)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(read_user)
+        .transpose()
+    }
+
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username_normalized > ? \
+             ORDER BY username_normalized LIMIT ?"
+        ))
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(|r| read_user(r).map(|r| r.user)).collect()
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: Uuid,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+            .bind(hash)
+            .bind(to_millis(now))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?")
+            .bind(i64::from(disabled))
+            .bind(to_millis(now))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_roles(
+        &self,
+        id: Uuid,
+        roles: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let roles = serde_json::to_string(roles).map_err(corrupt)?;
+        let done = sqlx::query("UPDATE users SET roles = ?, updated_at = ? WHERE id = ?")
+            .bind(roles)
+            .bind(to_millis(now))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl Sessions for SqliteStore {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "INSERT INTO sessions (",
+            session_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(s.id.as_str())
+        .bind(s.kind.as_str())
+        .bind(s.user_id.to_string())
+        .bind(&s.secret_hash.as_bytes()[..])
+        .bind(to_millis(s.created_at))
+        .bind(to_millis(s.last_seen_at))
+        .bind(to_millis(s.idle_expires_at))
+        .bind(to_millis(s.absolute_expires_at))
+        .bind(i64::from(s.remember_me))
+        .bind(s.ip.map(|ip| ip.to_string()))
+        .bind(s.user_agent.as_deref())
+        .execute(&self.pool)
+        .await
+        .map_err(write_error)?;
+        Ok(())
+    }
+
+    async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE secret_hash = ?"
+        ))
+        .bind(&hash.as_bytes()[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(read_session)
+        .transpose()
+    }
+
+    async fn session_by_id(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE id = ?"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(read_session)
+        .transpose()
+    }
+
+    async fn touch_session(
+        &self,
+        id: &SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id = ?")
+            .bind(to_millis(last_seen_at))
+            .bind(to_millis(idle_expires_at))
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn rotate_session_secret(
+        &self,
+        id: &SessionId,
+        old: &SecretHash,
+        new: &SecretHash,
+        now: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        // One conditional UPDATE: of two concurrent rotations exactly one matches.
+        let done = sqlx::query(
+            "UPDATE sessions SET secret_hash = ?, last_seen_at = ?, idle_expires_at = ? \
+             WHERE id = ? AND secret_hash = ?",
+        )
+        .bind(&new.as_bytes()[..])
+        .bind(to_millis(now))
+        .bind(to_millis(idle_expires_at))
+        .bind(id.as_str())
+        .bind(&old.as_bytes()[..])
+        .execute(&self.pool)
+        .await
+        .map_err(write_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        sqlx::query(concat!(
+            "DELETE FROM sessions WHERE id = ? RETURNING ",
+            session_columns!()
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(read_session)
+        .transpose()
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user_id: Uuid,
+        except: Option<&SessionId>,
+    ) -> StoreResult<Vec<Session>> {
+        let rows = sqlx::query(concat!(
+            "DELETE FROM sessions WHERE user_id = ? AND id IS NOT ? RETURNING ",
+            session_columns!()
+        ))
+        .bind(user_id.to_string())
+        .bind(except.map(SessionId::as_str))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(read_session).collect()
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>> {
+        let now = to_millis(now);
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions \
+             WHERE user_id = ? AND idle_expires_at > ? AND absolute_expires_at > ? \
+             ORDER BY created_at DESC, id"
+        ))
+        .bind(user_id.to_string())
+        .bind(now)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(read_session).collect()
+    }
+
+    async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let now = to_millis(now);
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE idle_expires_at <= ? OR absolute_expires_at <= ?",
+        )
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl Audit for SqliteStore {
+    async fn append_audit(&self, e: &AuditEvent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (kind, user_id, ip, user_agent, at, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.kind)
+        .bind(e.user_id.map(|id| id.to_string()))
+        .bind(e.ip.map(|ip| ip.to_string()))
+        .bind(e.user_agent.as_deref())
+        .bind(to_millis(e.at))
+        .bind(e.detail.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, user_id, ip, user_agent, at, detail FROM audit_log \
+             WHERE id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let user_id: Option<String> = row.try_get("user_id").map_err(corrupt)?;
+                let ip: Option<String> = row.try_get("ip").map_err(corrupt)?;
+                let detail: String = row.try_get("detail").map_err(corrupt)?;
+                Ok(AuditRecord {
+                    id: row.try_get("id").map_err(corrupt)?,
+                    event: AuditEvent {
+                        kind: row.try_get("kind").map_err(corrupt)?,
+                        user_id: user_id
+                            .map(|id| Uuid::parse_str(&id))
+                            .transpose()
+                            .map_err(corrupt)?,
+                        ip: ip.and_then(|ip| IpAddr::from_str(&ip).ok()),
+                        user_agent: row.try_get("user_agent").map_err(corrupt)?,
+                        at: from_millis(row.try_get("at").map_err(corrupt)?)?,
+                        detail: serde_json::from_str(&detail).map_err(corrupt)?,
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Health for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

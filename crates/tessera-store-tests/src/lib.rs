@@ -1,0 +1,354 @@
+//! The store conformance suite: the same tests, written once, for every
+//! backend. A backend's test file calls [`conformance_suite!`] with an async
+//! function that returns a fresh, isolated, migrated store.
+//!
+//! This crate is test code: failed expectations panic, as tests do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+
+use tessera_core::audit::{AuditEvent, AuditKind};
+use tessera_core::client::ClientInfo;
+use tessera_core::secret::{Secret, SecretKind};
+use tessera_core::session::{Session, SessionId, SessionKind};
+use tessera_core::store::{Store, StoreError};
+use tessera_core::user::User;
+use tessera_core::username::Username;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// Expands to one `#[tokio::test]` per conformance case, each with a fresh
+/// store from `$factory` (an async fn returning `Arc<dyn Store>`).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:path) => {
+        $crate::conformance_suite!(@cases $factory;
+            users_round_trip,
+            duplicate_normalised_username_is_refused,
+            users_list_in_pages,
+            user_updates,
+            sessions_round_trip,
+            touch_moves_idle_expiry,
+            rotation_is_conditional,
+            concurrent_rotations_have_one_winner,
+            delete_user_sessions_keeps_the_exception,
+            listing_and_sweeping_skip_expired,
+            deleting_a_user_deletes_nothing_else,
+            audit_pages_newest_first,
+        );
+    };
+    (@cases $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $factory().await;
+                $crate::$case(store).await;
+            }
+        )*
+    };
+}
+
+/// A time with millisecond precision, which every backend keeps exactly.
+pub fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap()
+}
+
+/// A new user value named `name`.
+pub fn user(name: &str) -> User {
+    let t = now();
+    User {
+        id: Uuid::new_v4(),
+        username: Username::parse(name).unwrap(),
+        roles: vec![],
+        disabled: false,
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+/// A new live cookie session of `user_id` and its secret.
+pub fn session(user_id: Uuid) -> (Session, Secret) {
+    let secret = Secret::generate(SecretKind::Session).unwrap();
+    let t = now();
+    let session = Session {
+        id: SessionId::generate().unwrap(),
+        kind: SessionKind::Cookie,
+        user_id,
+        secret_hash: secret.hash(),
+        created_at: t,
+        last_seen_at: t,
+        idle_expires_at: t + Duration::minutes(30),
+        absolute_expires_at: t + Duration::hours(12),
+        remember_me: false,
+        ip: Some("127.0.0.1".parse().unwrap()),
+        user_agent: Some("conformance".into()),
+    };
+    (session, secret)
+}
+
+/// Inserted users read back identically, by id and by normalised name.
+pub async fn users_round_trip(store: Arc<dyn Store>) {
+    let mut alice = user("Alice");
+    alice.roles = vec!["admin".into(), "ops".into()];
+    store.insert_user(&alice, "$argon2id$stub").await.unwrap();
+    let by_id = store.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(by_id.user, alice);
+    assert_eq!(by_id.password_hash, "$argon2id$stub");
+    let by_name = store.user_by_username("alice").await.unwrap().unwrap();
+    assert_eq!(by_name.user, alice);
+    assert!(store.user_by_username("bob").await.unwrap().is_none());
+    assert!(store.user_by_id(Uuid::new_v4()).await.unwrap().is_none());
+}
+
+/// Two names equal after normalisation cannot both exist.
+pub async fn duplicate_normalised_username_is_refused(store: Arc<dyn Store>) {
+    store.insert_user(&user("Alice"), "h").await.unwrap();
+    let err = store
+        .insert_user(&user("ＡＬＩＣＥ"), "h")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate), "{err:?}");
+}
+
+/// Listing pages by normalised name.
+pub async fn users_list_in_pages(store: Arc<dyn Store>) {
+    for name in ["carol", "alice", "bob", "dave"] {
+        store.insert_user(&user(name), "h").await.unwrap();
+    }
+    let first = store.list_users(None, 3).await.unwrap();
+    let names: Vec<_> = first
+        .iter()
+        .map(|u| u.username.normalized().to_owned())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    let rest = store.list_users(Some("carol"), 3).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].username.normalized(), "dave");
+}
+
+/// Password, disabled flag and roles can be changed; unknown ids report false.
+pub async fn user_updates(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "old").await.unwrap();
+    let later = now() + Duration::seconds(5);
+    assert!(
+        store
+            .set_password_hash(alice.id, "new", later)
+            .await
+            .unwrap()
+    );
+    assert!(store.set_disabled(alice.id, true, later).await.unwrap());
+    assert!(
+        store
+            .set_roles(alice.id, &["admin".into()], later)
+            .await
+            .unwrap()
+    );
+    let record = store.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(record.password_hash, "new");
+    assert!(record.user.disabled);
+    assert_eq!(record.user.roles, ["admin"]);
+    assert_eq!(record.user.updated_at, later);
+    let nobody = Uuid::new_v4();
+    assert!(!store.set_password_hash(nobody, "x", later).await.unwrap());
+    assert!(!store.set_disabled(nobody, true, later).await.unwrap());
+    assert!(!store.set_roles(nobody, &[], later).await.unwrap());
+}
+
+/// Sessions read back identically by secret hash and by id.
+pub async fn sessions_round_trip(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let (session, secret) = session(alice.id);
+    store.insert_session(&session).await.unwrap();
+    let by_secret = store
+        .session_by_secret(&secret.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_secret, session);
+    let by_id = store.session_by_id(&session.id).await.unwrap().unwrap();
+    assert_eq!(by_id, session);
+    let other = Secret::generate(SecretKind::Session).unwrap();
+    assert!(
+        store
+            .session_by_secret(&other.hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Touching moves last-seen and idle expiry, nothing else.
+pub async fn touch_moves_idle_expiry(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let (session, _) = session(alice.id);
+    store.insert_session(&session).await.unwrap();
+    let seen = session.created_at + Duration::minutes(5);
+    let idle = seen + Duration::minutes(30);
+    store.touch_session(&session.id, seen, idle).await.unwrap();
+    let stored = store.session_by_id(&session.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_seen_at, seen);
+    assert_eq!(stored.idle_expires_at, idle);
+    assert_eq!(stored.absolute_expires_at, session.absolute_expires_at);
+}
+
+/// Rotation succeeds only from the current secret.
+pub async fn rotation_is_conditional(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let (session, old) = session(alice.id);
+    store.insert_session(&session).await.unwrap();
+    let new = Secret::generate(SecretKind::Session).unwrap();
+    let t = now();
+    let idle = t + Duration::minutes(30);
+    assert!(
+        store
+            .rotate_session_secret(&session.id, &old.hash(), &new.hash(), t, idle)
+            .await
+            .unwrap()
+    );
+    let newer = Secret::generate(SecretKind::Session).unwrap();
+    assert!(
+        !store
+            .rotate_session_secret(&session.id, &old.hash(), &newer.hash(), t, idle)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .session_by_secret(&old.hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .session_by_secret(&new.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        session.id
+    );
+}
+
+/// Of many concurrent rotations from the same secret, exactly one wins.
+pub async fn concurrent_rotations_have_one_winner(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let (session, old) = session(alice.id);
+    store.insert_session(&session).await.unwrap();
+    let attempts = (0..16).map(|_| {
+        let store = store.clone();
+        let id = session.id.clone();
+        let old = old.hash();
+        tokio::spawn(async move {
+            let new = Secret::generate(SecretKind::Session).unwrap();
+            let t = now();
+            store
+                .rotate_session_secret(&id, &old, &new.hash(), t, t + Duration::minutes(1))
+                .await
+                .unwrap()
+        })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let winners = results.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(winners, 1);
+}
+
+/// Bulk deletion spares the named session and returns what it removed.
+pub async fn delete_user_sessions_keeps_the_exception(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    let bob = user("bob");
+    store.insert_user(&alice, "h").await.unwrap();
+    store.insert_user(&bob, "h").await.unwrap();
+    let (keep, _) = session(alice.id);
+    let (drop1, _) = session(alice.id);
+    let (drop2, _) = session(alice.id);
+    let (bobs, _) = session(bob.id);
+    for s in [&keep, &drop1, &drop2, &bobs] {
+        store.insert_session(s).await.unwrap();
+    }
+    let mut removed: Vec<_> = store
+        .delete_user_sessions(alice.id, Some(&keep.id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    removed.sort();
+    let mut expected = vec![drop1.id.clone(), drop2.id.clone()];
+    expected.sort();
+    assert_eq!(removed, expected);
+    assert!(store.session_by_id(&keep.id).await.unwrap().is_some());
+    assert!(store.session_by_id(&bobs.id).await.unwrap().is_some());
+    let all = store.delete_user_sessions(alice.id, None).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert!(store.delete_session(&keep.id).await.unwrap().is_none());
+}
+
+/// Expired sessions are neither listed nor kept by the sweep.
+pub async fn listing_and_sweeping_skip_expired(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let (live, _) = session(alice.id);
+    let (mut idle, _) = session(alice.id);
+    idle.idle_expires_at = now() - Duration::seconds(1);
+    let (mut old, _) = session(alice.id);
+    old.absolute_expires_at = now() - Duration::seconds(1);
+    for s in [&live, &idle, &old] {
+        store.insert_session(s).await.unwrap();
+    }
+    let listed = store.list_user_sessions(alice.id, now()).await.unwrap();
+    assert_eq!(listed.iter().map(|s| &s.id).collect::<Vec<_>>(), [&live.id]);
+    assert_eq!(store.delete_expired_sessions(now()).await.unwrap(), 2);
+    assert!(store.session_by_id(&idle.id).await.unwrap().is_none());
+    assert!(store.session_by_id(&live.id).await.unwrap().is_some());
+}
+
+/// Deleting one session leaves the others alone.
+pub async fn deleting_a_user_deletes_nothing_else(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let (a, _) = session(alice.id);
+    let (b, _) = session(alice.id);
+    store.insert_session(&a).await.unwrap();
+    store.insert_session(&b).await.unwrap();
+    let removed = store.delete_session(&a.id).await.unwrap().unwrap();
+    assert_eq!(removed.id, a.id);
+    assert!(store.session_by_id(&b.id).await.unwrap().is_some());
+}
+
+/// The audit log pages newest first by id.
+pub async fn audit_pages_newest_first(store: Arc<dyn Store>) {
+    let client = ClientInfo::new(Some("192.0.2.1".parse().unwrap()), Some("agent"));
+    let user_id = Uuid::new_v4();
+    for i in 0..5 {
+        let event = AuditEvent::new(
+            AuditKind::SignInFailed,
+            Some(user_id),
+            &client,
+            now(),
+            serde_json::json!({ "n": i }),
+        );
+        store.append_audit(&event).await.unwrap();
+    }
+    let first = store.list_audit(None, 3).await.unwrap();
+    assert_eq!(first.len(), 3);
+    assert_eq!(first[0].event.detail["n"], 4);
+    assert_eq!(first[0].event.kind, "sign_in.failed");
+    assert_eq!(first[0].event.ip, client.ip);
+    assert_eq!(first[0].event.user_id, Some(user_id));
+    let rest = store.list_audit(Some(first[2].id), 10).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[1].event.detail["n"], 0);
+}
