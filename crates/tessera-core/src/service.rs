@@ -98,9 +98,11 @@ impl Tessera {
         })
     }
 
-    /// The current time by the injected clock.
+    /// The current time by the injected clock, to the millisecond: the
+    /// precision every store keeps, so what is answered is what is stored.
     pub fn now(&self) -> OffsetDateTime {
-        self.clock.now()
+        let now = self.clock.now();
+        now.replace_millisecond(now.millisecond()).unwrap_or(now)
     }
 
     /// The settings in force.
@@ -217,14 +219,14 @@ impl Tessera {
         username: &str,
         password: Zeroizing<String>,
         remember_me: bool,
-        replacing: Option<&Secret>,
+        replacing: &[Secret],
         client: &ClientInfo,
     ) -> Result<SignedIn, CoreError> {
         let user = self.check_credentials(username, password, client).await?;
-        if let Some(old) = replacing
-            && let Some(previous) = self.store.session_by_secret(&old.hash()).await?
-        {
-            self.store.delete_session(&previous.id).await?;
+        for old in replacing {
+            if let Some(previous) = self.store.session_by_secret(&old.hash()).await? {
+                self.store.delete_session(&previous.id).await?;
+            }
         }
         let secret = Secret::generate(SecretKind::Session)?;
         let now = self.now();

@@ -1,1 +1,110 @@
+//! Tessera's HTTP API: the axum router, its extractors (cookie, bearer,
+//! bodies), CSRF defence and problem+json errors.
+//!
+//! [`app`] builds the whole router from an [`AppState`]; the binary binds it
+//! to a listener.
 
+pub mod accounts;
+pub mod admin;
+pub mod auth;
+pub mod cookie;
+pub mod cookie_session;
+pub mod csrf;
+pub mod health;
+pub mod input;
+pub mod my_sessions;
+pub mod problem;
+pub mod state;
+pub mod views;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use http::{HeaderValue, StatusCode, header};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use state::{AppState, HttpConfig};
+
+/// Longest a request may take to be handled before the client gets a 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The whole HTTP API.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/users", post(accounts::register))
+        .route("/v1/me", get(accounts::me))
+        .route("/v1/me/password", post(accounts::change_password))
+        .route(
+            "/v1/session",
+            post(cookie_session::sign_in)
+                .get(cookie_session::current)
+                .delete(cookie_session::sign_out),
+        )
+        .route(
+            "/v1/me/sessions",
+            get(my_sessions::list).delete(my_sessions::revoke_many),
+        )
+        .route("/v1/me/sessions/{id}", delete(my_sessions::revoke_one))
+        .route("/v1/admin/audit", get(admin::audit))
+        .route("/v1/admin/users", get(admin::users))
+        .route("/v1/admin/users/{id}/disable", post(admin::disable))
+        .route("/v1/admin/users/{id}/enable", post(admin::enable))
+        .route(
+            "/v1/admin/users/{id}/sessions",
+            delete(admin::revoke_sessions),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(problem::not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(middleware::from_fn(csrf::stash_form_token))
+        .layer(DefaultBodyLimit::max(input::MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(middleware::from_fn(security_headers))
+        .layer(CatchPanicLayer::custom(|_| {
+            problem::ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "the server failed; the cause is in its log",
+            )
+            .into_response()
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Headers every response carries. Nothing the API answers is meant to be
+/// cached, framed, sniffed or to leak a referrer.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let defaults = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
+}

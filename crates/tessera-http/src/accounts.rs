@@ -1,0 +1,90 @@
+//! Accounts: registration, the signed-in user, password change.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::auth::{Caller, Carrier, Client};
+use crate::input::Input;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::views::UserView;
+
+/// `POST /v1/users` body.
+#[derive(Deserialize)]
+pub struct Registration {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct Registered {
+    id: Uuid,
+    username: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+/// `POST /v1/users`: self-service registration.
+pub async fn register(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Input { value, .. }: Input<Registration>,
+) -> Result<Response, ApiError> {
+    state.http().origins.check(&headers)?;
+    let user = state
+        .core()
+        .register(&value.username, Zeroizing::new(value.password), &client)
+        .await?;
+    let body = Registered {
+        id: user.id,
+        username: user.username.display().to_owned(),
+        created_at: user.created_at,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `GET /v1/me`: the signed-in user, by cookie or bearer token.
+pub async fn me(caller: Caller) -> Json<UserView> {
+    Json(UserView::from(&caller.auth.user))
+}
+
+/// `POST /v1/me/password` body.
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /v1/me/password`: checks the current password, sets the new one,
+/// revokes every other session and rotates the current one.
+pub async fn change_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    caller: Caller,
+    Input { value, .. }: Input<PasswordChange>,
+) -> Result<Response, ApiError> {
+    let rotated = state
+        .core()
+        .change_password(
+            &caller.auth,
+            Zeroizing::new(value.current_password),
+            Zeroizing::new(value.new_password),
+            &client,
+        )
+        .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let (Some(secret), Carrier::Cookie(_)) = (rotated, &caller.carrier) {
+        let max_age = caller.auth.session.absolute_expires_at - state.core().now();
+        if let Some(cookie) = state.http().cookie.set(&secret, max_age) {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
+    }
+    Ok(response)
+}

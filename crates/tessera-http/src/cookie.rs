@@ -1,0 +1,189 @@
+//! The session cookie: reading it from hostile `Cookie` headers and writing
+//! `Set-Cookie` with the strictest attributes the deployment allows.
+
+use http::{HeaderMap, HeaderValue, header};
+use tessera_core::secret::{Secret, SecretKind};
+use time::Duration;
+
+/// Longest `Cookie` header we look into; anything longer is ignored whole.
+const MAX_COOKIE_HEADER_BYTES: usize = 8 * 1024;
+
+/// `SameSite` attribute values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// Sent on top-level navigations from other sites, not on their subrequests.
+    Lax,
+    /// Never sent from other sites.
+    Strict,
+    /// Always sent (requires `Secure`).
+    None,
+}
+
+impl SameSite {
+    fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// How the session cookie is written.
+#[derive(Debug, Clone)]
+pub struct CookieConfig {
+    /// Name as configured; the `__Host-` prefix is dropped when not secure.
+    pub name: String,
+    /// Send with `Secure` (false only for plain-HTTP development).
+    pub secure: bool,
+    /// `SameSite` attribute.
+    pub same_site: SameSite,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        Self {
+            name: "__Host-tessera".into(),
+            secure: true,
+            same_site: SameSite::Lax,
+        }
+    }
+}
+
+impl CookieConfig {
+    /// The name actually used: browsers refuse `__Host-` cookies without
+    /// `Secure`, so the prefix goes when `secure` is off.
+    pub fn effective_name(&self) -> &str {
+        if self.secure {
+            &self.name
+        } else {
+            self.name
+                .strip_prefix("__Host-")
+                .or_else(|| self.name.strip_prefix("__Secure-"))
+                .unwrap_or(&self.name)
+        }
+    }
+
+    /// Every well-formed session secret among the request's cookies of our
+    /// name. Garbage, over-long and non-ASCII values are skipped: they can
+    /// only lead to "not signed in", never to an error.
+    pub fn session_secrets(&self, headers: &HeaderMap) -> Vec<Secret> {
+        let name = self.effective_name();
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter(|v| v.len() <= MAX_COOKIE_HEADER_BYTES)
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                (k.trim() == name).then(|| v.trim().trim_matches('"'))
+            })
+            .filter_map(|v| Secret::parse(SecretKind::Session, v))
+            .collect()
+    }
+
+    /// The `Set-Cookie` value that stores `secret` for `max_age`.
+    pub fn set(&self, secret: &Secret, max_age: Duration) -> Option<HeaderValue> {
+        let seconds = max_age.whole_seconds().max(0);
+        self.header(&secret.expose(), seconds)
+    }
+
+    /// The `Set-Cookie` value that deletes the cookie.
+    pub fn clear(&self) -> Option<HeaderValue> {
+        self.header("", 0)
+    }
+
+    fn header(&self, value: &str, max_age: i64) -> Option<HeaderValue> {
+        let mut cookie = format!(
+            "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite={}",
+            self.effective_name(),
+            value,
+            max_age,
+            self.same_site.as_str()
+        );
+        if self.secure {
+            cookie.push_str("; Secure");
+        }
+        HeaderValue::from_str(&cookie).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::COOKIE, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn finds_our_cookie_among_others_and_skips_garbage()
+    -> Result<(), tessera_core::secret::RandomError> {
+        let config = CookieConfig::default();
+        let secret = Secret::generate(SecretKind::Session)?;
+        let line = format!(
+            "a=b; __Host-tessera=garbage; __Host-tessera={}; c=d",
+            secret.expose()
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&line).map_err(|_| tessera_core::secret::RandomError)?,
+        );
+        let found = config.session_secrets(&h);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found.first().map(Secret::hash), Some(secret.hash()));
+        assert!(
+            config
+                .session_secrets(&headers(&["__Host-tessera=ts_x"]))
+                .is_empty()
+        );
+        assert!(
+            config
+                .session_secrets(&headers(&["tessera=ts_x; =; ;;"]))
+                .is_empty()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn secure_cookie_has_every_attribute() -> Result<(), tessera_core::secret::RandomError> {
+        let secret = Secret::generate(SecretKind::Session)?;
+        let value = CookieConfig::default().set(&secret, Duration::hours(12));
+        let value = value
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        assert!(value.starts_with("__Host-tessera=ts_"));
+        for attr in [
+            "Path=/",
+            "Max-Age=43200",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+        ] {
+            assert!(value.contains(attr), "{value} lacks {attr}");
+        }
+        assert!(!value.contains("Domain"));
+        Ok(())
+    }
+
+    #[test]
+    fn insecure_cookie_drops_prefix_and_secure() {
+        let config = CookieConfig {
+            secure: false,
+            ..CookieConfig::default()
+        };
+        let value = config
+            .clear()
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        assert!(value.starts_with("tessera=;"));
+        assert!(value.contains("Max-Age=0"));
+        assert!(!value.contains("Secure"));
+    }
+}

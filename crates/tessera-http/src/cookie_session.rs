@@ -1,0 +1,105 @@
+//! Cookie sessions: sign in, look at the current session, sign out.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::auth::{Caller, Carrier, Client, cookie_session};
+use crate::input::{Input, form_bool};
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::views::{SessionView, UserView};
+
+/// `POST /v1/session` body (JSON or form).
+#[derive(Deserialize)]
+pub struct SignIn {
+    username: String,
+    password: String,
+    #[serde(default, deserialize_with = "form_bool")]
+    remember_me: bool,
+}
+
+/// What sign-in and `GET /v1/session` answer.
+#[derive(Serialize)]
+pub struct SessionBody {
+    user: UserView,
+    session: SessionView,
+    csrf_token: String,
+}
+
+/// `POST /v1/session`: checks the password and starts a new cookie session.
+/// Sessions named by cookies already on the request are ended first, so a
+/// planted cookie never becomes a signed-in one.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Input { value, .. }: Input<SignIn>,
+) -> Result<Response, ApiError> {
+    // Login CSRF: a foreign site must not sign the browser into its account.
+    state.http().origins.check(&headers)?;
+    let planted = state.http().cookie.session_secrets(&headers);
+    let signed_in = state
+        .core()
+        .sign_in_cookie(
+            &value.username,
+            Zeroizing::new(value.password),
+            value.remember_me,
+            &planted,
+            &client,
+        )
+        .await?;
+    let max_age = signed_in.session.absolute_expires_at - signed_in.session.created_at;
+    let cookie = state
+        .http()
+        .cookie
+        .set(&signed_in.secret, max_age)
+        .ok_or_else(|| ApiError::bad_request("the cookie could not be built"))?;
+    let body = SessionBody {
+        user: UserView::from(&signed_in.user),
+        session: SessionView::new(&signed_in.session, Some(signed_in.session.id.as_str())),
+        csrf_token: state.core().csrf_token(&signed_in.secret),
+    };
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// `GET /v1/session`: the current cookie session and its CSRF token.
+pub async fn current(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<SessionBody>, ApiError> {
+    let Carrier::Cookie(secret) = &caller.carrier else {
+        return Err(ApiError::unauthenticated());
+    };
+    Ok(Json(SessionBody {
+        user: UserView::from(&caller.auth.user),
+        session: SessionView::new(&caller.auth.session, Some(caller.auth.session.id.as_str())),
+        csrf_token: state.core().csrf_token(secret),
+    }))
+}
+
+/// `DELETE /v1/session`: ends the cookie session server-side and clears the
+/// cookie. Without a live session there is nothing to protect, so it just
+/// clears the cookie; with one, the CSRF checks apply.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (mut parts, _body) = request.into_parts();
+    let client = match Client::from_request_parts(&mut parts, &state).await {
+        Ok(Client(client)) => client,
+        Err(never) => match never {},
+    };
+    if cookie_session(&parts, &state).await.is_ok() {
+        let caller = Caller::from_request_parts(&mut parts, &state).await?;
+        state.core().sign_out(&caller.auth, &client).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Some(clear) = state.http().cookie.clear() {
+        response.headers_mut().insert(header::SET_COOKIE, clear);
+    }
+    Ok(response)
+}

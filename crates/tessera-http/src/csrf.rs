@@ -1,0 +1,283 @@
+//! Cross-site request forgery defence for cookie-authenticated requests:
+//! the request must not come from a foreign origin (`Origin`, else
+//! `Sec-Fetch-Site`), and must carry the session's CSRF token in
+//! `X-CSRF-Token` or a `csrf_token` form field.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method, header};
+use http_body_util::BodyExt;
+use tessera_core::secret::constant_time_str_eq;
+
+use crate::input::{BodyFormat, MAX_BODY_BYTES, body_format, decode_form};
+use crate::problem::ApiError;
+
+/// Header carrying the CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Form field carrying the CSRF token.
+pub const CSRF_FIELD: &str = "csrf_token";
+
+/// The CSRF token found in a form body, stashed for the extractors.
+#[derive(Debug, Clone)]
+pub struct FormCsrfToken(pub String);
+
+/// Origins allowed to send state-changing requests.
+#[derive(Debug, Clone, Default)]
+pub struct OriginPolicy {
+    /// The origin of `public_url`, if configured.
+    pub public_origin: Option<String>,
+    /// Further allowed origins (`allowed_origins`), normalised.
+    pub allowed: Vec<String>,
+}
+
+impl OriginPolicy {
+    /// Builds a policy from `public_url` and `allowed_origins`; `None` if an
+    /// entry is not an origin.
+    pub fn new(public_url: Option<&str>, allowed: &[String]) -> Result<Self, String> {
+        let public_origin = public_url
+            .map(|u| origin_of(u).ok_or_else(|| format!("`{u}` is not an http(s) URL")))
+            .transpose()?;
+        let allowed = allowed
+            .iter()
+            .map(|o| origin_of(o).ok_or_else(|| format!("`{o}` is not an http(s) origin")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            public_origin,
+            allowed,
+        })
+    }
+
+    /// Whether `origin` (an `Origin` header value) may act on this server.
+    pub fn allows(&self, origin: &str, host: Option<&str>) -> bool {
+        let Some(origin) = origin_of(origin) else {
+            return false;
+        };
+        if self.public_origin.as_deref() == Some(origin.as_str())
+            || self.allowed.iter().any(|a| *a == origin)
+        {
+            return true;
+        }
+        // The browser sets Host to the server it talks to, so an Origin equal
+        // to it is this server itself, whatever public_url says.
+        host.is_some_and(|host| {
+            let host = host.to_ascii_lowercase();
+            [format!("http://{host}"), format!("https://{host}")]
+                .iter()
+                .filter_map(|candidate| origin_of(candidate))
+                .any(|candidate| candidate == origin)
+        })
+    }
+
+    /// Refuses requests that a browser marks as coming from elsewhere.
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("null");
+            return if self.allows(origin, host) {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden(
+                    "foreign-origin",
+                    "the request comes from an origin that is not allowed",
+                ))
+            };
+        }
+        // No Origin: only a browser's Fetch metadata can tell us more. Browsers
+        // that send it also send Origin on unsafe requests, so a site-crossing
+        // value here is refused outright.
+        match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+            Some("cross-site" | "same-site") => Err(ApiError::forbidden(
+                "foreign-origin",
+                "the request comes from another site",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Normalises an http(s) URL to its origin: lower-case scheme and host,
+/// default port dropped, no path.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') || authority.chars().any(char::is_whitespace)
+    {
+        return None;
+    }
+    let authority = authority.to_ascii_lowercase();
+    let (host, port) = if let Some(literal) = authority.strip_prefix('[') {
+        let (address, after) = literal.split_once(']')?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        (format!("[{address}]"), port)
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host.to_owned(), Some(port)),
+            None => (authority.clone(), None),
+        }
+    };
+    if host.is_empty() || host == "[]" {
+        return None;
+    }
+    if let Some(port) = port
+        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    Some(match port {
+        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
+/// Whether a method can change state (everything but GET, HEAD, OPTIONS).
+pub fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Checks the request's CSRF token (header first, then form field) against
+/// the session's, in constant time.
+pub fn check_token(
+    expected: &str,
+    headers: &HeaderMap,
+    form_token: Option<&FormCsrfToken>,
+) -> Result<(), ApiError> {
+    let given = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or(form_token.map(|t| t.0.as_str()));
+    match given {
+        Some(given) if constant_time_str_eq(given, expected) => Ok(()),
+        Some(_) => Err(ApiError::forbidden(
+            "csrf-token-invalid",
+            "the CSRF token is wrong",
+        )),
+        None => Err(ApiError::forbidden(
+            "csrf-token-missing",
+            "send the session's CSRF token in X-CSRF-Token or a csrf_token form field",
+        )),
+    }
+}
+
+/// Middleware: for unsafe form posts without an `X-CSRF-Token` header,
+/// reads the `csrf_token` field out of the (size-limited) body and stashes
+/// it in the request's extensions, then hands the body on unchanged.
+pub async fn stash_form_token(request: Request, next: Next) -> Response {
+    let wants_stash = is_unsafe(request.method())
+        && !request.headers().contains_key(CSRF_HEADER)
+        && body_format(request.headers().get(header::CONTENT_TYPE)) == Some(BodyFormat::Form);
+    if !wants_stash {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let bytes = match http_body_util::Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            return if too_large {
+                ApiError::new(
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    "Request body too large",
+                    format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+                )
+                .into_response()
+            } else {
+                ApiError::bad_request("the request body could not be read").into_response()
+            };
+        }
+    };
+    // A malformed form is left for the handler's extractor to refuse.
+    if let Ok(serde_json::Value::Object(fields)) = decode_form(&bytes)
+        && let Some(serde_json::Value::String(token)) = fields.get(CSRF_FIELD)
+    {
+        parts.extensions.insert(FormCsrfToken(token.clone()));
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn origins_normalise() {
+        assert_eq!(
+            origin_of("https://Auth.Example.com/x?y").as_deref(),
+            Some("https://auth.example.com")
+        );
+        assert_eq!(
+            origin_of("https://a.example:443").as_deref(),
+            Some("https://a.example")
+        );
+        assert_eq!(
+            origin_of("http://a.example:8080").as_deref(),
+            Some("http://a.example:8080")
+        );
+        assert_eq!(
+            origin_of("http://[::1]:8080").as_deref(),
+            Some("http://[::1]:8080")
+        );
+        assert_eq!(origin_of("http://[::1]").as_deref(), Some("http://[::1]"));
+        assert_eq!(origin_of("null"), None);
+        assert_eq!(origin_of("javascript://x"), None);
+        assert_eq!(origin_of("http://user@evil"), None);
+        assert_eq!(origin_of("http://"), None);
+    }
+
+    #[test]
+    fn origin_policy_checks_public_allowed_and_host() -> Result<(), String> {
+        let policy = OriginPolicy::new(
+            Some("https://auth.example.com"),
+            &["https://app.example.com".to_owned()],
+        )?;
+        assert!(policy.allows("https://auth.example.com", None));
+        assert!(policy.allows("https://app.example.com", None));
+        assert!(!policy.allows("https://evil.example.com", None));
+        assert!(!policy.allows("null", None));
+        assert!(policy.allows("http://127.0.0.1:8080", Some("127.0.0.1:8080")));
+        assert!(!policy.allows("http://127.0.0.1:8081", Some("127.0.0.1:8080")));
+        Ok(())
+    }
+
+    #[test]
+    fn fetch_metadata_is_used_without_origin() {
+        let policy = OriginPolicy::default();
+        let mut h = HeaderMap::new();
+        assert!(policy.check(&h).is_ok());
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(policy.check(&h).is_ok());
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert!(policy.check(&h).is_err());
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(policy.check(&h).is_err());
+    }
+
+    #[test]
+    fn tokens_compare_exactly() {
+        let mut h = HeaderMap::new();
+        assert!(check_token("abc", &h, None).is_err());
+        assert!(check_token("abc", &h, Some(&FormCsrfToken("abc".into()))).is_ok());
+        h.insert(CSRF_HEADER, HeaderValue::from_static("abd"));
+        assert!(check_token("abc", &h, Some(&FormCsrfToken("abc".into()))).is_err());
+        h.insert(CSRF_HEADER, HeaderValue::from_static("abc"));
+        assert!(check_token("abc", &h, None).is_ok());
+    }
+}

@@ -1,0 +1,298 @@
+//! Extractors that turn hostile input into typed values or a problem+json
+//! 4xx: request bodies (JSON or HTML form), query strings and path segments.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use crate::problem::ApiError;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The media types a body may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// `application/json` or any `+json` type.
+    Json,
+    /// `application/x-www-form-urlencoded`, as HTML forms send.
+    Form,
+}
+
+/// The body format named by a `Content-Type` header, if it is one we take.
+pub fn body_format(content_type: Option<&http::HeaderValue>) -> Option<BodyFormat> {
+    let value = content_type?.to_str().ok()?;
+    let essence = value.split(';').next()?.trim().to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        Some(BodyFormat::Json)
+    } else if essence == "application/x-www-form-urlencoded" {
+        Some(BodyFormat::Form)
+    } else {
+        None
+    }
+}
+
+/// A request body decoded from JSON or from an HTML form into `T`.
+///
+/// Empty, malformed, wrongly typed bodies, bodies with NUL characters and
+/// unknown media types are refused with a 4xx problem; bodies over
+/// [`MAX_BODY_BYTES`] with 413.
+#[derive(Debug)]
+pub struct Input<T> {
+    /// The decoded value.
+    pub value: T,
+    /// Which encoding the client used (forms get redirects, JSON gets JSON).
+    pub format: BodyFormat,
+}
+
+impl<S, T> FromRequest<S> for Input<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let format = body_format(req.headers().get(header::CONTENT_TYPE));
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        if bytes.is_empty() {
+            return Err(ApiError::bad_request("the request body is empty"));
+        }
+        let format = format.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send application/json or application/x-www-form-urlencoded",
+            )
+        })?;
+        let value = match format {
+            BodyFormat::Json => decode_json(&bytes)?,
+            BodyFormat::Form => decode_form(&bytes)?,
+        };
+        Ok(Self {
+            value: into_typed(value)?,
+            format,
+        })
+    }
+}
+
+fn body_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Request body too large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        )
+    } else {
+        ApiError::bad_request("the request body could not be read")
+    }
+}
+
+fn decode_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        let reason = match e.classify() {
+            serde_json::error::Category::Eof => "the JSON body ends too early".to_owned(),
+            _ => format!("the body is not valid JSON: {e}"),
+        };
+        ApiError::bad_request(reason)
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("the JSON body must be an object"));
+    }
+    Ok(value)
+}
+
+/// A form becomes a JSON object of strings; a repeated field is refused
+/// rather than guessed at.
+pub fn decode_form(bytes: &[u8]) -> Result<Value, ApiError> {
+    // serde_urlencoded decodes percent-escapes lossily; refuse invalid UTF-8 instead.
+    let pairs: Vec<(String, String)> = form_pairs(bytes)?;
+    let mut map = Map::new();
+    for (key, value) in pairs {
+        if map.insert(key.clone(), Value::String(value)).is_some() {
+            return Err(ApiError::bad_request(format!(
+                "the form field `{key}` is repeated"
+            )));
+        }
+    }
+    Ok(Value::Object(map))
+}
+
+fn form_pairs(bytes: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ApiError::bad_request("the form body is not valid UTF-8"))?;
+    let mut pairs = Vec::new();
+    for part in text.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        pairs.push((percent_decode(key)?, percent_decode(value)?));
+    }
+    Ok(pairs)
+}
+
+fn percent_decode(raw: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::bad_request("the form body has an invalid escape or invalid UTF-8");
+    let mut out = Vec::with_capacity(raw.len());
+    let mut bytes = raw.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = bytes
+                    .next()
+                    .and_then(|c| (c as char).to_digit(16))
+                    .ok_or_else(bad)?;
+                let lo = bytes
+                    .next()
+                    .and_then(|c| (c as char).to_digit(16))
+                    .ok_or_else(bad)?;
+                out.push(u8::try_from(hi * 16 + lo).map_err(|_| bad())?);
+            }
+            other => out.push(other),
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+fn into_typed<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    if contains_nul(&value) {
+        return Err(ApiError::bad_request(
+            "text fields must not contain NUL characters",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::bad_request(inner.to_string())
+        } else {
+            ApiError::bad_request(format!("`{path}`: {inner}"))
+        }
+    })
+}
+
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
+/// A boolean that also accepts the strings HTML forms send (`on`, `true`,
+/// `1`, and `false`, `0`, empty).
+pub fn form_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Loose {
+        Bool(bool),
+        Text(String),
+    }
+    match Loose::deserialize(deserializer)? {
+        Loose::Bool(b) => Ok(b),
+        Loose::Text(t) => match t.as_str() {
+            "on" | "true" | "1" | "yes" => Ok(true),
+            "off" | "false" | "0" | "no" | "" => Ok(false),
+            _ => Err(serde::de::Error::custom("expected a boolean")),
+        },
+    }
+}
+
+/// A query string decoded into `T`, or a 400 problem.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// Path parameters decoded into `T`, or a 400 problem.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| Self(v))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_decode_escapes_and_refuse_repeats_and_bad_utf8() {
+        let v = decode_form(b"a=1+2&b=%C3%A9&c").ok();
+        assert_eq!(v, Some(serde_json::json!({"a": "1 2", "b": "é", "c": ""})));
+        assert!(decode_form(b"a=1&a=2").is_err());
+        assert!(decode_form(b"a=%FF").is_err());
+        assert!(decode_form(b"a=%G1").is_err());
+        assert!(decode_form(b"a=%4").is_err());
+        assert!(decode_form(&[b'a', b'=', 0xFF]).is_err());
+    }
+
+    #[test]
+    fn nul_anywhere_is_found() {
+        assert!(contains_nul(
+            &serde_json::json!({"a": ["x", {"b": "y\u{0}"}]})
+        ));
+        assert!(contains_nul(&serde_json::json!({"a\u{0}": 1})));
+        assert!(!contains_nul(&serde_json::json!({"a": ["x", {"b": "y"}]})));
+    }
+
+    #[test]
+    fn media_types_are_recognised() {
+        let h = |s: &'static str| http::HeaderValue::from_static(s);
+        assert_eq!(
+            body_format(Some(&h("application/json; charset=utf-8"))),
+            Some(BodyFormat::Json)
+        );
+        assert_eq!(
+            body_format(Some(&h("Application/JSON"))),
+            Some(BodyFormat::Json)
+        );
+        assert_eq!(
+            body_format(Some(&h("application/merge-patch+json"))),
+            Some(BodyFormat::Json)
+        );
+        assert_eq!(
+            body_format(Some(&h("application/x-www-form-urlencoded"))),
+            Some(BodyFormat::Form)
+        );
+        assert_eq!(body_format(Some(&h("text/plain"))), None);
+        assert_eq!(
+            body_format(Some(&h("multipart/form-data; boundary=x"))),
+            None
+        );
+        assert_eq!(body_format(None), None);
+    }
+}

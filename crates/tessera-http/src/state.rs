@@ -1,0 +1,53 @@
+//! Shared state handed to every handler.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tessera_core::Tessera;
+
+use crate::cookie::CookieConfig;
+use crate::csrf::OriginPolicy;
+
+/// HTTP-side settings, validated before the server starts.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    /// How the session cookie is written and read.
+    pub cookie: CookieConfig,
+    /// Which origins may send state-changing requests.
+    pub origins: OriginPolicy,
+    /// Bearer secret of the administration API, if configured.
+    pub admin_token: Option<String>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    core: Arc<Tessera>,
+    http: HttpConfig,
+}
+
+impl AppState {
+    /// Bundles the domain service and the HTTP settings.
+    pub fn new(core: Arc<Tessera>, http: HttpConfig) -> Self {
+        Self {
+            inner: Arc::new(Shared { core, http }),
+        }
+    }
+
+    /// The domain service.
+    pub fn core(&self) -> &Tessera {
+        &self.inner.core
+    }
+
+    /// The HTTP settings.
+    pub fn http(&self) -> &HttpConfig {
+        &self.inner.http
+    }
+}

@@ -1,0 +1,99 @@
+//! The JSON shapes the API answers with.
+
+use serde::Serialize;
+use tessera_core::session::Session;
+use tessera_core::user::User;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A user as shown to themselves and to administrators.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    /// User id.
+    pub id: Uuid,
+    /// Display name.
+    pub username: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.display().to_owned(),
+            roles: user.roles.clone(),
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// A user as administrators see them.
+#[derive(Debug, Serialize)]
+pub struct AdminUserView {
+    /// Everything the user sees.
+    #[serde(flatten)]
+    pub user: UserView,
+    /// Whether sign-in is blocked.
+    pub disabled: bool,
+    /// Last change.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&User> for AdminUserView {
+    fn from(user: &User) -> Self {
+        Self {
+            user: user.into(),
+            disabled: user.disabled,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// A session, by its public id: never its secret.
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    /// Public id (the JWT `sid` of a token session).
+    pub id: String,
+    /// `cookie` or `token`.
+    pub kind: &'static str,
+    /// Sign-in time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last use (to within a minute).
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_at: OffsetDateTime,
+    /// When it ends unless used again.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// When it ends at the latest.
+    #[serde(with = "time::serde::rfc3339")]
+    pub absolute_expires_at: OffsetDateTime,
+    /// Client address at sign-in.
+    pub ip: Option<String>,
+    /// Client user agent at sign-in.
+    pub user_agent: Option<String>,
+    /// Whether this is the session making the request.
+    pub current: bool,
+}
+
+impl SessionView {
+    /// The view of `session`, marked current when it is `current_id`.
+    pub fn new(session: &Session, current_id: Option<&str>) -> Self {
+        Self {
+            id: session.id.as_str().to_owned(),
+            kind: session.kind.as_str(),
+            created_at: session.created_at,
+            last_seen_at: session.last_seen_at,
+            expires_at: session.expires_at(),
+            absolute_expires_at: session.absolute_expires_at,
+            ip: session.ip.map(|ip| ip.to_string()),
+            user_agent: session.user_agent.clone(),
+            current: current_id == Some(session.id.as_str()),
+        }
+    }
+}
