@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use tessera_core::CoreError;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -78,7 +79,14 @@ pub async fn change_password(
             Zeroizing::new(value.new_password),
             &client,
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The caller is signed in; a 401 would read as "signed out".
+            CoreError::InvalidCredentials => {
+                ApiError::forbidden("wrong-password", "the current password is wrong")
+            }
+            other => other.into(),
+        })?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let (Some(secret), Carrier::Cookie(_)) = (rotated, &caller.carrier) {
         let max_age = caller.auth.session.absolute_expires_at - state.core().now();

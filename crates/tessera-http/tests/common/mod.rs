@@ -1,0 +1,225 @@
+//! A real server on an ephemeral port, and typed clients for it.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+use tessera_core::clock::{Clock, ManualClock, SystemClock};
+use tessera_core::password::HashCost;
+use tessera_core::{Tessera, TesseraConfig};
+use tessera_http::cookie::CookieConfig;
+use tessera_http::csrf::OriginPolicy;
+use tessera_http::{AppState, HttpConfig, app};
+use tessera_store_sqlite::SqliteStore;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
+
+/// Knobs for a test server.
+pub struct Options {
+    pub clock: Option<ManualClock>,
+    pub core: TesseraConfig,
+    pub secure_cookie: bool,
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: None,
+            core: TesseraConfig::default(),
+            secure_cookie: false,
+            allowed_origins: vec![],
+        }
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub store: Arc<SqliteStore>,
+    pub clock: Option<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with(options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        store.migrate().await.unwrap();
+        let clock: Arc<dyn Clock> = match &options.clock {
+            Some(c) => Arc::new(c.clone()),
+            None => Arc::new(SystemClock),
+        };
+        let core = Arc::new(Tessera::new(store.clone(), clock, options.core).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let http = HttpConfig {
+            cookie: CookieConfig {
+                secure: options.secure_cookie,
+                ..CookieConfig::default()
+            },
+            origins: OriginPolicy::new(Some(&base), &options.allowed_origins).unwrap(),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            trusted_proxies: vec![],
+        };
+        let state = AppState::new(core, http);
+        let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+        Self {
+            base,
+            addr,
+            state,
+            store,
+            clock: options.clock,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A client with no cookie jar.
+    pub fn anon(&self) -> reqwest::Client {
+        reqwest::Client::builder().build().unwrap()
+    }
+
+    pub async fn register(&self, username: &str) -> Value {
+        let r = self
+            .anon()
+            .post(self.url("/v1/users"))
+            .json(&json!({ "username": username, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "registering {username}");
+        r.json().await.unwrap()
+    }
+
+    /// Registers `username` and signs in by cookie.
+    pub async fn signed_in(&self, username: &str) -> CookieClient {
+        self.register(username).await;
+        self.sign_in(username).await
+    }
+
+    pub async fn sign_in(&self, username: &str) -> CookieClient {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let r = client
+            .post(self.url("/v1/session"))
+            .json(&json!({ "username": username, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "signing in {username}");
+        let cookie = set_cookie(r.headers()).unwrap();
+        let body: Value = r.json().await.unwrap();
+        CookieClient {
+            base: self.base.clone(),
+            client,
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+            session_id: body["session"]["id"].as_str().unwrap().to_owned(),
+            cookie: cookie_value(&cookie).to_owned(),
+        }
+    }
+}
+
+/// A browser-like client: cookie jar plus the session's CSRF token.
+pub struct CookieClient {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub csrf: String,
+    pub session_id: String,
+    /// The raw cookie value as set at sign-in.
+    pub cookie: String,
+}
+
+impl CookieClient {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// An unsafe request with the CSRF header.
+    pub fn unsafe_req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("x-csrf-token", &self.csrf)
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.unsafe_req(reqwest::Method::DELETE, path)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+pub fn set_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("set-cookie")
+        .map(|v: &HeaderValue| v.to_str().unwrap().to_owned())
+}
+
+pub fn cookie_value(set_cookie: &str) -> &str {
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+}
+
+/// Asserts a problem+json answer with `status`, returning the body.
+pub async fn problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status(), status, "unexpected status");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "not problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:tessera:problem:")
+    );
+    assert!(body["title"].is_string());
+    assert!(body["detail"].is_string());
+    body
+}
+
+/// Cheap hashing for tests that sign in many times and do not test hashing.
+pub fn cheap_hashing() -> TesseraConfig {
+    TesseraConfig {
+        hash_cost: HashCost {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        },
+        ..TesseraConfig::default()
+    }
+}
