@@ -55,7 +55,7 @@ impl OriginPolicy {
             return false;
         };
         if self.public_origin.as_deref() == Some(origin.as_str())
-            || self.allowed.iter().any(|a| *a == origin)
+            || self.allowed.contains(&origin)
         {
             return true;
         }

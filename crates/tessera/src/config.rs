@@ -292,11 +292,11 @@ impl Settings {
                     .strip_prefix("unknown field `")
                     .and_then(|rest| rest.split('`').next())
                 {
-                    key = if key == "." {
-                        unknown.to_owned()
-                    } else {
-                        format!("{key}.{unknown}")
-                    };
+                    if key == "." {
+                        key = unknown.to_owned();
+                    } else if key.rsplit('.').next() != Some(unknown) {
+                        key = format!("{key}.{unknown}");
+                    }
                 }
                 let env_var = from_env.get(&key).cloned();
                 ConfigError {
@@ -661,7 +661,9 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        // (file, environment, key the error must name)
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             (
                 "",
                 &[("TESSERA_SESSION__IDLE_TIMEOUT", "soon")],

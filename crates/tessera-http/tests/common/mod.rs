@@ -24,22 +24,12 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
 
 /// Knobs for a test server.
+#[derive(Default)]
 pub struct Options {
     pub clock: Option<ManualClock>,
     pub core: TesseraConfig,
     pub secure_cookie: bool,
     pub allowed_origins: Vec<String>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            clock: None,
-            core: TesseraConfig::default(),
-            secure_cookie: false,
-            allowed_origins: vec![],
-        }
-    }
 }
 
 pub struct TestServer {

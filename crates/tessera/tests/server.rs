@@ -1,0 +1,377 @@
+//! The `tessera` binary as a user runs it: fresh start, restart, kill -9,
+//! graceful shutdown, configuration errors, the user commands.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn tessera(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command.current_dir(dir);
+    // The test must see only the configuration it sets itself.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("TESSERA_") || name == "RUST_LOG" {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    startup_log: Vec<String>,
+    log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut command = tessera(dir);
+        command
+            .arg("serve")
+            .env("TESSERA_LISTEN", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let base = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("server did not start; log: {seen:#?}"));
+            let address = line
+                .split("listening on ")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned());
+            seen.push(line);
+            if let Some(address) = address {
+                break address;
+            }
+        };
+        Self {
+            child,
+            base,
+            startup_log: seen,
+            log: rx,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn terminate(mut self) -> (ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = self.child.wait().unwrap();
+        let mut log = std::mem::take(&mut self.startup_log);
+        log.extend(self.log.try_iter());
+        (status, log)
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn register(client: &reqwest::Client, server: &Server, name: &str) -> u16 {
+    client
+        .post(server.url("/v1/users"))
+        .json(&json!({ "username": name, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn sign_in(client: &reqwest::Client, server: &Server, name: &str) -> reqwest::Response {
+    client
+        .post(server.url("/v1/session"))
+        .json(&json!({ "username": name, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn starts_with_no_configuration_and_keeps_data_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let data = dir.path().join("tessera-data");
+    assert!(data.join("tessera.db").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the data directory is private");
+    }
+    let client = reqwest::Client::new();
+    assert_eq!(register(&client, &server, "alice").await, 201);
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(log.iter().any(|l| l.contains("stopped")), "{log:#?}");
+
+    let server = Server::start(dir.path(), &[]);
+    assert_eq!(register(&client, &server, "alice").await, 409);
+    assert_eq!(sign_in(&client, &server, "alice").await.status(), 200);
+}
+
+#[tokio::test]
+async fn logs_where_it_listens_and_where_its_data_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("TESSERA_COOKIE__SECURE", "false")]);
+    let (_, log) = server.terminate();
+    let all = log.join("\n");
+    assert!(all.contains("tessera-data/tessera.db"), "{all}");
+    assert!(all.contains("cookie.secure is false"), "{all}");
+}
+
+#[tokio::test]
+async fn kill_9_keeps_every_acknowledged_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    for i in 0..20 {
+        assert_eq!(register(&client, &server, &format!("user{i}")).await, 201);
+    }
+    server.kill_9();
+    let server = Server::start(dir.path(), &[]);
+    for i in 0..20 {
+        assert_eq!(
+            register(&client, &server, &format!("user{i}")).await,
+            409,
+            "user{i} lost"
+        );
+    }
+    assert_eq!(sign_in(&client, &server, "user19").await.status(), 200);
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    // Slow hashing on one worker keeps requests in flight long enough to
+    // signal in the middle of them.
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("TESSERA_PASSWORD__ITERATIONS", "16"),
+            ("TESSERA_PASSWORD__WORKERS", "1"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let requests: Vec<_> = (0..6)
+        .map(|i| {
+            let client = client.clone();
+            let url = server.url("/v1/users");
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&json!({ "username": format!("inflight{i}"), "password": PASSWORD }))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let finished_before_signal = requests.iter().filter(|r| r.is_finished()).count();
+    assert!(
+        finished_before_signal < 6,
+        "all requests finished before the signal: nothing was tested"
+    );
+    let (status, _) = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    for request in requests {
+        assert_eq!(request.await.unwrap().unwrap(), 201);
+    }
+}
+
+#[tokio::test]
+async fn short_idle_timeout_expires_idle_sessions_in_real_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("TESSERA_SESSION__IDLE_TIMEOUT", "3s"),
+            ("TESSERA_COOKIE__SECURE", "false"),
+        ],
+    );
+    let anon = reqwest::Client::new();
+    assert_eq!(register(&anon, &server, "alice").await, 201);
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    assert_eq!(sign_in(&browser, &server, "alice").await.status(), 200);
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let r = browser.get(server.url("/v1/me")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "an active session stays alive");
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let r = browser.get(server.url("/v1/me")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "an idle session expires");
+}
+
+#[test]
+fn configuration_errors_stop_the_start_and_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tessera(dir.path())
+        .arg("serve")
+        .env("TESSERA_SESSION__IDLE_TIMEOUT", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("session.idle_timeout"), "{stderr}");
+    assert!(stderr.contains("TESSERA_SESSION__IDLE_TIMEOUT"), "{stderr}");
+
+    let config = dir.path().join("tessera.toml");
+    std::fs::write(&config, "[cookie]\nsecure = false\nflavour = \"oat\"\n").unwrap();
+    let out = tessera(dir.path())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cookie.flavour"), "{stderr}");
+
+    let out = tessera(dir.path())
+        .args(["serve", "--config", "missing.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !dir.path().join("tessera-data").exists(),
+        "nothing was started"
+    );
+}
+
+#[test]
+fn migrate_creates_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tessera(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("tessera-data/tessera.db").exists());
+}
+
+fn run_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = tessera(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn user_commands_manage_accounts_the_server_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run_with_stdin(
+        dir.path(),
+        &["user", "add", "Root", "--admin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = run_with_stdin(
+        dir.path(),
+        &["user", "add", "root"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(!ok && err.contains("taken"), "{err}");
+    let (ok, _, err) = run_with_stdin(dir.path(), &["user", "add", "weak"], "short\n");
+    assert!(!ok && err.contains("at least 8"), "{err}");
+    let (ok, out, _) = run_with_stdin(dir.path(), &["user", "list"], "");
+    assert!(ok);
+    assert!(out.contains("Root\tactive\tadmin"), "{out}");
+
+    let server = Server::start(dir.path(), &[("TESSERA_COOKIE__SECURE", "false")]);
+    let admin = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    assert_eq!(sign_in(&admin, &server, "root").await.status(), 200);
+    let r = admin
+        .get(server.url("/v1/admin/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page: Value = r.json().await.unwrap();
+    assert_eq!(page["users"][0]["username"], "Root");
+    assert_eq!(page["users"][0]["disabled"], false);
+    drop(server);
+
+    let (ok, out, err) = run_with_stdin(dir.path(), &["user", "disable", "ROOT"], "");
+    assert!(ok && out.contains("disabled"), "{err}");
+    let (ok, _, err) = run_with_stdin(dir.path(), &["user", "disable", "nobody"], "");
+    assert!(!ok && err.contains("no user"), "{err}");
+    let server = Server::start(dir.path(), &[("TESSERA_COOKIE__SECURE", "false")]);
+    assert_eq!(sign_in(&admin, &server, "root").await.status(), 401);
+    let r = admin
+        .get(server.url("/v1/admin/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "disabling revoked the session");
+}
