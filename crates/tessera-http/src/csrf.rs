@@ -54,8 +54,7 @@ impl OriginPolicy {
         let Some(origin) = origin_of(origin) else {
             return false;
         };
-        if self.public_origin.as_deref() == Some(origin.as_str())
-            || self.allowed.contains(&origin)
+        if self.public_origin.as_deref() == Some(origin.as_str()) || self.allowed.contains(&origin)
         {
             return true;
         }
