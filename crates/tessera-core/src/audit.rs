@@ -27,6 +27,11 @@ pub enum AuditKind {
     UserDisabled,
     /// An administrator enabled a user.
     UserEnabled,
+    /// A replaced refresh token was presented after the grace window: the
+    /// session was revoked as stolen.
+    RefreshReused,
+    /// A new signing key became current.
+    KeyRotated,
 }
 
 impl AuditKind {
@@ -41,6 +46,8 @@ impl AuditKind {
             AuditKind::PasswordChanged => "user.password_changed",
             AuditKind::UserDisabled => "user.disabled",
             AuditKind::UserEnabled => "user.enabled",
+            AuditKind::RefreshReused => "token.refresh_reused",
+            AuditKind::KeyRotated => "keys.rotated",
         }
     }
 }

@@ -27,6 +27,9 @@ pub enum CoreError {
     /// The thing asked for does not exist (or is not the caller's).
     #[error("not found")]
     NotFound,
+    /// An OAuth grant (refresh token, credentials at the token endpoint) was refused.
+    #[error("invalid grant: {0}")]
+    InvalidGrant(String),
     /// Too much work queued: try again shortly.
     #[error("server busy")]
     Busy,

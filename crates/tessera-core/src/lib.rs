@@ -8,11 +8,15 @@ pub mod audit;
 pub mod client;
 pub mod clock;
 pub mod error;
+pub mod jwt;
+pub mod keys;
 pub mod password;
+pub mod revocation;
 pub mod secret;
 pub mod service;
 pub mod session;
 pub mod store;
+pub mod token_session;
 pub mod user;
 pub mod username;
 

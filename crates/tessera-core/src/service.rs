@@ -1,6 +1,7 @@
 //! [`Tessera`]: the domain operations the HTTP layer and the CLI call.
 
-use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, RwLock};
 
 use serde_json::json;
 use time::OffsetDateTime;
@@ -11,7 +12,10 @@ use crate::audit::{AuditEvent, AuditKind, AuditRecord};
 use crate::client::ClientInfo;
 use crate::clock::Clock;
 use crate::error::CoreError;
+use crate::jwt::TokenPolicy;
+use crate::keys::{Algorithm, Keyring, StoredKey};
 use crate::password::{HashCost, PasswordHasher, Verified, check_strength};
+use crate::revocation::{RevocationKind, RevocationSet};
 use crate::secret::{Secret, SecretKind};
 use crate::session::{Session, SessionId, SessionKind, SessionPolicy};
 use crate::store::{Store, StoreError};
@@ -32,6 +36,10 @@ pub struct TesseraConfig {
     pub hash_workers: usize,
     /// Hashes allowed to wait for a worker before callers are told "busy".
     pub hash_queue: usize,
+    /// Access and refresh token settings.
+    pub tokens: TokenPolicy,
+    /// Algorithm of new signing keys.
+    pub algorithm: Algorithm,
 }
 
 impl Default for TesseraConfig {
@@ -42,6 +50,8 @@ impl Default for TesseraConfig {
             hash_cost: HashCost::default(),
             hash_workers: cores,
             hash_queue: cores * 32,
+            tokens: TokenPolicy::new("http://127.0.0.1:8080"),
+            algorithm: Algorithm::EdDSA,
         }
     }
 }
@@ -68,10 +78,14 @@ pub struct Authenticated {
 
 /// The domain service.
 pub struct Tessera {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
-    config: TesseraConfig,
+    pub(crate) config: TesseraConfig,
+    pub(crate) keyring: RwLock<Arc<Keyring>>,
+    /// Unix seconds of the last key reload, to bound reloads on unknown `kid`s.
+    pub(crate) keys_loaded_at: AtomicI64,
+    pub(crate) revocations: RevocationSet,
 }
 
 impl std::fmt::Debug for Tessera {
@@ -83,19 +97,44 @@ impl std::fmt::Debug for Tessera {
 }
 
 impl Tessera {
-    /// Builds the service over `store`.
-    pub fn new(
+    /// Builds the service over `store`: makes sure a signing key of the
+    /// configured algorithm exists (rotating to one if the algorithm
+    /// changed), loads the key set and the revocation set.
+    pub async fn open(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: TesseraConfig,
     ) -> Result<Self, CoreError> {
         let hasher = PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?;
-        Ok(Self {
+        let now = clock.now();
+        let candidate = StoredKey::generate(config.algorithm, now)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        store.ensure_current_key(&candidate).await?;
+        let keys = store.keys().await?;
+        let current_algorithm = keys
+            .iter()
+            .find(|k| k.retired_at.is_none())
+            .map(|k| k.algorithm);
+        if current_algorithm != Some(config.algorithm) {
+            let fresh = StoredKey::generate(config.algorithm, now)
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
+            store
+                .rotate_key(&fresh, now, now + config.tokens.revocation_ttl())
+                .await?;
+        }
+        let keyring = Keyring::new(&store.keys().await?, now)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let tessera = Self {
             store,
             clock,
             hasher,
             config,
-        })
+            keyring: RwLock::new(Arc::new(keyring)),
+            keys_loaded_at: AtomicI64::new(now.unix_timestamp()),
+            revocations: RevocationSet::new(),
+        };
+        tessera.sync_revocations().await?;
+        Ok(tessera)
     }
 
     /// The current time by the injected clock, to the millisecond: the
@@ -297,6 +336,8 @@ impl Tessera {
         client: &ClientInfo,
     ) -> Result<(), CoreError> {
         if let Some(session) = self.store.delete_session(&auth.session.id).await? {
+            self.revoke_token_sessions(std::slice::from_ref(&session))
+                .await?;
             self.audit(
                 AuditKind::SignedOut,
                 Some(session.user_id),
@@ -465,9 +506,19 @@ impl Tessera {
         Ok(self.store.list_users(after, limit).await?)
     }
 
-    /// Removes expired sessions; returns how many.
+    /// Removes expired sessions, refresh tokens replaced longer ago than a
+    /// refresh token can live, expired revocations and keys; returns how
+    /// many sessions went.
     pub async fn sweep_expired(&self) -> Result<u64, CoreError> {
-        Ok(self.store.delete_expired_sessions(self.now()).await?)
+        let now = self.now();
+        let sessions = self.store.delete_expired_sessions(now).await?;
+        self.store
+            .prune_refresh_tokens(now - self.config.tokens.refresh_idle_ttl)
+            .await?;
+        self.store.delete_expired_revocations(now).await?;
+        self.store.delete_expired_keys(now).await?;
+        self.revocations.prune(now);
+        Ok(sessions)
     }
 
     /// A page of the audit log, newest first.
@@ -479,19 +530,46 @@ impl Tessera {
         Ok(self.store.list_audit(before, limit).await?)
     }
 
-    async fn live_user(&self, user_id: Uuid) -> Result<User, CoreError> {
+    pub(crate) async fn live_user(&self, user_id: Uuid) -> Result<User, CoreError> {
         match self.store.user_by_id(user_id).await? {
             Some(record) if !record.user.disabled => Ok(record.user),
             _ => Err(CoreError::Unauthenticated),
         }
     }
 
-    async fn record_revocations(
+    /// Puts the `sid` of every token session among `ended` into the
+    /// revocation set, here and (through the store) on every other node, so
+    /// their access tokens stop working at once.
+    pub(crate) async fn revoke_token_sessions(&self, ended: &[Session]) -> Result<(), CoreError> {
+        let until = self.now() + self.config.tokens.revocation_ttl();
+        let entries: Vec<_> = ended
+            .iter()
+            .filter(|s| s.kind == SessionKind::Token)
+            .map(|s| (RevocationKind::Sid, s.id.as_str().to_owned(), until))
+            .collect();
+        self.revoke(entries).await
+    }
+
+    /// Stores revocations and applies them to this node's set at once.
+    pub(crate) async fn revoke(
+        &self,
+        entries: Vec<(RevocationKind, String, OffsetDateTime)>,
+    ) -> Result<(), CoreError> {
+        if !entries.is_empty() {
+            let stored = self.store.insert_revocations(&entries).await?;
+            self.revocations.apply(&stored);
+        }
+        Ok(())
+    }
+
+    /// Audits ended sessions and revokes the tokens of the token sessions among them.
+    pub(crate) async fn record_revocations(
         &self,
         ended: &[Session],
         client: &ClientInfo,
         by: &str,
     ) -> Result<(), CoreError> {
+        self.revoke_token_sessions(ended).await?;
         for session in ended {
             self.audit(
                 AuditKind::SessionRevoked,
@@ -504,7 +582,7 @@ impl Tessera {
         Ok(())
     }
 
-    async fn audit(
+    pub(crate) async fn audit(
         &self,
         kind: AuditKind,
         user_id: Option<Uuid>,

@@ -7,6 +7,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditRecord};
+use crate::keys::StoredKey;
+use crate::revocation::{Revocation, RevocationKind};
 use crate::secret::SecretHash;
 use crate::session::{Session, SessionId};
 use crate::user::{User, UserRecord};
@@ -102,6 +104,83 @@ pub trait Sessions: Send + Sync {
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
+/// What exchanging a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was current (or replaced within the grace window): the
+    /// session now has the new token as its only current one.
+    Rotated(Session),
+    /// The token was replaced longer ago than the grace window: theft. The
+    /// whole session has been deleted; here it is, for revocation and audit.
+    Reused(Session),
+    /// The token belongs to a session that has expired.
+    Expired,
+    /// No such token.
+    Unknown,
+}
+
+/// Refresh tokens of token sessions. A session has exactly one current
+/// refresh token (its `secret_hash`); replaced ones are kept to detect reuse.
+#[async_trait]
+pub trait RefreshTokens: Send + Sync {
+    /// Stores a new token session and its `secret_hash` as its first refresh token.
+    async fn insert_token_session(&self, session: &Session) -> StoreResult<()>;
+    /// Exchanges `presented` for `new` atomically: of concurrent exchanges of
+    /// one token, each sees the effects of the previous, so a session never
+    /// has two current refresh tokens.
+    async fn rotate_refresh(
+        &self,
+        presented: &SecretHash,
+        new: &SecretHash,
+        now: OffsetDateTime,
+        grace: time::Duration,
+        idle_ttl: time::Duration,
+    ) -> StoreResult<Rotation>;
+    /// The session a refresh token belongs to, and whether it is the current one.
+    async fn session_by_refresh(&self, hash: &SecretHash) -> StoreResult<Option<(Session, bool)>>;
+    /// Forgets refresh tokens replaced before `before`.
+    async fn prune_refresh_tokens(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// Signing keys, shared by every node.
+#[async_trait]
+pub trait Keys: Send + Sync {
+    /// Every stored key.
+    async fn keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// Stores `candidate` as the current key unless a current key exists
+    /// (two nodes starting at once end up with one key).
+    async fn ensure_current_key(&self, candidate: &StoredKey) -> StoreResult<()>;
+    /// Atomically retires the current key (it verifies until
+    /// `retired_expires_at`) and makes `new` current.
+    async fn rotate_key(
+        &self,
+        new: &StoredKey,
+        now: OffsetDateTime,
+        retired_expires_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Removes keys that no token can need any more.
+    async fn delete_expired_keys(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// The persistent side of the revocation set: a log with a cursor.
+#[async_trait]
+pub trait Revocations: Send + Sync {
+    /// Appends revocations, returning them with their positions.
+    async fn insert_revocations(
+        &self,
+        entries: &[(RevocationKind, String, OffsetDateTime)],
+    ) -> StoreResult<Vec<Revocation>>;
+    /// Unexpired revocations after position `after`, oldest first, at most `limit`.
+    async fn revocations_since(
+        &self,
+        after: i64,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<Revocation>>;
+    /// Removes revocations that can no longer match a valid token.
+    async fn delete_expired_revocations(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}
+
 /// The append-only audit log.
 #[async_trait]
 pub trait Audit: Send + Sync {
@@ -119,6 +198,6 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything a backend provides.
-pub trait Store: Users + Sessions + Audit + Health {}
+pub trait Store: Users + Sessions + RefreshTokens + Keys + Revocations + Audit + Health {}
 
-impl<T: Users + Sessions + Audit + Health> Store for T {}
+impl<T: Users + Sessions + RefreshTokens + Keys + Revocations + Audit + Health> Store for T {}

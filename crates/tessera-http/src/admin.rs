@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use tessera_core::keys::StoredKey;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -163,4 +164,51 @@ pub async fn revoke_sessions(
         .revoke_sessions(id, None, &client, "admin")
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A signing key as administrators see it (never its private part).
+#[derive(Serialize)]
+pub struct KeyView {
+    kid: String,
+    algorithm: &'static str,
+    current: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    retired_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+}
+
+impl From<&StoredKey> for KeyView {
+    fn from(key: &StoredKey) -> Self {
+        Self {
+            kid: key.kid.clone(),
+            algorithm: key.algorithm.as_str(),
+            current: key.retired_at.is_none(),
+            created_at: key.created_at,
+            retired_at: key.retired_at,
+            expires_at: key.expires_at,
+        }
+    }
+}
+
+/// `GET /v1/admin/keys`: every stored signing key, current first.
+pub async fn keys(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<Vec<KeyView>>, ApiError> {
+    let keys = state.core().signing_keys().await?;
+    Ok(Json(keys.iter().map(KeyView::from).collect()))
+}
+
+/// `POST /v1/admin/keys/rotate`: a new signing key becomes current; the old
+/// one stays in the JWKS until the tokens it signed have expired.
+pub async fn rotate_keys(
+    State(state): State<AppState>,
+    Client(client): Client,
+    _admin: Admin,
+) -> Result<Json<KeyView>, ApiError> {
+    let key = state.core().rotate_signing_key(&client).await?;
+    Ok(Json(KeyView::from(&key)))
 }

@@ -91,10 +91,15 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if parts.headers.contains_key(header::AUTHORIZATION) {
-            // Access tokens are verified by the token module; an
-            // Authorization header never falls back to the cookie, so a
-            // request's credential is never ambiguous.
-            return Err(ApiError::unauthenticated());
+            // An Authorization header never falls back to the cookie, so a
+            // request's credential is never ambiguous. Bearer requests carry
+            // no ambient credential, hence need no CSRF defence.
+            let token = bearer(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
+            let auth = state.core().authenticate_bearer(token).await?;
+            return Ok(Caller {
+                auth,
+                carrier: Carrier::Bearer,
+            });
         }
         let (auth, secret) = cookie_session(parts, state).await?;
         if is_unsafe(&parts.method) {

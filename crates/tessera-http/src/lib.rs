@@ -13,9 +13,12 @@ pub mod csrf;
 pub mod health;
 pub mod input;
 pub mod my_sessions;
+pub mod oauth;
 pub mod problem;
+pub mod revocations;
 pub mod state;
 pub mod views;
+pub mod well_known;
 
 use std::time::Duration;
 
@@ -52,6 +55,17 @@ pub fn app(state: AppState) -> Router {
             get(my_sessions::list).delete(my_sessions::revoke_many),
         )
         .route("/v1/me/sessions/{id}", delete(my_sessions::revoke_one))
+        .route("/v1/token", post(oauth::token))
+        .route("/v1/token/revoke", post(oauth::revoke))
+        .route("/v1/token/introspect", post(oauth::introspect))
+        .route("/v1/revocations", get(revocations::revocations))
+        .route("/.well-known/jwks.json", get(well_known::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(well_known::openid_configuration),
+        )
+        .route("/v1/admin/keys", get(admin::keys))
+        .route("/v1/admin/keys/rotate", post(admin::rotate_keys))
         .route("/v1/admin/audit", get(admin::audit))
         .route("/v1/admin/users", get(admin::users))
         .route("/v1/admin/users/{id}/disable", post(admin::disable))

@@ -98,6 +98,16 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The human-readable detail.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The Retry-After hint, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -155,6 +165,7 @@ impl From<CoreError> for ApiError {
                 "the username or password is wrong",
             ),
             CoreError::Unauthenticated => ApiError::unauthenticated(),
+            CoreError::InvalidGrant(detail) => ApiError::bad_request(detail),
             CoreError::NotFound => ApiError::not_found(),
             CoreError::Busy => ApiError::unavailable(
                 "busy",

@@ -17,6 +17,9 @@ pub struct HttpConfig {
     pub origins: OriginPolicy,
     /// Bearer secret of the administration API, if configured.
     pub admin_token: Option<String>,
+    /// Bearer secret that lets resource servers introspect tokens and read
+    /// the revocation feed, if configured.
+    pub introspection_secret: Option<String>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
 }

@@ -16,13 +16,19 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use tessera_core::audit::{AuditEvent, AuditRecord};
+use tessera_core::keys::{Algorithm, StoredKey};
+use tessera_core::revocation::{Revocation, RevocationKind};
 use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId, SessionKind};
-use tessera_core::store::{Audit, Health, Sessions, StoreError, StoreResult, Users};
+use tessera_core::store::{
+    Audit, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, StoreError, StoreResult,
+    Users,
+};
 use tessera_core::user::{User, UserRecord};
 use tessera_core::username::Username;
 use time::OffsetDateTime;
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 /// The schema migrations, applied in order and recorded in `_sqlx_migrations`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -503,5 +509,318 @@ impl Health for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl RefreshTokens for SqliteStore {
+    async fn insert_token_session(&self, s: &Session) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query(concat!(
+            "INSERT INTO sessions (",
+            session_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(s.id.as_str())
+        .bind(s.kind.as_str())
+        .bind(s.user_id.to_string())
+        .bind(&s.secret_hash.as_bytes()[..])
+        .bind(to_millis(s.created_at))
+        .bind(to_millis(s.last_seen_at))
+        .bind(to_millis(s.idle_expires_at))
+        .bind(to_millis(s.absolute_expires_at))
+        .bind(i64::from(s.remember_me))
+        .bind(s.ip.map(|ip| ip.to_string()))
+        .bind(s.user_agent.as_deref())
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error)?;
+        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)")
+            .bind(&s.secret_hash.as_bytes()[..])
+            .bind(s.id.as_str())
+            .bind(to_millis(s.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &SecretHash,
+        new: &SecretHash,
+        now: OffsetDateTime,
+        grace: time::Duration,
+        idle_ttl: time::Duration,
+    ) -> StoreResult<Rotation> {
+        // IMMEDIATE takes the write lock up front: concurrent exchanges run
+        // one after the other, each seeing what the previous one did.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
+        let row = sqlx::query("SELECT session_id, replaced_at FROM refresh_tokens WHERE hash = ?")
+            .bind(&presented.as_bytes()[..])
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let Some(row) = row else {
+            return Ok(Rotation::Unknown);
+        };
+        let session_id: String = row.try_get("session_id").map_err(corrupt)?;
+        let replaced_at: Option<i64> = row.try_get("replaced_at").map_err(corrupt)?;
+        let session = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE id = ?"
+        ))
+        .bind(&session_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(read_session)
+        .transpose()?;
+        let Some(mut session) = session else {
+            return Ok(Rotation::Unknown);
+        };
+        if !session.is_live(now) {
+            return Ok(Rotation::Expired);
+        }
+        if let Some(replaced_at) = replaced_at
+            && from_millis(replaced_at)? + grace < now
+        {
+            sqlx::query("DELETE FROM sessions WHERE id = ?")
+                .bind(&session_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            tx.commit().await.map_err(unavailable)?;
+            return Ok(Rotation::Reused(session));
+        }
+        let now_ms = to_millis(now);
+        // Whatever was current (the presented token, or within the grace
+        // window its successor) is replaced now; the new token is the only
+        // current one.
+        sqlx::query("UPDATE refresh_tokens SET replaced_at = ? WHERE session_id = ? AND replaced_at IS NULL")
+            .bind(now_ms)
+            .bind(&session_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)")
+            .bind(&new.as_bytes()[..])
+            .bind(&session_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
+        let idle_expires_at = (now + idle_ttl).min(session.absolute_expires_at);
+        sqlx::query("UPDATE sessions SET secret_hash = ?, last_seen_at = ?, idle_expires_at = ? WHERE id = ?")
+            .bind(&new.as_bytes()[..])
+            .bind(now_ms)
+            .bind(to_millis(idle_expires_at))
+            .bind(&session_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
+        tx.commit().await.map_err(unavailable)?;
+        session.secret_hash = *new;
+        session.last_seen_at = from_millis(now_ms)?;
+        session.idle_expires_at = from_millis(to_millis(idle_expires_at))?;
+        Ok(Rotation::Rotated(session))
+    }
+
+    async fn session_by_refresh(&self, hash: &SecretHash) -> StoreResult<Option<(Session, bool)>> {
+        let row = sqlx::query(concat!(
+            "SELECT r.replaced_at AS replaced_at, ",
+            "s.id, s.kind, s.user_id, s.secret_hash, s.created_at, s.last_seen_at, s.idle_expires_at, ",
+            "s.absolute_expires_at, s.remember_me, s.ip, s.user_agent ",
+            "FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?"
+        ))
+        .bind(&hash.as_bytes()[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.map(|row| {
+            let replaced: Option<i64> = row.try_get("replaced_at").map_err(corrupt)?;
+            Ok((read_session(&row)?, replaced.is_none()))
+        })
+        .transpose()
+    }
+
+    async fn prune_refresh_tokens(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM refresh_tokens WHERE replaced_at IS NOT NULL AND replaced_at < ?",
+        )
+        .bind(to_millis(before))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn read_key(row: &SqliteRow) -> StoreResult<StoredKey> {
+    let algorithm: String = row.try_get("algorithm").map_err(corrupt)?;
+    let retired_at: Option<i64> = row.try_get("retired_at").map_err(corrupt)?;
+    let expires_at: Option<i64> = row.try_get("expires_at").map_err(corrupt)?;
+    Ok(StoredKey {
+        kid: row.try_get("kid").map_err(corrupt)?,
+        algorithm: Algorithm::parse(&algorithm).ok_or_else(|| corrupt("key algorithm"))?,
+        private: Zeroizing::new(row.try_get("private_key").map_err(corrupt)?),
+        created_at: from_millis(row.try_get("created_at").map_err(corrupt)?)?,
+        retired_at: retired_at.map(from_millis).transpose()?,
+        expires_at: expires_at.map(from_millis).transpose()?,
+    })
+}
+
+async fn insert_key<'c, E>(executor: E, key: &StoredKey) -> StoreResult<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, retired_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&key.kid)
+    .bind(key.algorithm.as_str())
+    .bind(key.private.as_slice())
+    .bind(to_millis(key.created_at))
+    .bind(key.retired_at.map(to_millis))
+    .bind(key.expires_at.map(to_millis))
+    .execute(executor)
+    .await
+    .map_err(write_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Keys for SqliteStore {
+    async fn keys(&self) -> StoreResult<Vec<StoredKey>> {
+        let rows = sqlx::query(
+            "SELECT kid, algorithm, private_key, created_at, retired_at, expires_at FROM signing_keys \
+             ORDER BY created_at",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(read_key).collect()
+    }
+
+    async fn ensure_current_key(&self, candidate: &StoredKey) -> StoreResult<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM signing_keys WHERE retired_at IS NULL")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        if current == 0 {
+            insert_key(&mut *tx, candidate).await?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn rotate_key(
+        &self,
+        new: &StoredKey,
+        now: OffsetDateTime,
+        retired_expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE retired_at IS NULL",
+        )
+        .bind(to_millis(now))
+        .bind(to_millis(retired_expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        insert_key(&mut *tx, new).await?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn delete_expired_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= ?",
+        )
+        .bind(to_millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn read_revocation(row: &SqliteRow) -> StoreResult<Revocation> {
+    let kind: String = row.try_get("kind").map_err(corrupt)?;
+    Ok(Revocation {
+        seq: row.try_get("seq").map_err(corrupt)?,
+        kind: RevocationKind::parse(&kind).ok_or_else(|| corrupt("revocation kind"))?,
+        value: row.try_get("value").map_err(corrupt)?,
+        expires_at: from_millis(row.try_get("expires_at").map_err(corrupt)?)?,
+    })
+}
+
+#[async_trait]
+impl Revocations for SqliteStore {
+    async fn insert_revocations(
+        &self,
+        entries: &[(RevocationKind, String, OffsetDateTime)],
+    ) -> StoreResult<Vec<Revocation>> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut stored = Vec::with_capacity(entries.len());
+        for (kind, value, expires_at) in entries {
+            let row = sqlx::query(
+                "INSERT INTO revocations (kind, value, expires_at) VALUES (?, ?, ?) \
+                 RETURNING seq, kind, value, expires_at",
+            )
+            .bind(kind.as_str())
+            .bind(value)
+            .bind(to_millis(*expires_at))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            stored.push(read_revocation(&row)?);
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(stored)
+    }
+
+    async fn revocations_since(
+        &self,
+        after: i64,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<Revocation>> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, value, expires_at FROM revocations WHERE seq > ? AND expires_at > ? \
+             ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(to_millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(read_revocation).collect()
+    }
+
+    async fn delete_expired_revocations(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM revocations WHERE expires_at <= ?")
+            .bind(to_millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
     }
 }

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
+use tessera_core::jwt::TokenPolicy;
+use tessera_core::keys::Algorithm;
 use tessera_core::password::HashCost;
 use tessera_core::session::SessionPolicy;
 use tessera_http::cookie::{CookieConfig, SameSite};
@@ -135,6 +137,7 @@ pub struct FileConfig {
     data_dir: PathBuf,
     database_url: Option<String>,
     admin_token: Option<String>,
+    introspection_secret: Option<String>,
     #[serde(deserialize_with = "list")]
     allowed_origins: Vec<String>,
     #[serde(deserialize_with = "list")]
@@ -143,6 +146,7 @@ pub struct FileConfig {
     session: SessionSection,
     cookie: CookieSection,
     password: PasswordSection,
+    token: TokenSection,
 }
 
 impl Default for FileConfig {
@@ -153,12 +157,39 @@ impl Default for FileConfig {
             data_dir: PathBuf::from("tessera-data"),
             database_url: None,
             admin_token: None,
+            introspection_secret: None,
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             log: "info".into(),
             session: SessionSection::default(),
             cookie: CookieSection::default(),
             password: PasswordSection::default(),
+            token: TokenSection::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TokenSection {
+    algorithm: String,
+    audience: Option<String>,
+    access_ttl: ConfigDuration,
+    refresh_idle_ttl: ConfigDuration,
+    refresh_absolute_ttl: ConfigDuration,
+    refresh_reuse_grace: ConfigDuration,
+}
+
+impl Default for TokenSection {
+    fn default() -> Self {
+        let policy = TokenPolicy::new("");
+        Self {
+            algorithm: "EdDSA".into(),
+            audience: None,
+            access_ttl: ConfigDuration(policy.access_ttl),
+            refresh_idle_ttl: ConfigDuration(policy.refresh_idle_ttl),
+            refresh_absolute_ttl: ConfigDuration(policy.refresh_absolute_ttl),
+            refresh_reuse_grace: ConfigDuration(policy.refresh_reuse_grace),
         }
     }
 }
@@ -246,6 +277,12 @@ pub struct Settings {
     pub database: Database,
     /// Bearer secret of the admin API.
     pub admin_token: Option<String>,
+    /// Bearer secret for introspection and the revocation feed.
+    pub introspection_secret: Option<String>,
+    /// Token settings (issuer = `public_url`).
+    pub tokens: TokenPolicy,
+    /// Algorithm of new signing keys.
+    pub algorithm: Algorithm,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
     /// Log filter directive (`info`, `tessera=debug,warn`, ...).
@@ -384,14 +421,20 @@ impl FileConfig {
             Some(url) => parse_database_url(url)?,
         };
 
-        if let Some(token) = &self.admin_token
-            && token.chars().count() < 32
-        {
-            return Err(ConfigError::at(
-                "admin_token",
-                "must be at least 32 characters (e.g. `openssl rand -base64 32`)",
-            ));
+        for (key, secret) in [
+            ("admin_token", &self.admin_token),
+            ("introspection_secret", &self.introspection_secret),
+        ] {
+            if let Some(secret) = secret
+                && secret.chars().count() < 32
+            {
+                return Err(ConfigError::at(
+                    key,
+                    "must be at least 32 characters (e.g. `openssl rand -base64 32`)",
+                ));
+            }
         }
+        let (tokens, algorithm) = self.token.validate(&public_url)?;
 
         let trusted_proxies = self
             .trusted_proxies
@@ -419,6 +462,9 @@ impl FileConfig {
             data_dir: self.data_dir,
             database,
             admin_token: self.admin_token,
+            introspection_secret: self.introspection_secret,
+            tokens,
+            algorithm,
             trusted_proxies,
             log: self.log,
             session,
@@ -471,6 +517,68 @@ impl SessionSection {
             ));
         }
         Ok(policy)
+    }
+}
+
+impl TokenSection {
+    fn validate(self, public_url: &str) -> Result<(TokenPolicy, Algorithm), ConfigError> {
+        let algorithm = Algorithm::parse(&self.algorithm).ok_or_else(|| {
+            ConfigError::at(
+                "token.algorithm",
+                format!(
+                    "`{}` is not one of EdDSA, ES256, RS256, HS256",
+                    self.algorithm
+                ),
+            )
+        })?;
+        let within = |key: &str, d: ConfigDuration, min: time::Duration, max: time::Duration| {
+            if d.0 < min || d.0 > max {
+                Err(ConfigError::at(
+                    key,
+                    format!("must be between {min} and {max}"),
+                ))
+            } else {
+                Ok(d.0)
+            }
+        };
+        let mut policy = TokenPolicy::new(public_url);
+        if let Some(audience) = self.audience {
+            if audience.trim().is_empty() {
+                return Err(ConfigError::at("token.audience", "must not be empty"));
+            }
+            policy.audience = audience;
+        }
+        policy.access_ttl = within(
+            "token.access_ttl",
+            self.access_ttl,
+            time::Duration::seconds(30),
+            time::Duration::hours(24),
+        )?;
+        policy.refresh_idle_ttl = within(
+            "token.refresh_idle_ttl",
+            self.refresh_idle_ttl,
+            time::Duration::minutes(1),
+            time::Duration::days(3650),
+        )?;
+        policy.refresh_absolute_ttl = within(
+            "token.refresh_absolute_ttl",
+            self.refresh_absolute_ttl,
+            time::Duration::minutes(1),
+            time::Duration::days(3650),
+        )?;
+        if policy.refresh_absolute_ttl < policy.refresh_idle_ttl {
+            return Err(ConfigError::at(
+                "token.refresh_absolute_ttl",
+                "must not be shorter than token.refresh_idle_ttl",
+            ));
+        }
+        policy.refresh_reuse_grace = within(
+            "token.refresh_reuse_grace",
+            self.refresh_reuse_grace,
+            time::Duration::ZERO,
+            time::Duration::minutes(5),
+        )?;
+        Ok((policy, algorithm))
     }
 }
 
@@ -588,6 +696,13 @@ mod tests {
         assert_eq!(s.cookie.name, "__Host-tessera");
         assert!(s.cookie.secure);
         assert_eq!(s.hash_cost, HashCost::default());
+        assert_eq!(s.algorithm, Algorithm::EdDSA);
+        assert_eq!(s.tokens.issuer, "http://127.0.0.1:8080");
+        assert_eq!(s.tokens.audience, "http://127.0.0.1:8080");
+        assert_eq!(s.tokens.access_ttl, time::Duration::minutes(10));
+        assert_eq!(s.tokens.refresh_idle_ttl, time::Duration::days(14));
+        assert_eq!(s.tokens.refresh_absolute_ttl, time::Duration::days(90));
+        assert_eq!(s.tokens.refresh_reuse_grace, time::Duration::seconds(10));
         Ok(())
     }
 
@@ -690,6 +805,31 @@ mod tests {
                 "password.memory_kib",
             ),
             ("", &[("TESSERA_DATABASE_URL", "mysql://x")], "database_url"),
+            (
+                "",
+                &[("TESSERA_TOKEN__ALGORITHM", "none")],
+                "token.algorithm",
+            ),
+            (
+                "",
+                &[("TESSERA_TOKEN__ALGORITHM", "hs256")],
+                "token.algorithm",
+            ),
+            (
+                "",
+                &[("TESSERA_TOKEN__ACCESS_TTL", "2d")],
+                "token.access_ttl",
+            ),
+            (
+                "",
+                &[("TESSERA_TOKEN__REFRESH_IDLE_TTL", "100d")],
+                "token.refresh_absolute_ttl",
+            ),
+            (
+                "",
+                &[("TESSERA_INTROSPECTION_SECRET", "short")],
+                "introspection_secret",
+            ),
             (
                 "[session]\nidle_timeout = \"2h\"\nabsolute_timeout = \"1h\"\n",
                 &[],

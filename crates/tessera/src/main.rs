@@ -1,6 +1,7 @@
 //! `tessera`: the authentication server and its administration commands.
 
 mod config;
+mod keys;
 mod serve;
 mod users;
 mod wiring;
@@ -30,6 +31,9 @@ enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
             Command::Serve => serve::run(settings).await,
             Command::Migrate => wiring::migrate(&settings).await,
             Command::User(command) => users::run(command, &settings).await,
+            Command::Keys(command) => keys::run(command, &settings).await,
         }
     });
     match outcome {

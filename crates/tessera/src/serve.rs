@@ -11,11 +11,16 @@ use crate::wiring;
 
 /// How often expired sessions are removed from the store.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the store is read for revocations made by other processes
+/// (other nodes, the command line): well within a second.
+const REVOCATION_SYNC_INTERVAL: Duration = Duration::from_millis(250);
+/// How often signing keys are reread, so a rotation elsewhere is picked up.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Runs the server until SIGINT or SIGTERM, then lets in-flight requests finish.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let store = wiring::open_store(&settings).await?;
-    let core = wiring::domain(&settings, store.clone())?;
+    let core = wiring::domain(&settings, store.clone()).await?;
     if !settings.cookie.secure {
         tracing::warn!(
             "cookie.secure is false: session cookies travel without the Secure flag and the __Host- prefix; use this only for plain-HTTP development"
@@ -49,6 +54,33 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         })
     };
 
+    let revocation_sync = {
+        let core = core.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REVOCATION_SYNC_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = core.sync_revocations().await {
+                    tracing::warn!(error = %e, "revocation sync failed");
+                }
+            }
+        })
+    };
+    let key_reload = {
+        let core = core.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = core.reload_keys().await {
+                    tracing::warn!(error = %e, "key reload failed");
+                }
+            }
+        })
+    };
+
     let state = AppState::new(core, wiring::http_config(&settings));
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
@@ -56,6 +88,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("the server failed")?;
     sweeper.abort();
+    revocation_sync.abort();
+    key_reload.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

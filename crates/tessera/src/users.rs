@@ -41,7 +41,7 @@ pub enum UserCommand {
 /// Runs a user command against the configured store.
 pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()> {
     let store = wiring::open_store(settings).await?;
-    let core = wiring::domain(settings, store.clone())?;
+    let core = wiring::domain(settings, store.clone()).await?;
     let cli = ClientInfo::new(None, Some("tessera-cli"));
     let outcome = async {
         match command {

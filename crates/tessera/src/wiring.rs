@@ -55,17 +55,20 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data directory {}", dir.display()))
 }
 
-/// The domain service over `store`.
-pub fn domain(settings: &Settings, store: Arc<SqliteStore>) -> anyhow::Result<Arc<Tessera>> {
+/// The domain service over `store`, with its keys and revocations loaded.
+pub async fn domain(settings: &Settings, store: Arc<SqliteStore>) -> anyhow::Result<Arc<Tessera>> {
     let workers = settings.hash_workers;
     let config = TesseraConfig {
         session: settings.session,
         hash_cost: settings.hash_cost,
         hash_workers: workers,
         hash_queue: workers * 32,
+        tokens: settings.tokens.clone(),
+        algorithm: settings.algorithm,
     };
-    let core = Tessera::new(store, Arc::new(SystemClock), config)
-        .context("cannot set up password hashing")?;
+    let core = Tessera::open(store, Arc::new(SystemClock), config)
+        .await
+        .context("cannot start the domain service (keys, revocations)")?;
     Ok(Arc::new(core))
 }
 
@@ -75,6 +78,7 @@ pub fn http_config(settings: &Settings) -> HttpConfig {
         cookie: settings.cookie.clone(),
         origins: settings.origins.clone(),
         admin_token: settings.admin_token.clone(),
+        introspection_secret: settings.introspection_secret.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
     }
 }

@@ -22,6 +22,7 @@ use tessera_store_sqlite::SqliteStore;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
+pub const INTROSPECTION_SECRET: &str = "test-introspection-secret-0123456789abcdef";
 
 /// Knobs for a test server.
 #[derive(Default)]
@@ -54,10 +55,13 @@ impl TestServer {
             Some(c) => Arc::new(c.clone()),
             None => Arc::new(SystemClock),
         };
-        let core = Arc::new(Tessera::new(store.clone(), clock, options.core).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
+        let mut config = options.core;
+        config.tokens.issuer = base.clone();
+        config.tokens.audience = base.clone();
+        let core = Arc::new(Tessera::open(store.clone(), clock, config).await.unwrap());
         let http = HttpConfig {
             cookie: CookieConfig {
                 secure: options.secure_cookie,
@@ -65,6 +69,7 @@ impl TestServer {
             },
             origins: OriginPolicy::new(Some(&base), &options.allowed_origins).unwrap(),
             admin_token: Some(ADMIN_TOKEN.into()),
+            introspection_secret: Some(INTROSPECTION_SECRET.into()),
             trusted_proxies: vec![],
         };
         let state = AppState::new(core, http);

@@ -1,0 +1,418 @@
+//! Signing keys: generated here from the OS CSPRNG, kept in the store so that
+//! every node signs and verifies with the same set, rotated with an overlap
+//! so tokens signed by a retired key verify until they expire.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
+    RsaPublicKeyComponents,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use serde::Serialize;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::secret::{fill_random, random_token};
+
+/// The signing algorithms Tessera issues tokens with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// Ed25519 (the default).
+    EdDSA,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys.
+    RS256,
+    /// HMAC-SHA256 with a shared secret; only by explicit choice, never published.
+    HS256,
+}
+
+impl Algorithm {
+    /// The JOSE `alg` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::EdDSA => "EdDSA",
+            Algorithm::ES256 => "ES256",
+            Algorithm::RS256 => "RS256",
+            Algorithm::HS256 => "HS256",
+        }
+    }
+
+    /// Parses a JOSE `alg` name (exact, case-sensitive, as RFC 7515 says).
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "EdDSA" => Some(Algorithm::EdDSA),
+            "ES256" => Some(Algorithm::ES256),
+            "RS256" => Some(Algorithm::RS256),
+            "HS256" => Some(Algorithm::HS256),
+            _ => None,
+        }
+    }
+
+    /// Whether the key is asymmetric, hence publishable in the JWKS.
+    pub fn is_public(self) -> bool {
+        !matches!(self, Algorithm::HS256)
+    }
+
+    pub(crate) fn jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+            Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+            Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+            Algorithm::HS256 => jsonwebtoken::Algorithm::HS256,
+        }
+    }
+}
+
+/// A key as the store keeps it: the private material (PKCS#8 DER, or the
+/// HMAC secret) never leaves the server.
+#[derive(Clone)]
+pub struct StoredKey {
+    /// Key id, the JWT `kid`.
+    pub kid: String,
+    /// Its algorithm.
+    pub algorithm: Algorithm,
+    /// PKCS#8 DER (asymmetric) or raw secret (HS256).
+    pub private: Zeroizing<Vec<u8>>,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// When it stopped signing; `None` while it is the current key.
+    pub retired_at: Option<OffsetDateTime>,
+    /// When every token it signed has expired: it leaves the JWKS then.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Key handling failed.
+#[derive(Debug, thiserror::Error)]
+#[error("signing key error: {0}")]
+pub struct KeyError(pub String);
+
+impl StoredKey {
+    /// A new key of `algorithm`, from the OS CSPRNG.
+    pub fn generate(algorithm: Algorithm, now: OffsetDateTime) -> Result<Self, KeyError> {
+        let rng = SystemRandom::new();
+        let err = |what: &str| KeyError(format!("cannot generate {what} key"));
+        let private: Vec<u8> = match algorithm {
+            Algorithm::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng)
+                .map_err(|_| err("Ed25519"))?
+                .as_ref()
+                .to_vec(),
+            Algorithm::ES256 => {
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .map_err(|_| err("P-256"))?
+                    .as_ref()
+                    .to_vec()
+            }
+            Algorithm::RS256 => {
+                let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .map_err(|_| err("RSA"))?;
+                let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
+                    .map_err(|_| err("RSA"))?;
+                der.as_ref().to_vec()
+            }
+            Algorithm::HS256 => {
+                let mut secret = vec![0u8; 32];
+                fill_random(&mut secret).map_err(|_| err("HMAC"))?;
+                secret
+            }
+        };
+        Ok(Self {
+            kid: random_token(12).map_err(|_| err("an id for the"))?,
+            algorithm,
+            private: Zeroizing::new(private),
+            created_at: now,
+            retired_at: None,
+            expires_at: None,
+        })
+    }
+
+    /// Whether the key still belongs in the key set at `now`.
+    pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
+        self.expires_at.is_none_or(|end| now < end)
+    }
+}
+
+/// A public key in JWK form (RFC 7517), as published in the JWKS.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Jwk {
+    /// Key type: `OKP`, `EC` or `RSA`.
+    pub kty: &'static str,
+    /// Key id.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: &'static str,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+    /// Curve (`Ed25519`, `P-256`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crv: Option<&'static str>,
+    /// Curve x coordinate / Ed25519 public key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// Curve y coordinate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// RSA modulus.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// RSA exponent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
+}
+
+/// A key ready to sign and verify.
+pub struct PreparedKey {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm.
+    pub algorithm: Algorithm,
+    pub(crate) encoding: EncodingKey,
+    pub(crate) decoding: DecodingKey,
+    /// The public half, `None` for HS256.
+    pub jwk: Option<Jwk>,
+    /// When it leaves the key set.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Whether it is the signing key.
+    pub current: bool,
+}
+
+impl std::fmt::Debug for PreparedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("current", &self.current)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedKey {
+    /// Parses stored material into signing and verifying keys.
+    pub fn prepare(key: &StoredKey) -> Result<Self, KeyError> {
+        let bad = |why: &str| KeyError(format!("stored key {} is unusable: {why}", key.kid));
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let (encoding, decoding, jwk) = match key.algorithm {
+            Algorithm::EdDSA => {
+                let pair = Ed25519KeyPair::from_pkcs8(&key.private).map_err(|_| bad("Ed25519"))?;
+                let public = pair.public_key().as_ref().to_vec();
+                let jwk = Jwk {
+                    kty: "OKP",
+                    crv: Some("Ed25519"),
+                    x: Some(b64(&public)),
+                    ..jwk_base(key)
+                };
+                (
+                    EncodingKey::from_ed_der(&key.private),
+                    DecodingKey::from_ed_der(&public),
+                    Some(jwk),
+                )
+            }
+            Algorithm::ES256 => {
+                let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key.private)
+                    .map_err(|_| bad("P-256"))?;
+                let point = pair.public_key().as_ref().to_vec();
+                let (x, y) = match point.split_first() {
+                    Some((4, xy)) if xy.len() == 64 => xy.split_at(32),
+                    _ => return Err(bad("P-256 point")),
+                };
+                let jwk = Jwk {
+                    kty: "EC",
+                    crv: Some("P-256"),
+                    x: Some(b64(x)),
+                    y: Some(b64(y)),
+                    ..jwk_base(key)
+                };
+                (
+                    EncodingKey::from_ec_der(&key.private),
+                    DecodingKey::from_ec_der(&point),
+                    Some(jwk),
+                )
+            }
+            Algorithm::RS256 => {
+                let pair =
+                    aws_lc_rs::rsa::KeyPair::from_pkcs8(&key.private).map_err(|_| bad("RSA"))?;
+                let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+                let pem = format!(
+                    "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+                    STANDARD.encode(key.private.as_slice())
+                );
+                let encoding =
+                    EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| bad("RSA PEM"))?;
+                let jwk = Jwk {
+                    kty: "RSA",
+                    n: Some(b64(&components.n)),
+                    e: Some(b64(&components.e)),
+                    ..jwk_base(key)
+                };
+                (
+                    encoding,
+                    DecodingKey::from_rsa_raw_components(&components.n, &components.e),
+                    Some(jwk),
+                )
+            }
+            Algorithm::HS256 => (
+                EncodingKey::from_secret(&key.private),
+                DecodingKey::from_secret(&key.private),
+                None,
+            ),
+        };
+        Ok(Self {
+            kid: key.kid.clone(),
+            algorithm: key.algorithm,
+            encoding,
+            decoding,
+            jwk,
+            expires_at: key.expires_at,
+            current: key.retired_at.is_none(),
+        })
+    }
+}
+
+fn jwk_base(key: &StoredKey) -> Jwk {
+    Jwk {
+        kty: "",
+        kid: key.kid.clone(),
+        alg: key.algorithm.as_str(),
+        use_: "sig",
+        crv: None,
+        x: None,
+        y: None,
+        n: None,
+        e: None,
+    }
+}
+
+/// The keys in force: one signing key and every key still verifying.
+#[derive(Debug, Clone)]
+pub struct Keyring {
+    current: Arc<PreparedKey>,
+    by_kid: HashMap<String, Arc<PreparedKey>>,
+}
+
+impl Keyring {
+    /// Builds a keyring from stored keys: exactly one must be current.
+    pub fn new(keys: &[StoredKey], now: OffsetDateTime) -> Result<Self, KeyError> {
+        let mut by_kid = HashMap::new();
+        let mut current = None;
+        for key in keys.iter().filter(|k| k.is_valid_at(now)) {
+            let prepared = Arc::new(PreparedKey::prepare(key)?);
+            if prepared.current {
+                // Should two be current (a race between nodes at first start), the newest signs.
+                let newer = current.as_ref().is_none_or(
+                    |(created, _): &(OffsetDateTime, Arc<PreparedKey>)| key.created_at > *created,
+                );
+                if newer {
+                    current = Some((key.created_at, prepared.clone()));
+                }
+            }
+            by_kid.insert(key.kid.clone(), prepared);
+        }
+        let (_, current) = current.ok_or_else(|| KeyError("no current signing key".into()))?;
+        Ok(Self { current, by_kid })
+    }
+
+    /// The signing key.
+    pub fn current(&self) -> &Arc<PreparedKey> {
+        &self.current
+    }
+
+    /// A verifying key by `kid`.
+    pub fn get(&self, kid: &str) -> Option<&Arc<PreparedKey>> {
+        self.by_kid.get(kid)
+    }
+
+    /// The published keys (asymmetric ones still valid at `now`).
+    pub fn jwks(&self, now: OffsetDateTime) -> Vec<Jwk> {
+        let mut keys: Vec<&Arc<PreparedKey>> = self
+            .by_kid
+            .values()
+            .filter(|k| k.expires_at.is_none_or(|end| now < end))
+            .collect();
+        // Current key first, then by kid, so the document is stable.
+        keys.sort_by(|a, b| b.current.cmp(&a.current).then_with(|| a.kid.cmp(&b.kid)));
+        keys.into_iter().filter_map(|k| k.jwk.clone()).collect()
+    }
+
+    /// Ids of every key in the ring.
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.by_kid.keys().cloned().collect();
+        kids.sort();
+        kids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_generates_prepares_and_publishes() -> Result<(), KeyError> {
+        let now = OffsetDateTime::now_utc();
+        for alg in [
+            Algorithm::EdDSA,
+            Algorithm::ES256,
+            Algorithm::RS256,
+            Algorithm::HS256,
+        ] {
+            let key = StoredKey::generate(alg, now)?;
+            assert_eq!(key.kid.len(), 16);
+            let prepared = PreparedKey::prepare(&key)?;
+            assert!(prepared.current);
+            assert_eq!(prepared.jwk.is_some(), alg.is_public(), "{alg:?}");
+            if let Some(jwk) = &prepared.jwk {
+                assert_eq!(jwk.alg, alg.as_str());
+                assert_eq!(jwk.kid, key.kid);
+                let text = serde_json::to_string(jwk).map_err(|e| KeyError(e.to_string()))?;
+                assert!(!text.contains("\"d\""), "private part published: {text}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn keyring_publishes_only_valid_public_keys_current_first() -> Result<(), KeyError> {
+        let now = OffsetDateTime::now_utc();
+        let mut old = StoredKey::generate(Algorithm::EdDSA, now)?;
+        old.retired_at = Some(now);
+        old.expires_at = Some(now + time::Duration::minutes(10));
+        let mut gone = StoredKey::generate(Algorithm::EdDSA, now)?;
+        gone.retired_at = Some(now - time::Duration::hours(1));
+        gone.expires_at = Some(now - time::Duration::minutes(1));
+        let current = StoredKey::generate(Algorithm::ES256, now)?;
+        let ring = Keyring::new(&[old.clone(), gone.clone(), current.clone()], now)?;
+        assert_eq!(ring.current().kid, current.kid);
+        let kids: Vec<String> = ring.jwks(now).into_iter().map(|j| j.kid).collect();
+        assert_eq!(kids, [current.kid.clone(), old.kid.clone()]);
+        assert!(ring.get(&gone.kid).is_none());
+        assert!(ring.jwks(now + time::Duration::minutes(11)).len() == 1);
+        Ok(())
+    }
+
+    #[test]
+    fn no_current_key_is_an_error() -> Result<(), KeyError> {
+        let now = OffsetDateTime::now_utc();
+        let mut old = StoredKey::generate(Algorithm::EdDSA, now)?;
+        old.retired_at = Some(now);
+        assert!(Keyring::new(&[old], now).is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,370 @@
+//! Token sessions: the password and refresh grants, bearer authentication,
+//! revocation and introspection of tokens, and the signing keys behind them.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::audit::AuditKind;
+use crate::client::ClientInfo;
+use crate::error::CoreError;
+use crate::jwt::{self, AccessClaims, TokenError};
+use crate::keys::{Jwk, Keyring, StoredKey};
+use crate::revocation::{Revocation, RevocationKind, RevocationSet};
+use crate::secret::{Secret, SecretKind};
+use crate::service::{Authenticated, Tessera};
+use crate::session::{Session, SessionId, SessionKind};
+use crate::store::Rotation;
+use crate::user::User;
+
+/// Most revocations read from the store in one go.
+const REVOCATION_PAGE: u32 = 1000;
+
+/// An access token and a refresh token for one token session.
+#[derive(Debug)]
+pub struct TokenGrant {
+    /// The signed JWT.
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    pub expires_in: i64,
+    /// The session's new current refresh token; only its hash is stored.
+    pub refresh_token: Secret,
+    /// The session.
+    pub session: Session,
+    /// Its user.
+    pub user: User,
+}
+
+/// What introspection found (RFC 7662).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Introspection {
+    /// Not a token this server would accept now.
+    Inactive,
+    /// A valid access token.
+    Access(AccessClaims),
+    /// A current refresh token of a live session.
+    Refresh {
+        /// Its session.
+        session: Session,
+        /// The session's user.
+        user: User,
+    },
+}
+
+impl Tessera {
+    /// `grant_type=password`: checks the password and starts a token session.
+    pub async fn sign_in_token(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+        client: &ClientInfo,
+    ) -> Result<TokenGrant, CoreError> {
+        let user = self.check_credentials(username, password, client).await?;
+        let policy = &self.config.tokens;
+        let refresh = Secret::generate(SecretKind::Refresh)?;
+        let now = self.now();
+        let absolute = now + policy.refresh_absolute_ttl;
+        let session = Session {
+            id: SessionId::generate()?,
+            kind: SessionKind::Token,
+            user_id: user.id,
+            secret_hash: refresh.hash(),
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: (now + policy.refresh_idle_ttl).min(absolute),
+            absolute_expires_at: absolute,
+            remember_me: false,
+            ip: client.ip,
+            user_agent: client.user_agent.clone(),
+        };
+        self.store.insert_token_session(&session).await?;
+        self.audit(
+            AuditKind::SignInSucceeded,
+            Some(user.id),
+            client,
+            json!({ "session_id": session.id.as_str(), "kind": "token" }),
+        )
+        .await?;
+        self.grant(user, session, refresh)
+    }
+
+    /// `grant_type=refresh_token`: exchanges a refresh token for a new pair.
+    /// A token replaced longer ago than the grace window is taken as stolen:
+    /// its whole session is revoked.
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenGrant, CoreError> {
+        let invalid =
+            || CoreError::InvalidGrant("the refresh token is invalid, expired or revoked".into());
+        let presented = Secret::parse(SecretKind::Refresh, presented).ok_or_else(invalid)?;
+        let fresh = Secret::generate(SecretKind::Refresh)?;
+        let policy = &self.config.tokens;
+        let outcome = self
+            .store
+            .rotate_refresh(
+                &presented.hash(),
+                &fresh.hash(),
+                self.now(),
+                policy.refresh_reuse_grace,
+                policy.refresh_idle_ttl,
+            )
+            .await?;
+        match outcome {
+            Rotation::Rotated(session) => match self.live_user(session.user_id).await {
+                Ok(user) => self.grant(user, session, fresh),
+                Err(CoreError::Unauthenticated) => {
+                    // The user was disabled or deleted meanwhile.
+                    let ended: Vec<Session> = self
+                        .store
+                        .delete_session(&session.id)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    self.record_revocations(&ended, client, "user_unavailable")
+                        .await?;
+                    Err(invalid())
+                }
+                Err(e) => Err(e),
+            },
+            Rotation::Reused(session) => {
+                self.revoke_token_sessions(std::slice::from_ref(&session))
+                    .await?;
+                self.audit(
+                    AuditKind::RefreshReused,
+                    Some(session.user_id),
+                    client,
+                    json!({ "session_id": session.id.as_str() }),
+                )
+                .await?;
+                Err(invalid())
+            }
+            Rotation::Expired | Rotation::Unknown => Err(invalid()),
+        }
+    }
+
+    fn grant(
+        &self,
+        user: User,
+        session: Session,
+        refresh: Secret,
+    ) -> Result<TokenGrant, CoreError> {
+        let claims = AccessClaims::new(
+            &self.config.tokens,
+            user.id,
+            session.id.as_str(),
+            user.roles.clone(),
+            self.now(),
+        )
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let access_token =
+            jwt::mint(&self.keyring(), &claims).map_err(|e| CoreError::Internal(e.to_string()))?;
+        Ok(TokenGrant {
+            access_token,
+            expires_in: claims.exp - claims.iat,
+            refresh_token: refresh,
+            session,
+            user,
+        })
+    }
+
+    /// Verifies an access token (signature, claims, revocation) and finds
+    /// its live session and user.
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<Authenticated, CoreError> {
+        let claims = self.verify_access_token(token).await.map_err(|e| {
+            tracing::debug!(reason = %e, "bearer token refused");
+            CoreError::Unauthenticated
+        })?;
+        let session_id = SessionId::parse(&claims.sid).ok_or(CoreError::Unauthenticated)?;
+        let session = match self.store.session_by_id(&session_id).await? {
+            Some(s) if s.kind == SessionKind::Token && s.is_live(self.now()) => s,
+            _ => return Err(CoreError::Unauthenticated),
+        };
+        if session.user_id.to_string() != claims.sub {
+            return Err(CoreError::Unauthenticated);
+        }
+        let user = self.live_user(session.user_id).await?;
+        Ok(Authenticated { user, session })
+    }
+
+    /// Signature and claims, then the revocation set. An unknown `kid` makes
+    /// the node reload its keys (at most once a second) in case another
+    /// node has rotated them.
+    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let now = self.now();
+        let mut outcome = jwt::verify(&self.keyring(), &self.config.tokens, token, now);
+        if outcome == Err(TokenError::UnknownKey) && self.reload_keys_if_stale(1).await {
+            outcome = jwt::verify(&self.keyring(), &self.config.tokens, token, now);
+        }
+        let claims = outcome?;
+        if self.revocations.is_revoked(&claims.sid, &claims.jti) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// RFC 7009: revokes the session of a refresh or access token, and the
+    /// access token itself. Anything else is silently ignored.
+    pub async fn revoke_token(&self, token: &str, client: &ClientInfo) -> Result<(), CoreError> {
+        if let Some(refresh) = Secret::parse(SecretKind::Refresh, token) {
+            if let Some((session, _)) = self.store.session_by_refresh(&refresh.hash()).await? {
+                let ended: Vec<Session> = self
+                    .store
+                    .delete_session(&session.id)
+                    .await?
+                    .into_iter()
+                    .collect();
+                self.record_revocations(&ended, client, "token_revocation")
+                    .await?;
+            }
+            return Ok(());
+        }
+        let Ok(claims) = jwt::verify_ignoring_expiry(&self.keyring(), &self.config.tokens, token)
+        else {
+            return Ok(());
+        };
+        let until = self.now() + self.config.tokens.revocation_ttl();
+        self.revoke(vec![
+            (RevocationKind::Jti, claims.jti.clone(), until),
+            (RevocationKind::Sid, claims.sid.clone(), until),
+        ])
+        .await?;
+        if let Some(id) = SessionId::parse(&claims.sid) {
+            let ended: Vec<Session> = self.store.delete_session(&id).await?.into_iter().collect();
+            self.record_revocations(&ended, client, "token_revocation")
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// RFC 7662 introspection of an access or refresh token.
+    pub async fn introspect(&self, token: &str) -> Result<Introspection, CoreError> {
+        if let Some(refresh) = Secret::parse(SecretKind::Refresh, token) {
+            return Ok(
+                match self.store.session_by_refresh(&refresh.hash()).await? {
+                    Some((session, true)) if session.is_live(self.now()) => {
+                        match self.live_user(session.user_id).await {
+                            Ok(user) => Introspection::Refresh { session, user },
+                            Err(_) => Introspection::Inactive,
+                        }
+                    }
+                    _ => Introspection::Inactive,
+                },
+            );
+        }
+        Ok(match self.verify_access_token(token).await {
+            Ok(claims) => Introspection::Access(claims),
+            Err(_) => Introspection::Inactive,
+        })
+    }
+
+    /// The key set in force.
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.keyring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The public keys to publish.
+    pub fn jwks(&self) -> Vec<Jwk> {
+        self.keyring().jwks(self.now())
+    }
+
+    /// Makes a new signing key current; the old one verifies until every
+    /// token it signed has expired.
+    pub async fn rotate_signing_key(&self, client: &ClientInfo) -> Result<StoredKey, CoreError> {
+        let now = self.now();
+        let key = StoredKey::generate(self.config.algorithm, now)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.store
+            .rotate_key(&key, now, now + self.config.tokens.revocation_ttl())
+            .await?;
+        self.reload_keys().await?;
+        self.audit(
+            AuditKind::KeyRotated,
+            None,
+            client,
+            json!({ "kid": key.kid, "algorithm": key.algorithm.as_str() }),
+        )
+        .await?;
+        Ok(key)
+    }
+
+    /// Every stored key, current first.
+    pub async fn signing_keys(&self) -> Result<Vec<StoredKey>, CoreError> {
+        let mut keys = self.store.keys().await?;
+        keys.sort_by(|a, b| {
+            a.retired_at
+                .is_some()
+                .cmp(&b.retired_at.is_some())
+                .then(b.created_at.cmp(&a.created_at))
+        });
+        Ok(keys)
+    }
+
+    /// Rereads the key set from the store.
+    pub async fn reload_keys(&self) -> Result<(), CoreError> {
+        let now = self.now();
+        let keys = self.store.keys().await?;
+        let ring = Keyring::new(&keys, now).map_err(|e| CoreError::Internal(e.to_string()))?;
+        *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+        self.keys_loaded_at
+            .store(now.unix_timestamp(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Reloads the keys if the last load is older than `seconds`; true if it did.
+    async fn reload_keys_if_stale(&self, seconds: i64) -> bool {
+        let now = self.now().unix_timestamp();
+        let last = self.keys_loaded_at.load(Ordering::Relaxed);
+        if now - last < seconds
+            || self
+                .keys_loaded_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        self.reload_keys().await.is_ok()
+    }
+
+    /// Pulls revocations other nodes (or processes) stored since this node
+    /// last looked; returns how many were new.
+    pub async fn sync_revocations(&self) -> Result<usize, CoreError> {
+        let mut added = 0;
+        loop {
+            let page = self
+                .store
+                .revocations_since(self.revocations.cursor(), self.now(), REVOCATION_PAGE)
+                .await?;
+            added += self.revocations.apply(&page);
+            if let Some(last) = page.last() {
+                self.revocations.advance_cursor(last.seq);
+            }
+            if page.len() < REVOCATION_PAGE as usize {
+                return Ok(added);
+            }
+        }
+    }
+
+    /// Unexpired revocations after `cursor`, for outside verifiers.
+    pub async fn revocations_since(
+        &self,
+        cursor: i64,
+        limit: u32,
+    ) -> Result<Vec<Revocation>, CoreError> {
+        Ok(self
+            .store
+            .revocations_since(cursor, self.now(), limit)
+            .await?)
+    }
+
+    /// This node's in-memory revocation set.
+    pub fn revocation_set(&self) -> &RevocationSet {
+        &self.revocations
+    }
+}

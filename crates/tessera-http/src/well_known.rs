@@ -1,0 +1,56 @@
+//! Discovery: the public keys and the server's metadata.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// How long verifiers may cache the key set. Short, because a verifier that
+/// meets an unknown `kid` should refetch anyway, and rotation is rare.
+const JWKS_MAX_AGE: &str = "public, max-age=60";
+
+/// `GET /.well-known/jwks.json`: current and still-valid previous public keys.
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let mut response = Json(json!({ "keys": state.core().jwks() })).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(JWKS_MAX_AGE),
+    );
+    response
+}
+
+/// `GET /.well-known/openid-configuration`: where everything is.
+pub async fn openid_configuration(State(state): State<AppState>) -> Response {
+    let config = state.core().config();
+    let issuer = config.tokens.issuer.trim_end_matches('/');
+    let algorithms: Vec<&str> = if config.algorithm.is_public() {
+        vec![config.algorithm.as_str()]
+    } else {
+        vec![]
+    };
+    let body = json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "token_endpoint": format!("{issuer}/v1/token"),
+        "revocation_endpoint": format!("{issuer}/v1/token/revoke"),
+        "introspection_endpoint": format!("{issuer}/v1/token/introspect"),
+        "revocations_endpoint": format!("{issuer}/v1/revocations"),
+        "grant_types_supported": ["password", "refresh_token"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "introspection_endpoint_auth_methods_supported": ["bearer"],
+        "access_token_signing_alg_values_supported": algorithms,
+        "id_token_signing_alg_values_supported": algorithms,
+        "subject_types_supported": ["public"],
+    });
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}
