@@ -172,7 +172,11 @@ pub fn check_token(
 /// reads the `csrf_token` field out of the (size-limited) body and stashes
 /// it in the request's extensions, then hands the body on unchanged.
 pub async fn stash_form_token(request: Request, next: Next) -> Response {
+    // Only cookie-carrying requests can need the token, and the OAuth
+    // endpoints never read cookies (nor answer in problem+json).
     let wants_stash = is_unsafe(request.method())
+        && request.headers().contains_key(header::COOKIE)
+        && !request.uri().path().starts_with("/v1/token")
         && !request.headers().contains_key(CSRF_HEADER)
         && body_format(request.headers().get(header::CONTENT_TYPE)) == Some(BodyFormat::Form);
     if !wants_stash {

@@ -218,3 +218,123 @@ pub fn cheap_hashing() -> TesseraConfig {
         ..TesseraConfig::default()
     }
 }
+
+/// Tokens from the password grant.
+pub struct TokenClient {
+    pub base: String,
+    pub access: String,
+    pub refresh: String,
+    pub session_id: String,
+}
+
+impl TokenClient {
+    pub async fn me(&self) -> reqwest::Response {
+        self.get_with(&self.access, "/v1/me").await
+    }
+
+    pub async fn get_with(&self, token: &str, path: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(format!("{}{}", self.base, path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+impl TestServer {
+    /// `POST /v1/token` with form fields.
+    pub async fn token_request(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.anon()
+            .post(self.url("/v1/token"))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Password grant for an existing user.
+    pub async fn tokens(&self, username: &str) -> TokenClient {
+        let r = self
+            .token_request(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", PASSWORD),
+            ])
+            .await;
+        assert_eq!(r.status(), 200, "password grant for {username}");
+        let body: Value = r.json().await.unwrap();
+        TokenClient {
+            base: self.base.clone(),
+            access: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+            session_id: body["session_id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Refresh grant; the raw response.
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+
+    /// RFC 7662 introspection with the introspection secret.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let r = self
+            .anon()
+            .post(self.url("/v1/token/introspect"))
+            .bearer_auth(INTROSPECTION_SECRET)
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+}
+
+/// Asserts an RFC 6749 §5.2 error answer, returning the body.
+pub async fn oauth_error(response: reqwest::Response, status: u16, error: &str) -> Value {
+    assert_eq!(response.status(), status, "unexpected status");
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "OAuth errors are plain JSON"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    assert!(body["error_description"].is_string());
+    body
+}
+
+/// The decoded JSON of a JWT part (0 = header, 1 = claims).
+pub fn jwt_part(token: &str, index: usize) -> Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(index).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Builds a JWS from raw header and claims JSON, signed with `key` if given
+/// (an empty signature otherwise).
+pub fn craft_token(
+    header: &Value,
+    claims: &Value,
+    key: Option<(&jsonwebtoken::EncodingKey, jsonwebtoken::Algorithm)>,
+) -> String {
+    use base64::Engine as _;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let message = format!("{}.{}", b64(header), b64(claims));
+    let signature = match key {
+        Some((key, alg)) => jsonwebtoken::crypto::sign(message.as_bytes(), key, alg).unwrap(),
+        None => String::new(),
+    };
+    format!("{message}.{signature}")
+}
