@@ -15,7 +15,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// (other nodes, the command line): well within a second.
 const REVOCATION_SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// How often signing keys are reread, so a rotation elsewhere is picked up.
-const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Runs the server until SIGINT or SIGTERM, then lets in-flight requests finish.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {

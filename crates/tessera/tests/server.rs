@@ -375,3 +375,127 @@ async fn user_commands_manage_accounts_the_server_sees() {
         .unwrap();
     assert_eq!(r.status(), 401, "disabling revoked the session");
 }
+
+async fn access_token(client: &reqwest::Client, server: &Server, name: &str) -> String {
+    let r = client
+        .post(server.url("/v1/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", name),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn me_status(client: &reqwest::Client, server: &Server, token: &str) -> u16 {
+    client
+        .get(server.url("/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn jwks_kids(client: &reqwest::Client, server: &Server) -> Vec<String> {
+    let jwks: Value = client
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn keys_rotated_from_the_command_line_reach_the_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    assert_eq!(register(&client, &server, "alice").await, 201);
+    let old_token = access_token(&client, &server, "alice").await;
+    let old_kids = jwks_kids(&client, &server).await;
+    assert_eq!(old_kids.len(), 1);
+
+    let (ok, out, err) = run_with_stdin(dir.path(), &["keys", "rotate"], "");
+    assert!(ok, "{err}");
+    let new_kid = out.split('\t').next().unwrap().to_owned();
+    assert_ne!(new_kid, old_kids[0]);
+    let (ok, out, _) = run_with_stdin(dir.path(), &["keys", "list"], "");
+    assert!(ok);
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .starts_with(&format!("{new_kid}\tEdDSA\tcurrent")),
+        "{out}"
+    );
+    assert!(out.contains("retired, verifies until"), "{out}");
+
+    // The server rereads its keys on its own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let kids = jwks_kids(&client, &server).await;
+        if kids.first() == Some(&new_kid) {
+            assert_eq!(kids.len(), 2, "the old key is still published");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rotation not picked up: {kids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(me_status(&client, &server, &old_token).await, 200);
+    let new_token = access_token(&client, &server, "alice").await;
+    assert!(new_token.split('.').next().is_some());
+    assert_eq!(me_status(&client, &server, &new_token).await, 200);
+}
+
+#[tokio::test]
+async fn disabling_from_the_command_line_revokes_access_tokens_on_the_running_server() {
+    const SECRET: &str = "introspection-secret-for-this-test-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("TESSERA_INTROSPECTION_SECRET", SECRET)]);
+    let client = reqwest::Client::new();
+    assert_eq!(register(&client, &server, "alice").await, 201);
+    let token = access_token(&client, &server, "alice").await;
+    // Introspection consults only the in-memory revocation set, so it shows
+    // whether the revocation made by another process reached this one.
+    let active = || async {
+        let r = client
+            .post(server.url("/v1/token/introspect"))
+            .bearer_auth(SECRET)
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["active"] == true
+    };
+    assert!(active().await);
+    assert_eq!(me_status(&client, &server, &token).await, 200);
+    let (ok, _, err) = run_with_stdin(dir.path(), &["user", "disable", "alice"], "");
+    assert!(ok, "{err}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while active().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revocation never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(me_status(&client, &server, &token).await, 401);
+}
