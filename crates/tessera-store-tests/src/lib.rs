@@ -14,20 +14,30 @@ use std::sync::Arc;
 
 use tessera_core::audit::{AuditEvent, AuditKind};
 use tessera_core::client::ClientInfo;
+use tessera_core::keys::{Algorithm, StoredKey};
+use tessera_core::revocation::RevocationKind;
 use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::session::{Session, SessionId, SessionKind};
-use tessera_core::store::{Store, StoreError};
+use tessera_core::store::{Rotation, Store, StoreError};
 use tessera_core::user::User;
 use tessera_core::username::Username;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 /// Expands to one `#[tokio::test]` per conformance case, each with a fresh
-/// store from `$factory` (an async fn returning `Arc<dyn Store>`).
+/// store from `$factory` (an async fn returning `Arc<dyn Store>`). With
+/// `ignore = "reason"` every case is marked ignored with that reason, for
+/// backends that need a running service (the test script runs them).
 #[macro_export]
 macro_rules! conformance_suite {
     ($factory:path) => {
-        $crate::conformance_suite!(@cases $factory;
+        $crate::conformance_suite!(@cases {} $factory);
+    };
+    ($factory:path, ignore = $reason:literal) => {
+        $crate::conformance_suite!(@cases { #[ignore = $reason] } $factory);
+    };
+    (@cases $attrs:tt $factory:path) => {
+        $crate::conformance_suite!(@each $attrs $factory;
             users_round_trip,
             duplicate_normalised_username_is_refused,
             users_list_in_pages,
@@ -40,16 +50,23 @@ macro_rules! conformance_suite {
             listing_and_sweeping_skip_expired,
             deleting_a_user_deletes_nothing_else,
             audit_pages_newest_first,
+            refresh_rotation_and_reuse,
+            concurrent_refresh_rotations_stay_one_branch,
+            refresh_of_expired_session_is_refused,
+            keys_are_created_once_and_rotated,
+            revocations_are_read_in_order_after_a_cursor,
         );
     };
-    (@cases $factory:path; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let store = $factory().await;
-                $crate::$case(store).await;
-            }
-        )*
+    (@each $attrs:tt $factory:path; $($case:ident),* $(,)?) => {
+        $( $crate::conformance_suite!(@one $attrs $factory; $case); )*
+    };
+    (@one { $($attr:tt)* } $factory:path; $case:ident) => {
+        $($attr)*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let store = $factory().await;
+            $crate::$case(store).await;
+        }
     };
 }
 
@@ -351,4 +368,236 @@ pub async fn audit_pages_newest_first(store: Arc<dyn Store>) {
     let rest = store.list_audit(Some(first[2].id), 10).await.unwrap();
     assert_eq!(rest.len(), 2);
     assert_eq!(rest[1].event.detail["n"], 0);
+}
+
+/// A new live token session of `user_id` and its first refresh token.
+pub fn token_session(user_id: Uuid) -> (Session, Secret) {
+    let (mut session, _) = session(user_id);
+    let refresh = Secret::generate(SecretKind::Refresh).unwrap();
+    session.kind = SessionKind::Token;
+    session.secret_hash = refresh.hash();
+    (session, refresh)
+}
+
+/// Current tokens rotate; replaced ones rotate within the grace window and
+/// revoke the session after it.
+pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let (session, first) = token_session(alice.id);
+    store.insert_token_session(&session).await.unwrap();
+    let grace = Duration::seconds(10);
+    let idle = Duration::days(14);
+    let t0 = now();
+    let second = Secret::generate(SecretKind::Refresh).unwrap();
+    match store
+        .rotate_refresh(&first.hash(), &second.hash(), t0, grace, idle)
+        .await
+        .unwrap()
+    {
+        Rotation::Rotated(s) => {
+            assert_eq!(s.id, session.id);
+            assert_eq!(s.secret_hash, second.hash());
+        }
+        other => panic!("{other:?}"),
+    }
+    let (current, is_current) = store
+        .session_by_refresh(&second.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(is_current);
+    assert_eq!(current.secret_hash, second.hash());
+    assert!(
+        !store
+            .session_by_refresh(&first.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .1
+    );
+    // Within grace, the replaced token still rotates (and replaces the current one).
+    let third = Secret::generate(SecretKind::Refresh).unwrap();
+    let t1 = t0 + Duration::seconds(5);
+    assert!(matches!(
+        store
+            .rotate_refresh(&first.hash(), &third.hash(), t1, grace, idle)
+            .await
+            .unwrap(),
+        Rotation::Rotated(_)
+    ));
+    assert!(
+        !store
+            .session_by_refresh(&second.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .1
+    );
+    // After grace: reuse, and the session is gone.
+    let fourth = Secret::generate(SecretKind::Refresh).unwrap();
+    let t2 = t0 + Duration::seconds(11);
+    match store
+        .rotate_refresh(&first.hash(), &fourth.hash(), t2, grace, idle)
+        .await
+        .unwrap()
+    {
+        Rotation::Reused(s) => assert_eq!(s.id, session.id),
+        other => panic!("{other:?}"),
+    }
+    assert!(store.session_by_id(&session.id).await.unwrap().is_none());
+    assert!(
+        store
+            .session_by_refresh(&third.hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let fifth = Secret::generate(SecretKind::Refresh).unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh(&third.hash(), &fifth.hash(), t2, grace, idle)
+            .await
+            .unwrap(),
+        Rotation::Unknown
+    );
+}
+
+/// Many concurrent exchanges of one token leave exactly one current token.
+pub async fn concurrent_refresh_rotations_stay_one_branch(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let (session, first) = token_session(alice.id);
+    store.insert_token_session(&session).await.unwrap();
+    let attempts = (0..12).map(|_| {
+        let store = store.clone();
+        let presented = first.hash();
+        tokio::spawn(async move {
+            let new = Secret::generate(SecretKind::Refresh).unwrap();
+            let outcome = store
+                .rotate_refresh(
+                    &presented,
+                    &new.hash(),
+                    now(),
+                    Duration::seconds(10),
+                    Duration::days(14),
+                )
+                .await
+                .unwrap();
+            (outcome, new)
+        })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let mut current = 0;
+    for result in results {
+        let (outcome, new) = result.unwrap();
+        assert!(matches!(outcome, Rotation::Rotated(_)), "{outcome:?}");
+        if store
+            .session_by_refresh(&new.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .1
+        {
+            current += 1;
+        }
+    }
+    assert_eq!(current, 1);
+}
+
+/// A token of an expired session does not rotate.
+pub async fn refresh_of_expired_session_is_refused(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let (mut session, first) = token_session(alice.id);
+    session.idle_expires_at = now() - Duration::seconds(1);
+    store.insert_token_session(&session).await.unwrap();
+    let new = Secret::generate(SecretKind::Refresh).unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh(
+                &first.hash(),
+                &new.hash(),
+                now(),
+                Duration::seconds(10),
+                Duration::days(14)
+            )
+            .await
+            .unwrap(),
+        Rotation::Expired
+    );
+    let unknown = Secret::generate(SecretKind::Refresh).unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh(
+                &unknown.hash(),
+                &new.hash(),
+                now(),
+                Duration::seconds(10),
+                Duration::days(14)
+            )
+            .await
+            .unwrap(),
+        Rotation::Unknown
+    );
+}
+
+/// Concurrent first starts create one key; rotation retires the old one.
+pub async fn keys_are_created_once_and_rotated(store: Arc<dyn Store>) {
+    let t = now();
+    let starts = (0..6).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let candidate = StoredKey::generate(Algorithm::EdDSA, t).unwrap();
+            store.ensure_current_key(&candidate).await.unwrap();
+        })
+    });
+    for start in futures::future::join_all(starts).await {
+        start.unwrap();
+    }
+    let keys = store.keys().await.unwrap();
+    assert_eq!(keys.len(), 1, "one key however many nodes start at once");
+    let first = keys[0].clone();
+    assert!(first.retired_at.is_none());
+    let new = StoredKey::generate(Algorithm::ES256, t).unwrap();
+    let until = t + Duration::minutes(11);
+    store.rotate_key(&new, t, until).await.unwrap();
+    let keys = store.keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    let old = keys.iter().find(|k| k.kid == first.kid).unwrap();
+    assert_eq!(old.retired_at, Some(t));
+    assert_eq!(old.expires_at, Some(until));
+    assert_eq!(old.private.as_slice(), first.private.as_slice());
+    let current = keys.iter().find(|k| k.kid == new.kid).unwrap();
+    assert!(current.retired_at.is_none());
+    assert_eq!(current.algorithm, Algorithm::ES256);
+    assert_eq!(store.delete_expired_keys(until).await.unwrap(), 1);
+    assert_eq!(store.keys().await.unwrap().len(), 1);
+}
+
+/// Revocations come back after a cursor, in order, without expired ones.
+pub async fn revocations_are_read_in_order_after_a_cursor(store: Arc<dyn Store>) {
+    let t = now();
+    let later = t + Duration::minutes(10);
+    let stored = store
+        .insert_revocations(&[
+            (RevocationKind::Sid, "s1".into(), later),
+            (RevocationKind::Jti, "j1".into(), t - Duration::seconds(1)),
+            (RevocationKind::Sid, "s2".into(), later),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 3);
+    assert!(stored[0].seq < stored[1].seq && stored[1].seq < stored[2].seq);
+    let all = store.revocations_since(0, t, 100).await.unwrap();
+    let values: Vec<_> = all.iter().map(|r| r.value.as_str()).collect();
+    assert_eq!(values, ["s1", "s2"], "expired entries are not served");
+    let after = store
+        .revocations_since(stored[0].seq, t, 100)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].kind, RevocationKind::Sid);
+    assert_eq!(store.revocations_since(0, t, 1).await.unwrap().len(), 1);
+    assert_eq!(store.delete_expired_revocations(t).await.unwrap(), 1);
 }
