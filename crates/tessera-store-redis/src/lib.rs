@@ -1,0 +1,688 @@
+//! Tessera's Redis layer, for deployments of many nodes:
+//!
+//! - [`RedisLayer`] wraps the shared store with a hot cache of session
+//!   lookups. Every change to a session leaves a tombstone that outlives any
+//!   cache entry, so an entry written by a racing reader can never bring a
+//!   revoked session back.
+//! - [`Redis::publish_revocation`] / [`Redis::subscribe_revocations`] fan
+//!   revocations out by pub/sub, so every node rereads them at once.
+//! - Counters ([`Redis::hit`]) shared by every node (rate limits).
+//!
+//! Redis is an accelerator, never the source of truth: when it fails, reads
+//! go to the store, and cache use stays off until the cache has been flushed
+//! after Redis is back (a deletion made while it was away left no tombstone).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::AsyncCommands as _;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+use tessera_core::audit::{AuditEvent, AuditRecord};
+use tessera_core::keys::StoredKey;
+use tessera_core::revocation::{Revocation, RevocationKind};
+use tessera_core::secret::SecretHash;
+use tessera_core::session::{Session, SessionId, SessionKind};
+use tessera_core::store::{
+    Audit, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, Store, StoreError,
+    StoreResult, Users,
+};
+use tessera_core::user::{User, UserRecord};
+use time::OffsetDateTime;
+use tokio_stream::StreamExt as _;
+use uuid::Uuid;
+
+/// How long a session stays cached.
+const CACHE_TTL_SECONDS: u64 = 30;
+/// How long a tombstone masks a session: longer than any cache entry.
+const TOMBSTONE_TTL_SECONDS: u64 = 2 * CACHE_TTL_SECONDS + 5;
+/// Longest a Redis command may take before the node carries on without it.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A connection to Redis, with a key prefix that isolates this deployment
+/// (and each test).
+pub struct Redis {
+    client: redis::Client,
+    conn: ConnectionManager,
+    prefix: String,
+    /// Set when a write to Redis failed: the cache may hold entries whose
+    /// tombstone is missing, so it is not trusted until flushed.
+    dirty: AtomicBool,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis")
+            .field("prefix", &self.prefix)
+            .field("dirty", &self.dirty.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Redis {
+    /// Connects to a `redis://` URL. Keys are prefixed with `prefix`.
+    pub async fn connect(url: &str, prefix: &str) -> StoreResult<Arc<Self>> {
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(unavailable)?;
+        Ok(Arc::new(Self {
+            client,
+            conn,
+            prefix: prefix.to_owned(),
+            dirty: AtomicBool::new(false),
+        }))
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}{}", self.prefix, rest)
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Succeeds when Redis answers. After an outage, flushes the session
+    /// cache before it is trusted again.
+    pub async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if self.dirty.load(Ordering::Acquire) {
+            self.flush_cache().await?;
+            self.dirty.store(false, Ordering::Release);
+            tracing::info!("redis is back; session cache flushed and in use again");
+        }
+        Ok(())
+    }
+
+    /// Whether cache entries may be trusted.
+    pub fn cache_usable(&self) -> bool {
+        !self.dirty.load(Ordering::Acquire)
+    }
+
+    fn mark_dirty(&self, e: &redis::RedisError) {
+        if !self.dirty.swap(true, Ordering::AcqRel) {
+            tracing::warn!(error = %e, "redis failed; session cache off until it is back and flushed");
+        }
+    }
+
+    async fn flush_cache(&self) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let pattern = self.key("s:*");
+        let keys: Vec<String> = {
+            let mut iter: redis::AsyncIter<String> =
+                conn.scan_match(&pattern).await.map_err(unavailable)?;
+            let mut keys = Vec::new();
+            while let Some(key) = iter.next().await {
+                keys.push(key.map_err(unavailable)?);
+            }
+            keys
+        };
+        let mut conn = self.conn();
+        for chunk in keys.chunks(500) {
+            let _: () = redis::cmd("UNLINK")
+                .arg(chunk)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    /// Tells every node that revocations were appended to the store.
+    pub async fn publish_revocation(&self) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let _: i64 = conn
+            .publish(self.key("revocations"), "1")
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Calls `on_revocation` on every announcement (and after each
+    /// (re)connection, to catch up), until the task is aborted.
+    pub fn subscribe_revocations<F>(
+        self: &Arc<Self>,
+        on_revocation: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = this.listen_once(&on_revocation).await {
+                    tracing::warn!(error = %e, "revocation subscription lost redis; retrying");
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    }
+
+    async fn listen_once<F: Fn()>(&self, on_revocation: &F) -> redis::RedisResult<()> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(self.key("revocations")).await?;
+        on_revocation();
+        let mut messages = pubsub.on_message();
+        while messages.next().await.is_some() {
+            on_revocation();
+        }
+        Ok(())
+    }
+
+    /// Counts one event under `key` in a fixed window of `window`; returns
+    /// the count so far in the window and the seconds until it resets.
+    pub async fn hit(&self, key: &str, window: Duration) -> StoreResult<(u64, u64)> {
+        let mut conn = self.conn();
+        let key = self.key(&format!("c:{key}"));
+        let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let (count, ttl): (u64, i64) = redis::Script::new(
+            "local n = redis.call('INCR', KEYS[1]) \
+             if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+             return {n, redis.call('PTTL', KEYS[1])}",
+        )
+        .key(&key)
+        .arg(millis)
+        .invoke_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
+        let ttl_ms = u64::try_from(ttl.max(0)).unwrap_or(0);
+        Ok((count, ttl_ms.div_ceil(1000)))
+    }
+
+    /// The count under `key` in its current window.
+    pub async fn count(&self, key: &str) -> StoreResult<u64> {
+        let mut conn = self.conn();
+        let value: Option<u64> = conn
+            .get(self.key(&format!("c:{key}")))
+            .await
+            .map_err(unavailable)?;
+        Ok(value.unwrap_or(0))
+    }
+
+    /// Forgets the count under `key`.
+    pub async fn reset(&self, key: &str) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let _: () = conn
+            .del(self.key(&format!("c:{key}")))
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+/// A session as cached (the domain type has no serde on purpose).
+#[derive(Serialize, Deserialize)]
+struct CachedSession {
+    id: String,
+    kind: String,
+    user_id: Uuid,
+    secret_hash: String,
+    created_at: i64,
+    last_seen_at: i64,
+    idle_expires_at: i64,
+    absolute_expires_at: i64,
+    remember_me: bool,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl CachedSession {
+    fn from_session(s: &Session) -> Self {
+        Self {
+            id: s.id.as_str().to_owned(),
+            kind: s.kind.as_str().to_owned(),
+            user_id: s.user_id,
+            secret_hash: hex(s.secret_hash.as_bytes()),
+            created_at: millis(s.created_at),
+            last_seen_at: millis(s.last_seen_at),
+            idle_expires_at: millis(s.idle_expires_at),
+            absolute_expires_at: millis(s.absolute_expires_at),
+            remember_me: s.remember_me,
+            ip: s.ip.map(|ip| ip.to_string()),
+            user_agent: s.user_agent.clone(),
+        }
+    }
+
+    fn into_session(self) -> Option<Session> {
+        let time =
+            |ms: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok();
+        let hash: Vec<u8> = (0..self.secret_hash.len())
+            .step_by(2)
+            .map(|i| {
+                self.secret_hash
+                    .get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect::<Option<_>>()?;
+        Some(Session {
+            id: SessionId::parse(&self.id)?,
+            kind: SessionKind::parse(&self.kind)?,
+            user_id: self.user_id,
+            secret_hash: SecretHash::from_slice(&hash)?,
+            created_at: time(self.created_at)?,
+            last_seen_at: time(self.last_seen_at)?,
+            idle_expires_at: time(self.idle_expires_at)?,
+            absolute_expires_at: time(self.absolute_expires_at)?,
+            remember_me: self.remember_me,
+            ip: self.ip.and_then(|ip| ip.parse().ok()),
+            user_agent: self.user_agent,
+        })
+    }
+}
+
+/// The shared store with a Redis session cache in front.
+pub struct RedisLayer {
+    inner: Arc<dyn Store>,
+    redis: Arc<Redis>,
+}
+
+impl std::fmt::Debug for RedisLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLayer")
+            .field("redis", &self.redis)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLayer {
+    /// Layers the cache over `inner`.
+    pub fn new(inner: Arc<dyn Store>, redis: Arc<Redis>) -> Self {
+        Self { inner, redis }
+    }
+
+    /// The Redis connection.
+    pub fn redis(&self) -> &Arc<Redis> {
+        &self.redis
+    }
+
+    fn by_hash(&self, hash: &SecretHash) -> (String, String) {
+        let h = hex(hash.as_bytes());
+        (
+            self.redis.key(&format!("s:h:{h}")),
+            self.redis.key(&format!("t:h:{h}")),
+        )
+    }
+
+    fn by_id(&self, id: &SessionId) -> (String, String) {
+        (
+            self.redis.key(&format!("s:i:{}", id.as_str())),
+            self.redis.key(&format!("t:i:{}", id.as_str())),
+        )
+    }
+
+    /// A cached session under `entry` unless `tombstone` exists. `Err` when
+    /// the cache cannot answer (fall back to the store).
+    async fn cached(&self, entry: &str, tombstone: &str) -> Result<Option<Session>, ()> {
+        if !self.redis.cache_usable() {
+            return Err(());
+        }
+        let mut conn = self.redis.conn();
+        let values: Result<(Option<String>, Option<String>), _> = redis::cmd("MGET")
+            .arg(entry)
+            .arg(tombstone)
+            .query_async(&mut conn)
+            .await;
+        match values {
+            Ok((_, Some(_))) => Err(()),
+            Ok((Some(json), None)) => match serde_json::from_str::<CachedSession>(&json)
+                .ok()
+                .and_then(CachedSession::into_session)
+            {
+                Some(session) => Ok(Some(session)),
+                None => Err(()),
+            },
+            Ok((None, None)) => Ok(None),
+            Err(e) => {
+                self.redis.mark_dirty(&e);
+                Err(())
+            }
+        }
+    }
+
+    async fn fill(&self, session: &Session) {
+        if !self.redis.cache_usable() {
+            return;
+        }
+        let Ok(json) = serde_json::to_string(&CachedSession::from_session(session)) else {
+            return;
+        };
+        let (hash_key, _) = self.by_hash(&session.secret_hash);
+        let (id_key, _) = self.by_id(&session.id);
+        let mut conn = self.redis.conn();
+        let done: redis::RedisResult<()> = redis::pipe()
+            .cmd("SET")
+            .arg(&hash_key)
+            .arg(&json)
+            .arg("EX")
+            .arg(CACHE_TTL_SECONDS)
+            .arg("NX")
+            .ignore()
+            .cmd("SET")
+            .arg(&id_key)
+            .arg(&json)
+            .arg("EX")
+            .arg(CACHE_TTL_SECONDS)
+            .arg("NX")
+            .ignore()
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = done {
+            self.redis.mark_dirty(&e);
+        }
+    }
+
+    /// Drops cache entries for these sessions and leaves tombstones for the
+    /// given secret hashes and ids.
+    async fn bury(&self, hashes: &[SecretHash], ids: &[&SessionId]) {
+        let mut pipe = redis::pipe();
+        for hash in hashes {
+            let (entry, tombstone) = self.by_hash(hash);
+            pipe.cmd("DEL").arg(&entry).ignore();
+            pipe.cmd("SET")
+                .arg(&tombstone)
+                .arg(1)
+                .arg("EX")
+                .arg(TOMBSTONE_TTL_SECONDS)
+                .ignore();
+        }
+        for id in ids {
+            let (entry, tombstone) = self.by_id(id);
+            pipe.cmd("DEL").arg(&entry).ignore();
+            pipe.cmd("SET")
+                .arg(&tombstone)
+                .arg(1)
+                .arg("EX")
+                .arg(TOMBSTONE_TTL_SECONDS)
+                .ignore();
+        }
+        let mut conn = self.redis.conn();
+        let done: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
+        if let Err(e) = done {
+            self.redis.mark_dirty(&e);
+        }
+    }
+
+    /// Drops cache entries of a session whose fields (not secret) changed.
+    async fn forget(&self, id: &SessionId, hash: Option<&SecretHash>) {
+        let mut pipe = redis::pipe();
+        pipe.cmd("DEL").arg(self.by_id(id).0).ignore();
+        if let Some(hash) = hash {
+            pipe.cmd("DEL").arg(self.by_hash(hash).0).ignore();
+        }
+        let mut conn = self.redis.conn();
+        let done: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
+        if let Err(e) = done {
+            self.redis.mark_dirty(&e);
+        }
+    }
+}
+
+#[async_trait]
+impl Users for RedisLayer {
+    async fn insert_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
+        self.inner.insert_user(user, password_hash).await
+    }
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
+        self.inner.user_by_id(id).await
+    }
+    async fn user_by_username(&self, normalized: &str) -> StoreResult<Option<UserRecord>> {
+        self.inner.user_by_username(normalized).await
+    }
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<User>> {
+        self.inner.list_users(after, limit).await
+    }
+    async fn set_password_hash(
+        &self,
+        id: Uuid,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner.set_password_hash(id, hash, now).await
+    }
+    async fn set_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner.set_disabled(id, disabled, now).await
+    }
+    async fn set_roles(
+        &self,
+        id: Uuid,
+        roles: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner.set_roles(id, roles, now).await
+    }
+}
+
+#[async_trait]
+impl Sessions for RedisLayer {
+    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
+        self.inner.insert_session(session).await
+    }
+
+    async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>> {
+        let (entry, tombstone) = self.by_hash(hash);
+        if let Ok(Some(session)) = self.cached(&entry, &tombstone).await {
+            return Ok(Some(session));
+        }
+        let found = self.inner.session_by_secret(hash).await?;
+        if let Some(session) = &found {
+            self.fill(session).await;
+        }
+        Ok(found)
+    }
+
+    async fn session_by_id(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        let (entry, tombstone) = self.by_id(id);
+        if let Ok(Some(session)) = self.cached(&entry, &tombstone).await {
+            return Ok(Some(session));
+        }
+        let found = self.inner.session_by_id(id).await?;
+        if let Some(session) = &found {
+            self.fill(session).await;
+        }
+        Ok(found)
+    }
+
+    async fn touch_session(
+        &self,
+        id: &SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.inner
+            .touch_session(id, last_seen_at, idle_expires_at)
+            .await?;
+        let cached = self.cached(&self.by_id(id).0, &self.by_id(id).1).await;
+        let hash = cached.ok().flatten().map(|s| s.secret_hash);
+        self.forget(id, hash.as_ref()).await;
+        Ok(())
+    }
+
+    async fn rotate_session_secret(
+        &self,
+        id: &SessionId,
+        old: &SecretHash,
+        new: &SecretHash,
+        now: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let rotated = self
+            .inner
+            .rotate_session_secret(id, old, new, now, idle_expires_at)
+            .await?;
+        if rotated {
+            self.bury(&[*old], &[]).await;
+            self.forget(id, None).await;
+        }
+        Ok(rotated)
+    }
+
+    async fn delete_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        let deleted = self.inner.delete_session(id).await?;
+        let hashes: Vec<SecretHash> = deleted.iter().map(|s| s.secret_hash).collect();
+        self.bury(&hashes, &[id]).await;
+        Ok(deleted)
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user_id: Uuid,
+        except: Option<&SessionId>,
+    ) -> StoreResult<Vec<Session>> {
+        let deleted = self.inner.delete_user_sessions(user_id, except).await?;
+        let hashes: Vec<SecretHash> = deleted.iter().map(|s| s.secret_hash).collect();
+        let ids: Vec<&SessionId> = deleted.iter().map(|s| &s.id).collect();
+        self.bury(&hashes, &ids).await;
+        Ok(deleted)
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>> {
+        self.inner.list_user_sessions(user_id, now).await
+    }
+
+    async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        // Cached copies of these are expired too, and refused as such.
+        self.inner.delete_expired_sessions(now).await
+    }
+}
+
+#[async_trait]
+impl RefreshTokens for RedisLayer {
+    async fn insert_token_session(&self, session: &Session) -> StoreResult<()> {
+        self.inner.insert_token_session(session).await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &SecretHash,
+        new: &SecretHash,
+        now: OffsetDateTime,
+        grace: time::Duration,
+        idle_ttl: time::Duration,
+    ) -> StoreResult<Rotation> {
+        let outcome = self
+            .inner
+            .rotate_refresh(presented, new, now, grace, idle_ttl)
+            .await?;
+        match &outcome {
+            Rotation::Rotated(session) => {
+                self.bury(&[*presented], &[]).await;
+                self.forget(&session.id, None).await;
+            }
+            Rotation::Reused(session) => {
+                self.bury(&[*presented, session.secret_hash], &[&session.id])
+                    .await
+            }
+            Rotation::Expired | Rotation::Unknown => {}
+        }
+        Ok(outcome)
+    }
+
+    async fn session_by_refresh(&self, hash: &SecretHash) -> StoreResult<Option<(Session, bool)>> {
+        self.inner.session_by_refresh(hash).await
+    }
+
+    async fn prune_refresh_tokens(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        self.inner.prune_refresh_tokens(before).await
+    }
+}
+
+#[async_trait]
+impl Keys for RedisLayer {
+    async fn keys(&self) -> StoreResult<Vec<StoredKey>> {
+        self.inner.keys().await
+    }
+    async fn ensure_current_key(&self, candidate: &StoredKey) -> StoreResult<()> {
+        self.inner.ensure_current_key(candidate).await
+    }
+    async fn rotate_key(
+        &self,
+        new: &StoredKey,
+        now: OffsetDateTime,
+        retired_expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.inner.rotate_key(new, now, retired_expires_at).await
+    }
+    async fn delete_expired_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        self.inner.delete_expired_keys(now).await
+    }
+}
+
+#[async_trait]
+impl Revocations for RedisLayer {
+    async fn insert_revocations(
+        &self,
+        entries: &[(RevocationKind, String, OffsetDateTime)],
+    ) -> StoreResult<Vec<Revocation>> {
+        let stored = self.inner.insert_revocations(entries).await?;
+        // The store has them; the announcement only makes other nodes look
+        // now rather than at their next periodic read.
+        if let Err(e) = self.redis.publish_revocation().await {
+            tracing::warn!(error = %e, "revocation announcement failed; nodes will read it on their next sync");
+        }
+        Ok(stored)
+    }
+    async fn revocations_since(
+        &self,
+        after: i64,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<Revocation>> {
+        self.inner.revocations_since(after, now, limit).await
+    }
+    async fn delete_expired_revocations(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        self.inner.delete_expired_revocations(now).await
+    }
+}
+
+#[async_trait]
+impl Audit for RedisLayer {
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.inner.append_audit(event).await
+    }
+    async fn list_audit(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        self.inner.list_audit(before, limit).await
+    }
+}
+
+#[async_trait]
+impl Health for RedisLayer {
+    /// Both the store and Redis must answer.
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await?;
+        self.redis.ping().await
+    }
+}
