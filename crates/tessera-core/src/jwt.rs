@@ -130,6 +130,10 @@ pub enum TokenError {
     /// The token's session or id has been revoked.
     #[error("token revoked")]
     Revoked,
+    /// The node cannot tell whether the token was revoked: its revocation
+    /// set is out of date (the store is unreachable). Fails closed.
+    #[error("revocation set is stale")]
+    RevocationsStale,
     /// Signing failed on the server.
     #[error("token minting failed: {0}")]
     Internal(String),

@@ -40,6 +40,10 @@ pub struct TesseraConfig {
     pub tokens: TokenPolicy,
     /// Algorithm of new signing keys.
     pub algorithm: Algorithm,
+    /// When set, access tokens are refused (503) if the revocation set has
+    /// not been brought up to date from the store for this long: a node cut
+    /// off from the store could otherwise accept a revoked token.
+    pub revocation_max_staleness: Option<std::time::Duration>,
 }
 
 impl Default for TesseraConfig {
@@ -52,6 +56,7 @@ impl Default for TesseraConfig {
             hash_queue: cores * 32,
             tokens: TokenPolicy::new("http://127.0.0.1:8080"),
             algorithm: Algorithm::EdDSA,
+            revocation_max_staleness: None,
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct Tessera {
     /// Unix seconds of the last key reload, to bound reloads on unknown `kid`s.
     pub(crate) keys_loaded_at: AtomicI64,
     pub(crate) revocations: RevocationSet,
+    /// When the revocation set was last brought up to date from the store.
+    pub(crate) revocations_synced: std::sync::Mutex<std::time::Instant>,
 }
 
 impl std::fmt::Debug for Tessera {
@@ -132,6 +139,7 @@ impl Tessera {
             keyring: RwLock::new(Arc::new(keyring)),
             keys_loaded_at: AtomicI64::new(now.unix_timestamp()),
             revocations: RevocationSet::new(),
+            revocations_synced: std::sync::Mutex::new(std::time::Instant::now()),
         };
         tessera.sync_revocations().await?;
         Ok(tessera)
@@ -149,9 +157,10 @@ impl Tessera {
         &self.config
     }
 
-    /// Succeeds when the store answers.
+    /// Succeeds when the store answers and the revocation set is current.
     pub async fn ready(&self) -> Result<(), CoreError> {
-        Ok(self.store.ping().await?)
+        self.store.ping().await?;
+        self.revocations_fresh()
     }
 
     /// Self-service registration.

@@ -16,7 +16,7 @@ use crate::revocation::{Revocation, RevocationKind, RevocationSet};
 use crate::secret::{Secret, SecretKind};
 use crate::service::{Authenticated, Tessera};
 use crate::session::{Session, SessionId, SessionKind};
-use crate::store::Rotation;
+use crate::store::{Rotation, StoreError};
 use crate::user::User;
 
 /// Most revocations read from the store in one go.
@@ -174,9 +174,14 @@ impl Tessera {
     /// Verifies an access token (signature, claims, revocation) and finds
     /// its live session and user.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Authenticated, CoreError> {
-        let claims = self.verify_access_token(token).await.map_err(|e| {
-            tracing::debug!(reason = %e, "bearer token refused");
-            CoreError::Unauthenticated
+        let claims = self.verify_access_token(token).await.map_err(|e| match e {
+            TokenError::RevocationsStale => CoreError::Store(StoreError::Unavailable(
+                "the revocation set cannot be brought up to date".into(),
+            )),
+            other => {
+                tracing::debug!(reason = %other, "bearer token refused");
+                CoreError::Unauthenticated
+            }
         })?;
         let session_id = SessionId::parse(&claims.sid).ok_or(CoreError::Unauthenticated)?;
         let session = match self.store.session_by_id(&session_id).await? {
@@ -200,6 +205,9 @@ impl Tessera {
             outcome = jwt::verify(&self.keyring(), &self.config.tokens, token, now);
         }
         let claims = outcome?;
+        if self.revocations_fresh().is_err() {
+            return Err(TokenError::RevocationsStale);
+        }
         if self.revocations.is_revoked(&claims.sid, &claims.jti) {
             return Err(TokenError::Revoked);
         }
@@ -257,6 +265,11 @@ impl Tessera {
         }
         Ok(match self.verify_access_token(token).await {
             Ok(claims) => Introspection::Access(claims),
+            Err(TokenError::RevocationsStale) => {
+                return Err(CoreError::Store(StoreError::Unavailable(
+                    "the revocation set cannot be brought up to date".into(),
+                )));
+            }
             Err(_) => Introspection::Inactive,
         })
     }
@@ -335,6 +348,8 @@ impl Tessera {
     /// Pulls revocations other nodes (or processes) stored since this node
     /// last looked; returns how many were new.
     pub async fn sync_revocations(&self) -> Result<usize, CoreError> {
+        // Taken before reading: what was stored before this instant is seen.
+        let synced_at = std::time::Instant::now();
         let mut added = 0;
         loop {
             let page = self
@@ -346,6 +361,10 @@ impl Tessera {
                 self.revocations.advance_cursor(last.seq);
             }
             if page.len() < REVOCATION_PAGE as usize {
+                *self
+                    .revocations_synced
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = synced_at;
                 return Ok(added);
             }
         }
@@ -361,6 +380,23 @@ impl Tessera {
             .store
             .revocations_since(cursor, self.now(), limit)
             .await?)
+    }
+
+    /// Err when staleness is bounded and the last successful sync is older.
+    pub fn revocations_fresh(&self) -> Result<(), CoreError> {
+        let Some(limit) = self.config.revocation_max_staleness else {
+            return Ok(());
+        };
+        let synced = *self
+            .revocations_synced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if synced.elapsed() > limit {
+            return Err(CoreError::Store(StoreError::Unavailable(
+                "the revocation set cannot be brought up to date".into(),
+            )));
+        }
+        Ok(())
     }
 
     /// This node's in-memory revocation set.

@@ -136,6 +136,8 @@ pub struct FileConfig {
     public_url: Option<String>,
     data_dir: PathBuf,
     database_url: Option<String>,
+    redis_url: Option<String>,
+    redis_prefix: String,
     admin_token: Option<String>,
     introspection_secret: Option<String>,
     #[serde(deserialize_with = "list")]
@@ -156,6 +158,8 @@ impl Default for FileConfig {
             public_url: None,
             data_dir: PathBuf::from("tessera-data"),
             database_url: None,
+            redis_url: None,
+            redis_prefix: "tessera:".into(),
             admin_token: None,
             introspection_secret: None,
             allowed_origins: Vec::new(),
@@ -262,6 +266,8 @@ impl Default for PasswordSection {
 pub enum Database {
     /// The embedded SQLite file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database shared by every node.
+    Postgres(String),
 }
 
 /// The validated configuration.
@@ -271,10 +277,16 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// The URL clients reach this server at (no trailing slash).
     pub public_url: String,
+    /// Whether `public_url` was configured (else it follows the listen address).
+    pub public_url_configured: bool,
+    allowed_origins: Vec<String>,
+    audience_configured: bool,
     /// Where the embedded store and generated keys live.
     pub data_dir: PathBuf,
     /// The store.
     pub database: Database,
+    /// Redis, when several nodes share state: `(url, key prefix)`.
+    pub redis: Option<(String, String)>,
     /// Bearer secret of the admin API.
     pub admin_token: Option<String>,
     /// Bearer secret for introspection and the revocation feed.
@@ -349,6 +361,25 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Once the listener is bound: an unconfigured `public_url` follows the
+    /// address actually bound (which differs from `listen` for port 0), and
+    /// with it the token issuer, the default audience and the own origin.
+    pub fn bind_public_url(&mut self, bound: SocketAddr) {
+        if self.public_url_configured || bound == self.listen {
+            return;
+        }
+        self.public_url = format!("http://{bound}");
+        self.tokens.issuer = self.public_url.clone();
+        if !self.audience_configured {
+            self.tokens.audience = self.public_url.clone();
+        }
+        if let Ok(origins) = OriginPolicy::new(Some(&self.public_url), &self.allowed_origins) {
+            self.origins = origins;
+        }
+    }
+}
+
 /// Writes `TESSERA_*` variables into the tree as strings; returns which
 /// dotted keys came from which variable.
 fn overlay_env(
@@ -403,6 +434,9 @@ impl FileConfig {
             )
         })?;
 
+        let public_url_configured = self.public_url.is_some();
+        let audience_configured = self.token.audience.is_some();
+        let allowed_origins = self.allowed_origins.clone();
         let public_url = match self.public_url {
             Some(url) => {
                 origin_of(&url).ok_or_else(|| {
@@ -435,6 +469,26 @@ impl FileConfig {
             }
         }
         let (tokens, algorithm) = self.token.validate(&public_url)?;
+        let redis = match self.redis_url {
+            None => None,
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                if self.redis_prefix.is_empty()
+                    || self.redis_prefix.chars().any(char::is_whitespace)
+                {
+                    return Err(ConfigError::at(
+                        "redis_prefix",
+                        "must be non-empty, without white space",
+                    ));
+                }
+                Some((url, self.redis_prefix))
+            }
+            Some(_) => {
+                return Err(ConfigError::at(
+                    "redis_url",
+                    "must be a redis:// or rediss:// URL",
+                ));
+            }
+        };
 
         let trusted_proxies = self
             .trusted_proxies
@@ -459,8 +513,12 @@ impl FileConfig {
         Ok(Settings {
             listen,
             public_url,
+            public_url_configured,
+            allowed_origins,
+            audience_configured,
             data_dir: self.data_dir,
             database,
+            redis,
             admin_token: self.admin_token,
             introspection_secret: self.introspection_secret,
             tokens,
@@ -490,9 +548,12 @@ fn parse_database_url(url: &str) -> Result<Database, ConfigError> {
         }
         return Ok(Database::Sqlite(PathBuf::from(path)));
     }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Database::Postgres(url.to_owned()));
+    }
     Err(ConfigError::at(
         "database_url",
-        "must be a sqlite:// URL (PostgreSQL is not available in this version)",
+        "must be a sqlite:// or postgres:// URL",
     ))
 }
 
@@ -724,6 +785,40 @@ mod tests {
     }
 
     #[test]
+    fn an_ephemeral_port_sets_the_public_url_once_bound() -> Result<(), ConfigError> {
+        let mut s = Settings::load(None, env(&[("TESSERA_LISTEN", "127.0.0.1:0")]))?;
+        s.bind_public_url(
+            "127.0.0.1:41234"
+                .parse()
+                .map_err(|_| ConfigError::at("t", "addr"))?,
+        );
+        assert_eq!(s.public_url, "http://127.0.0.1:41234");
+        assert_eq!(s.tokens.issuer, s.public_url);
+        assert_eq!(s.tokens.audience, s.public_url);
+        assert_eq!(
+            s.origins.public_origin.as_deref(),
+            Some("http://127.0.0.1:41234")
+        );
+        let mut s = Settings::load(
+            None,
+            env(&[
+                ("TESSERA_LISTEN", "127.0.0.1:0"),
+                ("TESSERA_PUBLIC_URL", "https://auth.example"),
+            ]),
+        )?;
+        s.bind_public_url(
+            "127.0.0.1:41234"
+                .parse()
+                .map_err(|_| ConfigError::at("t", "addr"))?,
+        );
+        assert_eq!(
+            s.tokens.issuer, "https://auth.example",
+            "a configured URL stays"
+        );
+        Ok(())
+    }
+
+    #[test]
     fn durations_parse_units() {
         assert_eq!(
             ConfigDuration::parse("90s"),
@@ -805,6 +900,7 @@ mod tests {
                 "password.memory_kib",
             ),
             ("", &[("TESSERA_DATABASE_URL", "mysql://x")], "database_url"),
+            ("", &[("TESSERA_REDIS_URL", "http://x")], "redis_url"),
             (
                 "",
                 &[("TESSERA_TOKEN__ALGORITHM", "none")],

@@ -19,8 +19,8 @@ pub enum KeysCommand {
 
 /// Runs a keys command against the configured store.
 pub async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
-    let store = wiring::open_store(settings).await?;
-    let core = wiring::domain(settings, store.clone()).await?;
+    let backend = wiring::open_store(settings).await?;
+    let core = wiring::domain(settings, &backend, false).await?;
     let outcome = async {
         match command {
             KeysCommand::Rotate => {
@@ -47,6 +47,6 @@ pub async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()
         anyhow::Ok(())
     }
     .await;
-    store.close().await;
+    backend.close().await;
     outcome
 }

@@ -6,21 +6,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tessera_http::{AppState, app};
 
-use crate::config::{Database, Settings};
+use crate::config::Settings;
 use crate::wiring;
 
 /// How often expired sessions are removed from the store.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-/// How often the store is read for revocations made by other processes
-/// (other nodes, the command line): well within a second.
-const REVOCATION_SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// How often signing keys are reread, so a rotation elsewhere is picked up.
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Runs the server until SIGINT or SIGTERM, then lets in-flight requests finish.
-pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let store = wiring::open_store(&settings).await?;
-    let core = wiring::domain(&settings, store.clone()).await?;
+pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     if !settings.cookie.secure {
         tracing::warn!(
             "cookie.secure is false: session cookies travel without the Secure flag and the __Host- prefix; use this only for plain-HTTP development"
@@ -32,11 +27,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let local = listener
         .local_addr()
         .context("cannot read the listening address")?;
-    match &settings.database {
-        Database::Sqlite(path) => {
-            tracing::info!(data_dir = %settings.data_dir.display(), database = %path.display(), "embedded SQLite store ready")
-        }
-    }
+    // With an ephemeral port and no public_url, the URL is only known now.
+    settings.bind_public_url(local);
+    let backend = wiring::open_store(&settings).await?;
+    let core = wiring::domain(&settings, &backend, true).await?;
+    tracing::info!(data_dir = %settings.data_dir.display(), "{}", backend.describe(&settings));
     tracing::info!(address = %local, public_url = %settings.public_url, "listening on http://{local}");
 
     let sweeper = {
@@ -54,19 +49,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         })
     };
 
-    let revocation_sync = {
-        let core = core.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(REVOCATION_SYNC_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = core.sync_revocations().await {
-                    tracing::warn!(error = %e, "revocation sync failed");
-                }
-            }
-        })
-    };
+    let revocation_sync = backend.start_revocation_sync(core.clone());
     let key_reload = {
         let core = core.clone();
         tokio::spawn(async move {
@@ -88,9 +71,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("the server failed")?;
     sweeper.abort();
-    revocation_sync.abort();
+    for task in revocation_sync {
+        task.abort();
+    }
     key_reload.abort();
-    store.close().await;
+    backend.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -40,8 +40,8 @@ pub enum UserCommand {
 
 /// Runs a user command against the configured store.
 pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()> {
-    let store = wiring::open_store(settings).await?;
-    let core = wiring::domain(settings, store.clone()).await?;
+    let backend = wiring::open_store(settings).await?;
+    let core = wiring::domain(settings, &backend, false).await?;
     let cli = ClientInfo::new(None, Some("tessera-cli"));
     let outcome = async {
         match command {
@@ -86,7 +86,7 @@ pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()
         anyhow::Ok(())
     }
     .await;
-    store.close().await;
+    backend.close().await;
     outcome
 }
 
