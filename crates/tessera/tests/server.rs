@@ -7,111 +7,18 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::time::Duration;
+
+use common::{Server, tessera};
 
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple";
-
-fn tessera(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    command.current_dir(dir);
-    // The test must see only the configuration it sets itself.
-    for (name, _) in std::env::vars() {
-        if name.starts_with("TESSERA_") || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
-    command
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    startup_log: Vec<String>,
-    log: mpsc::Receiver<String>,
-}
-
-impl Server {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut command = tessera(dir);
-        command
-            .arg("serve")
-            .env("TESSERA_LISTEN", "127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let base = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("server did not start; log: {seen:#?}"));
-            let address = line
-                .split("listening on ")
-                .nth(1)
-                .map(|rest| rest.split_whitespace().next().unwrap().to_owned());
-            seen.push(line);
-            if let Some(address) = address {
-                break address;
-            }
-        };
-        Self {
-            child,
-            base,
-            startup_log: seen,
-            log: rx,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    fn terminate(mut self) -> (ExitStatus, Vec<String>) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = self.child.wait().unwrap();
-        let mut log = std::mem::take(&mut self.startup_log);
-        log.extend(self.log.try_iter());
-        (status, log)
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn register(client: &reqwest::Client, server: &Server, name: &str) -> u16 {
     client
