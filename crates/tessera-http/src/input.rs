@@ -97,7 +97,8 @@ fn body_error(rejection: BytesRejection) -> ApiError {
     }
 }
 
-fn decode_json(bytes: &[u8]) -> Result<Value, ApiError> {
+/// Parses a JSON body that must be an object.
+pub fn decode_json(bytes: &[u8]) -> Result<Value, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         let reason = match e.classify() {
             serde_json::error::Category::Eof => "the JSON body ends too early".to_owned(),
@@ -162,7 +163,8 @@ fn percent_decode(raw: &str) -> Result<String, ApiError> {
     String::from_utf8(out).map_err(|_| bad())
 }
 
-fn into_typed<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+/// Turns a decoded body into `T`, refusing NUL characters anywhere.
+pub fn into_typed<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     if contains_nul(&value) {
         return Err(ApiError::bad_request(
             "text fields must not contain NUL characters",
