@@ -32,6 +32,8 @@ pub enum AuditKind {
     RefreshReused,
     /// A new signing key became current.
     KeyRotated,
+    /// Sign-in was blocked or slowed after too many failures.
+    SignInRateLimited,
 }
 
 impl AuditKind {
@@ -48,6 +50,7 @@ impl AuditKind {
             AuditKind::UserEnabled => "user.enabled",
             AuditKind::RefreshReused => "token.refresh_reused",
             AuditKind::KeyRotated => "keys.rotated",
+            AuditKind::SignInRateLimited => "sign_in.rate_limited",
         }
     }
 }

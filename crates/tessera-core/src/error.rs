@@ -30,6 +30,12 @@ pub enum CoreError {
     /// An OAuth grant (refresh token, credentials at the token endpoint) was refused.
     #[error("invalid grant: {0}")]
     InvalidGrant(String),
+    /// Too many failed sign-ins from this client or for this account.
+    #[error("too many failed sign-ins; retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds until the next attempt may be made.
+        retry_after: u64,
+    },
     /// Too much work queued: try again shortly.
     #[error("server busy")]
     Busy,

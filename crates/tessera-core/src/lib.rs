@@ -11,6 +11,7 @@ pub mod error;
 pub mod jwt;
 pub mod keys;
 pub mod password;
+pub mod rate_limit;
 pub mod revocation;
 pub mod secret;
 pub mod service;

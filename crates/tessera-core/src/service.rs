@@ -15,6 +15,7 @@ use crate::error::CoreError;
 use crate::jwt::TokenPolicy;
 use crate::keys::{Algorithm, Keyring, StoredKey};
 use crate::password::{HashCost, PasswordHasher, Verified, check_strength};
+use crate::rate_limit::AttemptKeys;
 use crate::revocation::{RevocationKind, RevocationSet};
 use crate::secret::{Secret, SecretKind};
 use crate::session::{Session, SessionId, SessionKind, SessionPolicy};
@@ -44,6 +45,8 @@ pub struct TesseraConfig {
     /// not been brought up to date from the store for this long: a node cut
     /// off from the store could otherwise accept a revoked token.
     pub revocation_max_staleness: Option<std::time::Duration>,
+    /// Brute-force limits on sign-in.
+    pub rate_limit: crate::rate_limit::RateLimitPolicy,
 }
 
 impl Default for TesseraConfig {
@@ -57,6 +60,7 @@ impl Default for TesseraConfig {
             tokens: TokenPolicy::new("http://127.0.0.1:8080"),
             algorithm: Algorithm::EdDSA,
             revocation_max_staleness: None,
+            rate_limit: crate::rate_limit::RateLimitPolicy::default(),
         }
     }
 }
@@ -223,7 +227,11 @@ impl Tessera {
         password: Zeroizing<String>,
         client: &ClientInfo,
     ) -> Result<User, CoreError> {
-        let record = match Username::parse(username) {
+        let name = Username::parse(username);
+        let keys = AttemptKeys::new(name.as_ref().map_or(username, |n| n.normalized()), client);
+        // Before any password work: a blocked client costs no Argon2 run.
+        self.guard_sign_in(&keys).await?;
+        let record = match &name {
             Ok(name) => self.store.user_by_username(name.normalized()).await?,
             Err(_) => None,
         };
@@ -237,6 +245,7 @@ impl Tessera {
         };
         match (record, failure) {
             (Some(record), None) => {
+                self.record_success(&keys).await?;
                 if outcome == Verified::MatchNeedsRehash {
                     let fresh = self.hasher.hash(password).await?;
                     self.store
@@ -254,6 +263,7 @@ impl Tessera {
                     json!({ "reason": reason.unwrap_or("unknown") }),
                 )
                 .await?;
+                self.record_failure(&keys, client).await?;
                 Err(CoreError::InvalidCredentials)
             }
         }
@@ -521,6 +531,7 @@ impl Tessera {
     pub async fn sweep_expired(&self) -> Result<u64, CoreError> {
         let now = self.now();
         let sessions = self.store.delete_expired_sessions(now).await?;
+        self.store.delete_expired_counters(now).await?;
         self.store
             .prune_refresh_tokens(now - self.config.tokens.refresh_idle_ttl)
             .await?;

@@ -181,6 +181,32 @@ pub trait Revocations: Send + Sync {
     async fn delete_expired_revocations(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
+/// Expiring counters shared by every node (rate limits).
+#[async_trait]
+pub trait Counters: Send + Sync {
+    /// Adds one to `key` in a fixed window that starts at its first hit;
+    /// returns the count and when the window ends.
+    async fn hit(
+        &self,
+        key: &str,
+        window: time::Duration,
+        now: OffsetDateTime,
+    ) -> StoreResult<(u64, OffsetDateTime)>;
+    /// Marks `key` until `until` (kept if already marked for longer).
+    async fn block(&self, key: &str, until: OffsetDateTime, now: OffsetDateTime)
+    -> StoreResult<()>;
+    /// The end of `key`'s mark, if it is still marked at `now`.
+    async fn blocked_until(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<OffsetDateTime>>;
+    /// Forgets `key`.
+    async fn reset(&self, key: &str) -> StoreResult<()>;
+    /// Removes counters whose window has passed.
+    async fn delete_expired_counters(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}
+
 /// The append-only audit log.
 #[async_trait]
 pub trait Audit: Send + Sync {
@@ -198,6 +224,12 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything a backend provides.
-pub trait Store: Users + Sessions + RefreshTokens + Keys + Revocations + Audit + Health {}
+pub trait Store:
+    Users + Sessions + RefreshTokens + Keys + Revocations + Counters + Audit + Health
+{
+}
 
-impl<T: Users + Sessions + RefreshTokens + Keys + Revocations + Audit + Health> Store for T {}
+impl<T: Users + Sessions + RefreshTokens + Keys + Revocations + Counters + Audit + Health> Store
+    for T
+{
+}

@@ -69,6 +69,8 @@ impl From<ApiError> for OAuthError {
             StatusCode::SERVICE_UNAVAILABLE => {
                 Self::new(e.status(), "temporarily_unavailable", e.detail())
             }
+            // RFC 8628's registered "slow_down": wait Retry-After seconds.
+            StatusCode::TOO_MANY_REQUESTS => Self::new(e.status(), "slow_down", e.detail()),
             status if status.is_server_error() => Self::new(status, "server_error", e.detail()),
             status => Self::new(status, "invalid_request", e.detail()),
         };

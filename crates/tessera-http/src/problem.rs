@@ -167,6 +167,16 @@ impl From<CoreError> for ApiError {
             CoreError::Unauthenticated => ApiError::unauthenticated(),
             CoreError::InvalidGrant(detail) => ApiError::bad_request(detail),
             CoreError::NotFound => ApiError::not_found(),
+            CoreError::RateLimited { retry_after } => {
+                let mut e = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    "Too many failed sign-ins",
+                    format!("too many failed sign-ins; try again in {retry_after} s"),
+                );
+                e.retry_after = Some(retry_after);
+                e
+            }
             CoreError::Busy => ApiError::unavailable(
                 "busy",
                 "the server is handling too many sign-ins; try again shortly",

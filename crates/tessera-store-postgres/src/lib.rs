@@ -18,8 +18,8 @@ use tessera_core::revocation::{Revocation, RevocationKind};
 use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId, SessionKind};
 use tessera_core::store::{
-    Audit, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, StoreError, StoreResult,
-    Users,
+    Audit, Counters, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, StoreError,
+    StoreResult, Users,
 };
 use tessera_core::user::{User, UserRecord};
 use tessera_core::username::Username;
@@ -856,5 +856,90 @@ impl Health for PgStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Counters for PgStore {
+    async fn hit(
+        &self,
+        key: &str,
+        window: time::Duration,
+        now: OffsetDateTime,
+    ) -> StoreResult<(u64, OffsetDateTime)> {
+        let end = to_millis(now + window);
+        let now = to_millis(now);
+        // One upsert: concurrent hits on any node each count exactly once.
+        let row = sqlx::query(
+            "INSERT INTO counters (key, count, expires_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+             count = CASE WHEN counters.expires_at <= $3 THEN 1 ELSE counters.count + 1 END, \
+             expires_at = CASE WHEN counters.expires_at <= $3 THEN excluded.expires_at ELSE counters.expires_at END \
+             RETURNING count, expires_at",
+        )
+        .bind(key)
+            .bind(end)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let count: i64 = row.try_get("count").map_err(corrupt)?;
+        let expires_at: i64 = row.try_get("expires_at").map_err(corrupt)?;
+        Ok((u64::try_from(count).unwrap_or(0), from_millis(expires_at)?))
+    }
+
+    async fn block(
+        &self,
+        key: &str,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO counters (key, count, expires_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+             expires_at = CASE WHEN counters.expires_at <= $3 THEN excluded.expires_at \
+             ELSE greatest(counters.expires_at, excluded.expires_at) END",
+        )
+        .bind(key)
+        .bind(to_millis(until))
+        .bind(to_millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn blocked_until(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<OffsetDateTime>> {
+        let until: Option<i64> = sqlx::query_scalar(
+            "SELECT expires_at FROM counters WHERE key = $1 AND expires_at > $2",
+        )
+        .bind(key)
+        .bind(to_millis(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        until.map(from_millis).transpose()
+    }
+
+    async fn reset(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM counters WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_expired_counters(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM counters WHERE expires_at <= $1")
+            .bind(to_millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
     }
 }

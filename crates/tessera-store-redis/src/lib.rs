@@ -26,8 +26,8 @@ use tessera_core::revocation::{Revocation, RevocationKind};
 use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId, SessionKind};
 use tessera_core::store::{
-    Audit, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, Store, StoreError,
-    StoreResult, Users,
+    Audit, Counters, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, Store,
+    StoreError, StoreResult, Users,
 };
 use tessera_core::user::{User, UserRecord};
 use time::OffsetDateTime;
@@ -218,6 +218,39 @@ impl Redis {
             .await
             .map_err(unavailable)?;
         Ok(value.unwrap_or(0))
+    }
+
+    /// Marks `key` for `duration` unless it is already marked for longer;
+    /// returns the remaining milliseconds of the mark.
+    pub async fn block(&self, key: &str, duration: Duration) -> StoreResult<u64> {
+        let mut conn = self.conn();
+        let key = self.key(&format!("c:{key}"));
+        let millis = u64::try_from(duration.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let remaining: i64 = redis::Script::new(
+            "local left = redis.call('PTTL', KEYS[1]) \
+             if left < tonumber(ARGV[1]) then \
+               redis.call('SET', KEYS[1], 1, 'PX', ARGV[1]) return tonumber(ARGV[1]) \
+             end \
+             return left",
+        )
+        .key(&key)
+        .arg(millis)
+        .invoke_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
+        Ok(u64::try_from(remaining.max(0)).unwrap_or(0))
+    }
+
+    /// Milliseconds left on `key`'s mark, if any.
+    pub async fn remaining(&self, key: &str) -> StoreResult<Option<u64>> {
+        let mut conn = self.conn();
+        let left: i64 = conn
+            .pttl(self.key(&format!("c:{key}")))
+            .await
+            .map_err(unavailable)?;
+        Ok(u64::try_from(left).ok().filter(|ms| *ms > 0))
     }
 
     /// Forgets the count under `key`.
@@ -665,6 +698,54 @@ impl Revocations for RedisLayer {
     }
     async fn delete_expired_revocations(&self, now: OffsetDateTime) -> StoreResult<u64> {
         self.inner.delete_expired_revocations(now).await
+    }
+}
+
+fn millis_of(d: time::Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.whole_milliseconds()).unwrap_or(0))
+}
+
+fn after(now: OffsetDateTime, millis: u64) -> OffsetDateTime {
+    now + time::Duration::milliseconds(i64::try_from(millis).unwrap_or(i64::MAX))
+}
+
+/// Counters live in Redis so every node shares them; there is no fallback
+/// to the store when Redis fails: a limit that cannot be checked refuses.
+#[async_trait]
+impl Counters for RedisLayer {
+    async fn hit(
+        &self,
+        key: &str,
+        window: time::Duration,
+        now: OffsetDateTime,
+    ) -> StoreResult<(u64, OffsetDateTime)> {
+        let (count, seconds_left) = self.redis.hit(key, millis_of(window)).await?;
+        Ok((count, after(now, seconds_left * 1000)))
+    }
+    async fn block(
+        &self,
+        key: &str,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        if until > now {
+            self.redis.block(key, millis_of(until - now)).await?;
+        }
+        Ok(())
+    }
+    async fn blocked_until(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<OffsetDateTime>> {
+        Ok(self.redis.remaining(key).await?.map(|ms| after(now, ms)))
+    }
+    async fn reset(&self, key: &str) -> StoreResult<()> {
+        self.redis.reset(key).await
+    }
+    async fn delete_expired_counters(&self, _now: OffsetDateTime) -> StoreResult<u64> {
+        // Redis expires them itself.
+        Ok(0)
     }
 }
 

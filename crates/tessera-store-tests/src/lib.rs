@@ -55,6 +55,7 @@ macro_rules! conformance_suite {
             refresh_of_expired_session_is_refused,
             keys_are_created_once_and_rotated,
             revocations_are_read_in_order_after_a_cursor,
+            counters_count_in_windows_and_block,
         );
     };
     (@each $attrs:tt $factory:path; $($case:ident),* $(,)?) => {
@@ -600,4 +601,95 @@ pub async fn revocations_are_read_in_order_after_a_cursor(store: Arc<dyn Store>)
     assert_eq!(after[0].kind, RevocationKind::Sid);
     assert_eq!(store.revocations_since(0, t, 1).await.unwrap().len(), 1);
     assert_eq!(store.delete_expired_revocations(t).await.unwrap(), 1);
+}
+
+/// Fixed-window counts, blocks that only grow, resets. Uses real time (a
+/// Redis-backed store keeps its own clock), hence one short sleep.
+pub async fn counters_count_in_windows_and_block(store: Arc<dyn Store>) {
+    let window = Duration::milliseconds(1200);
+    let t = now();
+    assert_eq!(store.hit("fail:a", window, t).await.unwrap().0, 1);
+    assert_eq!(store.hit("fail:a", window, t).await.unwrap().0, 2);
+    let (n, until) = store.hit("fail:a", window, t).await.unwrap();
+    assert_eq!(n, 3);
+    assert!(
+        until > t && until <= t + window + Duration::seconds(1),
+        "{until} vs {t}"
+    );
+    assert_eq!(
+        store.hit("fail:b", window, t).await.unwrap().0,
+        1,
+        "keys are separate"
+    );
+    let concurrent = (0..10).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .hit("fail:c", Duration::seconds(30), now())
+                .await
+                .unwrap()
+                .0
+        })
+    });
+    let mut counts: Vec<u64> = futures::future::join_all(concurrent)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=10).collect::<Vec<u64>>(),
+        "every concurrent hit counts once"
+    );
+
+    assert!(
+        store
+            .blocked_until("block:x", now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .block("block:x", now() + Duration::seconds(30), now())
+        .await
+        .unwrap();
+    store
+        .block("block:x", now() + Duration::seconds(5), now())
+        .await
+        .unwrap();
+    let until = store
+        .blocked_until("block:x", now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        until > now() + Duration::seconds(20),
+        "a shorter block does not shorten a longer one"
+    );
+    store.reset("block:x").await.unwrap();
+    assert!(
+        store
+            .blocked_until("block:x", now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    assert_eq!(
+        store.hit("fail:a", window, now()).await.unwrap().0,
+        1,
+        "a new window starts at one"
+    );
+    store.delete_expired_counters(now()).await.unwrap();
+    assert_eq!(
+        store
+            .hit("fail:c", Duration::seconds(30), now())
+            .await
+            .unwrap()
+            .0,
+        11,
+        "live counters stay"
+    );
 }

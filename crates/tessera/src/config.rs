@@ -16,6 +16,7 @@ use serde::de::{self, Deserializer};
 use tessera_core::jwt::TokenPolicy;
 use tessera_core::keys::Algorithm;
 use tessera_core::password::HashCost;
+use tessera_core::rate_limit::RateLimitPolicy;
 use tessera_core::session::SessionPolicy;
 use tessera_http::cookie::{CookieConfig, SameSite};
 use tessera_http::csrf::{OriginPolicy, origin_of};
@@ -149,6 +150,46 @@ pub struct FileConfig {
     cookie: CookieSection,
     password: PasswordSection,
     token: TokenSection,
+    rate_limit: RateLimitSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RateLimitSection {
+    #[serde(deserialize_with = "lenient")]
+    login_attempts: u32,
+    window: ConfigDuration,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        let policy = RateLimitPolicy::default();
+        Self {
+            login_attempts: policy.login_attempts,
+            window: ConfigDuration(policy.window),
+        }
+    }
+}
+
+impl RateLimitSection {
+    fn validate(self) -> Result<RateLimitPolicy, ConfigError> {
+        if !(1..=10_000).contains(&self.login_attempts) {
+            return Err(ConfigError::at(
+                "rate_limit.login_attempts",
+                "must be between 1 and 10000",
+            ));
+        }
+        if self.window.0 < time::Duration::seconds(1) || self.window.0 > time::Duration::days(1) {
+            return Err(ConfigError::at(
+                "rate_limit.window",
+                "must be between 1s and 1d",
+            ));
+        }
+        Ok(RateLimitPolicy {
+            login_attempts: self.login_attempts,
+            window: self.window.0,
+        })
+    }
 }
 
 impl Default for FileConfig {
@@ -169,6 +210,7 @@ impl Default for FileConfig {
             cookie: CookieSection::default(),
             password: PasswordSection::default(),
             token: TokenSection::default(),
+            rate_limit: RateLimitSection::default(),
         }
     }
 }
@@ -295,6 +337,8 @@ pub struct Settings {
     pub tokens: TokenPolicy,
     /// Algorithm of new signing keys.
     pub algorithm: Algorithm,
+    /// Brute-force limits on sign-in.
+    pub rate_limit: RateLimitPolicy,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
     /// Log filter directive (`info`, `tessera=debug,warn`, ...).
@@ -469,6 +513,7 @@ impl FileConfig {
             }
         }
         let (tokens, algorithm) = self.token.validate(&public_url)?;
+        let rate_limit = self.rate_limit.validate()?;
         let redis = match self.redis_url {
             None => None,
             Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
@@ -523,6 +568,7 @@ impl FileConfig {
             introspection_secret: self.introspection_secret,
             tokens,
             algorithm,
+            rate_limit,
             trusted_proxies,
             log: self.log,
             session,
@@ -901,6 +947,21 @@ mod tests {
             ),
             ("", &[("TESSERA_DATABASE_URL", "mysql://x")], "database_url"),
             ("", &[("TESSERA_REDIS_URL", "http://x")], "redis_url"),
+            (
+                "",
+                &[("TESSERA_RATE_LIMIT__LOGIN_ATTEMPTS", "0")],
+                "rate_limit.login_attempts",
+            ),
+            (
+                "",
+                &[("TESSERA_RATE_LIMIT__LOGIN_ATTEMPTS", "many")],
+                "rate_limit.login_attempts",
+            ),
+            (
+                "",
+                &[("TESSERA_RATE_LIMIT__WINDOW", "2d")],
+                "rate_limit.window",
+            ),
             (
                 "",
                 &[("TESSERA_TOKEN__ALGORITHM", "none")],

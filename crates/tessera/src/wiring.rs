@@ -209,6 +209,7 @@ pub async fn domain(
         tokens: settings.tokens.clone(),
         algorithm: settings.algorithm,
         revocation_max_staleness: serving.then_some(REVOCATION_MAX_STALENESS),
+        rate_limit: settings.rate_limit,
     };
     let core = Tessera::open(backend.store.clone(), Arc::new(SystemClock), config)
         .await

@@ -31,6 +31,8 @@ pub struct Options {
     pub core: TesseraConfig,
     pub secure_cookie: bool,
     pub allowed_origins: Vec<String>,
+    /// Peers whose X-Forwarded-For is believed (to simulate many clients).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 pub struct TestServer {
@@ -70,7 +72,7 @@ impl TestServer {
             origins: OriginPolicy::new(Some(&base), &options.allowed_origins).unwrap(),
             admin_token: Some(ADMIN_TOKEN.into()),
             introspection_secret: Some(INTROSPECTION_SECRET.into()),
-            trusted_proxies: vec![],
+            trusted_proxies: options.trusted_proxies.clone(),
         };
         let state = AppState::new(core, http);
         let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -207,13 +209,18 @@ pub async fn problem(response: reqwest::Response, status: u16) -> Value {
     body
 }
 
-/// Cheap hashing for tests that sign in many times and do not test hashing.
+/// Cheap hashing for tests that sign in many times and do not test hashing;
+/// they do not test brute-force limits either, so those are out of the way.
 pub fn cheap_hashing() -> TesseraConfig {
     TesseraConfig {
         hash_cost: HashCost {
             memory_kib: 256,
             iterations: 1,
             parallelism: 1,
+        },
+        rate_limit: tessera_core::rate_limit::RateLimitPolicy {
+            login_attempts: 10_000,
+            window: time::Duration::minutes(1),
         },
         ..TesseraConfig::default()
     }
