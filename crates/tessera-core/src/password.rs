@@ -175,6 +175,8 @@ pub struct PasswordHasher {
     /// A hash of a random password, verified against when the user does not
     /// exist so that "no such user" costs the same time as "wrong password".
     dummy_hash: Arc<String>,
+    /// Argon2 verifications run so far (dummy ones included), for metrics.
+    verifications: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -201,6 +203,7 @@ impl PasswordHasher {
             workers: Arc::new(Semaphore::new(workers)),
             queue: Arc::new(Semaphore::new(workers + queue)),
             dummy_hash: Arc::new(dummy_hash),
+            verifications: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         })
     }
 
@@ -219,9 +222,11 @@ impl PasswordHasher {
         stored: Option<String>,
     ) -> Result<Verified, HashError> {
         let exists = stored.is_some();
+        let verifications = self.verifications.clone();
         let stored = stored.unwrap_or_else(|| self.dummy_hash.as_ref().clone());
         let current = self.params.clone();
         self.run(move || {
+            verifications.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Ok(parsed) = PasswordHash::new(&stored) else {
                 return Verified::Mismatch;
             };
@@ -246,6 +251,12 @@ impl PasswordHasher {
             }
         })
         .await
+    }
+
+    /// Argon2 verifications run so far, dummy ones for unknown users included.
+    pub fn verifications(&self) -> u64 {
+        self.verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn run<T, F>(&self, work: F) -> Result<T, HashError>

@@ -156,6 +156,12 @@ impl Tessera {
         now.replace_millisecond(now.millisecond()).unwrap_or(now)
     }
 
+    /// Argon2 verifications run so far (each sign-in attempt runs exactly one,
+    /// whether or not the user exists).
+    pub fn password_verifications(&self) -> u64 {
+        self.hasher.verifications()
+    }
+
     /// The settings in force.
     pub fn config(&self) -> &TesseraConfig {
         &self.config

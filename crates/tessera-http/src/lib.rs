@@ -27,29 +27,31 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use state::{AppState, HttpConfig};
 
-/// Longest a request may take to be handled before the client gets a 408.
+/// Longest a request may take (a slow upload included) before the client gets a 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// HSTS for two years, subdomains included, as the HSTS preload list asks.
+const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/users", post(accounts::register))
+    let hsts = state.http().hsts;
+    let request_timeout = state.http().request_timeout.unwrap_or(REQUEST_TIMEOUT);
+    // Browsers on the allowed origins (SPAs) may call the token endpoints and
+    // /v1/me* across origins; nobody else gets CORS headers.
+    let cross_origin = Router::new()
         .route("/v1/me", get(accounts::me))
         .route("/v1/me/password", post(accounts::change_password))
-        .route(
-            "/v1/session",
-            post(cookie_session::sign_in)
-                .get(cookie_session::current)
-                .delete(cookie_session::sign_out),
-        )
         .route(
             "/v1/me/sessions",
             get(my_sessions::list).delete(my_sessions::revoke_many),
@@ -58,6 +60,20 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/token", post(oauth::token))
         .route("/v1/token/revoke", post(oauth::revoke))
         .route("/v1/token/introspect", post(oauth::introspect))
+        // Set before the layer so that preflight OPTIONS, which no handler
+        // takes, still passes through the CORS layer.
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(cors(&state.http().origins.allowed))
+        .layer(middleware::map_response(no_credentials_without_origin));
+    let router = Router::new()
+        .merge(cross_origin)
+        .route("/v1/users", post(accounts::register))
+        .route(
+            "/v1/session",
+            post(cookie_session::sign_in)
+                .get(cookie_session::current)
+                .delete(cookie_session::sign_out),
+        )
         .route("/v1/revocations", get(revocations::revocations))
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route(
@@ -82,7 +98,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(input::MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
+            request_timeout,
         ))
         .layer(middleware::from_fn(security_headers))
         .layer(CatchPanicLayer::custom(|_| {
@@ -97,7 +113,44 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+        .with_state(state);
+    if hsts {
+        router.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ))
+    } else {
+        router
+    }
+}
+
+/// CORS for `allowed` origins only, credentials included (so never `*`).
+fn cors(allowed: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = allowed
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(csrf::CSRF_HEADER),
+        ])
+        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .max_age(Duration::from_secs(600))
+}
+
+/// The CORS layer announces credentials to every origin; only an allowed
+/// one (answered with `Access-Control-Allow-Origin`) may see that.
+async fn no_credentials_without_origin(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+    }
+    response
 }
 
 /// Headers every response carries. Nothing the API answers is meant to be

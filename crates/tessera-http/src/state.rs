@@ -22,6 +22,11 @@ pub struct HttpConfig {
     pub introspection_secret: Option<String>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Send `Strict-Transport-Security` (when serving HTTPS).
+    pub hsts: bool,
+    /// Longest a request may take, body upload included, before a 408
+    /// (default 30 s).
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 /// Everything a handler needs, cheap to clone.

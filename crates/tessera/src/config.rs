@@ -151,6 +151,50 @@ pub struct FileConfig {
     password: PasswordSection,
     token: TokenSection,
     rate_limit: RateLimitSection,
+    tls: TlsSection,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct TlsSection {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+/// Certificate chain and private key files (PEM) to serve HTTPS with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+impl TlsSection {
+    fn validate(self) -> Result<Option<Tls>, ConfigError> {
+        match (self.cert, self.key) {
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError::at(
+                "tls.key",
+                "tls.cert is set, so tls.key is needed too",
+            )),
+            (None, Some(_)) => Err(ConfigError::at(
+                "tls.cert",
+                "tls.key is set, so tls.cert is needed too",
+            )),
+            (Some(cert), Some(key)) => {
+                for (name, path) in [("tls.cert", &cert), ("tls.key", &key)] {
+                    if !path.is_file() {
+                        return Err(ConfigError::at(
+                            name,
+                            format!("{} is not a readable file", path.display()),
+                        ));
+                    }
+                }
+                Ok(Some(Tls { cert, key }))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +255,7 @@ impl Default for FileConfig {
             password: PasswordSection::default(),
             token: TokenSection::default(),
             rate_limit: RateLimitSection::default(),
+            tls: TlsSection::default(),
         }
     }
 }
@@ -339,6 +384,8 @@ pub struct Settings {
     pub algorithm: Algorithm,
     /// Brute-force limits on sign-in.
     pub rate_limit: RateLimitPolicy,
+    /// HTTPS, when configured.
+    pub tls: Option<Tls>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
     /// Log filter directive (`info`, `tessera=debug,warn`, ...).
@@ -413,7 +460,8 @@ impl Settings {
         if self.public_url_configured || bound == self.listen {
             return;
         }
-        self.public_url = format!("http://{bound}");
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        self.public_url = format!("{scheme}://{bound}");
         self.tokens.issuer = self.public_url.clone();
         if !self.audience_configured {
             self.tokens.audience = self.public_url.clone();
@@ -488,6 +536,7 @@ impl FileConfig {
                 })?;
                 url.trim_end_matches('/').to_owned()
             }
+            None if self.tls.cert.is_some() => format!("https://{listen}"),
             None => format!("http://{listen}"),
         };
 
@@ -514,6 +563,7 @@ impl FileConfig {
         }
         let (tokens, algorithm) = self.token.validate(&public_url)?;
         let rate_limit = self.rate_limit.validate()?;
+        let tls = self.tls.validate()?;
         let redis = match self.redis_url {
             None => None,
             Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
@@ -569,6 +619,7 @@ impl FileConfig {
             tokens,
             algorithm,
             rate_limit,
+            tls,
             trusted_proxies,
             log: self.log,
             session,

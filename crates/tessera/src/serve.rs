@@ -1,9 +1,12 @@
-//! `tessera serve`: bind, serve, sweep expired sessions, shut down gracefully.
+//! `tessera serve`: bind, serve (HTTP or HTTPS), sweep expired sessions,
+//! shut down gracefully.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum_server::Handle;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tessera_http::{AppState, app};
 
 use crate::config::Settings;
@@ -13,6 +16,16 @@ use crate::wiring;
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How often signing keys are reread, so a rotation elsewhere is picked up.
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// Request headers larger than this in total are refused with 431.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// A client must send its request headers within this (slowloris defence).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// ... and its first request within this of connecting.
+const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A TLS handshake must finish within this.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long in-flight requests get to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs the server until SIGINT or SIGTERM, then lets in-flight requests finish.
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
@@ -21,9 +34,25 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             "cookie.secure is false: session cookies travel without the Secure flag and the __Host- prefix; use this only for plain-HTTP development"
         );
     }
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
+    let tls = match &settings.tls {
+        Some(tls) => Some(
+            RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot load the TLS certificate {} and key {}",
+                        tls.cert.display(),
+                        tls.key.display()
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let listener = std::net::TcpListener::bind(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    listener
+        .set_nonblocking(true)
+        .context("cannot make the listener non-blocking")?;
     let local = listener
         .local_addr()
         .context("cannot read the listening address")?;
@@ -32,7 +61,8 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let backend = wiring::open_store(&settings).await?;
     let core = wiring::domain(&settings, &backend, true).await?;
     tracing::info!(data_dir = %settings.data_dir.display(), "{}", backend.describe(&settings));
-    tracing::info!(address = %local, public_url = %settings.public_url, "listening on http://{local}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %local, public_url = %settings.public_url, "listening on {scheme}://{local}");
 
     let sweeper = {
         let core = core.clone();
@@ -48,7 +78,6 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             }
         })
     };
-
     let revocation_sync = backend.start_revocation_sync(core.clone());
     let key_reload = {
         let core = core.clone();
@@ -64,12 +93,37 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         })
     };
 
+    let handle = Handle::new();
+    {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+        });
+    }
     let state = AppState::new(core, wiring::http_config(&settings));
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server failed")?;
+    let outcome = match tls {
+        Some(tls) => {
+            let acceptor = RustlsAcceptor::new(tls).handshake_timeout(TLS_HANDSHAKE_TIMEOUT);
+            let mut server = axum_server::from_tcp(listener)
+                .context("cannot serve HTTPS on the listener")?
+                .acceptor(acceptor)
+                .handle(handle)
+                .first_request_timeout(FIRST_REQUEST_TIMEOUT);
+            limit_http(server.http_builder());
+            server.serve(service).await
+        }
+        None => {
+            let mut server = axum_server::from_tcp(listener)
+                .context("cannot serve on the listener")?
+                .handle(handle)
+                .first_request_timeout(FIRST_REQUEST_TIMEOUT);
+            limit_http(server.http_builder());
+            server.serve(service).await
+        }
+    };
+    outcome.context("the server failed")?;
     sweeper.abort();
     for task in revocation_sync {
         task.abort();
@@ -78,6 +132,20 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     backend.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Header size and read-time limits for HTTP/1 (and the HTTP/2 equivalent).
+fn limit_http(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+) {
+    builder
+        .http1()
+        .max_buf_size(MAX_HEADER_BYTES)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -225,6 +225,8 @@ pub fn http_config(settings: &Settings) -> HttpConfig {
         admin_token: settings.admin_token.clone(),
         introspection_secret: settings.introspection_secret.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
+        hsts: settings.tls.is_some(),
+        request_timeout: None,
     }
 }
 

@@ -406,3 +406,101 @@ async fn disabling_from_the_command_line_revokes_access_tokens_on_the_running_se
     }
     assert_eq!(me_status(&client, &server, &token).await, 401);
 }
+
+#[tokio::test]
+async fn serves_https_with_hsts_from_pem_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let cert_pem = generated.cert.pem();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, &cert_pem).unwrap();
+    std::fs::write(&key_path, generated.signing_key.serialize_pem()).unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("TESSERA_TLS__CERT", cert_path.to_str().unwrap()),
+            ("TESSERA_TLS__KEY", key_path.to_str().unwrap()),
+        ],
+    );
+    assert!(
+        server.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.base
+    );
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap()])
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    assert_eq!(register(&client, &server, "alice").await, 201);
+    let r = sign_in(&client, &server, "alice").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=63072000; includeSubDomains"
+    );
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with("__Host-tessera=") && cookie.contains("Secure"),
+        "{cookie}"
+    );
+    let me = client.get(server.url("/v1/me")).send().await.unwrap();
+    assert_eq!(me.status(), 200, "the Secure cookie travels over HTTPS");
+    let discovery: Value = client
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], server.base.as_str());
+    // A client that does not trust the certificate gets nowhere.
+    let untrusting = reqwest::Client::new();
+    assert!(untrusting.get(server.url("/healthz")).send().await.is_err());
+    // Plain HTTP on the TLS port is not served.
+    let plain = server.base.replace("https://", "http://");
+    let r = reqwest::Client::new()
+        .get(format!("{plain}/healthz"))
+        .send()
+        .await;
+    assert!(r.map(|r| r.status() != 200).unwrap_or(true));
+}
+
+#[test]
+fn oversized_headers_get_431_and_slow_headers_are_cut_off() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let ask = |extra: &str| {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        write!(stream, "GET /healthz HTTP/1.1\r\nHost: x\r\n{extra}\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.lines().next().unwrap_or_default().to_owned()
+    };
+    assert!(ask("Connection: close\r\n").starts_with("HTTP/1.1 200"));
+    let big = format!("X-Padding: {}\r\n", "a".repeat(17 * 1024));
+    assert!(ask(&big).starts_with("HTTP/1.1 431"), "headers over 16 KiB");
+    // A client that never finishes its headers is disconnected.
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let read = stream.read(&mut buf).unwrap_or(0);
+    assert_eq!(read, 0, "the connection is closed, nothing is served");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "cut off after the header timeout"
+    );
+}

@@ -33,6 +33,8 @@ pub struct Options {
     pub allowed_origins: Vec<String>,
     /// Peers whose X-Forwarded-For is believed (to simulate many clients).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Overrides the 30 s request timeout.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 pub struct TestServer {
@@ -73,6 +75,8 @@ impl TestServer {
             admin_token: Some(ADMIN_TOKEN.into()),
             introspection_secret: Some(INTROSPECTION_SECRET.into()),
             trusted_proxies: options.trusted_proxies.clone(),
+            hsts: false,
+            request_timeout: options.request_timeout,
         };
         let state = AppState::new(core, http);
         let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
