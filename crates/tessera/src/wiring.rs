@@ -146,6 +146,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Backend> {
                 .await
                 .with_context(|| format!("cannot open the SQLite store at {}", path.display()))?;
             store.migrate().await.context("cannot migrate the store")?;
+            restrict_to_owner(path)?;
             let store = Arc::new(store);
             (store.clone(), Some(store), None)
         }
@@ -191,6 +192,19 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     builder
         .create(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))
+}
+
+/// The database holds password hashes and private signing keys: owner
+/// only (`0600`), whatever the umask. SQLite gives its -wal and -shm files
+/// the database file's permissions.
+fn restrict_to_owner(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict the permissions of {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The domain service over `store`, with its keys and revocations loaded.

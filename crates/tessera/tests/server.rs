@@ -51,6 +51,15 @@ async fn starts_with_no_configuration_and_keeps_data_across_restarts() {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "the data directory is private");
+        let mode = std::fs::metadata(data.join("tessera.db"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(
+            mode, 0o600,
+            "the database (hashes, private keys) is the owner's only"
+        );
     }
     let client = reqwest::Client::new();
     assert_eq!(register(&client, &server, "alice").await, 201);

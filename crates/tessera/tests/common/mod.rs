@@ -92,7 +92,10 @@ impl Server {
         );
         let status = self.child.wait().unwrap();
         let mut log = std::mem::take(&mut self.startup_log);
-        log.extend(self.log.try_iter());
+        // The reader thread ends at the pipe's end of file: drain until then.
+        while let Ok(line) = self.log.recv_timeout(Duration::from_secs(5)) {
+            log.push(line);
+        }
         (status, log)
     }
 
