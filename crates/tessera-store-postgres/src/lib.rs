@@ -68,6 +68,28 @@ impl PgStore {
         Ok(Self { pool, options })
     }
 
+    /// Connects to `url` inside a new, empty schema of its own (named in the
+    /// connections' `search_path`) and migrates it: isolated stores for
+    /// tests that run in parallel against one database. Returns the schema name.
+    pub async fn connect_in_new_schema(
+        url: &str,
+        max_connections: u32,
+    ) -> StoreResult<(Self, String)> {
+        let schema = format!("t_{}", Uuid::new_v4().simple());
+        let admin = Self::connect(url, 2).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin.pool)
+            .await
+            .map_err(unavailable)?;
+        admin.close().await;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?
+            .options([("search_path", schema.as_str())]);
+        let store = Self::connect_with(options, max_connections).await?;
+        store.migrate().await?;
+        Ok((store, schema))
+    }
+
     /// Applies pending migrations (concurrent nodes wait on sqlx's lock).
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR

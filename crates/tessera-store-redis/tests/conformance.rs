@@ -8,11 +8,9 @@
     clippy::indexing_slicing
 )]
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::PgConnectOptions;
 use tessera_core::store::{Sessions, Store, Users};
 use tessera_store_postgres::PgStore;
 use tessera_store_redis::{Redis, RedisLayer};
@@ -22,19 +20,7 @@ const NEEDS: &str = "TEST_DATABASE_URL and TEST_REDIS_URL must be set (scripts/t
 
 async fn postgres() -> Arc<dyn Store> {
     let url = std::env::var("TEST_DATABASE_URL").expect(NEEDS);
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = PgStore::connect(&url, 2).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(admin.pool())
-        .await
-        .unwrap();
-    admin.close().await;
-    let options = PgConnectOptions::from_str(&url)
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
-    let store = PgStore::connect_with(options, 8).await.unwrap();
-    store.migrate().await.unwrap();
-    Arc::new(store)
+    Arc::new(PgStore::connect_in_new_schema(&url, 8).await.unwrap().0)
 }
 
 async fn redis() -> Arc<Redis> {

@@ -77,19 +77,14 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A fresh schema in the test database, named in the URL's search_path.
+/// A fresh, migrated schema in the test database, named in the nodes' search_path.
 async fn fresh_database() -> String {
     let url = std::env::var("TEST_DATABASE_URL")
         .expect("TEST_DATABASE_URL must be set (scripts/test sets it)");
-    let schema = format!("mn_{}", uuid::Uuid::new_v4().simple());
-    let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options)
+    let (store, schema) = tessera_store_postgres::PgStore::connect_in_new_schema(&url, 2)
         .await
         .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    store.close().await;
     schema
 }
 
