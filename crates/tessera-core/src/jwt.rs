@@ -203,18 +203,21 @@ pub fn verify(
         .map_err(|e| TokenError::Invalid(e.to_string()))?;
     let claims = data.claims;
     // Time checks against the injected clock, not the system's.
+    // Attacker-chosen numbers: saturating arithmetic, never an overflow.
     let leeway = policy.leeway.whole_seconds();
     let now = now.unix_timestamp();
-    if claims.exp + leeway <= now {
+    if claims.exp.saturating_add(leeway) <= now {
         return Err(TokenError::Invalid("expired".into()));
     }
-    if claims.iat - leeway > now {
+    if claims.iat.saturating_sub(leeway) > now {
         return Err(TokenError::Invalid("issued in the future".into()));
     }
-    if nbf_of(token).is_some_and(|nbf| nbf - leeway > now) {
+    if nbf_of(token).is_some_and(|nbf| nbf.saturating_sub(leeway) > now) {
         return Err(TokenError::Invalid("not yet valid".into()));
     }
-    if claims.exp - claims.iat > policy.access_ttl.whole_seconds() + leeway {
+    if claims.exp.saturating_sub(claims.iat)
+        > policy.access_ttl.whole_seconds().saturating_add(leeway)
+    {
         return Err(TokenError::Invalid("lifetime longer than policy".into()));
     }
     if claims.sid.is_empty() || claims.jti.is_empty() {
