@@ -112,6 +112,12 @@ impl RevocationSet {
             || entries.contains_key(&(RevocationKind::Jti, jti.to_owned()))
     }
 
+    /// Whether the session `sid` has been ended (cookie or token).
+    pub fn is_session_revoked(&self, sid: &str) -> bool {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.contains_key(&(RevocationKind::Sid, sid.to_owned()))
+    }
+
     /// Drops entries that can no longer match a valid token.
     pub fn prune(&self, now: OffsetDateTime) -> usize {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());

@@ -95,6 +95,8 @@ pub struct Tessera {
     /// Unix seconds of the last key reload, to bound reloads on unknown `kid`s.
     pub(crate) keys_loaded_at: AtomicI64,
     pub(crate) revocations: RevocationSet,
+    pub(crate) cache: crate::session_cache::SessionCache,
+    pub(crate) verified: crate::token_cache::VerifiedTokens,
     /// When the revocation set was last brought up to date from the store.
     pub(crate) revocations_synced: std::sync::Mutex<std::time::Instant>,
 }
@@ -143,6 +145,8 @@ impl Tessera {
             keyring: RwLock::new(Arc::new(keyring)),
             keys_loaded_at: AtomicI64::new(now.unix_timestamp()),
             revocations: RevocationSet::new(),
+            cache: crate::session_cache::SessionCache::new(),
+            verified: crate::token_cache::VerifiedTokens::new(),
             revocations_synced: std::sync::Mutex::new(std::time::Instant::now()),
         };
         tessera.sync_revocations().await?;
@@ -327,16 +331,33 @@ impl Tessera {
     /// use at most once per touch interval.
     pub async fn authenticate_cookie(&self, secret: &Secret) -> Result<Authenticated, CoreError> {
         let hash = secret.hash();
-        let Some(mut session) = self.store.session_by_secret(&hash).await? else {
-            return Err(CoreError::Unauthenticated);
-        };
         let now = self.now();
-        if session.kind != SessionKind::Cookie
-            || !session.secret_hash.ct_eq(&hash)
-            || !session.is_live(now)
-        {
-            return Err(CoreError::Unauthenticated);
-        }
+        // Positive answers only, checked against the revocation set (so a
+        // session ended on another node is refused here too).
+        let cached = self
+            .revocations_fresh()
+            .ok()
+            .and_then(|()| self.cache.cookie(&hash));
+        let mut session = match cached {
+            Some(session) if self.revocations.is_session_revoked(session.id.as_str()) => {
+                self.cache.remove(&session);
+                return Err(CoreError::Unauthenticated);
+            }
+            Some(session) if session.is_live(now) => session,
+            _ => {
+                let Some(session) = self.store.session_by_secret(&hash).await? else {
+                    return Err(CoreError::Unauthenticated);
+                };
+                if session.kind != SessionKind::Cookie
+                    || !session.secret_hash.ct_eq(&hash)
+                    || !session.is_live(now)
+                {
+                    return Err(CoreError::Unauthenticated);
+                }
+                self.cache.put(&session);
+                session
+            }
+        };
         let user = self.live_user(session.user_id).await?;
         let (idle, _) = self.config.session.lifetimes(session.remember_me);
         if now - session.last_seen_at >= self.config.session.touch_interval(idle) {
@@ -345,6 +366,7 @@ impl Tessera {
             self.store
                 .touch_session(&session.id, now, session.idle_expires_at)
                 .await?;
+            self.cache.put(&session);
         }
         Ok(Authenticated { user, session })
     }
@@ -361,7 +383,7 @@ impl Tessera {
         client: &ClientInfo,
     ) -> Result<(), CoreError> {
         if let Some(session) = self.store.delete_session(&auth.session.id).await? {
-            self.revoke_token_sessions(std::slice::from_ref(&session))
+            self.revoke_ended_sessions(std::slice::from_ref(&session))
                 .await?;
             self.audit(
                 AuditKind::SignedOut,
@@ -457,21 +479,33 @@ impl Tessera {
         .await?;
         let rotated = match auth.session.kind {
             SessionKind::Cookie => {
+                // A new session (new id, new secret, same lifetime) replaces
+                // this one, whose end every node learns through the
+                // revocation set, cached copies included.
                 let secret = Secret::generate(SecretKind::Session)?;
                 let (idle, _) = self.config.session.lifetimes(auth.session.remember_me);
-                let swapped = self
+                let replacement = Session {
+                    id: SessionId::generate()?,
+                    secret_hash: secret.hash(),
+                    last_seen_at: now,
+                    idle_expires_at: (now + idle).min(auth.session.absolute_expires_at),
+                    ip: client.ip,
+                    user_agent: client.user_agent.clone(),
+                    ..auth.session.clone()
+                };
+                self.store.insert_session(&replacement).await?;
+                let ended: Vec<Session> = self
                     .store
-                    .rotate_session_secret(
-                        &auth.session.id,
-                        &auth.session.secret_hash,
-                        &secret.hash(),
-                        now,
-                        now + idle,
-                    )
-                    .await?;
-                if !swapped {
+                    .delete_session(&auth.session.id)
+                    .await?
+                    .into_iter()
+                    .collect();
+                if ended.is_empty() {
+                    // Ended meanwhile (signed out elsewhere): no replacement either.
+                    self.store.delete_session(&replacement.id).await?;
                     return Err(CoreError::Unauthenticated);
                 }
+                self.revoke_ended_sessions(&ended).await?;
                 Some(secret)
             }
             SessionKind::Token => None,
@@ -522,6 +556,11 @@ impl Tessera {
             .map(|r| r.user))
     }
 
+    /// A user by id.
+    pub async fn user(&self, id: Uuid) -> Result<Option<User>, CoreError> {
+        Ok(self.store.user_by_id(id).await?.map(|r| r.user))
+    }
+
     /// Users ordered by normalised name, after `after`, at most `limit`.
     pub async fn list_users(
         &self,
@@ -557,20 +596,31 @@ impl Tessera {
     }
 
     pub(crate) async fn live_user(&self, user_id: Uuid) -> Result<User, CoreError> {
+        if let Some(user) = self.cache.user(user_id)
+            && !user.disabled
+        {
+            return Ok(user.as_ref().clone());
+        }
         match self.store.user_by_id(user_id).await? {
-            Some(record) if !record.user.disabled => Ok(record.user),
+            Some(record) if !record.user.disabled => {
+                self.cache.put_user(Arc::new(record.user.clone()));
+                Ok(record.user)
+            }
             _ => Err(CoreError::Unauthenticated),
         }
     }
 
-    /// Puts the `sid` of every token session among `ended` into the
-    /// revocation set, here and (through the store) on every other node, so
-    /// their access tokens stop working at once.
-    pub(crate) async fn revoke_token_sessions(&self, ended: &[Session]) -> Result<(), CoreError> {
+    /// Puts the `sid` of every session in `ended` into the revocation set,
+    /// here and (through the store) on every other node: their access tokens
+    /// stop working, and their cached copies are refused, at once.
+    pub(crate) async fn revoke_ended_sessions(&self, ended: &[Session]) -> Result<(), CoreError> {
+        // Long enough for the last access token and any cached copy.
         let until = self.now() + self.config.tokens.revocation_ttl();
+        for session in ended {
+            self.cache.remove(session);
+        }
         let entries: Vec<_> = ended
             .iter()
-            .filter(|s| s.kind == SessionKind::Token)
             .map(|s| (RevocationKind::Sid, s.id.as_str().to_owned(), until))
             .collect();
         self.revoke(entries).await
@@ -595,7 +645,7 @@ impl Tessera {
         client: &ClientInfo,
         by: &str,
     ) -> Result<(), CoreError> {
-        self.revoke_token_sessions(ended).await?;
+        self.revoke_ended_sessions(ended).await?;
         for session in ended {
             self.audit(
                 AuditKind::SessionRevoked,

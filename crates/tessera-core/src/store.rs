@@ -76,16 +76,6 @@ pub trait Sessions: Send + Sync {
         last_seen_at: OffsetDateTime,
         idle_expires_at: OffsetDateTime,
     ) -> StoreResult<()>;
-    /// Replaces the secret if it is still `old`; false if it was not (a
-    /// concurrent rotation won, or the session is gone).
-    async fn rotate_session_secret(
-        &self,
-        id: &SessionId,
-        old: &SecretHash,
-        new: &SecretHash,
-        now: OffsetDateTime,
-        idle_expires_at: OffsetDateTime,
-    ) -> StoreResult<bool>;
     /// Deletes one session, returning it if it existed.
     async fn delete_session(&self, id: &SessionId) -> StoreResult<Option<Session>>;
     /// Deletes every session of `user_id` but `except`, returning the deleted ones.

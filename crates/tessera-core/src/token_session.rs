@@ -131,7 +131,7 @@ impl Tessera {
                 Err(e) => Err(e),
             },
             Rotation::Reused(session) => {
-                self.revoke_token_sessions(std::slice::from_ref(&session))
+                self.revoke_ended_sessions(std::slice::from_ref(&session))
                     .await?;
                 self.audit(
                     AuditKind::RefreshReused,
@@ -184,9 +184,17 @@ impl Tessera {
             }
         })?;
         let session_id = SessionId::parse(&claims.sid).ok_or(CoreError::Unauthenticated)?;
-        let session = match self.store.session_by_id(&session_id).await? {
-            Some(s) if s.kind == SessionKind::Token && s.is_live(self.now()) => s,
-            _ => return Err(CoreError::Unauthenticated),
+        // The token passed the revocation check, so a cached copy of its
+        // session is still current.
+        let session = match self.cache.token(&session_id) {
+            Some(session) => session,
+            None => match self.store.session_by_id(&session_id).await? {
+                Some(s) if s.kind == SessionKind::Token && s.is_live(self.now()) => {
+                    self.cache.put(&s);
+                    s
+                }
+                _ => return Err(CoreError::Unauthenticated),
+            },
         };
         if session.user_id.to_string() != claims.sub {
             return Err(CoreError::Unauthenticated);
@@ -200,18 +208,28 @@ impl Tessera {
     /// node has rotated them.
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let now = self.now();
-        let mut outcome = jwt::verify(&self.keyring(), &self.config.tokens, token, now);
-        if outcome == Err(TokenError::UnknownKey) && self.reload_keys_if_stale(1).await {
-            outcome = jwt::verify(&self.keyring(), &self.config.tokens, token, now);
-        }
-        let claims = outcome?;
+        let leeway = self.config.tokens.leeway.whole_seconds();
+        let claims = match self.verified.get(token, now.unix_timestamp() - leeway) {
+            Some(claims) => claims,
+            None => {
+                let mut outcome = jwt::verify(&self.keyring(), &self.config.tokens, token, now);
+                if outcome == Err(TokenError::UnknownKey) && self.reload_keys_if_stale(1).await {
+                    outcome = jwt::verify(&self.keyring(), &self.config.tokens, token, now);
+                }
+                let claims = Arc::new(outcome?);
+                self.verified
+                    .put(token, claims.clone(), now.unix_timestamp() - leeway);
+                claims
+            }
+        };
+        // Never cached: checked on every request.
         if self.revocations_fresh().is_err() {
             return Err(TokenError::RevocationsStale);
         }
         if self.revocations.is_revoked(&claims.sid, &claims.jti) {
             return Err(TokenError::Revoked);
         }
-        Ok(claims)
+        Ok(claims.as_ref().clone())
     }
 
     /// RFC 7009: revokes the session of a refresh or access token, and the
@@ -324,7 +342,12 @@ impl Tessera {
         let now = self.now();
         let keys = self.store.keys().await?;
         let ring = Keyring::new(&keys, now).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let changed = self.keyring().kids() != ring.kids();
         *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+        if changed {
+            // A key may have gone: tokens it verified must be checked again.
+            self.verified.clear();
+        }
         self.keys_loaded_at
             .store(now.unix_timestamp(), Ordering::Relaxed);
         Ok(())

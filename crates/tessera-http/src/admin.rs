@@ -161,6 +161,11 @@ pub async fn revoke_sessions(
     let id = user_id(&id)?;
     state
         .core()
+        .user(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    state
+        .core()
         .revoke_sessions(id, None, &client, "admin")
         .await?;
     Ok(StatusCode::NO_CONTENT)

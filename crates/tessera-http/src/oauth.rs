@@ -193,7 +193,9 @@ pub async fn introspect(
     request: Request,
 ) -> Result<Response, OAuthError> {
     let (mut parts, body) = request.into_parts();
-    authorize_verifier(&mut parts, &state).await?;
+    authorize_verifier(&mut parts, &state)
+        .await
+        .map_err(verifier_error)?;
     let input = Input::<TokenForm>::from_request(Request::from_parts(parts, body), &state).await;
     let token = required(input?.value.token, "token")?;
     let body = match state.core().introspect(&token).await? {
@@ -233,7 +235,7 @@ use axum::extract::FromRequest as _;
 pub async fn authorize_verifier(
     parts: &mut http::request::Parts,
     state: &AppState,
-) -> Result<(), OAuthError> {
+) -> Result<(), ApiError> {
     if let Some(secret) = state.http().introspection_secret.as_deref()
         && bearer(&parts.headers).is_some_and(|given| constant_time_str_eq(given, secret))
     {
@@ -241,15 +243,28 @@ pub async fn authorize_verifier(
     }
     match Admin::from_request_parts(parts, state).await {
         Ok(_) => Ok(()),
-        Err(e) if e.status() == StatusCode::FORBIDDEN => Err(OAuthError::new(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
+        Err(e) if e.status() == StatusCode::FORBIDDEN => Err(ApiError::forbidden(
+            "not-verifier",
             "this needs the introspection secret or the admin role",
         )),
-        Err(_) => Err(OAuthError::new(
+        Err(_) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_client",
+            "unauthenticated",
+            "Not authorised",
             "send the introspection secret as a bearer token",
         )),
+    }
+}
+
+/// The OAuth form of a verifier-authorisation failure (RFC 7662 §2.3).
+fn verifier_error(e: ApiError) -> OAuthError {
+    match e.status() {
+        StatusCode::UNAUTHORIZED => {
+            OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", e.detail())
+        }
+        StatusCode::FORBIDDEN => {
+            OAuthError::new(StatusCode::FORBIDDEN, "insufficient_scope", e.detail())
+        }
+        _ => e.into(),
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::input::ApiQuery;
-use crate::oauth::{OAuthError, authorize_verifier};
+use crate::oauth::authorize_verifier;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -45,7 +45,7 @@ pub async fn revocations(
     let (mut parts, _body) = request.into_parts();
     authorize_verifier(&mut parts, &state)
         .await
-        .map_err(OAuthError::into_response)?;
+        .map_err(IntoResponse::into_response)?;
     let ApiQuery(query) = ApiQuery::<Since>::from_request_parts(&mut parts, &state)
         .await
         .map_err(IntoResponse::into_response)?;

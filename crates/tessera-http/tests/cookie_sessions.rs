@@ -512,13 +512,25 @@ async fn password_change_rotates_this_session_and_revokes_the_others() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(phone.get("/v1/me").await.status(), 401);
-    // The CSRF token follows the rotated secret.
+    // The session was replaced: new id, new secret, new CSRF token; the old
+    // id is gone from the list and revoked everywhere.
     let session: Value = laptop.get("/v1/session").await.json().await.unwrap();
     assert_ne!(session["csrf_token"], laptop.csrf.as_str());
-    assert_eq!(
-        session["session"]["id"],
-        laptop.session_id.as_str(),
-        "same session, new secret"
+    assert_ne!(session["session"]["id"], laptop.session_id.as_str());
+    let list: Value = laptop.get("/v1/me/sessions").await.json().await.unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [session["session"]["id"].as_str().unwrap()]);
+    assert!(
+        server
+            .state
+            .core()
+            .revocation_set()
+            .is_session_revoked(&laptop.session_id)
     );
     // Old password no longer signs in; the new one does.
     let r = server

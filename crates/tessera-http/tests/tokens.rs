@@ -869,7 +869,7 @@ async fn revocation_feed_pages_and_streams() {
         .send()
         .await
         .unwrap();
-    oauth_error(r, 401, "invalid_client").await;
+    problem(r, 401).await;
     let page = |since: i64| {
         let client = server.anon();
         let url = server.url(&format!("/v1/revocations?since={since}"));

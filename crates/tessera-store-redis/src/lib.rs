@@ -560,25 +560,6 @@ impl Sessions for RedisLayer {
         Ok(())
     }
 
-    async fn rotate_session_secret(
-        &self,
-        id: &SessionId,
-        old: &SecretHash,
-        new: &SecretHash,
-        now: OffsetDateTime,
-        idle_expires_at: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        let rotated = self
-            .inner
-            .rotate_session_secret(id, old, new, now, idle_expires_at)
-            .await?;
-        if rotated {
-            self.bury(&[*old], &[]).await;
-            self.forget(id, None).await;
-        }
-        Ok(rotated)
-    }
-
     async fn delete_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
         let deleted = self.inner.delete_session(id).await?;
         let hashes: Vec<SecretHash> = deleted.iter().map(|s| s.secret_hash).collect();

@@ -127,7 +127,7 @@ async fn reads_are_served_from_the_cache() {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL and Redis: scripts/test sets TEST_DATABASE_URL and TEST_REDIS_URL"]
-async fn touch_and_rotation_refresh_the_cache() {
+async fn touch_refreshes_the_cache() {
     let layer = RedisLayer::new(postgres().await, redis().await);
     let alice = user("alice");
     layer.insert_user(&alice, "h").await.unwrap();
@@ -143,39 +143,15 @@ async fn touch_and_rotation_refresh_the_cache() {
         .unwrap()
         .unwrap();
     assert_eq!(after.last_seen_at, seen);
-    let new =
-        tessera_core::secret::Secret::generate(tessera_core::secret::SecretKind::Session).unwrap();
-    assert!(
-        layer
-            .rotate_session_secret(&s.id, &secret.hash(), &new.hash(), seen, idle)
-            .await
-            .unwrap()
-    );
-    assert!(
-        layer
-            .session_by_secret(&secret.hash())
-            .await
-            .unwrap()
-            .is_none(),
-        "old secret is dead"
-    );
-    assert_eq!(
-        layer
-            .session_by_secret(&new.hash())
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        s.id
-    );
+    assert_eq!(after.idle_expires_at, idle);
     assert_eq!(
         layer
             .session_by_id(&s.id)
             .await
             .unwrap()
             .unwrap()
-            .secret_hash,
-        new.hash()
+            .last_seen_at,
+        seen
     );
 }
 

@@ -358,30 +358,6 @@ impl Sessions for SqliteStore {
         Ok(())
     }
 
-    async fn rotate_session_secret(
-        &self,
-        id: &SessionId,
-        old: &SecretHash,
-        new: &SecretHash,
-        now: OffsetDateTime,
-        idle_expires_at: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        // One conditional UPDATE: of two concurrent rotations exactly one matches.
-        let done = sqlx::query(
-            "UPDATE sessions SET secret_hash = ?, last_seen_at = ?, idle_expires_at = ? \
-             WHERE id = ? AND secret_hash = ?",
-        )
-        .bind(&new.as_bytes()[..])
-        .bind(to_millis(now))
-        .bind(to_millis(idle_expires_at))
-        .bind(id.as_str())
-        .bind(&old.as_bytes()[..])
-        .execute(&self.pool)
-        .await
-        .map_err(write_error)?;
-        Ok(done.rows_affected() == 1)
-    }
-
     async fn delete_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
         sqlx::query(concat!(
             "DELETE FROM sessions WHERE id = ? RETURNING ",

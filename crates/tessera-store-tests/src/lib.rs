@@ -44,8 +44,6 @@ macro_rules! conformance_suite {
             user_updates,
             sessions_round_trip,
             touch_moves_idle_expiry,
-            rotation_is_conditional,
-            concurrent_rotations_have_one_winner,
             delete_user_sessions_keeps_the_exception,
             listing_and_sweeping_skip_expired,
             deleting_a_user_deletes_nothing_else,
@@ -217,70 +215,6 @@ pub async fn touch_moves_idle_expiry(store: Arc<dyn Store>) {
     assert_eq!(stored.last_seen_at, seen);
     assert_eq!(stored.idle_expires_at, idle);
     assert_eq!(stored.absolute_expires_at, session.absolute_expires_at);
-}
-
-/// Rotation succeeds only from the current secret.
-pub async fn rotation_is_conditional(store: Arc<dyn Store>) {
-    let alice = user("alice");
-    store.insert_user(&alice, "h").await.unwrap();
-    let (session, old) = session(alice.id);
-    store.insert_session(&session).await.unwrap();
-    let new = Secret::generate(SecretKind::Session).unwrap();
-    let t = now();
-    let idle = t + Duration::minutes(30);
-    assert!(
-        store
-            .rotate_session_secret(&session.id, &old.hash(), &new.hash(), t, idle)
-            .await
-            .unwrap()
-    );
-    let newer = Secret::generate(SecretKind::Session).unwrap();
-    assert!(
-        !store
-            .rotate_session_secret(&session.id, &old.hash(), &newer.hash(), t, idle)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .session_by_secret(&old.hash())
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert_eq!(
-        store
-            .session_by_secret(&new.hash())
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        session.id
-    );
-}
-
-/// Of many concurrent rotations from the same secret, exactly one wins.
-pub async fn concurrent_rotations_have_one_winner(store: Arc<dyn Store>) {
-    let alice = user("alice");
-    store.insert_user(&alice, "h").await.unwrap();
-    let (session, old) = session(alice.id);
-    store.insert_session(&session).await.unwrap();
-    let attempts = (0..16).map(|_| {
-        let store = store.clone();
-        let id = session.id.clone();
-        let old = old.hash();
-        tokio::spawn(async move {
-            let new = Secret::generate(SecretKind::Session).unwrap();
-            let t = now();
-            store
-                .rotate_session_secret(&id, &old, &new.hash(), t, t + Duration::minutes(1))
-                .await
-                .unwrap()
-        })
-    });
-    let results = futures::future::join_all(attempts).await;
-    let winners = results.into_iter().filter(|r| *r.as_ref().unwrap()).count();
-    assert_eq!(winners, 1);
 }
 
 /// Bulk deletion spares the named session and returns what it removed.

@@ -1,0 +1,288 @@
+//! The in-process cache of live sessions and their users, so that a signed-in
+//! request costs no store round trip.
+//!
+//! Only positive answers come from the cache, and each is checked against the
+//! revocation set, which every node keeps current: a session ended on any
+//! node is refused here on the next request. Entries are compact (no IP or
+//! user agent) and live [`ENTRY_TTL`], after which the store is asked again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::secret::SecretHash;
+use crate::session::{Session, SessionId, SessionKind};
+use crate::user::User;
+
+/// How long an entry is trusted before the store is asked again.
+pub const ENTRY_TTL: Duration = Duration::from_secs(30);
+/// Most sessions (per kind) and users held; past it, stale entries go, then all.
+const CAPACITY: usize = 1_000_000;
+/// Length of a session id.
+const ID_LEN: usize = 22;
+
+/// One cached session: what authentication needs, nothing more.
+#[derive(Clone, Copy)]
+struct Entry {
+    id: [u8; ID_LEN],
+    remember_me: bool,
+    user_id: Uuid,
+    secret_hash: SecretHash,
+    created_at_ms: i64,
+    last_seen_at_ms: i64,
+    idle_expires_at_ms: i64,
+    absolute_expires_at_ms: i64,
+    /// Seconds since the cache's epoch when the entry was filled.
+    filled_at: u32,
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_millis(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
+impl Entry {
+    fn new(session: &Session, filled_at: u32) -> Option<Self> {
+        let id: [u8; ID_LEN] = session.id.as_str().as_bytes().try_into().ok()?;
+        Some(Self {
+            id,
+            remember_me: session.remember_me,
+            user_id: session.user_id,
+            secret_hash: session.secret_hash,
+            created_at_ms: millis(session.created_at),
+            last_seen_at_ms: millis(session.last_seen_at),
+            idle_expires_at_ms: millis(session.idle_expires_at),
+            absolute_expires_at_ms: millis(session.absolute_expires_at),
+            filled_at,
+        })
+    }
+
+    fn session(&self, kind: SessionKind) -> Option<Session> {
+        Some(Session {
+            id: SessionId::parse(std::str::from_utf8(&self.id).ok()?)?,
+            kind,
+            user_id: self.user_id,
+            secret_hash: self.secret_hash,
+            created_at: from_millis(self.created_at_ms)?,
+            last_seen_at: from_millis(self.last_seen_at_ms)?,
+            idle_expires_at: from_millis(self.idle_expires_at_ms)?,
+            absolute_expires_at: from_millis(self.absolute_expires_at_ms)?,
+            remember_me: self.remember_me,
+            ip: None,
+            user_agent: None,
+        })
+    }
+}
+
+/// Cached sessions (cookie ones by secret hash, token ones by id) and users.
+pub struct SessionCache {
+    epoch: Instant,
+    cookies: RwLock<HashMap<SecretHash, Entry>>,
+    tokens: RwLock<HashMap<[u8; ID_LEN], Entry>>,
+    users: RwLock<HashMap<Uuid, (Arc<User>, u32)>>,
+}
+
+impl std::fmt::Debug for SessionCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCache")
+            .field("sessions", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SessionCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            cookies: RwLock::new(HashMap::new()),
+            tokens: RwLock::new(HashMap::new()),
+            users: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn tick(&self) -> u32 {
+        u32::try_from(self.epoch.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+
+    fn fresh(&self, filled_at: u32) -> bool {
+        u64::from(self.tick().saturating_sub(filled_at)) < ENTRY_TTL.as_secs()
+    }
+
+    /// A cached cookie session by secret hash, if fresh.
+    pub fn cookie(&self, hash: &SecretHash) -> Option<Session> {
+        let entry = *read(&self.cookies).get(hash)?;
+        self.fresh(entry.filled_at)
+            .then(|| entry.session(SessionKind::Cookie))
+            .flatten()
+    }
+
+    /// A cached token session by id, if fresh.
+    pub fn token(&self, id: &SessionId) -> Option<Session> {
+        let key: [u8; ID_LEN] = id.as_str().as_bytes().try_into().ok()?;
+        let entry = *read(&self.tokens).get(&key)?;
+        self.fresh(entry.filled_at)
+            .then(|| entry.session(SessionKind::Token))
+            .flatten()
+    }
+
+    /// Caches `session` (just read from the store, or just touched).
+    pub fn put(&self, session: &Session) {
+        let Some(entry) = Entry::new(session, self.tick()) else {
+            return;
+        };
+        match session.kind {
+            SessionKind::Cookie => self.insert(&self.cookies, session.secret_hash, entry),
+            SessionKind::Token => self.insert(&self.tokens, entry.id, entry),
+        }
+    }
+
+    fn insert<K: std::hash::Hash + Eq>(
+        &self,
+        map: &RwLock<HashMap<K, Entry>>,
+        key: K,
+        entry: Entry,
+    ) {
+        let mut map = write(map);
+        if map.len() >= CAPACITY {
+            let now = self.tick();
+            map.retain(|_, e| u64::from(now.saturating_sub(e.filled_at)) < ENTRY_TTL.as_secs());
+            if map.len() >= CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(key, entry);
+    }
+
+    /// Forgets `session` (ended, or its secret replaced).
+    pub fn remove(&self, session: &Session) {
+        match session.kind {
+            SessionKind::Cookie => {
+                write(&self.cookies).remove(&session.secret_hash);
+            }
+            SessionKind::Token => {
+                if let Ok(key) = <[u8; ID_LEN]>::try_from(session.id.as_str().as_bytes()) {
+                    write(&self.tokens).remove(&key);
+                }
+            }
+        }
+    }
+
+    /// A cached user, if fresh.
+    pub fn user(&self, id: Uuid) -> Option<Arc<User>> {
+        let (user, filled_at) = read(&self.users).get(&id).cloned()?;
+        self.fresh(filled_at).then_some(user)
+    }
+
+    /// Caches a user just read from the store.
+    pub fn put_user(&self, user: Arc<User>) {
+        let mut users = write(&self.users);
+        if users.len() >= CAPACITY {
+            users.clear();
+        }
+        users.insert(user.id, (user, self.tick()));
+    }
+
+    /// Forgets a user whose account changed.
+    pub fn remove_user(&self, id: Uuid) {
+        write(&self.users).remove(&id);
+    }
+
+    /// Sessions held, both kinds.
+    pub fn len(&self) -> usize {
+        read(&self.cookies).len() + read(&self.tokens).len()
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes one cached session takes in its table: key and entry, plus the
+    /// table's control byte, at the table's worst load (half full after growth).
+    pub fn bytes_per_session() -> usize {
+        let slot = std::mem::size_of::<(SecretHash, Entry)>()
+            .max(std::mem::size_of::<([u8; ID_LEN], Entry)>())
+            + 1;
+        slot * 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::{Secret, SecretKind};
+
+    fn session(kind: SessionKind) -> Session {
+        let now = OffsetDateTime::now_utc();
+        let now = now.replace_millisecond(now.millisecond()).unwrap_or(now);
+        Session {
+            id: SessionId::generate().unwrap_or_else(|_| unreachable!()),
+            kind,
+            user_id: Uuid::new_v4(),
+            secret_hash: Secret::generate(SecretKind::Session)
+                .unwrap_or_else(|_| unreachable!())
+                .hash(),
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now + time::Duration::minutes(30),
+            absolute_expires_at: now + time::Duration::hours(12),
+            remember_me: true,
+            ip: Some("127.0.0.1".parse().unwrap_or_else(|_| unreachable!())),
+            user_agent: Some("x".into()),
+        }
+    }
+
+    #[test]
+    fn round_trips_what_authentication_needs() {
+        let cache = SessionCache::new();
+        let cookie = session(SessionKind::Cookie);
+        let token = session(SessionKind::Token);
+        cache.put(&cookie);
+        cache.put(&token);
+        let back = cache.cookie(&cookie.secret_hash);
+        assert_eq!(
+            back,
+            Some(Session {
+                ip: None,
+                user_agent: None,
+                ..cookie.clone()
+            })
+        );
+        assert_eq!(cache.token(&token.id).map(|s| s.id), Some(token.id.clone()));
+        assert!(
+            cache.cookie(&token.secret_hash).is_none(),
+            "kinds are apart"
+        );
+        assert!(cache.token(&cookie.id).is_none());
+        cache.remove(&cookie);
+        assert!(cache.cookie(&cookie.secret_hash).is_none());
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn a_session_costs_well_under_400_bytes() {
+        let per_session = SessionCache::bytes_per_session();
+        assert!(per_session <= 400, "{per_session} bytes");
+    }
+}
