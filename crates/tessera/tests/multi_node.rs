@@ -420,6 +420,68 @@ async fn three_nodes_share_sessions_and_revocations() {
         )
         .await;
     }
+
+    // A password change on A replaces the session: its old cookie, already
+    // cached on B and C, is refused there within a second.
+    let r = anon
+        .post(a.url("/v1/session"))
+        .json(&json!({ "username": "alice", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let old_cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for node in [b, c] {
+        assert_eq!(
+            status(
+                &anon,
+                anon.get(node.url("/v1/me")).header("cookie", &old_cookie)
+            )
+            .await,
+            200
+        );
+    }
+    let r = anon
+        .post(a.url("/v1/me/password"))
+        .header("cookie", &old_cookie)
+        .header("x-csrf-token", &csrf)
+        .json(
+            &json!({ "current_password": PASSWORD, "new_password": "an entirely new passphrase" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let changed_at = Instant::now();
+    for node in [b, c] {
+        time_until(
+            Duration::from_secs(1),
+            "old cookie refused after password change",
+            || async {
+                status(
+                    &anon,
+                    anon.get(node.url("/v1/me")).header("cookie", &old_cookie),
+                )
+                .await
+                    == 401
+            },
+        )
+        .await;
+    }
+    println!(
+        "old cookie refused on B and C {:?} after the password change on A",
+        changed_at.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
