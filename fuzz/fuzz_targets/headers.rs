@@ -1,0 +1,5 @@
+//! `cargo fuzz run headers`: see fuzz/README.md. The harness lives in
+//! `src/lib.rs`, shared with the replay tests of tessera-http.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tessera_fuzz::headers(data));
