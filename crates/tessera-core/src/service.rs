@@ -166,6 +166,11 @@ impl Tessera {
         self.hasher.verifications()
     }
 
+    /// The store, for tools that measure it (`tessera bench`).
+    pub fn store_handle(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// The settings in force.
     pub fn config(&self) -> &TesseraConfig {
         &self.config

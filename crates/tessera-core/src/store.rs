@@ -211,6 +211,9 @@ pub trait Audit: Send + Sync {
 pub trait Health: Send + Sync {
     /// Succeeds when the store can serve requests.
     async fn ping(&self) -> StoreResult<()>;
+    /// Bytes the store uses for sessions (and what grows with them), for
+    /// capacity planning and benchmarks; `None` if it cannot tell.
+    async fn session_storage_bytes(&self) -> StoreResult<Option<u64>>;
 }
 
 /// Everything a backend provides.

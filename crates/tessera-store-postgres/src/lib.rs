@@ -855,6 +855,15 @@ impl Health for PgStore {
             .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn session_storage_bytes(&self) -> StoreResult<Option<u64>> {
+        // The sessions table with its indexes and TOAST.
+        let bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('sessions')")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(u64::try_from(bytes).ok())
+    }
 }
 
 #[async_trait]

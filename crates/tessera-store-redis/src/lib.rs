@@ -747,4 +747,8 @@ impl Health for RedisLayer {
         self.inner.ping().await?;
         self.redis.ping().await
     }
+
+    async fn session_storage_bytes(&self) -> StoreResult<Option<u64>> {
+        self.inner.session_storage_bytes().await
+    }
 }

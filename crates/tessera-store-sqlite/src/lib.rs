@@ -486,6 +486,17 @@ impl Health for SqliteStore {
             .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn session_storage_bytes(&self) -> StoreResult<Option<u64>> {
+        // The whole file: sessions, their indexes and everything else.
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(u64::try_from(bytes).ok())
+    }
 }
 
 #[async_trait]

@@ -1,5 +1,6 @@
 //! `tessera`: the authentication server and its administration commands.
 
+mod bench;
 mod config;
 mod keys;
 mod serve;
@@ -34,6 +35,8 @@ enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Measure sessions against tokens on this machine.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
             Command::Migrate => wiring::migrate(&settings).await,
             Command::User(command) => users::run(command, &settings).await,
             Command::Keys(command) => keys::run(command, &settings).await,
+            Command::Bench(args) => bench::run(args, settings).await,
         }
     });
     match outcome {

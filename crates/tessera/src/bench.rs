@@ -1,0 +1,863 @@
+//! `tessera bench`: sessions against tokens, measured on this machine.
+//!
+//! Starts servers in this process on loopback (the configured store, or an
+//! embedded one), drives them with a small HTTP/1.1 load generator (one
+//! connection per task, closed loop, or paced for latency at a fixed rate),
+//! and prints one table. Every figure is also given as a ratio to the same
+//! server's unauthenticated endpoint measured in the same run, because a
+//! shared machine is noisy and only ratios travel.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use clap::Args;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use serde::Serialize;
+use serde_json::Value;
+use tessera_core::Tessera;
+use tessera_core::client::ClientInfo;
+use tessera_core::keys::Algorithm;
+use tessera_core::secret::{Secret, SecretKind};
+use tessera_core::session::{Session, SessionId, SessionKind};
+use tessera_core::session_cache::SessionCache;
+use tessera_http::{AppState, app};
+use zeroize::Zeroizing;
+
+use crate::config::{Database, Settings};
+use crate::wiring;
+
+const PASSWORD: &str = "bench-password-correct-horse";
+
+/// Options of `tessera bench`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Seconds of load per scenario.
+    #[arg(long, default_value_t = 5)]
+    duration: u64,
+    /// Concurrent connections per scenario.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Bench this store instead of a fresh embedded one (`postgres://…`).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Add Redis in front of the store.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Sessions created to measure bytes per session.
+    #[arg(long, default_value_t = 20_000)]
+    sessions: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One measured scenario.
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    scenario: String,
+    requests: u64,
+    errors: u64,
+    per_second: f64,
+    p50_us: u64,
+    p99_us: u64,
+    /// Throughput relative to the unauthenticated ceiling.
+    ratio_to_ceiling: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    machine: String,
+    store: String,
+    duration_s: u64,
+    connections: usize,
+    rows: Vec<Row>,
+    /// p99 of `/v1/me` (cookie) paced at half its maximum rate.
+    me_p99_at_half_load_us: u64,
+    me_p99_idle_us: u64,
+    me_p99_during_sign_in_saturation_us: u64,
+    argon2_capacity_per_second: f64,
+    sign_in_to_argon2_capacity: f64,
+    store_bytes_per_session: Option<f64>,
+    cache_bytes_per_session: f64,
+    cache_bytes_per_session_estimate: usize,
+    revocation_refused_after_us: u64,
+}
+
+/// What a load task sends, and what it keeps between requests.
+#[derive(Clone)]
+enum Work {
+    Get {
+        path: &'static str,
+        header: Option<(&'static str, String)>,
+    },
+    Refresh,
+    SignIn,
+}
+
+/// Runs the benchmark and prints the report.
+pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> {
+    if args.connections == 0 || args.duration == 0 {
+        bail!("--connections and --duration must be at least 1");
+    }
+    let scratch = tempfile_dir()?;
+    settings.cookie.secure = false;
+    settings.listen = "127.0.0.1:0".parse().context("loopback address")?;
+    settings.rate_limit.login_attempts = 1_000_000;
+    settings.data_dir = scratch.clone();
+    settings.database = match &args.database_url {
+        Some(url) => Database::Postgres(url.clone()),
+        None => Database::Sqlite(scratch.join("bench.db")),
+    };
+    settings.redis = args
+        .redis_url
+        .clone()
+        .map(|url| (url, format!("bench{}:", std::process::id())));
+    let main = Node::start(settings.clone(), "main").await?;
+    let store_name = main.describe.clone();
+
+    progress("preparing users and sessions");
+    let http = Loader::new(main.addr);
+    http.json_post(
+        "/v1/users",
+        &format!(r#"{{"username":"bench","password":"{PASSWORD}"}}"#),
+    )
+    .await?;
+    let cookie = http.cookie_sign_in().await?;
+    let access = http.access_token().await?;
+
+    let duration = Duration::from_secs(args.duration);
+    let conns = args.connections;
+    let mut rows = Vec::new();
+    let ceiling = measure(
+        &http,
+        "unauthenticated GET /healthz (ceiling)",
+        Work::Get {
+            path: "/healthz",
+            header: None,
+        },
+        conns,
+        duration,
+        None,
+    )
+    .await?;
+    let ceiling_rps = ceiling.per_second;
+    rows.push(ceiling);
+    let cookie_row = measure(
+        &http,
+        "GET /v1/me by cookie",
+        Work::Get {
+            path: "/v1/me",
+            header: Some(("cookie", cookie.clone())),
+        },
+        conns,
+        duration,
+        Some(ceiling_rps),
+    )
+    .await?;
+    let cookie_rps = cookie_row.per_second;
+    rows.push(cookie_row);
+    rows.push(
+        measure(
+            &http,
+            "GET /v1/me by bearer (EdDSA)",
+            Work::Get {
+                path: "/v1/me",
+                header: Some(("authorization", format!("Bearer {access}"))),
+            },
+            conns,
+            duration,
+            Some(ceiling_rps),
+        )
+        .await?,
+    );
+    for algorithm in [Algorithm::ES256, Algorithm::RS256, Algorithm::HS256] {
+        let mut alt = settings.clone();
+        let dir = scratch.join(algorithm.as_str());
+        alt.data_dir = dir.clone();
+        alt.database = Database::Sqlite(dir.join("bench.db"));
+        alt.redis = None;
+        alt.algorithm = algorithm;
+        let node = Node::start(alt, algorithm.as_str()).await?;
+        let loader = Loader::new(node.addr);
+        loader
+            .json_post(
+                "/v1/users",
+                &format!(r#"{{"username":"bench","password":"{PASSWORD}"}}"#),
+            )
+            .await?;
+        let token = loader.access_token().await?;
+        let ceiling = measure(
+            &loader,
+            "ceiling",
+            Work::Get {
+                path: "/healthz",
+                header: None,
+            },
+            conns,
+            duration,
+            None,
+        )
+        .await?;
+        let mut row = measure(
+            &loader,
+            &format!("GET /v1/me by bearer ({})", algorithm.as_str()),
+            Work::Get {
+                path: "/v1/me",
+                header: Some(("authorization", format!("Bearer {token}"))),
+            },
+            conns,
+            duration,
+            Some(ceiling.per_second),
+        )
+        .await?;
+        row.scenario.push_str(" [own embedded server]");
+        rows.push(row);
+        node.stop().await;
+    }
+    rows.push(
+        measure(
+            &http,
+            "POST /v1/token refresh_token",
+            Work::Refresh,
+            conns,
+            duration,
+            Some(ceiling_rps),
+        )
+        .await?,
+    );
+    let workers = main.core.config().hash_workers;
+    let sign_in = measure(
+        &http,
+        "POST /v1/session (sign-in)",
+        Work::SignIn,
+        (workers * 4).max(conns.min(8)),
+        duration,
+        Some(ceiling_rps),
+    )
+    .await?;
+    let sign_in_rps = sign_in.per_second;
+    rows.push(sign_in);
+
+    progress("latency at half load");
+    let me = Work::Get {
+        path: "/v1/me",
+        header: Some(("cookie", cookie.clone())),
+    };
+    let half = paced(&http, me.clone(), cookie_rps / 2.0, conns, duration).await?;
+    let idle = paced(&http, me.clone(), 200.0, 4, duration).await?;
+    progress("latency while sign-ins saturate the hashing pool");
+    let during = {
+        let background = {
+            let http = http.clone();
+            let n = workers * 4;
+            tokio::spawn(async move {
+                closed_loop(
+                    &http,
+                    Work::SignIn,
+                    n,
+                    duration + Duration::from_millis(500),
+                )
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let during = paced(&http, me, 200.0, 4, duration).await?;
+        let _ = background.await;
+        during
+    };
+
+    progress("argon2 capacity");
+    let capacity = argon2_capacity(&main.core, workers).await?;
+
+    progress("bytes per session");
+    let store_bytes = store_bytes_per_session(&main.core, args.sessions).await?;
+    let (cache_bytes, cache_estimate) = cache_bytes_per_session(args.sessions.max(100_000));
+
+    progress("revocation");
+    let revocation = revocation_time(&http).await?;
+    main.stop().await;
+
+    let report = Report {
+        machine: machine(),
+        store: store_name,
+        duration_s: args.duration,
+        connections: conns,
+        rows,
+        me_p99_at_half_load_us: half.p99_us,
+        me_p99_idle_us: idle.p99_us,
+        me_p99_during_sign_in_saturation_us: during.p99_us,
+        argon2_capacity_per_second: capacity,
+        sign_in_to_argon2_capacity: if capacity > 0.0 {
+            sign_in_rps / capacity
+        } else {
+            0.0
+        },
+        store_bytes_per_session: store_bytes,
+        cache_bytes_per_session: cache_bytes,
+        cache_bytes_per_session_estimate: cache_estimate,
+        revocation_refused_after_us: revocation,
+    };
+    let _ = std::fs::remove_dir_all(&scratch);
+    eprintln!();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("serialising the report")?
+        );
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+fn progress(what: &str) {
+    use std::io::Write as _;
+    eprint!("\r\x1b[2Ktessera bench: {what} …");
+    let _ = std::io::stderr().flush();
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tessera-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cores} cores, {model}")
+}
+
+/// A server running in this process.
+struct Node {
+    addr: SocketAddr,
+    core: Arc<Tessera>,
+    backend: wiring::Backend,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    describe: String,
+}
+
+impl Node {
+    async fn start(settings: Settings, name: &str) -> anyhow::Result<Self> {
+        progress(&format!("starting the {name} server"));
+        let backend = wiring::open_store(&settings).await?;
+        let core = wiring::domain(&settings, &backend, true).await?;
+        let mut tasks = backend.start_revocation_sync(core.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding loopback")?;
+        let addr = listener.local_addr().context("local address")?;
+        let state = AppState::new(core.clone(), wiring::http_config(&settings));
+        let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, service).await;
+        }));
+        let describe = backend.describe(&settings);
+        Ok(Self {
+            addr,
+            core,
+            backend,
+            tasks,
+            describe,
+        })
+    }
+
+    async fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+        self.backend.close().await;
+    }
+}
+
+/// A minimal HTTP/1.1 client for loopback load.
+#[derive(Clone)]
+struct Loader {
+    addr: SocketAddr,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+impl Loader {
+    fn new(addr: SocketAddr) -> Self {
+        Self { addr }
+    }
+
+    async fn connect(&self) -> anyhow::Result<Sender> {
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .context("connecting")?;
+        stream.set_nodelay(true).context("TCP_NODELAY")?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .context("HTTP handshake")?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    async fn send(
+        &self,
+        sender: &mut Sender,
+        request: Request<Full<Bytes>>,
+    ) -> anyhow::Result<(u16, hyper::HeaderMap, Bytes)> {
+        sender.ready().await.context("connection not ready")?;
+        let response = sender
+            .send_request(request)
+            .await
+            .context("request failed")?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .context("reading the body")?
+            .to_bytes();
+        Ok((status, headers, body))
+    }
+
+    async fn once(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> anyhow::Result<(u16, hyper::HeaderMap, Bytes)> {
+        let mut sender = self.connect().await?;
+        self.send(&mut sender, request).await
+    }
+
+    async fn json_post(&self, path: &str, body: &str) -> anyhow::Result<Value> {
+        let (status, _, body) = self.once(json_request(path, body)?).await?;
+        if !(200..300).contains(&status) {
+            bail!(
+                "POST {path} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    async fn cookie_sign_in(&self) -> anyhow::Result<String> {
+        let body = format!(r#"{{"username":"bench","password":"{PASSWORD}"}}"#);
+        let (status, headers, _) = self.once(json_request("/v1/session", &body)?).await?;
+        if status != 200 {
+            bail!("sign-in answered {status}");
+        }
+        let cookie = headers
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .context("no cookie")?;
+        Ok(cookie.to_owned())
+    }
+
+    async fn tokens(&self) -> anyhow::Result<(String, String)> {
+        let body = format!("grant_type=password&username=bench&password={PASSWORD}");
+        let (status, _, body) = self.once(form_request("/v1/token", &body)?).await?;
+        if status != 200 {
+            bail!("password grant answered {status}");
+        }
+        let value: Value = serde_json::from_slice(&body).context("token response")?;
+        let access = value
+            .get("access_token")
+            .unwrap_or(&Value::Null)
+            .as_str()
+            .context("access_token")?
+            .to_owned();
+        let refresh = value
+            .get("refresh_token")
+            .unwrap_or(&Value::Null)
+            .as_str()
+            .context("refresh_token")?
+            .to_owned();
+        Ok((access, refresh))
+    }
+
+    async fn access_token(&self) -> anyhow::Result<String> {
+        Ok(self.tokens().await?.0)
+    }
+}
+
+fn json_request(path: &str, body: &str) -> anyhow::Result<Request<Full<Bytes>>> {
+    Request::post(path)
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .context("building a request")
+}
+
+fn form_request(path: &str, body: &str) -> anyhow::Result<Request<Full<Bytes>>> {
+    Request::post(path)
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .context("building a request")
+}
+
+fn build(work: &Work, refresh: &str) -> anyhow::Result<Request<Full<Bytes>>> {
+    match work {
+        Work::Get { path, header } => {
+            let mut builder = Request::get(*path).header("host", "127.0.0.1");
+            if let Some((name, value)) = header {
+                builder = builder.header(*name, value.as_str());
+            }
+            builder
+                .body(Full::new(Bytes::new()))
+                .context("building a request")
+        }
+        Work::Refresh => form_request(
+            "/v1/token",
+            &format!("grant_type=refresh_token&refresh_token={refresh}"),
+        ),
+        Work::SignIn => json_request(
+            "/v1/session",
+            &format!(r#"{{"username":"bench","password":"{PASSWORD}"}}"#),
+        ),
+    }
+}
+
+/// Latencies (µs) and errors of one connection's run.
+struct Sample {
+    latencies: Vec<u32>,
+    errors: u64,
+}
+
+async fn connection_loop(
+    loader: Loader,
+    work: Work,
+    until: Instant,
+    pace: Option<Duration>,
+) -> anyhow::Result<Sample> {
+    let mut sender = loader.connect().await?;
+    let mut refresh = match work {
+        Work::Refresh => loader.tokens().await?.1,
+        _ => String::new(),
+    };
+    let mut sample = Sample {
+        latencies: Vec::new(),
+        errors: 0,
+    };
+    let mut next = Instant::now();
+    while Instant::now() < until {
+        if let Some(pace) = pace {
+            next += pace;
+            let now = Instant::now();
+            if next > now {
+                tokio::time::sleep(next - now).await;
+            }
+        }
+        let started = Instant::now();
+        let outcome = loader.send(&mut sender, build(&work, &refresh)?).await;
+        let elapsed = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
+        match outcome {
+            Ok((200, _, body)) => {
+                if matches!(work, Work::Refresh) {
+                    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    if let Some(next_refresh) =
+                        value.get("refresh_token").unwrap_or(&Value::Null).as_str()
+                    {
+                        refresh = next_refresh.to_owned();
+                    }
+                }
+                sample.latencies.push(elapsed);
+            }
+            Ok(_) => sample.errors += 1,
+            Err(_) => {
+                sample.errors += 1;
+                sender = loader.connect().await?;
+            }
+        }
+    }
+    Ok(sample)
+}
+
+async fn closed_loop(
+    loader: &Loader,
+    work: Work,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<(Vec<u32>, u64, Duration)> {
+    drive(loader, work, connections, duration, None).await
+}
+
+async fn drive(
+    loader: &Loader,
+    work: Work,
+    connections: usize,
+    duration: Duration,
+    pace: Option<Duration>,
+) -> anyhow::Result<(Vec<u32>, u64, Duration)> {
+    let started = Instant::now();
+    let until = started + duration;
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| tokio::spawn(connection_loop(loader.clone(), work.clone(), until, pace)))
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let sample = task.await.context("load task")??;
+        latencies.extend(sample.latencies);
+        errors += sample.errors;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    Ok((latencies, errors, elapsed))
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted
+        .get(rank.min(sorted.len() - 1))
+        .map_or(0, |v| u64::from(*v))
+}
+
+async fn measure(
+    loader: &Loader,
+    name: &str,
+    work: Work,
+    connections: usize,
+    duration: Duration,
+    ceiling: Option<f64>,
+) -> anyhow::Result<Row> {
+    progress(name);
+    // A short warm-up fills caches and connection pools.
+    let _ = drive(
+        loader,
+        work.clone(),
+        connections,
+        Duration::from_millis(300),
+        None,
+    )
+    .await?;
+    let (latencies, errors, elapsed) = drive(loader, work, connections, duration, None).await?;
+    let per_second = latencies.len() as f64 / elapsed.as_secs_f64();
+    Ok(Row {
+        scenario: name.to_owned(),
+        requests: latencies.len() as u64,
+        errors,
+        per_second,
+        p50_us: percentile(&latencies, 0.50),
+        p99_us: percentile(&latencies, 0.99),
+        ratio_to_ceiling: ceiling.map(|c| if c > 0.0 { per_second / c } else { 0.0 }),
+    })
+}
+
+async fn paced(
+    loader: &Loader,
+    work: Work,
+    rate: f64,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Row> {
+    let per_connection = (rate / connections as f64).max(1.0);
+    let pace = Duration::from_secs_f64(1.0 / per_connection);
+    let (latencies, errors, elapsed) =
+        drive(loader, work, connections, duration, Some(pace)).await?;
+    Ok(Row {
+        scenario: format!("paced at {rate:.0}/s"),
+        requests: latencies.len() as u64,
+        errors,
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_us: percentile(&latencies, 0.50),
+        p99_us: percentile(&latencies, 0.99),
+        ratio_to_ceiling: None,
+    })
+}
+
+/// Sign-ins per second the hashing pool can do at most: one hash timed
+/// alone, times the workers.
+async fn argon2_capacity(core: &Tessera, workers: usize) -> anyhow::Result<f64> {
+    let client = ClientInfo::default();
+    let rounds = 8;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        // A wrong password costs exactly one verification.
+        let _ = core
+            .check_credentials("bench", Zeroizing::new("not the password".into()), &client)
+            .await;
+    }
+    let per_hash = started.elapsed().as_secs_f64() / f64::from(rounds);
+    Ok(if per_hash > 0.0 {
+        workers as f64 / per_hash
+    } else {
+        0.0
+    })
+}
+
+/// Store growth per cookie session, from the store's own accounting.
+async fn store_bytes_per_session(core: &Tessera, sessions: usize) -> anyhow::Result<Option<f64>> {
+    let store = core.store_handle();
+    let Some(user) = core.user_by_username("bench").await? else {
+        bail!("bench user missing");
+    };
+    let before = store.session_storage_bytes().await?;
+    let now = core.now();
+    for _ in 0..sessions {
+        let secret = Secret::generate(SecretKind::Session)?;
+        let session = Session {
+            id: SessionId::generate()?,
+            kind: SessionKind::Cookie,
+            user_id: user.id,
+            secret_hash: secret.hash(),
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now + time::Duration::minutes(30),
+            absolute_expires_at: now + time::Duration::hours(12),
+            remember_me: false,
+            ip: Some("203.0.113.10".parse().context("ip")?),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36".into()),
+        };
+        store.insert_session(&session).await?;
+    }
+    let after = store.session_storage_bytes().await?;
+    Ok(match (before, after) {
+        (Some(b), Some(a)) if sessions > 0 => Some(a.saturating_sub(b) as f64 / sessions as f64),
+        _ => None,
+    })
+}
+
+/// Resident memory growth per session put in a fresh cache, and the
+/// cache's own per-entry estimate.
+fn cache_bytes_per_session(sessions: usize) -> (f64, usize) {
+    let cache = SessionCache::new();
+    let now = time::OffsetDateTime::now_utc();
+    let mut made = Vec::with_capacity(sessions);
+    for _ in 0..sessions {
+        let Ok(secret) = Secret::generate(SecretKind::Session) else {
+            break;
+        };
+        let Ok(id) = SessionId::generate() else { break };
+        made.push(Session {
+            id,
+            kind: SessionKind::Cookie,
+            user_id: uuid::Uuid::new_v4(),
+            secret_hash: secret.hash(),
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now,
+            absolute_expires_at: now,
+            remember_me: false,
+            ip: None,
+            user_agent: None,
+        });
+    }
+    let before = resident_bytes();
+    for session in &made {
+        cache.put(session);
+    }
+    let after = resident_bytes();
+    let grown = after.saturating_sub(before) as f64 / made.len().max(1) as f64;
+    (grown, SessionCache::bytes_per_session())
+}
+
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// From a revocation answered to the first refused request, on the same node.
+async fn revocation_time(loader: &Loader) -> anyhow::Result<u64> {
+    let (access, refresh) = loader.tokens().await?;
+    let me = Work::Get {
+        path: "/v1/me",
+        header: Some(("authorization", format!("Bearer {access}"))),
+    };
+    let mut sender = loader.connect().await?;
+    let (status, _, _) = loader.send(&mut sender, build(&me, "")?).await?;
+    if status != 200 {
+        bail!("the token did not work before its revocation ({status})");
+    }
+    let started = Instant::now();
+    loader
+        .once(form_request(
+            "/v1/token/revoke",
+            &format!("token={refresh}"),
+        )?)
+        .await?;
+    loop {
+        let (status, _, _) = loader.send(&mut sender, build(&me, "")?).await?;
+        if status == 401 {
+            return Ok(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            bail!("the revoked token was still accepted after 5 s");
+        }
+    }
+}
+
+fn print_table(report: &Report) {
+    println!("Tessera bench — {} — {}", report.machine, report.store);
+    println!(
+        "{} s per scenario, {} connections, loopback, server and load in one process",
+        report.duration_s, report.connections
+    );
+    println!();
+    println!(
+        "{:<58} {:>10} {:>9} {:>9} {:>8}",
+        "scenario", "req/s", "p50 µs", "p99 µs", "vs ceil"
+    );
+    for row in &report.rows {
+        let ratio = row
+            .ratio_to_ceiling
+            .map_or_else(|| "—".to_owned(), |r| format!("{:.0}%", r * 100.0));
+        let errors = if row.errors > 0 {
+            format!("  ({} errors)", row.errors)
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<58} {:>10.0} {:>9} {:>9} {:>8}{errors}",
+            row.scenario, row.per_second, row.p50_us, row.p99_us, ratio
+        );
+    }
+    println!();
+    println!(
+        "GET /v1/me (cookie) p99 at half its maximum rate: {} µs",
+        report.me_p99_at_half_load_us
+    );
+    println!(
+        "GET /v1/me (cookie) p99 idle: {} µs; while sign-ins saturate the hashing pool: {} µs ({:.1}×)",
+        report.me_p99_idle_us,
+        report.me_p99_during_sign_in_saturation_us,
+        report.me_p99_during_sign_in_saturation_us as f64 / report.me_p99_idle_us.max(1) as f64
+    );
+    println!(
+        "sign-in: {:.0}% of what Argon2id allows on this machine ({:.1}/s)",
+        report.sign_in_to_argon2_capacity * 100.0,
+        report.argon2_capacity_per_second
+    );
+    match report.store_bytes_per_session {
+        Some(bytes) => println!("store: {bytes:.0} bytes per cookie session"),
+        None => println!("store: bytes per session not reported by this store"),
+    }
+    println!(
+        "in-process cache: {:.0} bytes per session measured ({} estimated)",
+        report.cache_bytes_per_session, report.cache_bytes_per_session_estimate
+    );
+    println!(
+        "revoked token refused {} µs after the revocation answered",
+        report.revocation_refused_after_us
+    );
+}
