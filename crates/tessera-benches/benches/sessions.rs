@@ -2,7 +2,12 @@
 //! store itself), and refresh-token rotation per store. PostgreSQL and
 //! PostgreSQL + Redis run when `TEST_DATABASE_URL` (and `TEST_REDIS_URL`)
 //! are set, as `scripts/test` and `bench/run-criterion` set them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::Arc;
 
@@ -19,19 +24,30 @@ use time::{Duration, OffsetDateTime};
 
 async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
     let dir = tempfile::tempdir().unwrap().keep();
-    let sqlite = tessera_store_sqlite::SqliteStore::open(&dir.join("bench.db")).await.unwrap();
+    let sqlite = tessera_store_sqlite::SqliteStore::open(&dir.join("bench.db"))
+        .await
+        .unwrap();
     sqlite.migrate().await.unwrap();
     let mut stores: Vec<(&'static str, Arc<dyn Store>)> = vec![("sqlite", Arc::new(sqlite))];
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) => {
-            let (pg, _) = tessera_store_postgres::PgStore::connect_in_new_schema(&url, 8).await.unwrap();
+            let (pg, _) = tessera_store_postgres::PgStore::connect_in_new_schema(&url, 8)
+                .await
+                .unwrap();
             let pg: Arc<dyn Store> = Arc::new(pg);
             stores.push(("postgres", pg));
             if let Ok(redis_url) = std::env::var("TEST_REDIS_URL") {
-                let (pg2, _) = tessera_store_postgres::PgStore::connect_in_new_schema(&url, 8).await.unwrap();
+                let (pg2, _) = tessera_store_postgres::PgStore::connect_in_new_schema(&url, 8)
+                    .await
+                    .unwrap();
                 let prefix = format!("bench{}:", uuid::Uuid::new_v4().simple());
-                let redis = tessera_store_redis::Redis::connect(&redis_url, &prefix).await.unwrap();
-                stores.push(("postgres+redis", Arc::new(tessera_store_redis::RedisLayer::new(Arc::new(pg2), redis))));
+                let redis = tessera_store_redis::Redis::connect(&redis_url, &prefix)
+                    .await
+                    .unwrap();
+                stores.push((
+                    "postgres+redis",
+                    Arc::new(tessera_store_redis::RedisLayer::new(Arc::new(pg2), redis)),
+                ));
             }
         }
         Err(_) => eprintln!("TEST_DATABASE_URL not set: PostgreSQL and Redis stores not measured"),
@@ -82,27 +98,44 @@ fn lookups(c: &mut Criterion) {
         let (core, secret) = runtime.block_on(async {
             let user = user(&store).await;
             let secret = Secret::generate(SecretKind::Session).unwrap();
-            store.insert_session(&session(&user, SessionKind::Cookie, &secret)).await.unwrap();
+            store
+                .insert_session(&session(&user, SessionKind::Cookie, &secret))
+                .await
+                .unwrap();
             let config = TesseraConfig {
-                hash_cost: HashCost { memory_kib: 64, iterations: 1, parallelism: 1 },
+                hash_cost: HashCost {
+                    memory_kib: 64,
+                    iterations: 1,
+                    parallelism: 1,
+                },
                 ..TesseraConfig::default()
             };
-            let core = Tessera::open(store.clone(), Arc::new(SystemClock), config).await.unwrap();
+            let core = Tessera::open(store.clone(), Arc::new(SystemClock), config)
+                .await
+                .unwrap();
             core.authenticate_cookie(&secret).await.unwrap();
             (core, secret)
         });
-        c.bench_function(&format!("session lookup warm (in-process cache) [{name}]"), |b| {
-            b.to_async(&runtime).iter(|| async { core.authenticate_cookie(&secret).await.unwrap() })
-        });
+        c.bench_function(
+            &format!("session lookup warm (in-process cache) [{name}]"),
+            |b| {
+                b.to_async(&runtime)
+                    .iter(|| async { core.authenticate_cookie(&secret).await.unwrap() })
+            },
+        );
         let hash = secret.hash();
         c.bench_function(&format!("session lookup cold (store) [{name}]"), |b| {
-            b.to_async(&runtime).iter(|| async { store.session_by_secret(&hash).await.unwrap().unwrap() })
+            b.to_async(&runtime)
+                .iter(|| async { store.session_by_secret(&hash).await.unwrap().unwrap() })
         });
         let current = std::cell::RefCell::new({
             let refresh = Secret::generate(SecretKind::Refresh).unwrap();
             runtime.block_on(async {
                 let user = user(&store).await;
-                store.insert_token_session(&session(&user, SessionKind::Token, &refresh)).await.unwrap();
+                store
+                    .insert_token_session(&session(&user, SessionKind::Token, &refresh))
+                    .await
+                    .unwrap();
             });
             refresh
         });
@@ -111,7 +144,13 @@ fn lookups(c: &mut Criterion) {
                 let next = Secret::generate(SecretKind::Refresh).unwrap();
                 let presented = current.borrow().hash();
                 let outcome = store
-                    .rotate_refresh(&presented, &next.hash(), now_ms(), Duration::seconds(10), Duration::days(14))
+                    .rotate_refresh(
+                        &presented,
+                        &next.hash(),
+                        now_ms(),
+                        Duration::seconds(10),
+                        Duration::days(14),
+                    )
                     .await
                     .unwrap();
                 assert!(matches!(outcome, tessera_core::store::Rotation::Rotated(_)));

@@ -1,6 +1,11 @@
 //! Token signing and verification per algorithm, the verified-token cache,
 //! revocation-set lookups and the CSRF check.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tessera_core::jwt::{self, AccessClaims, TokenPolicy};
@@ -13,10 +18,22 @@ use time::OffsetDateTime;
 fn sign_and_verify(c: &mut Criterion) {
     let now = OffsetDateTime::now_utc();
     let policy = TokenPolicy::new("https://auth.example");
-    for algorithm in [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256, Algorithm::HS256] {
+    for algorithm in [
+        Algorithm::EdDSA,
+        Algorithm::ES256,
+        Algorithm::RS256,
+        Algorithm::HS256,
+    ] {
         let key = StoredKey::generate(algorithm, now).unwrap();
         let ring = Keyring::new(&[key], now).unwrap();
-        let claims = AccessClaims::new(&policy, uuid::Uuid::new_v4(), "AAAAAAAAAAAAAAAAAAAAAA", vec!["admin".into()], now).unwrap();
+        let claims = AccessClaims::new(
+            &policy,
+            uuid::Uuid::new_v4(),
+            "AAAAAAAAAAAAAAAAAAAAAA",
+            vec!["admin".into()],
+            now,
+        )
+        .unwrap();
         let token = jwt::mint(&ring, &claims).unwrap();
         c.bench_function(&format!("jwt sign {}", algorithm.as_str()), |b| {
             b.iter(|| jwt::mint(&ring, &claims).unwrap())
@@ -31,7 +48,14 @@ fn verified_cache(c: &mut Criterion) {
     let now = OffsetDateTime::now_utc();
     let policy = TokenPolicy::new("https://auth.example");
     let ring = Keyring::new(&[StoredKey::generate(Algorithm::EdDSA, now).unwrap()], now).unwrap();
-    let claims = AccessClaims::new(&policy, uuid::Uuid::new_v4(), "AAAAAAAAAAAAAAAAAAAAAA", vec![], now).unwrap();
+    let claims = AccessClaims::new(
+        &policy,
+        uuid::Uuid::new_v4(),
+        "AAAAAAAAAAAAAAAAAAAAAA",
+        vec![],
+        now,
+    )
+    .unwrap();
     let token = jwt::mint(&ring, &claims).unwrap();
     let cache = VerifiedTokens::new();
     cache.put(&token, std::sync::Arc::new(claims), now.unix_timestamp());
@@ -68,5 +92,11 @@ fn csrf_check(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, sign_and_verify, verified_cache, revocation_lookup, csrf_check);
+criterion_group!(
+    benches,
+    sign_and_verify,
+    verified_cache,
+    revocation_lookup,
+    csrf_check
+);
 criterion_main!(benches);
