@@ -135,10 +135,15 @@ pub fn jwt_fixture() -> &'static JwtFixture {
     FIXTURE.get_or_init(JwtFixture::build)
 }
 
-/// Target `jwt_verify`: the input as a bearer token through `verify` (at
-/// three instants) and `verify_ignoring_expiry`; then the input as the claims
-/// set of a token correctly signed by the current key, to reach the checks
-/// behind the signature (time bounds, lifetime, `nbf`, required claims).
+/// Target `jwt_verify`: the input, used three ways, goes through `verify`
+/// (at three instants) and `verify_ignoring_expiry`:
+/// 1. as a bearer token;
+/// 2. as the claims set of a token correctly signed by the current key, to
+///    reach the checks behind the signature (time bounds, lifetime, `nbf`,
+///    required claims);
+/// 3. as binary-encoded time claims ([`time_claims`]) of an otherwise valid
+///    signed token, so that the integer edge cases a byte-level mutator
+///    hardly writes out as JSON digits come up too.
 pub fn jwt_verify(data: &[u8]) {
     let fx = jwt_fixture();
     let token = String::from_utf8_lossy(data);
@@ -146,6 +151,50 @@ pub fn jwt_verify(data: &[u8]) {
     if data.len() <= MAX_SIGNED_PAYLOAD {
         check_token(fx, &fx.sign_payload(data));
     }
+    if let Some(claims) = time_claims(data) {
+        check_token(fx, &fx.sign_payload(claims.as_bytes()));
+    }
+}
+
+/// A valid claims set whose `exp`, `iat` and (optional) `nbf` come from the
+/// first 27 bytes of `data`, three fields of one tag byte and one 64-bit
+/// little-endian word `v`. The tag picks the value's neighbourhood: `v`
+/// itself, [`NOW_UNIX`] plus `v` as an `i16`, or `v`'s low byte away from
+/// `i64::MAX` or `i64::MIN`; tag bit 2 of the `nbf` field includes it. The
+/// rest of the input is the `sid`.
+pub fn time_claims(data: &[u8]) -> Option<String> {
+    fn field(tag: u8, word: [u8; 8]) -> i64 {
+        let v = i64::from_le_bytes(word);
+        let small = i64::from(word[0]);
+        match tag % 4 {
+            0 => v,
+            1 => NOW_UNIX.wrapping_add(i64::from(i16::from_le_bytes([word[0], word[1]]))),
+            2 => i64::MAX.wrapping_sub(small),
+            _ => i64::MIN.wrapping_add(small),
+        }
+    }
+    let (exp_tag, rest) = data.split_first()?;
+    let (exp, rest) = rest.split_first_chunk::<8>()?;
+    let (iat_tag, rest) = rest.split_first()?;
+    let (iat, rest) = rest.split_first_chunk::<8>()?;
+    let (nbf_tag, rest) = rest.split_first()?;
+    let (nbf, rest) = rest.split_first_chunk::<8>()?;
+    let mut claims = serde_json::json!({
+        "iss": ISSUER,
+        "sub": uuid_nil().to_string(),
+        "aud": ISSUER,
+        "exp": field(*exp_tag, *exp),
+        "iat": field(*iat_tag, *iat),
+        "jti": "fuzz-jti",
+        "sid": String::from_utf8_lossy(rest),
+        "roles": [],
+    });
+    if nbf_tag & 4 != 0
+        && let Some(object) = claims.as_object_mut()
+    {
+        object.insert("nbf".to_owned(), field(*nbf_tag, *nbf).into());
+    }
+    Some(claims.to_string())
 }
 
 fn check_token(fx: &JwtFixture, token: &str) {

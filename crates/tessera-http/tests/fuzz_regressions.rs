@@ -106,6 +106,24 @@ fn the_harness_reaches_the_checks_behind_the_signature() {
         jwt::verify(&fx.ring, &fx.policy, &expired, fx.now),
         Err(TokenError::Invalid(_))
     ));
+    // So does the binary time-claims half.
+    let timed = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/seeds/jwt_verify/time-claims-valid.bin"),
+    )
+    .unwrap();
+    let timed = harness::time_claims(&timed).expect("27 bytes or more");
+    let claims = jwt::verify(
+        &fx.ring,
+        &fx.policy,
+        &fx.sign_payload(timed.as_bytes()),
+        fx.now,
+    )
+    .expect("time-claims seed verifies");
+    assert_eq!(
+        (claims.iat, claims.exp),
+        (harness::NOW_UNIX, harness::NOW_UNIX + 600)
+    );
     // Every other key of the ring is reachable by its kid.
     for kid in harness::OTHER_KIDS {
         assert!(fx.ring.get(kid).is_some(), "{kid}");
@@ -137,19 +155,21 @@ fn verify_signed(claims: &str) -> Result<jwt::AccessClaims, TokenError> {
         .unwrap_or_else(|_| panic!("jwt::verify panics on a token with claims {claims}"))
 }
 
-/// Found with the `jwt_verify` target's signed-claims half (input: the
-/// claims set). `tessera_core::jwt::verify` does its time arithmetic on the
-/// token's `i64` claims unchecked (crates/tessera-core/src/jwt.rs, the checks
-/// after `jsonwebtoken::decode`):
-///   `claims.exp + leeway`  overflows for exp > i64::MAX - leeway,
-///   `claims.iat - leeway`  overflows for iat < i64::MIN + leeway,
-///   `claims.exp - claims.iat` overflows for a huge exp and a hugely negative iat,
-///   `nbf - leeway` (in the `nbf_of` check) overflows for nbf < i64::MIN + leeway.
-/// With overflow checks (debug builds, tests, the fuzz build) each is a
-/// panic. Without them (release) the sums wrap: three cases then fail
-/// closed by luck, but the lifetime one *accepts* a token that expires in
-/// the year 292 billion. Only a holder of a signing key can make such a
-/// token, so this is defence in depth, not a remote hole.
+/// Overflows in `tessera_core::jwt::verify`'s time checks, which did their
+/// arithmetic on the token's `i64` claims unchecked (the checks after
+/// `jsonwebtoken::decode` in crates/tessera-core/src/jwt.rs):
+///   `claims.exp + leeway`  overflowed for exp > i64::MAX - leeway,
+///   `claims.iat - leeway`  overflowed for iat < i64::MIN + leeway,
+///   `claims.exp - claims.iat` overflowed for a huge exp and a hugely negative iat,
+///   `nbf - leeway` (in the `nbf_of` check) overflowed for nbf < i64::MIN + leeway.
+/// With overflow checks (debug builds, tests, the fuzz build) each was a
+/// panic. Without them (release) the sums wrapped: three cases then failed
+/// closed by luck, but the lifetime one *accepted* a token expiring in the
+/// year 292 billion. Only a holder of a signing key can make such a token,
+/// so this was defence in depth, not a remote hole. Found by review of the
+/// paths the `jwt_verify` target reaches, then by the target itself on its
+/// binary time-claims input (`fuzz/seeds/jwt_verify/crash-lifetime-overflow`,
+/// the `exp - iat` case, within a second). Fixed with saturating arithmetic.
 #[test]
 fn huge_exp_is_refused_without_overflow() {
     // jwt.rs: `claims.exp + leeway <= now` overflows.
