@@ -1,9 +1,11 @@
 //! Passwords: the strength policy and Argon2id hashing on a bounded pool.
 //!
 //! Hashing is deliberately slow (tens of milliseconds and 19 MiB each), so it
-//! never runs on the async runtime's threads: at most one hash per core runs
-//! at a time on the blocking pool, a bounded queue waits behind them, and
-//! past that the caller is told the server is busy instead of piling up work.
+//! never runs on the async runtime's threads: it runs on a pool of its own,
+//! one thread per core at the lowest scheduling priority (so it takes all
+//! the CPU that requests leave idle, and yields at once to requests), with a
+//! bounded queue in front; past that the caller is told the server is busy
+//! instead of piling up work.
 
 use std::sync::Arc;
 
@@ -170,7 +172,7 @@ pub enum HashError {
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    workers: Arc<Semaphore>,
+    pool: Arc<HashPool>,
     queue: Arc<Semaphore>,
     /// A hash of a random password, verified against when the user does not
     /// exist so that "no such user" costs the same time as "wrong password".
@@ -183,7 +185,7 @@ impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswordHasher")
             .field("params", &self.params)
-            .field("workers", &self.workers.available_permits())
+            .field("workers", &self.pool.workers)
             .finish_non_exhaustive()
     }
 }
@@ -200,7 +202,7 @@ impl PasswordHasher {
         let workers = workers.max(1);
         Ok(Self {
             params,
-            workers: Arc::new(Semaphore::new(workers)),
+            pool: Arc::new(HashPool::start(workers)?),
             queue: Arc::new(Semaphore::new(workers + queue)),
             dummy_hash: Arc::new(dummy_hash),
             verifications: Arc::new(std::sync::atomic::AtomicU64::new(0)),
@@ -265,14 +267,70 @@ impl PasswordHasher {
         T: Send + 'static,
     {
         let _queued = self.queue.try_acquire().map_err(|_| HashError::Busy)?;
-        let _working = self
-            .workers
-            .acquire()
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.pool.submit(Box::new(move || {
+            // The caller may have gone away; nothing to do then.
+            let _ = done.send(work());
+        }))?;
+        result
             .await
-            .map_err(|_| HashError::Internal("hashing pool closed".into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| HashError::Internal(format!("hashing worker failed: {e}")))
+            .map_err(|_| HashError::Internal("hashing worker failed".into()))
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads that only hash, at the lowest scheduling priority.
+struct HashPool {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+    workers: usize,
+}
+
+impl HashPool {
+    fn start(workers: usize) -> Result<Self, HashError> {
+        let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        for i in 0..workers {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("tessera-argon2-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = {
+                            let receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
+                            receiver.recv()
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            // The hasher is gone: so is the pool.
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| HashError::Internal(format!("cannot start a hashing thread: {e}")))?;
+        }
+        Ok(Self {
+            jobs: std::sync::Mutex::new(sender),
+            workers,
+        })
+    }
+
+    fn submit(&self, job: Job) -> Result<(), HashError> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job)
+            .map_err(|_| HashError::Internal("hashing pool closed".into()))
+    }
+}
+
+/// Gives the calling thread the lowest priority (niceness 19), so hashing
+/// never delays request handling; it still gets every idle cycle.
+fn lower_priority() {
+    use thread_priority::{ThreadPriority, set_current_thread_priority};
+    if let Err(e) = set_current_thread_priority(ThreadPriority::Min) {
+        tracing::debug!(error = ?e, "cannot lower the hashing thread's priority");
     }
 }
 
@@ -410,7 +468,7 @@ mod tests {
             let hasher = hasher.clone();
             tokio::spawn(async move { hasher.hash(Zeroizing::new("correct horse".into())).await })
         };
-        // Wait until the first job holds the only slot.
+        // Wait until the first job holds the only queue slot.
         while hasher.queue.available_permits() != 0 {
             tokio::task::yield_now().await;
         }
