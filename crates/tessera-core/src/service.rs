@@ -79,8 +79,8 @@ pub struct SignedIn {
 /// A request's proven identity.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    /// The user.
-    pub user: User,
+    /// The user (shared with the cache: no copy per request).
+    pub user: Arc<User>,
     /// The session the request belongs to.
     pub session: Session,
 }
@@ -561,6 +561,12 @@ impl Tessera {
             .map(|r| r.user))
     }
 
+    /// A session as stored (with the address and user agent the in-process
+    /// cache does not keep).
+    pub async fn session(&self, id: &SessionId) -> Result<Option<Session>, CoreError> {
+        Ok(self.store.session_by_id(id).await?)
+    }
+
     /// A user by id.
     pub async fn user(&self, id: Uuid) -> Result<Option<User>, CoreError> {
         Ok(self.store.user_by_id(id).await?.map(|r| r.user))
@@ -600,16 +606,17 @@ impl Tessera {
         Ok(self.store.list_audit(before, limit).await?)
     }
 
-    pub(crate) async fn live_user(&self, user_id: Uuid) -> Result<User, CoreError> {
+    pub(crate) async fn live_user(&self, user_id: Uuid) -> Result<Arc<User>, CoreError> {
         if let Some(user) = self.cache.user(user_id)
             && !user.disabled
         {
-            return Ok(user.as_ref().clone());
+            return Ok(user);
         }
         match self.store.user_by_id(user_id).await? {
             Some(record) if !record.user.disabled => {
-                self.cache.put_user(Arc::new(record.user.clone()));
-                Ok(record.user)
+                let user = Arc::new(record.user);
+                self.cache.put_user(user.clone());
+                Ok(user)
             }
             _ => Err(CoreError::Unauthenticated),
         }

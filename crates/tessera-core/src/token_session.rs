@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::json;
+use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::audit::AuditKind;
@@ -115,7 +116,7 @@ impl Tessera {
             .await?;
         match outcome {
             Rotation::Rotated(session) => match self.live_user(session.user_id).await {
-                Ok(user) => self.grant(user, session, fresh),
+                Ok(user) => self.grant(user.as_ref().clone(), session, fresh),
                 Err(CoreError::Unauthenticated) => {
                     // The user was disabled or deleted meanwhile.
                     let ended: Vec<Session> = self
@@ -196,7 +197,7 @@ impl Tessera {
                 _ => return Err(CoreError::Unauthenticated),
             },
         };
-        if session.user_id.to_string() != claims.sub {
+        if Uuid::parse_str(&claims.sub).ok() != Some(session.user_id) {
             return Err(CoreError::Unauthenticated);
         }
         let user = self.live_user(session.user_id).await?;
@@ -206,7 +207,7 @@ impl Tessera {
     /// Signature and claims, then the revocation set. An unknown `kid` makes
     /// the node reload its keys (at most once a second) in case another
     /// node has rotated them.
-    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    pub async fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
         let now = self.now();
         let leeway = self.config.tokens.leeway.whole_seconds();
         let claims = match self.verified.get(token, now.unix_timestamp() - leeway) {
@@ -229,7 +230,7 @@ impl Tessera {
         if self.revocations.is_revoked(&claims.sid, &claims.jti) {
             return Err(TokenError::Revoked);
         }
-        Ok(claims.as_ref().clone())
+        Ok(claims)
     }
 
     /// RFC 7009: revokes the session of a refresh or access token, and the
@@ -273,7 +274,10 @@ impl Tessera {
                 match self.store.session_by_refresh(&refresh.hash()).await? {
                     Some((session, true)) if session.is_live(self.now()) => {
                         match self.live_user(session.user_id).await {
-                            Ok(user) => Introspection::Refresh { session, user },
+                            Ok(user) => Introspection::Refresh {
+                                session,
+                                user: user.as_ref().clone(),
+                            },
                             Err(_) => Introspection::Inactive,
                         }
                     }
@@ -282,7 +286,7 @@ impl Tessera {
             );
         }
         Ok(match self.verify_access_token(token).await {
-            Ok(claims) => Introspection::Access(claims),
+            Ok(claims) => Introspection::Access(claims.as_ref().clone()),
             Err(TokenError::RevocationsStale) => {
                 return Err(CoreError::Store(StoreError::Unavailable(
                     "the revocation set cannot be brought up to date".into(),

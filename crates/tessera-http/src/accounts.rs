@@ -53,7 +53,7 @@ pub async fn register(
 
 /// `GET /v1/me`: the signed-in user, by cookie or bearer token.
 pub async fn me(caller: Caller) -> Json<UserView> {
-    Json(UserView::from(&caller.auth.user))
+    Json(UserView::from(caller.auth.user.as_ref()))
 }
 
 /// `POST /v1/me/password` body.

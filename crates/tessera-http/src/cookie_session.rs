@@ -74,9 +74,16 @@ pub async fn current(
     let Carrier::Cookie(secret) = &caller.carrier else {
         return Err(ApiError::unauthenticated());
     };
+    // The authenticated copy may come from the cache, without address and
+    // user agent: show the stored one.
+    let session = state
+        .core()
+        .session(&caller.auth.session.id)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
     Ok(Json(SessionBody {
-        user: UserView::from(&caller.auth.user),
-        session: SessionView::new(&caller.auth.session, Some(caller.auth.session.id.as_str())),
+        user: UserView::from(caller.auth.user.as_ref()),
+        session: SessionView::new(&session, Some(session.id.as_str())),
         csrf_token: state.core().csrf_token(secret),
     }))
 }

@@ -628,3 +628,14 @@ async fn disabling_a_user_ends_their_sessions_and_sign_ins() {
         .unwrap();
     problem(r, 404).await;
 }
+
+#[tokio::test]
+async fn the_current_session_shows_its_address_and_agent_even_when_cached() {
+    let server = TestServer::start().await;
+    let alice = server.signed_in("alice").await;
+    for _ in 0..2 {
+        let body: Value = alice.get("/v1/session").await.json().await.unwrap();
+        assert_eq!(body["session"]["ip"], "127.0.0.1");
+        assert_eq!(body["session"]["user_agent"], "tessera-tests", "{body}");
+    }
+}

@@ -121,6 +121,7 @@ impl TestServer {
     pub async fn sign_in(&self, username: &str) -> CookieClient {
         let client = reqwest::Client::builder()
             .cookie_store(true)
+            .user_agent("tessera-tests")
             .build()
             .unwrap();
         let r = client
