@@ -1,0 +1,81 @@
+//! `tessera bench` runs end to end and reports every figure it promises.
+//! (What the figures are is docs/BENCHMARKS.md's business, not a test's.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use serde_json::Value;
+
+#[test]
+fn bench_reports_every_scenario_and_measure() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::tessera(dir.path())
+        .args([
+            "bench",
+            "--duration",
+            "1",
+            "--connections",
+            "2",
+            "--sessions",
+            "200",
+            "--json",
+        ])
+        // Cheap hashing keeps the run short; the figures are not judged here.
+        .env("TESSERA_PASSWORD__MEMORY_KIB", "256")
+        .env("TESSERA_PASSWORD__ITERATIONS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["scenario"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "unauthenticated GET /healthz (ceiling)",
+        "GET /v1/me by cookie",
+        "GET /v1/me by bearer (EdDSA)",
+        "GET /v1/me by bearer (ES256) [own embedded server]",
+        "GET /v1/me by bearer (RS256) [own embedded server]",
+        "GET /v1/me by bearer (HS256) [own embedded server]",
+        "POST /v1/token refresh_token",
+        "POST /v1/session (sign-in)",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    for row in rows {
+        assert!(row["requests"].as_u64().unwrap() > 0, "{row}");
+        assert_eq!(row["errors"], 0, "{row}");
+        assert!(
+            row["p99_us"].as_u64().unwrap() >= row["p50_us"].as_u64().unwrap(),
+            "{row}"
+        );
+        if let Some(ratio) = row["ratio_to_ceiling"].as_f64() {
+            assert!(ratio > 0.0 && ratio < 3.0, "{row}");
+        }
+    }
+    assert!(report["store_bytes_per_session"].as_f64().unwrap() > 0.0);
+    assert!(report["cache_bytes_per_session_estimate"].as_u64().unwrap() > 0);
+    assert!(report["argon2_capacity_per_second"].as_f64().unwrap() > 0.0);
+    assert!(report["revocation_refused_after_us"].as_u64().unwrap() < 5_000_000);
+    for key in [
+        "me_p99_at_half_load_us",
+        "me_p99_idle_us",
+        "me_p99_during_sign_in_saturation_us",
+    ] {
+        assert!(report[key].as_u64().unwrap() > 0, "{key}");
+    }
+}
