@@ -255,6 +255,29 @@ impl PasswordHasher {
         .await
     }
 
+    /// Verifications per second the pool sustains with every worker busy:
+    /// `rounds` checks of the dummy hash, all queued at once.
+    pub async fn throughput(&self, rounds: usize) -> Result<f64, HashError> {
+        let started = std::time::Instant::now();
+        let checks: Vec<_> = (0..rounds)
+            .map(|_| {
+                let hasher = self.clone();
+                tokio::spawn(async move { hasher.verify(Zeroizing::new("x".into()), None).await })
+            })
+            .collect();
+        for check in checks {
+            check
+                .await
+                .map_err(|e| HashError::Internal(e.to_string()))??;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        Ok(if seconds > 0.0 {
+            rounds as f64 / seconds
+        } else {
+            0.0
+        })
+    }
+
     /// Argon2 verifications run so far, dummy ones for unknown users included.
     pub fn verifications(&self) -> u64 {
         self.verifications

@@ -52,10 +52,31 @@ pub struct Revocation {
     pub expires_at: OffsetDateTime,
 }
 
+#[derive(Debug, Default)]
+struct Entries {
+    sids: HashMap<String, OffsetDateTime>,
+    jtis: HashMap<String, OffsetDateTime>,
+}
+
+impl Entries {
+    fn map(&mut self, kind: RevocationKind) -> &mut HashMap<String, OffsetDateTime> {
+        match kind {
+            RevocationKind::Sid => &mut self.sids,
+            RevocationKind::Jti => &mut self.jtis,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.sids.len() + self.jtis.len()
+    }
+}
+
 /// The in-memory set, with a broadcast of every addition for live feeds.
 #[derive(Debug)]
 pub struct RevocationSet {
-    entries: RwLock<HashMap<(RevocationKind, String), OffsetDateTime>>,
+    /// Revoked ids and when each stops mattering, one map per kind so a
+    /// lookup by `&str` allocates nothing (it runs on every request).
+    entries: RwLock<Entries>,
     cursor: RwLock<i64>,
     feed: broadcast::Sender<Revocation>,
 }
@@ -71,7 +92,7 @@ impl RevocationSet {
     pub fn new() -> Self {
         let (feed, _) = broadcast::channel(4096);
         Self {
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(Entries::default()),
             cursor: RwLock::new(0),
             feed,
         }
@@ -84,8 +105,11 @@ impl RevocationSet {
         {
             let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
             for r in revocations {
-                let key = (r.kind, r.value.clone());
-                if entries.insert(key, r.expires_at).is_none() {
+                if entries
+                    .map(r.kind)
+                    .insert(r.value.clone(), r.expires_at)
+                    .is_none()
+                {
                     fresh.push(r);
                 }
             }
@@ -108,21 +132,21 @@ impl RevocationSet {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         // Entries are pruned lazily; an expired one can only match tokens
         // that have themselves expired, so counting it is harmless.
-        entries.contains_key(&(RevocationKind::Sid, sid.to_owned()))
-            || entries.contains_key(&(RevocationKind::Jti, jti.to_owned()))
+        entries.sids.contains_key(sid) || entries.jtis.contains_key(jti)
     }
 
     /// Whether the session `sid` has been ended (cookie or token).
     pub fn is_session_revoked(&self, sid: &str) -> bool {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.contains_key(&(RevocationKind::Sid, sid.to_owned()))
+        entries.sids.contains_key(sid)
     }
 
     /// Drops entries that can no longer match a valid token.
     pub fn prune(&self, now: OffsetDateTime) -> usize {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         let before = entries.len();
-        entries.retain(|_, expires| *expires > now);
+        entries.sids.retain(|_, expires| *expires > now);
+        entries.jtis.retain(|_, expires| *expires > now);
         before - entries.len()
     }
 

@@ -166,6 +166,13 @@ impl Tessera {
         self.hasher.verifications()
     }
 
+    /// Password verifications per second the hashing pool sustains (all
+    /// workers busy), measured now with `rounds` checks: the ceiling of
+    /// sign-in throughput, for `tessera bench`.
+    pub async fn password_check_throughput(&self, rounds: usize) -> Result<f64, CoreError> {
+        Ok(self.hasher.throughput(rounds).await?)
+    }
+
     /// The store, for tools that measure it (`tessera bench`).
     pub fn store_handle(&self) -> &Arc<dyn Store> {
         &self.store

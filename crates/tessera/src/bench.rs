@@ -19,13 +19,11 @@ use hyper::Request;
 use serde::Serialize;
 use serde_json::Value;
 use tessera_core::Tessera;
-use tessera_core::client::ClientInfo;
 use tessera_core::keys::Algorithm;
 use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::session::{Session, SessionId, SessionKind};
 use tessera_core::session_cache::SessionCache;
 use tessera_http::{AppState, app};
-use zeroize::Zeroizing;
 
 use crate::config::{Database, Settings};
 use crate::wiring;
@@ -709,24 +707,10 @@ async fn paced(
     })
 }
 
-/// Sign-ins per second the hashing pool can do at most: one hash timed
-/// alone, times the workers.
+/// Sign-ins per second the hashing pool can do at most: Argon2id alone,
+/// every worker busy, on the otherwise idle server.
 async fn argon2_capacity(core: &Tessera, workers: usize) -> anyhow::Result<f64> {
-    let client = ClientInfo::default();
-    let rounds = 8;
-    let started = Instant::now();
-    for _ in 0..rounds {
-        // A wrong password costs exactly one verification.
-        let _ = core
-            .check_credentials("bench", Zeroizing::new("not the password".into()), &client)
-            .await;
-    }
-    let per_hash = started.elapsed().as_secs_f64() / f64::from(rounds);
-    Ok(if per_hash > 0.0 {
-        workers as f64 / per_hash
-    } else {
-        0.0
-    })
+    Ok(core.password_check_throughput(workers * 8).await?)
 }
 
 /// Store growth per cookie session, from the store's own accounting.
