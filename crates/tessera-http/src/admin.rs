@@ -130,11 +130,7 @@ pub async fn disable(
     _admin: Admin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .core()
-        .set_disabled(user_id(&id)?, true, &client)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    set_disabled(&state, &client, &id, true).await
 }
 
 /// `POST /v1/admin/users/{id}/enable`: allows sign-in again.
@@ -144,9 +140,18 @@ pub async fn enable(
     _admin: Admin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    set_disabled(&state, &client, &id, false).await
+}
+
+async fn set_disabled(
+    state: &AppState,
+    client: &tessera_core::client::ClientInfo,
+    id: &str,
+    disabled: bool,
+) -> Result<StatusCode, ApiError> {
     state
         .core()
-        .set_disabled(user_id(&id)?, false, &client)
+        .set_disabled(user_id(id)?, disabled, client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -173,6 +173,32 @@ macro_rules! session_columns {
     };
 }
 
+async fn insert_session<'c, E>(executor: E, s: &Session) -> StoreResult<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    sqlx::query(concat!(
+        "INSERT INTO sessions (",
+        session_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(s.id.as_str())
+    .bind(s.kind.as_str())
+    .bind(s.user_id.to_string())
+    .bind(&s.secret_hash.as_bytes()[..])
+    .bind(to_millis(s.created_at))
+    .bind(to_millis(s.last_seen_at))
+    .bind(to_millis(s.idle_expires_at))
+    .bind(to_millis(s.absolute_expires_at))
+    .bind(i64::from(s.remember_me))
+    .bind(s.ip.map(|ip| ip.to_string()))
+    .bind(s.user_agent.as_deref())
+    .execute(executor)
+    .await
+    .map_err(write_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl Users for SqliteStore {
     async fn insert_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
@@ -293,26 +319,7 @@ impl Users for SqliteStore {
 #[async_trait]
 impl Sessions for SqliteStore {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        sqlx::query(concat!(
-            "INSERT INTO sessions (",
-            session_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(s.id.as_str())
-        .bind(s.kind.as_str())
-        .bind(s.user_id.to_string())
-        .bind(&s.secret_hash.as_bytes()[..])
-        .bind(to_millis(s.created_at))
-        .bind(to_millis(s.last_seen_at))
-        .bind(to_millis(s.idle_expires_at))
-        .bind(to_millis(s.absolute_expires_at))
-        .bind(i64::from(s.remember_me))
-        .bind(s.ip.map(|ip| ip.to_string()))
-        .bind(s.user_agent.as_deref())
-        .execute(&self.pool)
-        .await
-        .map_err(write_error)?;
-        Ok(())
+        insert_session(&self.pool, s).await
     }
 
     async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>> {
@@ -506,25 +513,7 @@ impl Health for SqliteStore {
 impl RefreshTokens for SqliteStore {
     async fn insert_token_session(&self, s: &Session) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query(concat!(
-            "INSERT INTO sessions (",
-            session_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(s.id.as_str())
-        .bind(s.kind.as_str())
-        .bind(s.user_id.to_string())
-        .bind(&s.secret_hash.as_bytes()[..])
-        .bind(to_millis(s.created_at))
-        .bind(to_millis(s.last_seen_at))
-        .bind(to_millis(s.idle_expires_at))
-        .bind(to_millis(s.absolute_expires_at))
-        .bind(i64::from(s.remember_me))
-        .bind(s.ip.map(|ip| ip.to_string()))
-        .bind(s.user_agent.as_deref())
-        .execute(&mut *tx)
-        .await
-        .map_err(write_error)?;
+        insert_session(&mut *tx, s).await?;
         sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)")
             .bind(&s.secret_hash.as_bytes()[..])
             .bind(s.id.as_str())
