@@ -152,9 +152,20 @@ impl Tessera {
 
     /// A success clears the account's failures (not the IP's: one good
     /// password does not excuse a thousand guesses from the same address).
+    ///
+    /// The account's block needs no reset: the guard let this attempt in, so
+    /// there is none. The failure count is read first, so the usual sign-in
+    /// (no failures) costs a read, not a durable write.
     pub(crate) async fn record_success(&self, keys: &AttemptKeys) -> Result<(), CoreError> {
-        self.store.reset(&format!("fail:{}", keys.account)).await?;
-        self.store.reset(&format!("block:{}", keys.account)).await?;
+        let failures = format!("fail:{}", keys.account);
+        if self
+            .store
+            .blocked_until(&failures, self.now())
+            .await?
+            .is_some()
+        {
+            self.store.reset(&failures).await?;
+        }
         Ok(())
     }
 }
