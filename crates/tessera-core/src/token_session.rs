@@ -253,17 +253,20 @@ impl Tessera {
         else {
             return Ok(());
         };
+        let ended: Vec<Session> = match SessionId::parse(&claims.sid) {
+            Some(id) => self.store.delete_session(&id).await?.into_iter().collect(),
+            None => Vec::new(),
+        };
+        // Ending the session revokes its sid (record_revocations); when it
+        // had already ended, revoke the sid here so the set holds it anyway.
         let until = self.now() + self.config.tokens.revocation_ttl();
-        self.revoke(vec![
-            (RevocationKind::Jti, claims.jti.clone(), until),
-            (RevocationKind::Sid, claims.sid.clone(), until),
-        ])
-        .await?;
-        if let Some(id) = SessionId::parse(&claims.sid) {
-            let ended: Vec<Session> = self.store.delete_session(&id).await?.into_iter().collect();
-            self.record_revocations(&ended, client, "token_revocation")
-                .await?;
+        let mut entries = vec![(RevocationKind::Jti, claims.jti.clone(), until)];
+        if ended.is_empty() {
+            entries.push((RevocationKind::Sid, claims.sid.clone(), until));
         }
+        self.revoke(entries).await?;
+        self.record_revocations(&ended, client, "token_revocation")
+            .await?;
         Ok(())
     }
 

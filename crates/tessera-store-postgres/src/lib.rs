@@ -145,6 +145,17 @@ async fn listen_once<F: Fn()>(
     }
 }
 
+/// Takes a transaction-scoped advisory lock: held until commit or rollback,
+/// so whatever the transaction does runs alone across every node.
+async fn advisory_lock(conn: &mut sqlx::PgConnection, id: i64) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(id)
+        .execute(conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
 fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -666,11 +677,7 @@ impl Keys for PgStore {
 
     async fn ensure_current_key(&self, candidate: &StoredKey) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(KEYS_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        advisory_lock(&mut tx, KEYS_LOCK).await?;
         let current: i64 =
             sqlx::query_scalar("SELECT count(*) FROM signing_keys WHERE retired_at IS NULL")
                 .fetch_one(&mut *tx)
@@ -689,11 +696,7 @@ impl Keys for PgStore {
         retired_expires_at: OffsetDateTime,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(KEYS_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        advisory_lock(&mut tx, KEYS_LOCK).await?;
         sqlx::query(
             "UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE retired_at IS NULL",
         )
@@ -737,11 +740,7 @@ impl Revocations for PgStore {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         // Appends are serialised so positions become visible in order: a
         // reader that has seen position N has seen everything below it.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(REVOCATIONS_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        advisory_lock(&mut tx, REVOCATIONS_LOCK).await?;
         let mut stored = Vec::with_capacity(entries.len());
         for (kind, value, expires_at) in entries {
             let row = sqlx::query(
