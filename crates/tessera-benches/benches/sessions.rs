@@ -20,6 +20,7 @@ use tessera_core::store::Store;
 use tessera_core::user::User;
 use tessera_core::username::Username;
 use tessera_core::{Tessera, TesseraConfig};
+use tessera_store_tests::sign_in_event;
 use time::{Duration, OffsetDateTime};
 
 async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
@@ -98,8 +99,9 @@ fn lookups(c: &mut Criterion) {
         let (core, secret) = runtime.block_on(async {
             let user = user(&store).await;
             let secret = Secret::generate(SecretKind::Session).unwrap();
+            let cookie_session = session(&user, SessionKind::Cookie, &secret);
             store
-                .insert_session(&session(&user, SessionKind::Cookie, &secret))
+                .insert_session(&cookie_session, &sign_in_event(&cookie_session))
                 .await
                 .unwrap();
             let config = TesseraConfig {
@@ -132,8 +134,9 @@ fn lookups(c: &mut Criterion) {
             let refresh = Secret::generate(SecretKind::Refresh).unwrap();
             runtime.block_on(async {
                 let user = user(&store).await;
+                let token_session = session(&user, SessionKind::Token, &refresh);
                 store
-                    .insert_token_session(&session(&user, SessionKind::Token, &refresh))
+                    .insert_token_session(&token_session, &sign_in_event(&token_session))
                     .await
                     .unwrap();
             });

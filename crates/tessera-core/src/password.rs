@@ -255,24 +255,38 @@ impl PasswordHasher {
         .await
     }
 
-    /// Verifications per second the pool sustains with every worker busy:
-    /// `rounds` checks of the dummy hash, all queued at once.
-    pub async fn throughput(&self, rounds: usize) -> Result<f64, HashError> {
+    /// Verifications per second the pool completes in `window` with
+    /// `in_flight` checks of the dummy hash always waiting: what the Argon2id
+    /// parameters allow on this machine right now.
+    pub async fn throughput(
+        &self,
+        window: std::time::Duration,
+        in_flight: usize,
+    ) -> Result<f64, HashError> {
         let started = std::time::Instant::now();
-        let checks: Vec<_> = (0..rounds)
+        let until = started + window;
+        let loops: Vec<_> = (0..in_flight.max(1))
             .map(|_| {
                 let hasher = self.clone();
-                tokio::spawn(async move { hasher.verify(Zeroizing::new("x".into()), None).await })
+                tokio::spawn(async move {
+                    let mut done = 0u64;
+                    while std::time::Instant::now() < until {
+                        hasher.verify(Zeroizing::new("x".into()), None).await?;
+                        done += 1;
+                    }
+                    Ok::<u64, HashError>(done)
+                })
             })
             .collect();
-        for check in checks {
-            check
+        let mut done = 0u64;
+        for check in loops {
+            done += check
                 .await
                 .map_err(|e| HashError::Internal(e.to_string()))??;
         }
         let seconds = started.elapsed().as_secs_f64();
         Ok(if seconds > 0.0 {
-            rounds as f64 / seconds
+            done as f64 / seconds
         } else {
             0.0
         })

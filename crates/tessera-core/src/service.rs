@@ -166,11 +166,15 @@ impl Tessera {
         self.hasher.verifications()
     }
 
-    /// Password verifications per second the hashing pool sustains (all
-    /// workers busy), measured now with `rounds` checks: the ceiling of
-    /// sign-in throughput, for `tessera bench`.
-    pub async fn password_check_throughput(&self, rounds: usize) -> Result<f64, CoreError> {
-        Ok(self.hasher.throughput(rounds).await?)
+    /// Password verifications per second the hashing pool sustains over
+    /// `window` with `in_flight` checks waiting: the ceiling of sign-in
+    /// throughput, for `tessera bench`.
+    pub async fn password_check_throughput(
+        &self,
+        window: std::time::Duration,
+        in_flight: usize,
+    ) -> Result<f64, CoreError> {
+        Ok(self.hasher.throughput(window, in_flight).await?)
     }
 
     /// The store, for tools that measure it (`tessera bench`).
@@ -324,14 +328,14 @@ impl Tessera {
             ip: client.ip,
             user_agent: client.user_agent.clone(),
         };
-        self.store.insert_session(&session).await?;
-        self.audit(
+        let event = AuditEvent::new(
             AuditKind::SignInSucceeded,
             Some(user.id),
             client,
+            now,
             json!({ "session_id": session.id.as_str(), "kind": "cookie" }),
-        )
-        .await?;
+        );
+        self.store.insert_session(&session, &event).await?;
         Ok(SignedIn {
             user,
             session,
@@ -505,7 +509,16 @@ impl Tessera {
                     user_agent: client.user_agent.clone(),
                     ..auth.session.clone()
                 };
-                self.store.insert_session(&replacement).await?;
+                // The replacement carries the password-change record; the
+                // event of a token session's change is written below.
+                let event = AuditEvent::new(
+                    AuditKind::PasswordChanged,
+                    Some(auth.user.id),
+                    client,
+                    now,
+                    json!({ "session_id": replacement.id.as_str() }),
+                );
+                self.store.insert_session(&replacement, &event).await?;
                 let ended: Vec<Session> = self
                     .store
                     .delete_session(&auth.session.id)
@@ -520,15 +533,17 @@ impl Tessera {
                 self.revoke_ended_sessions(&ended).await?;
                 Some(secret)
             }
-            SessionKind::Token => None,
+            SessionKind::Token => {
+                self.audit(
+                    AuditKind::PasswordChanged,
+                    Some(auth.user.id),
+                    client,
+                    json!({}),
+                )
+                .await?;
+                None
+            }
         };
-        self.audit(
-            AuditKind::PasswordChanged,
-            Some(auth.user.id),
-            client,
-            json!({}),
-        )
-        .await?;
         Ok(rotated)
     }
 

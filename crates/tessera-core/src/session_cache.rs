@@ -24,13 +24,13 @@ const CAPACITY: usize = 1_000_000;
 /// Length of a session id.
 const ID_LEN: usize = 22;
 
-/// One cached session: what authentication needs, nothing more.
+/// One cached session: what authentication needs, nothing more. The secret
+/// hash is the key of the cookie table, so entries do not repeat it.
 #[derive(Clone, Copy)]
 struct Entry {
     id: [u8; ID_LEN],
     remember_me: bool,
     user_id: Uuid,
-    secret_hash: SecretHash,
     created_at_ms: i64,
     last_seen_at_ms: i64,
     idle_expires_at_ms: i64,
@@ -54,7 +54,6 @@ impl Entry {
             id,
             remember_me: session.remember_me,
             user_id: session.user_id,
-            secret_hash: session.secret_hash,
             created_at_ms: millis(session.created_at),
             last_seen_at_ms: millis(session.last_seen_at),
             idle_expires_at_ms: millis(session.idle_expires_at),
@@ -63,12 +62,12 @@ impl Entry {
         })
     }
 
-    fn session(&self, kind: SessionKind) -> Option<Session> {
+    fn session(&self, kind: SessionKind, secret_hash: SecretHash) -> Option<Session> {
         Some(Session {
             id: SessionId::parse(std::str::from_utf8(&self.id).ok()?)?,
             kind,
             user_id: self.user_id,
-            secret_hash: self.secret_hash,
+            secret_hash,
             created_at: from_millis(self.created_at_ms)?,
             last_seen_at: from_millis(self.last_seen_at_ms)?,
             idle_expires_at: from_millis(self.idle_expires_at_ms)?,
@@ -80,11 +79,29 @@ impl Entry {
     }
 }
 
+/// When a table value was filled, for eviction.
+trait Filled {
+    fn filled_at(&self) -> u32;
+}
+
+impl Filled for Entry {
+    fn filled_at(&self) -> u32 {
+        self.filled_at
+    }
+}
+
+impl Filled for (Entry, SecretHash) {
+    fn filled_at(&self) -> u32 {
+        self.0.filled_at
+    }
+}
+
 /// Cached sessions (cookie ones by secret hash, token ones by id) and users.
 pub struct SessionCache {
     epoch: Instant,
     cookies: RwLock<HashMap<SecretHash, Entry>>,
-    tokens: RwLock<HashMap<[u8; ID_LEN], Entry>>,
+    /// Token sessions by id, with their refresh token's hash.
+    tokens: RwLock<HashMap<[u8; ID_LEN], (Entry, SecretHash)>>,
     users: RwLock<HashMap<Uuid, (Arc<User>, u32)>>,
 }
 
@@ -133,16 +150,16 @@ impl SessionCache {
     pub fn cookie(&self, hash: &SecretHash) -> Option<Session> {
         let entry = *read(&self.cookies).get(hash)?;
         self.fresh(entry.filled_at)
-            .then(|| entry.session(SessionKind::Cookie))
+            .then(|| entry.session(SessionKind::Cookie, *hash))
             .flatten()
     }
 
     /// A cached token session by id, if fresh.
     pub fn token(&self, id: &SessionId) -> Option<Session> {
         let key: [u8; ID_LEN] = id.as_str().as_bytes().try_into().ok()?;
-        let entry = *read(&self.tokens).get(&key)?;
+        let (entry, secret_hash) = *read(&self.tokens).get(&key)?;
         self.fresh(entry.filled_at)
-            .then(|| entry.session(SessionKind::Token))
+            .then(|| entry.session(SessionKind::Token, secret_hash))
             .flatten()
     }
 
@@ -153,20 +170,22 @@ impl SessionCache {
         };
         match session.kind {
             SessionKind::Cookie => self.insert(&self.cookies, session.secret_hash, entry),
-            SessionKind::Token => self.insert(&self.tokens, entry.id, entry),
+            SessionKind::Token => {
+                self.insert(&self.tokens, entry.id, (entry, session.secret_hash));
+            }
         }
     }
 
-    fn insert<K: std::hash::Hash + Eq>(
+    fn insert<K: std::hash::Hash + Eq, V: Filled>(
         &self,
-        map: &RwLock<HashMap<K, Entry>>,
+        map: &RwLock<HashMap<K, V>>,
         key: K,
-        entry: Entry,
+        entry: V,
     ) {
         let mut map = write(map);
         if map.len() >= CAPACITY {
             let now = self.tick();
-            map.retain(|_, e| u64::from(now.saturating_sub(e.filled_at)) < ENTRY_TTL.as_secs());
+            map.retain(|_, e| u64::from(now.saturating_sub(e.filled_at())) < ENTRY_TTL.as_secs());
             if map.len() >= CAPACITY {
                 map.clear();
             }
@@ -222,7 +241,7 @@ impl SessionCache {
     /// table's control byte, at the table's worst load (half full after growth).
     pub fn bytes_per_session() -> usize {
         let slot = std::mem::size_of::<(SecretHash, Entry)>()
-            .max(std::mem::size_of::<([u8; ID_LEN], Entry)>())
+            .max(std::mem::size_of::<([u8; ID_LEN], (Entry, SecretHash))>())
             + 1;
         slot * 2
     }

@@ -63,8 +63,10 @@ pub trait Users: Send + Sync {
 /// Sessions of both kinds.
 #[async_trait]
 pub trait Sessions: Send + Sync {
-    /// Stores a new session.
-    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    /// Stores a new session and the audit event that records it, in one
+    /// transaction: one durable write per sign-in, and never a session
+    /// without its record.
+    async fn insert_session(&self, session: &Session, event: &AuditEvent) -> StoreResult<()>;
     /// The session whose current secret hashes to `hash`.
     async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>>;
     /// A session by public id.
@@ -113,8 +115,9 @@ pub enum Rotation {
 /// refresh token (its `secret_hash`); replaced ones are kept to detect reuse.
 #[async_trait]
 pub trait RefreshTokens: Send + Sync {
-    /// Stores a new token session and its `secret_hash` as its first refresh token.
-    async fn insert_token_session(&self, session: &Session) -> StoreResult<()>;
+    /// Stores a new token session, its `secret_hash` as its first refresh
+    /// token, and the audit event that records it, in one transaction.
+    async fn insert_token_session(&self, session: &Session, event: &AuditEvent) -> StoreResult<()>;
     /// Exchanges `presented` for `new` atomically: of concurrent exchanges of
     /// one token, each sees the effects of the previous, so a session never
     /// has two current refresh tokens.

@@ -8,7 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::audit::AuditKind;
+use crate::audit::{AuditEvent, AuditKind};
 use crate::client::ClientInfo;
 use crate::error::CoreError;
 use crate::jwt::{self, AccessClaims, TokenError};
@@ -80,14 +80,14 @@ impl Tessera {
             ip: client.ip,
             user_agent: client.user_agent.clone(),
         };
-        self.store.insert_token_session(&session).await?;
-        self.audit(
+        let event = AuditEvent::new(
             AuditKind::SignInSucceeded,
             Some(user.id),
             client,
+            now,
             json!({ "session_id": session.id.as_str(), "kind": "token" }),
-        )
-        .await?;
+        );
+        self.store.insert_token_session(&session, &event).await?;
         self.grant(user, session, refresh)
     }
 

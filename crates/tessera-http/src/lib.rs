@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod cookie;
 pub mod cookie_session;
+pub mod cors;
 pub mod csrf;
 pub mod health;
 pub mod input;
@@ -20,21 +21,27 @@ pub mod state;
 pub mod views;
 pub mod well_known;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
-use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
+
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::cors::CrossOriginLayer;
 pub use state::{AppState, HttpConfig};
 
 /// Longest a request may take (a slow upload included) before the client gets a 408.
@@ -60,12 +67,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/token", post(oauth::token))
         .route("/v1/token/revoke", post(oauth::revoke))
         .route("/v1/token/introspect", post(oauth::introspect))
-        // Set before the layer so that preflight OPTIONS, which no handler
+        // Set before the layers so that preflight OPTIONS, which no handler
         // takes, still passes through the CORS layer.
         .method_not_allowed_fallback(problem::method_not_allowed)
-        .layer(cors(&state.http().origins.allowed))
-        .layer(middleware::map_response(no_credentials_without_origin));
-    let router = Router::new()
+        .layer(CrossOriginLayer::new(&state.http().origins.allowed));
+    Router::new()
         .merge(cross_origin)
         .route("/v1/users", post(accounts::register))
         .route(
@@ -94,84 +100,86 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
-        .layer(middleware::from_fn(csrf::stash_form_token))
-        .layer(DefaultBodyLimit::max(input::MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
-        ))
-        .layer(middleware::from_fn(security_headers))
-        .layer(CatchPanicLayer::custom(|_| {
-            problem::ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal error",
-                "the server failed; the cause is in its log",
-            )
-            .into_response()
-        }))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state);
-    if hsts {
-        router.layer(SetResponseHeaderLayer::if_not_present(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static(HSTS),
-        ))
-    } else {
-        router
-    }
+        // Outermost first, in one `layer` call: axum boxes the stack at every
+        // call and clones each box per request, so one stack costs one clone.
+        .layer(
+            ServiceBuilder::new()
+                .option_layer(hsts.then(|| {
+                    SetResponseHeaderLayer::if_not_present(
+                        header::STRICT_TRANSPORT_SECURITY,
+                        HeaderValue::from_static(HSTS),
+                    )
+                }))
+                .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
+                .layer(TraceLayer::new_for_http())
+                .layer(PropagateRequestIdLayer::x_request_id())
+                // Nothing the API answers is meant to be cached, framed,
+                // sniffed or to leak a referrer; handlers may say
+                // otherwise. Outside the panic guard, so a 500 carries them too.
+                .layer(default_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .layer(default_header(header::REFERRER_POLICY, "no-referrer"))
+                .layer(default_header(header::X_FRAME_OPTIONS, "DENY"))
+                .layer(default_header(header::CACHE_CONTROL, "no-store"))
+                .layer(default_header(
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; frame-ancestors 'none'",
+                ))
+                .layer(CatchPanicLayer::custom(|_| {
+                    problem::ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "Internal error",
+                        "the server failed; the cause is in its log",
+                    )
+                    .into_response()
+                }))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    request_timeout,
+                ))
+                .layer(DefaultBodyLimit::max(input::MAX_BODY_BYTES))
+                .layer(middleware::from_fn(csrf::stash_form_token)),
+        )
+        .with_state(state)
 }
 
-/// CORS for `allowed` origins only, credentials included (so never `*`).
-fn cors(allowed: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = allowed
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::DELETE])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static(csrf::CSRF_HEADER),
-        ])
-        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
-        .max_age(Duration::from_secs(600))
+/// Request ids: a random per-process prefix and a counter. Unique across
+/// nodes and restarts without a trip to the OS random source per request
+/// (a v4 UUID each cost a system call).
+#[derive(Clone)]
+struct RequestIds {
+    prefix: u64,
+    next: Arc<AtomicU64>,
 }
 
-/// The CORS layer announces credentials to every origin; only an allowed
-/// one (answered with `Access-Control-Allow-Origin`) may see that.
-async fn no_credentials_without_origin(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
-        headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
-    }
-    response
-}
-
-/// Headers every response carries. Nothing the API answers is meant to be
-/// cached, framed, sniffed or to leak a referrer.
-async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    let defaults = [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CACHE_CONTROL, "no-store"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
-        ),
-    ];
-    for (name, value) in defaults {
-        if !headers.contains_key(&name) {
-            headers.insert(name, HeaderValue::from_static(value));
+impl RequestIds {
+    fn new() -> Self {
+        let mut seed = [0u8; 8];
+        // Uniqueness, not secrecy: a clock-derived prefix will do if the
+        // OS random source fails.
+        let prefix = match tessera_core::secret::fill_random(&mut seed) {
+            Ok(()) => u64::from_le_bytes(seed),
+            Err(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        };
+        Self {
+            prefix,
+            next: Arc::new(AtomicU64::new(0)),
         }
     }
-    response
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{:016x}-{n:x}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Sets a header on every response that does not carry it already.
+fn default_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }

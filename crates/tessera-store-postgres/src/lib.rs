@@ -236,6 +236,25 @@ fn read_session(row: &PgRow) -> StoreResult<Session> {
     })
 }
 
+async fn append_audit<'c, E>(executor: E, e: &AuditEvent) -> StoreResult<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
+    sqlx::query(
+        "INSERT INTO audit_log (kind, user_id, ip, user_agent, at, detail) VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+    )
+    .bind(&e.kind)
+    .bind(e.user_id.map(|id| id.to_string()))
+    .bind(e.ip.map(|ip| ip.to_string()))
+    .bind(e.user_agent.as_deref())
+    .bind(to_millis(e.at))
+    .bind(e.detail.to_string())
+    .execute(executor)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
 async fn insert_session<'c, E>(executor: E, s: &Session) -> StoreResult<()>
 where
     E: sqlx::Executor<'c, Database = sqlx::Postgres>,
@@ -381,8 +400,11 @@ impl Users for PgStore {
 
 #[async_trait]
 impl Sessions for PgStore {
-    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        insert_session(&self.pool, s).await
+    async fn insert_session(&self, s: &Session, event: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        insert_session(&mut *tx, s).await?;
+        append_audit(&mut *tx, event).await?;
+        tx.commit().await.map_err(unavailable)
     }
 
     async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>> {
@@ -495,9 +517,10 @@ impl Sessions for PgStore {
 
 #[async_trait]
 impl RefreshTokens for PgStore {
-    async fn insert_token_session(&self, s: &Session) -> StoreResult<()> {
+    async fn insert_token_session(&self, s: &Session, event: &AuditEvent) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         insert_session(&mut *tx, s).await?;
+        append_audit(&mut *tx, event).await?;
         sqlx::query(
             "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)",
         )
@@ -796,19 +819,7 @@ impl Revocations for PgStore {
 #[async_trait]
 impl Audit for PgStore {
     async fn append_audit(&self, e: &AuditEvent) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (kind, user_id, ip, user_agent, at, detail) VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-        )
-        .bind(&e.kind)
-        .bind(e.user_id.map(|id| id.to_string()))
-        .bind(e.ip.map(|ip| ip.to_string()))
-        .bind(e.user_agent.as_deref())
-        .bind(to_millis(e.at))
-        .bind(e.detail.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
+        append_audit(&self.pool, e).await
     }
 
     async fn list_audit(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<AuditRecord>> {

@@ -517,8 +517,8 @@ impl Users for RedisLayer {
 
 #[async_trait]
 impl Sessions for RedisLayer {
-    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
-        self.inner.insert_session(session).await
+    async fn insert_session(&self, session: &Session, event: &AuditEvent) -> StoreResult<()> {
+        self.inner.insert_session(session, event).await
     }
 
     async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>> {
@@ -595,8 +595,8 @@ impl Sessions for RedisLayer {
 
 #[async_trait]
 impl RefreshTokens for RedisLayer {
-    async fn insert_token_session(&self, session: &Session) -> StoreResult<()> {
-        self.inner.insert_token_session(session).await
+    async fn insert_token_session(&self, session: &Session, event: &AuditEvent) -> StoreResult<()> {
+        self.inner.insert_token_session(session, event).await
     }
 
     async fn rotate_refresh(

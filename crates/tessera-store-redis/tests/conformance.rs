@@ -51,7 +51,10 @@ async fn a_stale_cache_fill_cannot_resurrect_a_deleted_session() {
     let alice = user("alice");
     layer.insert_user(&alice, "h").await.unwrap();
     let (s, secret) = session(alice.id);
-    layer.insert_session(&s).await.unwrap();
+    layer
+        .insert_session(&s, &tessera_store_tests::sign_in_event(&s))
+        .await
+        .unwrap();
     assert!(
         layer
             .session_by_secret(&secret.hash())
@@ -107,7 +110,10 @@ async fn reads_are_served_from_the_cache() {
     let alice = user("alice");
     layer.insert_user(&alice, "h").await.unwrap();
     let (s, secret) = session(alice.id);
-    layer.insert_session(&s).await.unwrap();
+    layer
+        .insert_session(&s, &tessera_store_tests::sign_in_event(&s))
+        .await
+        .unwrap();
     assert_eq!(
         layer.session_by_secret(&secret.hash()).await.unwrap(),
         Some(s.clone())
@@ -132,7 +138,10 @@ async fn touch_refreshes_the_cache() {
     let alice = user("alice");
     layer.insert_user(&alice, "h").await.unwrap();
     let (s, secret) = session(alice.id);
-    layer.insert_session(&s).await.unwrap();
+    layer
+        .insert_session(&s, &tessera_store_tests::sign_in_event(&s))
+        .await
+        .unwrap();
     layer.session_by_secret(&secret.hash()).await.unwrap();
     let seen = now() + time::Duration::minutes(2);
     let idle = seen + time::Duration::minutes(30);

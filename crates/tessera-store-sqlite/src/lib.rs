@@ -167,6 +167,25 @@ macro_rules! user_columns {
         "id, username, username_normalized, password_hash, roles, disabled, created_at, updated_at"
     };
 }
+async fn append_audit<'c, E>(executor: E, e: &AuditEvent) -> StoreResult<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    sqlx::query(
+        "INSERT INTO audit_log (kind, user_id, ip, user_agent, at, detail) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&e.kind)
+    .bind(e.user_id.map(|id| id.to_string()))
+    .bind(e.ip.map(|ip| ip.to_string()))
+    .bind(e.user_agent.as_deref())
+    .bind(to_millis(e.at))
+    .bind(e.detail.to_string())
+    .execute(executor)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
 macro_rules! session_columns {
     () => {
         "id, kind, user_id, secret_hash, created_at, last_seen_at, idle_expires_at, absolute_expires_at, remember_me, ip, user_agent"
@@ -318,8 +337,11 @@ impl Users for SqliteStore {
 
 #[async_trait]
 impl Sessions for SqliteStore {
-    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        insert_session(&self.pool, s).await
+    async fn insert_session(&self, s: &Session, event: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        insert_session(&mut *tx, s).await?;
+        append_audit(&mut *tx, event).await?;
+        tx.commit().await.map_err(unavailable)
     }
 
     async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>> {
@@ -438,19 +460,7 @@ impl Sessions for SqliteStore {
 #[async_trait]
 impl Audit for SqliteStore {
     async fn append_audit(&self, e: &AuditEvent) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (kind, user_id, ip, user_agent, at, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&e.kind)
-        .bind(e.user_id.map(|id| id.to_string()))
-        .bind(e.ip.map(|ip| ip.to_string()))
-        .bind(e.user_agent.as_deref())
-        .bind(to_millis(e.at))
-        .bind(e.detail.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
+        append_audit(&self.pool, e).await
     }
 
     async fn list_audit(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<AuditRecord>> {
@@ -511,9 +521,10 @@ impl Health for SqliteStore {
 
 #[async_trait]
 impl RefreshTokens for SqliteStore {
-    async fn insert_token_session(&self, s: &Session) -> StoreResult<()> {
+    async fn insert_token_session(&self, s: &Session, event: &AuditEvent) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         insert_session(&mut *tx, s).await?;
+        append_audit(&mut *tx, event).await?;
         sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)")
             .bind(&s.secret_hash.as_bytes()[..])
             .bind(s.id.as_str())

@@ -18,7 +18,10 @@ async fn the_stored_key_is_the_hash_not_the_secret() {
     let alice = user("alice");
     store.insert_user(&alice, "h").await.unwrap();
     let (session, secret) = session(alice.id);
-    store.insert_session(&session).await.unwrap();
+    store
+        .insert_session(&session, &tessera_store_tests::sign_in_event(&session))
+        .await
+        .unwrap();
 
     let wire = secret.expose();
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD

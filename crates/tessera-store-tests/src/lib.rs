@@ -43,6 +43,7 @@ macro_rules! conformance_suite {
             users_list_in_pages,
             user_updates,
             sessions_round_trip,
+            a_session_is_stored_with_its_audit_event_or_not_at_all,
             touch_moves_idle_expiry,
             delete_user_sessions_keeps_the_exception,
             listing_and_sweeping_skip_expired,
@@ -107,6 +108,17 @@ pub fn session(user_id: Uuid) -> (Session, Secret) {
         user_agent: Some("conformance".into()),
     };
     (session, secret)
+}
+
+/// The audit event a sign-in stores with its session.
+pub fn sign_in_event(session: &Session) -> AuditEvent {
+    AuditEvent::new(
+        AuditKind::SignInSucceeded,
+        Some(session.user_id),
+        &ClientInfo::new(session.ip, session.user_agent.as_deref()),
+        session.created_at,
+        serde_json::json!({ "session_id": session.id.as_str() }),
+    )
 }
 
 /// Inserted users read back identically, by id and by normalised name.
@@ -183,7 +195,10 @@ pub async fn sessions_round_trip(store: Arc<dyn Store>) {
     let alice = user("alice");
     store.insert_user(&alice, "h").await.unwrap();
     let (session, secret) = session(alice.id);
-    store.insert_session(&session).await.unwrap();
+    store
+        .insert_session(&session, &sign_in_event(&session))
+        .await
+        .unwrap();
     let by_secret = store
         .session_by_secret(&secret.hash())
         .await
@@ -202,12 +217,60 @@ pub async fn sessions_round_trip(store: Arc<dyn Store>) {
     );
 }
 
+/// A new session and its audit event are one transaction: both are
+/// stored, or (a duplicate session) neither.
+pub async fn a_session_is_stored_with_its_audit_event_or_not_at_all(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let (session, _) = session(alice.id);
+    store
+        .insert_session(&session, &sign_in_event(&session))
+        .await
+        .unwrap();
+    let (token_session, _) = self::session(alice.id);
+    let token_session = Session {
+        kind: SessionKind::Token,
+        ..token_session
+    };
+    store
+        .insert_token_session(&token_session, &sign_in_event(&token_session))
+        .await
+        .unwrap();
+    let logged = |records: &[tessera_core::audit::AuditRecord], id: &SessionId| {
+        records
+            .iter()
+            .filter(|r| r.event.detail["session_id"] == id.as_str())
+            .count()
+    };
+    let records = store.list_audit(None, 100).await.unwrap();
+    assert_eq!(logged(&records, &session.id), 1);
+    assert_eq!(logged(&records, &token_session.id), 1);
+    assert_eq!(records[0].event.kind, "sign_in.succeeded");
+    assert_eq!(records[0].event.user_id, Some(alice.id));
+
+    // The same session again: refused, and its event is not written either.
+    let again = store
+        .insert_session(&session, &sign_in_event(&session))
+        .await;
+    assert!(again.is_err(), "a duplicate session was stored");
+    let again = store
+        .insert_token_session(&token_session, &sign_in_event(&token_session))
+        .await;
+    assert!(again.is_err(), "a duplicate token session was stored");
+    let records = store.list_audit(None, 100).await.unwrap();
+    assert_eq!(logged(&records, &session.id), 1);
+    assert_eq!(logged(&records, &token_session.id), 1);
+}
+
 /// Touching moves last-seen and idle expiry, nothing else.
 pub async fn touch_moves_idle_expiry(store: Arc<dyn Store>) {
     let alice = user("alice");
     store.insert_user(&alice, "h").await.unwrap();
     let (session, _) = session(alice.id);
-    store.insert_session(&session).await.unwrap();
+    store
+        .insert_session(&session, &sign_in_event(&session))
+        .await
+        .unwrap();
     let seen = session.created_at + Duration::minutes(5);
     let idle = seen + Duration::minutes(30);
     store.touch_session(&session.id, seen, idle).await.unwrap();
@@ -228,7 +291,7 @@ pub async fn delete_user_sessions_keeps_the_exception(store: Arc<dyn Store>) {
     let (drop2, _) = session(alice.id);
     let (bobs, _) = session(bob.id);
     for s in [&keep, &drop1, &drop2, &bobs] {
-        store.insert_session(s).await.unwrap();
+        store.insert_session(s, &sign_in_event(s)).await.unwrap();
     }
     let mut removed: Vec<_> = store
         .delete_user_sessions(alice.id, Some(&keep.id))
@@ -258,7 +321,7 @@ pub async fn listing_and_sweeping_skip_expired(store: Arc<dyn Store>) {
     let (mut old, _) = session(alice.id);
     old.absolute_expires_at = now() - Duration::seconds(1);
     for s in [&live, &idle, &old] {
-        store.insert_session(s).await.unwrap();
+        store.insert_session(s, &sign_in_event(s)).await.unwrap();
     }
     let listed = store.list_user_sessions(alice.id, now()).await.unwrap();
     assert_eq!(listed.iter().map(|s| &s.id).collect::<Vec<_>>(), [&live.id]);
@@ -273,8 +336,8 @@ pub async fn deleting_a_user_deletes_nothing_else(store: Arc<dyn Store>) {
     store.insert_user(&alice, "h").await.unwrap();
     let (a, _) = session(alice.id);
     let (b, _) = session(alice.id);
-    store.insert_session(&a).await.unwrap();
-    store.insert_session(&b).await.unwrap();
+    store.insert_session(&a, &sign_in_event(&a)).await.unwrap();
+    store.insert_session(&b, &sign_in_event(&b)).await.unwrap();
     let removed = store.delete_session(&a.id).await.unwrap().unwrap();
     assert_eq!(removed.id, a.id);
     assert!(store.session_by_id(&b.id).await.unwrap().is_some());
@@ -320,7 +383,10 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
     let alice = user("alice");
     store.insert_user(&alice, "h").await.unwrap();
     let (session, first) = token_session(alice.id);
-    store.insert_token_session(&session).await.unwrap();
+    store
+        .insert_token_session(&session, &sign_in_event(&session))
+        .await
+        .unwrap();
     let grace = Duration::seconds(10);
     let idle = Duration::days(14);
     let t0 = now();
@@ -403,7 +469,10 @@ pub async fn concurrent_refresh_rotations_stay_one_branch(store: Arc<dyn Store>)
     let alice = user("alice");
     store.insert_user(&alice, "h").await.unwrap();
     let (session, first) = token_session(alice.id);
-    store.insert_token_session(&session).await.unwrap();
+    store
+        .insert_token_session(&session, &sign_in_event(&session))
+        .await
+        .unwrap();
     let attempts = (0..12).map(|_| {
         let store = store.clone();
         let presented = first.hash();
@@ -446,7 +515,10 @@ pub async fn refresh_of_expired_session_is_refused(store: Arc<dyn Store>) {
     store.insert_user(&alice, "h").await.unwrap();
     let (mut session, first) = token_session(alice.id);
     session.idle_expires_at = now() - Duration::seconds(1);
-    store.insert_token_session(&session).await.unwrap();
+    store
+        .insert_token_session(&session, &sign_in_event(&session))
+        .await
+        .unwrap();
     let new = Secret::generate(SecretKind::Refresh).unwrap();
     assert_eq!(
         store
