@@ -159,6 +159,13 @@ async fn cors_is_granted_only_to_allowed_origins_with_credentials() {
         r.headers()["access-control-allow-origin"],
         "https://app.example.com"
     );
+    assert_eq!(r.headers()["access-control-allow-credentials"], "true");
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(exposed.contains("retry-after"), "{exposed}");
+    assert_eq!(r.headers()["vary"], "origin");
     let r = server
         .anon()
         .get(server.url("/v1/me"))
@@ -167,6 +174,20 @@ async fn cors_is_granted_only_to_allowed_origins_with_credentials() {
         .await
         .unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        r.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    assert_eq!(r.headers()["vary"], "origin");
+    // An origin that differs only in case or port is another origin.
+    for near in ["https://APP.example.com", "https://app.example.com:8443"] {
+        let r = preflight(near, "/v1/token").await.unwrap();
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "{near}"
+        );
+    }
     // Endpoints outside the CORS set never answer with CORS headers.
     let r = server
         .anon()

@@ -44,6 +44,7 @@ macro_rules! conformance_suite {
             user_updates,
             sessions_round_trip,
             a_session_is_stored_with_its_audit_event_or_not_at_all,
+            session_storage_counts_sessions_not_the_log,
             touch_moves_idle_expiry,
             delete_user_sessions_keeps_the_exception,
             listing_and_sweeping_skip_expired,
@@ -260,6 +261,38 @@ pub async fn a_session_is_stored_with_its_audit_event_or_not_at_all(store: Arc<d
     let records = store.list_audit(None, 100).await.unwrap();
     assert_eq!(logged(&records, &session.id), 1);
     assert_eq!(logged(&records, &token_session.id), 1);
+}
+
+/// The storage figure grows with sessions, and not with audit events.
+pub async fn session_storage_counts_sessions_not_the_log(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let client = ClientInfo::new(None, Some("agent"));
+    let start = store.session_storage_bytes().await.unwrap().unwrap();
+    for i in 0..300 {
+        let event = AuditEvent::new(
+            AuditKind::SignInFailed,
+            Some(alice.id),
+            &client,
+            now(),
+            serde_json::json!({ "n": i, "padding": "x".repeat(200) }),
+        );
+        store.append_audit(&event).await.unwrap();
+    }
+    let after_log = store.session_storage_bytes().await.unwrap().unwrap();
+    assert_eq!(after_log, start, "audit events counted as session storage");
+    for _ in 0..300 {
+        let (session, _) = session(alice.id);
+        store
+            .insert_session(&session, &sign_in_event(&session))
+            .await
+            .unwrap();
+    }
+    let after_sessions = store.session_storage_bytes().await.unwrap().unwrap();
+    assert!(
+        after_sessions >= start + 300 * 100,
+        "300 sessions grew the figure from {start} to {after_sessions} bytes"
+    );
 }
 
 /// Touching moves last-seen and idle expiry, nothing else.
