@@ -564,16 +564,11 @@ impl RefreshTokens for SqliteStore {
     }
 
     async fn session_by_refresh(&self, hash: &SecretHash) -> StoreResult<Option<(Session, bool)>> {
-        let row = sqlx::query(concat!(
-            "SELECT r.replaced_at AS replaced_at, ",
-            "s.id, s.kind, s.user_id, s.secret_hash, s.created_at, s.last_seen_at, s.idle_expires_at, ",
-            "s.absolute_expires_at, s.remember_me, s.ip, s.user_agent ",
-            "FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?"
-        ))
-        .bind(&hash.as_bytes()[..])
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        let row = sqlx::query(SESSION_BY_REFRESH)
+            .bind(&hash.as_bytes()[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
         row.map(|row| {
             let replaced: Option<i64> = row.try_get("replaced_at").map_err(corrupt)?;
             Ok((read_session(&row)?, replaced.is_none()))
@@ -592,6 +587,14 @@ impl RefreshTokens for SqliteStore {
         Ok(done.rows_affected())
     }
 }
+
+/// A refresh token's session, and when the token was replaced (NULL while current).
+const SESSION_BY_REFRESH: &str = concat!(
+    "SELECT r.replaced_at AS replaced_at, ",
+    "s.id, s.kind, s.user_id, s.secret_hash, s.created_at, s.last_seen_at, s.idle_expires_at, ",
+    "s.absolute_expires_at, s.remember_me, s.ip, s.user_agent ",
+    "FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?"
+);
 
 /// One refresh exchange waiting for the writer.
 #[derive(Debug)]
@@ -657,7 +660,9 @@ async fn rotate_batch(pool: &SqlitePool, batch: &[RotateRequest]) -> StoreResult
 }
 
 async fn rotate_one(conn: &mut sqlx::SqliteConnection, r: &RotateRequest) -> StoreResult<Rotation> {
-    let row = sqlx::query("SELECT session_id, replaced_at FROM refresh_tokens WHERE hash = ?")
+    // Token and session in one read: every statement here runs while the
+    // batch holds the write lock.
+    let row = sqlx::query(SESSION_BY_REFRESH)
         .bind(&r.presented.as_bytes()[..])
         .fetch_optional(&mut *conn)
         .await
@@ -665,23 +670,9 @@ async fn rotate_one(conn: &mut sqlx::SqliteConnection, r: &RotateRequest) -> Sto
     let Some(row) = row else {
         return Ok(Rotation::Unknown);
     };
-    let session_id: String = row.try_get("session_id").map_err(corrupt)?;
     let replaced_at: Option<i64> = row.try_get("replaced_at").map_err(corrupt)?;
-    let session = sqlx::query(concat!(
-        "SELECT ",
-        session_columns!(),
-        " FROM sessions WHERE id = ?"
-    ))
-    .bind(&session_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(unavailable)?
-    .as_ref()
-    .map(read_session)
-    .transpose()?;
-    let Some(mut session) = session else {
-        return Ok(Rotation::Unknown);
-    };
+    let mut session = read_session(&row)?;
+    let session_id = session.id.as_str().to_owned();
     if !session.is_live(r.now) {
         return Ok(Rotation::Expired);
     }
