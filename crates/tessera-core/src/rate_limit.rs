@@ -72,28 +72,26 @@ fn doubled(base: Duration, times: u64, cap: Duration) -> Duration {
 
 impl Tessera {
     /// Refuses with [`CoreError::RateLimited`] while the IP is blocked or
-    /// the account's next attempt is not due yet.
-    pub(crate) async fn guard_sign_in(&self, keys: &AttemptKeys) -> Result<(), CoreError> {
+    /// the account's next attempt is not due yet. Otherwise tells whether
+    /// the account has failures on record, for [`Self::record_success`].
+    /// One store read for all three keys.
+    pub(crate) async fn guard_sign_in(&self, keys: &AttemptKeys) -> Result<Failures, CoreError> {
         let now = self.now();
-        let mut until: Option<OffsetDateTime> = None;
-        if let Some(ip) = &keys.ip {
-            until = self
-                .store
-                .blocked_until(&format!("block:{ip}"), now)
-                .await?;
-        }
-        if let Some(account) = self
-            .store
-            .blocked_until(&format!("block:{}", keys.account), now)
-            .await?
-        {
-            until = Some(until.map_or(account, |u| u.max(account)));
-        }
+        let account_block = format!("block:{}", keys.account);
+        let account_failures = failures_key(&keys.account);
+        let ip_block = keys.ip.as_ref().map(|ip| format!("block:{ip}"));
+        let mut asked = vec![account_block.as_str(), account_failures.as_str()];
+        asked.extend(ip_block.as_deref());
+        let marks = self.store.marks(&asked, now).await?;
+        let mark = |i: usize| marks.get(i).copied().flatten();
+        let until = [mark(0), mark(2)].into_iter().flatten().max();
         match until {
             Some(until) => Err(CoreError::RateLimited {
                 retry_after: seconds_until(now, until),
             }),
-            None => Ok(()),
+            None => Ok(Failures {
+                on_record: mark(1).is_some(),
+            }),
         }
     }
 
@@ -132,7 +130,7 @@ impl Tessera {
         }
         let (failures, _) = self
             .store
-            .hit(&format!("fail:{}", keys.account), policy.window, now)
+            .hit(&failures_key(&keys.account), policy.window, now)
             .await?;
         if failures >= limit {
             let delay = doubled(Duration::seconds(1), failures - limit, MAX_ACCOUNT_DELAY);
@@ -154,20 +152,28 @@ impl Tessera {
     /// password does not excuse a thousand guesses from the same address).
     ///
     /// The account's block needs no reset: the guard let this attempt in, so
-    /// there is none. The failure count is read first, so the usual sign-in
-    /// (no failures) costs a read, not a durable write.
-    pub(crate) async fn record_success(&self, keys: &AttemptKeys) -> Result<(), CoreError> {
-        let failures = format!("fail:{}", keys.account);
-        if self
-            .store
-            .blocked_until(&failures, self.now())
-            .await?
-            .is_some()
-        {
-            self.store.reset(&failures).await?;
+    /// there is none. The guard read the failure count, so the usual sign-in
+    /// (no failures) costs no write here.
+    pub(crate) async fn record_success(
+        &self,
+        keys: &AttemptKeys,
+        failures: Failures,
+    ) -> Result<(), CoreError> {
+        if failures.on_record {
+            self.store.reset(&failures_key(&keys.account)).await?;
         }
         Ok(())
     }
+}
+
+/// Whether an account had failed sign-ins counted when its attempt began.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Failures {
+    on_record: bool,
+}
+
+fn failures_key(account: &str) -> String {
+    format!("fail:{account}")
 }
 
 #[cfg(test)]

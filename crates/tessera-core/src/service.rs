@@ -256,7 +256,7 @@ impl Tessera {
         let name = Username::parse(username);
         let keys = AttemptKeys::new(name.as_ref().map_or(username, |n| n.normalized()), client);
         // Before any password work: a blocked client costs no Argon2 run.
-        self.guard_sign_in(&keys).await?;
+        let failures = self.guard_sign_in(&keys).await?;
         let record = match &name {
             Ok(name) => self.store.user_by_username(name.normalized()).await?,
             Err(_) => None,
@@ -271,7 +271,7 @@ impl Tessera {
         };
         match (record, failure) {
             (Some(record), None) => {
-                self.record_success(&keys).await?;
+                self.record_success(&keys, failures).await?;
                 if outcome == Verified::MatchNeedsRehash {
                     let fresh = self.hasher.hash(password).await?;
                     self.store

@@ -188,12 +188,21 @@ pub trait Counters: Send + Sync {
     /// Marks `key` until `until` (kept if already marked for longer).
     async fn block(&self, key: &str, until: OffsetDateTime, now: OffsetDateTime)
     -> StoreResult<()>;
+    /// The end of each key's mark (or window) still running at `now`, in
+    /// the order of `keys`: one round trip for all of them.
+    async fn marks(
+        &self,
+        keys: &[&str],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Option<OffsetDateTime>>>;
     /// The end of `key`'s mark, if it is still marked at `now`.
     async fn blocked_until(
         &self,
         key: &str,
         now: OffsetDateTime,
-    ) -> StoreResult<Option<OffsetDateTime>>;
+    ) -> StoreResult<Option<OffsetDateTime>> {
+        Ok(self.marks(&[key], now).await?.pop().flatten())
+    }
     /// Forgets `key`.
     async fn reset(&self, key: &str) -> StoreResult<()>;
     /// Removes counters whose window has passed.
@@ -228,4 +237,20 @@ pub trait Store:
 impl<T: Users + Sessions + RefreshTokens + Keys + Revocations + Counters + Audit + Health> Store
     for T
 {
+}
+
+/// Lines up `found` (key, end) pairs, in any order, with `keys`: the
+/// answer shape of [`Counters::marks`] for stores that return rows.
+pub fn in_order(
+    keys: &[&str],
+    found: Vec<(String, OffsetDateTime)>,
+) -> Vec<Option<OffsetDateTime>> {
+    keys.iter()
+        .map(|key| {
+            found
+                .iter()
+                .find(|(k, _)| k.as_str() == *key)
+                .map(|(_, until)| *until)
+        })
+        .collect()
 }

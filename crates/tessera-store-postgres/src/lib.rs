@@ -19,7 +19,7 @@ use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId, SessionKind};
 use tessera_core::store::{
     Audit, Counters, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, StoreError,
-    StoreResult, Users,
+    StoreResult, Users, in_order,
 };
 use tessera_core::user::{User, UserRecord};
 use tessera_core::username::Username;
@@ -926,20 +926,26 @@ impl Counters for PgStore {
         Ok(())
     }
 
-    async fn blocked_until(
+    async fn marks(
         &self,
-        key: &str,
+        keys: &[&str],
         now: OffsetDateTime,
-    ) -> StoreResult<Option<OffsetDateTime>> {
-        let until: Option<i64> = sqlx::query_scalar(
-            "SELECT expires_at FROM counters WHERE key = $1 AND expires_at > $2",
+    ) -> StoreResult<Vec<Option<OffsetDateTime>>> {
+        let rows = sqlx::query(
+            "SELECT key, expires_at FROM counters WHERE key = ANY($1) AND expires_at > $2",
         )
-        .bind(key)
+        .bind(keys)
         .bind(to_millis(now))
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        until.map(from_millis).transpose()
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: String = row.try_get("key").map_err(corrupt)?;
+            let until: i64 = row.try_get("expires_at").map_err(corrupt)?;
+            found.push((key, from_millis(until)?));
+        }
+        Ok(in_order(keys, found))
     }
 
     async fn reset(&self, key: &str) -> StoreResult<()> {

@@ -243,14 +243,24 @@ impl Redis {
         Ok(u64::try_from(remaining.max(0)).unwrap_or(0))
     }
 
-    /// Milliseconds left on `key`'s mark, if any.
-    pub async fn remaining(&self, key: &str) -> StoreResult<Option<u64>> {
-        let mut conn = self.conn();
-        let left: i64 = conn
-            .pttl(self.key(&format!("c:{key}")))
+    /// Milliseconds left on each key's mark, if any, in one round trip.
+    pub async fn remaining(&self, keys: &[&str]) -> StoreResult<Vec<Option<u64>>> {
+        if keys.is_empty() {
+            // Redis refuses an empty pipeline.
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.pttl(self.key(&format!("c:{key}")));
+        }
+        let left: Vec<i64> = pipe
+            .query_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        Ok(u64::try_from(left).ok().filter(|ms| *ms > 0))
+        Ok(left
+            .into_iter()
+            .map(|ms| u64::try_from(ms).ok().filter(|ms| *ms > 0))
+            .collect())
     }
 
     /// Forgets the count under `key`.
@@ -714,12 +724,18 @@ impl Counters for RedisLayer {
         }
         Ok(())
     }
-    async fn blocked_until(
+    async fn marks(
         &self,
-        key: &str,
+        keys: &[&str],
         now: OffsetDateTime,
-    ) -> StoreResult<Option<OffsetDateTime>> {
-        Ok(self.redis.remaining(key).await?.map(|ms| after(now, ms)))
+    ) -> StoreResult<Vec<Option<OffsetDateTime>>> {
+        Ok(self
+            .redis
+            .remaining(keys)
+            .await?
+            .into_iter()
+            .map(|left| left.map(|ms| after(now, ms)))
+            .collect())
     }
     async fn reset(&self, key: &str) -> StoreResult<()> {
         self.redis.reset(key).await

@@ -22,7 +22,7 @@ use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId, SessionKind};
 use tessera_core::store::{
     Audit, Counters, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, StoreError,
-    StoreResult, Users,
+    StoreResult, Users, in_order,
 };
 use tessera_core::user::{User, UserRecord};
 use tessera_core::username::Username;
@@ -936,19 +936,29 @@ impl Counters for SqliteStore {
         Ok(())
     }
 
-    async fn blocked_until(
+    async fn marks(
         &self,
-        key: &str,
+        keys: &[&str],
         now: OffsetDateTime,
-    ) -> StoreResult<Option<OffsetDateTime>> {
-        let until: Option<i64> =
-            sqlx::query_scalar("SELECT expires_at FROM counters WHERE key = ? AND expires_at > ?")
-                .bind(key)
-                .bind(to_millis(now))
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
-        until.map(from_millis).transpose()
+    ) -> StoreResult<Vec<Option<OffsetDateTime>>> {
+        // The keys travel as one JSON array, so the statement stays one
+        // cached text whatever their number.
+        let rows = sqlx::query(
+            "SELECT key, expires_at FROM counters \
+             WHERE expires_at > ? AND key IN (SELECT value FROM json_each(?))",
+        )
+        .bind(to_millis(now))
+        .bind(serde_json::Value::from(keys).to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: String = row.try_get("key").map_err(corrupt)?;
+            let until: i64 = row.try_get("expires_at").map_err(corrupt)?;
+            found.push((key, from_millis(until)?));
+        }
+        Ok(in_order(keys, found))
     }
 
     async fn reset(&self, key: &str) -> StoreResult<()> {

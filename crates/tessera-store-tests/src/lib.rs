@@ -706,6 +706,18 @@ pub async fn counters_count_in_windows_and_block(store: Arc<dyn Store>) {
         until > now() + Duration::seconds(20),
         "a shorter block does not shorten a longer one"
     );
+    // Several keys in one read, answered in the order asked.
+    store.hit("fail:m", window, now()).await.unwrap();
+    let marks = store
+        .marks(&["block:none", "fail:m", "block:x", "block:none"], now())
+        .await
+        .unwrap();
+    assert_eq!(marks.len(), 4);
+    assert_eq!(marks[0], None);
+    assert!(marks[1].is_some_and(|end| end > now()));
+    assert!(marks[2].is_some_and(|end| end > now() + Duration::seconds(20)));
+    assert_eq!(marks[3], None);
+    assert!(store.marks(&[], now()).await.unwrap().is_empty());
     store.reset("block:x").await.unwrap();
     assert!(
         store
