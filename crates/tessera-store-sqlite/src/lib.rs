@@ -167,23 +167,10 @@ macro_rules! user_columns {
         "id, username, username_normalized, password_hash, roles, disabled, created_at, updated_at"
     };
 }
-async fn append_audit<'c, E>(executor: E, e: &AuditEvent) -> StoreResult<()>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
-{
-    sqlx::query(
-        "INSERT INTO audit_log (kind, user_id, ip, user_agent, at, detail) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&e.kind)
-    .bind(e.user_id.map(|id| id.to_string()))
-    .bind(e.ip.map(|ip| ip.to_string()))
-    .bind(e.user_agent.as_deref())
-    .bind(to_millis(e.at))
-    .bind(e.detail.to_string())
-    .execute(executor)
-    .await
-    .map_err(unavailable)?;
-    Ok(())
+macro_rules! insert_audit_sql {
+    () => {
+        "INSERT INTO audit_log (kind, user_id, ip, user_agent, at, detail) VALUES (?, ?, ?, ?, ?, ?)"
+    };
 }
 
 macro_rules! session_columns {
@@ -192,30 +179,43 @@ macro_rules! session_columns {
     };
 }
 
-async fn insert_session<'c, E>(executor: E, s: &Session) -> StoreResult<()>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
-{
-    sqlx::query(concat!(
-        "INSERT INTO sessions (",
-        session_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(s.id.as_str())
-    .bind(s.kind.as_str())
-    .bind(s.user_id.to_string())
-    .bind(&s.secret_hash.as_bytes()[..])
-    .bind(to_millis(s.created_at))
-    .bind(to_millis(s.last_seen_at))
-    .bind(to_millis(s.idle_expires_at))
-    .bind(to_millis(s.absolute_expires_at))
-    .bind(i64::from(s.remember_me))
-    .bind(s.ip.map(|ip| ip.to_string()))
-    .bind(s.user_agent.as_deref())
-    .execute(executor)
-    .await
-    .map_err(write_error)?;
-    Ok(())
+macro_rules! insert_session_sql {
+    () => {
+        concat!(
+            "INSERT INTO sessions (",
+            session_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+    };
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds the parameters of `insert_audit_sql!`, in order.
+fn bind_audit<'q>(query: SqliteQuery<'q>, e: &'q AuditEvent) -> SqliteQuery<'q> {
+    query
+        .bind(&e.kind)
+        .bind(e.user_id.map(|id| id.to_string()))
+        .bind(e.ip.map(|ip| ip.to_string()))
+        .bind(e.user_agent.as_deref())
+        .bind(to_millis(e.at))
+        .bind(e.detail.to_string())
+}
+
+/// Binds the parameters of `insert_session_sql!`, in order.
+fn bind_session<'q>(query: SqliteQuery<'q>, s: &'q Session) -> SqliteQuery<'q> {
+    query
+        .bind(s.id.as_str())
+        .bind(s.kind.as_str())
+        .bind(s.user_id.to_string())
+        .bind(&s.secret_hash.as_bytes()[..])
+        .bind(to_millis(s.created_at))
+        .bind(to_millis(s.last_seen_at))
+        .bind(to_millis(s.idle_expires_at))
+        .bind(to_millis(s.absolute_expires_at))
+        .bind(i64::from(s.remember_me))
+        .bind(s.ip.map(|ip| ip.to_string()))
+        .bind(s.user_agent.as_deref())
 }
 
 #[async_trait]
@@ -338,9 +338,13 @@ impl Users for SqliteStore {
 #[async_trait]
 impl Sessions for SqliteStore {
     async fn insert_session(&self, s: &Session, event: &AuditEvent) -> StoreResult<()> {
+        // Both statements in one round trip to the database thread.
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        insert_session(&mut *tx, s).await?;
-        append_audit(&mut *tx, event).await?;
+        let both = sqlx::query(concat!(insert_session_sql!(), "; ", insert_audit_sql!()));
+        bind_audit(bind_session(both, s), event)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -460,7 +464,11 @@ impl Sessions for SqliteStore {
 #[async_trait]
 impl Audit for SqliteStore {
     async fn append_audit(&self, e: &AuditEvent) -> StoreResult<()> {
-        append_audit(&self.pool, e).await
+        bind_audit(sqlx::query(insert_audit_sql!()), e)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn list_audit(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<AuditRecord>> {
@@ -525,9 +533,13 @@ impl Health for SqliteStore {
 impl RefreshTokens for SqliteStore {
     async fn insert_token_session(&self, s: &Session, event: &AuditEvent) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        insert_session(&mut *tx, s).await?;
-        append_audit(&mut *tx, event).await?;
-        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)")
+        let all = sqlx::query(concat!(
+            insert_session_sql!(),
+            "; ",
+            insert_audit_sql!(),
+            "; INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)"
+        ));
+        bind_audit(bind_session(all, s), event)
             .bind(&s.secret_hash.as_bytes()[..])
             .bind(s.id.as_str())
             .bind(to_millis(s.created_at))
