@@ -699,28 +699,20 @@ async fn rotate_one(conn: &mut sqlx::SqliteConnection, r: &RotateRequest) -> Sto
         return Ok(Rotation::Reused(session));
     }
     let now_ms = to_millis(r.now);
+    let idle_expires_at = (r.now + r.idle_ttl).min(session.absolute_expires_at);
     // Whatever was current (the presented token, or within the grace
     // window its successor) is replaced now; the new token is the only
-    // current one.
+    // current one. The three writes go to the database thread together.
     sqlx::query(
-        "UPDATE refresh_tokens SET replaced_at = ? WHERE session_id = ? AND replaced_at IS NULL",
+        "UPDATE refresh_tokens SET replaced_at = ? WHERE session_id = ? AND replaced_at IS NULL; \
+         INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?); \
+         UPDATE sessions SET secret_hash = ?, last_seen_at = ?, idle_expires_at = ? WHERE id = ?",
     )
     .bind(now_ms)
     .bind(&session_id)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
-    sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)")
-        .bind(&r.new.as_bytes()[..])
-        .bind(&session_id)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await
-        .map_err(write_error)?;
-    let idle_expires_at = (r.now + r.idle_ttl).min(session.absolute_expires_at);
-    sqlx::query(
-        "UPDATE sessions SET secret_hash = ?, last_seen_at = ?, idle_expires_at = ? WHERE id = ?",
-    )
+    .bind(&r.new.as_bytes()[..])
+    .bind(&session_id)
+    .bind(now_ms)
     .bind(&r.new.as_bytes()[..])
     .bind(now_ms)
     .bind(to_millis(idle_expires_at))
