@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
@@ -99,11 +99,7 @@ impl Policy {
         let headers = response.headers_mut();
         headers.insert(header::VARY, HeaderValue::from_static(VARY_PREFLIGHT));
         if let Some(origin) = grant {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
+            allow(headers, origin);
             headers.insert(
                 header::ACCESS_CONTROL_ALLOW_METHODS,
                 HeaderValue::from_static(ALLOWED_METHODS),
@@ -126,16 +122,21 @@ fn decorate(response: &mut Response, grant: Option<HeaderValue>) {
     let headers = response.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static(VARY_ACTUAL));
     if let Some(origin) = grant {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        allow(headers, origin);
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static(EXPOSED_HEADERS),
         );
     }
+}
+
+/// Lets scripts on `origin` read the answer, credentials included.
+fn allow(headers: &mut HeaderMap, origin: HeaderValue) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
 }
 
 fn is_preflight(request: &Request) -> bool {

@@ -69,6 +69,21 @@ struct Row {
     ratio_to_ceiling: Option<f64>,
 }
 
+impl Row {
+    /// A row from sorted latencies (µs) over `elapsed`, with no ratio yet.
+    fn new(scenario: String, sorted: &[u32], errors: u64, elapsed: Duration) -> Self {
+        Self {
+            scenario,
+            requests: sorted.len() as u64,
+            errors,
+            per_second: sorted.len() as f64 / elapsed.as_secs_f64(),
+            p50_us: percentile(sorted, 0.50),
+            p99_us: percentile(sorted, 0.99),
+            ratio_to_ceiling: None,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct Report {
     machine: String,
@@ -633,16 +648,7 @@ async fn measure(
     .await?;
     let Some(reference) = reference else {
         let (latencies, errors, elapsed) = drive(loader, work, connections, duration, None).await?;
-        let per_second = latencies.len() as f64 / elapsed.as_secs_f64();
-        return Ok(Row {
-            scenario: name.to_owned(),
-            requests: latencies.len() as u64,
-            errors,
-            per_second,
-            p50_us: percentile(&latencies, 0.50),
-            p99_us: percentile(&latencies, 0.99),
-            ratio_to_ceiling: None,
-        });
+        return Ok(Row::new(name.to_owned(), &latencies, errors, elapsed));
     };
     let rounds = (duration.as_millis() / (2 * INTERLEAVE_WINDOW.as_millis())).max(1);
     let (mut latencies, mut errors, mut elapsed) = (Vec::new(), 0, Duration::ZERO);
@@ -665,17 +671,11 @@ async fn measure(
         elapsed += took;
     }
     latencies.sort_unstable();
-    let per_second = latencies.len() as f64 / elapsed.as_secs_f64();
+    let mut row = Row::new(name.to_owned(), &latencies, errors, elapsed);
     let reference_per_second = reference_count as f64 / reference_elapsed.as_secs_f64();
-    Ok(Row {
-        scenario: name.to_owned(),
-        requests: latencies.len() as u64,
-        errors,
-        per_second,
-        p50_us: percentile(&latencies, 0.50),
-        p99_us: percentile(&latencies, 0.99),
-        ratio_to_ceiling: (reference_per_second > 0.0).then(|| per_second / reference_per_second),
-    })
+    row.ratio_to_ceiling =
+        (reference_per_second > 0.0).then(|| row.per_second / reference_per_second);
+    Ok(row)
 }
 
 async fn paced(
@@ -689,15 +689,12 @@ async fn paced(
     let pace = Duration::from_secs_f64(1.0 / per_connection);
     let (latencies, errors, elapsed) =
         drive(loader, work, connections, duration, Some(pace)).await?;
-    Ok(Row {
-        scenario: format!("paced at {rate:.0}/s"),
-        requests: latencies.len() as u64,
+    Ok(Row::new(
+        format!("paced at {rate:.0}/s"),
+        &latencies,
         errors,
-        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50_us: percentile(&latencies, 0.50),
-        p99_us: percentile(&latencies, 0.99),
-        ratio_to_ceiling: None,
-    })
+        elapsed,
+    ))
 }
 
 /// Sign-in windows alternate with windows of the hashing pool alone, so
@@ -736,15 +733,12 @@ async fn sign_in_against_capacity(
         elapsed += took;
     }
     latencies.sort_unstable();
-    let row = Row {
-        scenario: "POST /v1/session (sign-in)".to_owned(),
-        requests: latencies.len() as u64,
+    let row = Row::new(
+        "POST /v1/session (sign-in)".to_owned(),
+        &latencies,
         errors,
-        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50_us: percentile(&latencies, 0.50),
-        p99_us: percentile(&latencies, 0.99),
-        ratio_to_ceiling: None,
-    };
+        elapsed,
+    );
     Ok((row, capacity / rounds as f64))
 }
 
