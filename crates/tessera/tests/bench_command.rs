@@ -71,7 +71,10 @@ fn bench_reports_every_scenario_and_measure() {
     assert!(report["cache_bytes_per_session_estimate"].as_u64().unwrap() > 0);
     assert!(report["argon2_capacity_per_second"].as_f64().unwrap() > 0.0);
     let sign_in_share = report["sign_in_to_argon2_capacity"].as_f64().unwrap();
-    assert!(sign_in_share > 0.0 && sign_in_share < 3.0, "{sign_in_share}");
+    assert!(
+        sign_in_share > 0.0 && sign_in_share < 3.0,
+        "{sign_in_share}"
+    );
     assert!(report["revocation_refused_after_us"].as_u64().unwrap() < 5_000_000);
     for key in [
         "me_p99_at_half_load_us",
