@@ -23,6 +23,10 @@ pub const CSRF_FIELD: &str = "csrf_token";
 #[derive(Debug, Clone)]
 pub struct FormCsrfToken(pub String);
 
+/// A form body [`stash_form_token`] has already decoded, for [`crate::input::Input`].
+#[derive(Debug, Clone)]
+pub struct DecodedForm(pub serde_json::Value);
+
 /// Origins allowed to send state-changing requests.
 #[derive(Debug, Clone, Default)]
 pub struct OriginPolicy {
@@ -205,11 +209,15 @@ pub async fn stash_form_token(request: Request, next: Next) -> Response {
             };
         }
     };
-    // A malformed form is left for the handler's extractor to refuse.
-    if let Ok(serde_json::Value::Object(fields)) = decode_form(&bytes)
-        && let Some(serde_json::Value::String(token)) = fields.get(CSRF_FIELD)
+    // A malformed (or empty) form is left for the handler's extractor to
+    // refuse; a good one is handed on decoded, so it is decoded only once.
+    if !bytes.is_empty()
+        && let Ok(form) = decode_form(&bytes)
     {
-        parts.extensions.insert(FormCsrfToken(token.clone()));
+        if let Some(serde_json::Value::String(token)) = form.get(CSRF_FIELD) {
+            parts.extensions.insert(FormCsrfToken(token.clone()));
+        }
+        parts.extensions.insert(DecodedForm(form));
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
+use crate::csrf::DecodedForm;
 use crate::problem::ApiError;
 
 /// Largest request body accepted, in bytes.
@@ -59,8 +60,16 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(mut req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let format = body_format(req.headers().get(header::CONTENT_TYPE));
+        if format == Some(BodyFormat::Form)
+            && let Some(DecodedForm(form)) = req.extensions_mut().remove::<DecodedForm>()
+        {
+            return Ok(Self {
+                value: into_typed(form)?,
+                format: BodyFormat::Form,
+            });
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         if bytes.is_empty() {
             return Err(ApiError::bad_request("the request body is empty"));
