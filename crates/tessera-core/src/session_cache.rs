@@ -10,11 +10,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::secret::SecretHash;
 use crate::session::{Session, SessionId, SessionKind};
+use crate::store::{from_millis, to_millis};
 use crate::user::User;
 
 /// How long an entry is trusted before the store is asked again.
@@ -39,14 +39,6 @@ struct Entry {
     filled_at: u32,
 }
 
-fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn from_millis(ms: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
-}
-
 impl Entry {
     fn new(session: &Session, filled_at: u32) -> Option<Self> {
         let id: [u8; ID_LEN] = session.id.as_str().as_bytes().try_into().ok()?;
@@ -54,10 +46,10 @@ impl Entry {
             id,
             remember_me: session.remember_me,
             user_id: session.user_id,
-            created_at_ms: millis(session.created_at),
-            last_seen_at_ms: millis(session.last_seen_at),
-            idle_expires_at_ms: millis(session.idle_expires_at),
-            absolute_expires_at_ms: millis(session.absolute_expires_at),
+            created_at_ms: to_millis(session.created_at),
+            last_seen_at_ms: to_millis(session.last_seen_at),
+            idle_expires_at_ms: to_millis(session.idle_expires_at),
+            absolute_expires_at_ms: to_millis(session.absolute_expires_at),
             filled_at,
         })
     }
@@ -68,10 +60,10 @@ impl Entry {
             kind,
             user_id: self.user_id,
             secret_hash,
-            created_at: from_millis(self.created_at_ms)?,
-            last_seen_at: from_millis(self.last_seen_at_ms)?,
-            idle_expires_at: from_millis(self.idle_expires_at_ms)?,
-            absolute_expires_at: from_millis(self.absolute_expires_at_ms)?,
+            created_at: from_millis(self.created_at_ms).ok()?,
+            last_seen_at: from_millis(self.last_seen_at_ms).ok()?,
+            idle_expires_at: from_millis(self.idle_expires_at_ms).ok()?,
+            absolute_expires_at: from_millis(self.absolute_expires_at_ms).ok()?,
             remember_me: self.remember_me,
             ip: None,
             user_agent: None,
@@ -251,6 +243,7 @@ impl SessionCache {
 mod tests {
     use super::*;
     use crate::secret::{Secret, SecretKind};
+    use time::OffsetDateTime;
 
     fn session(kind: SessionKind) -> Session {
         let now = OffsetDateTime::now_utc();

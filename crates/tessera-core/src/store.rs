@@ -239,18 +239,30 @@ impl<T: Users + Sessions + RefreshTokens + Keys + Revocations + Counters + Audit
 {
 }
 
-/// Lines up `found` (key, end) pairs, in any order, with `keys`: the
-/// answer shape of [`Counters::marks`] for stores that return rows.
+/// Lines up `found` (key, end in Unix milliseconds) rows, in any order,
+/// with `keys`: the answer shape of [`Counters::marks`] for SQL stores.
 pub fn in_order(
     keys: &[&str],
-    found: Vec<(String, OffsetDateTime)>,
-) -> Vec<Option<OffsetDateTime>> {
+    found: Vec<(String, i64)>,
+) -> StoreResult<Vec<Option<OffsetDateTime>>> {
     keys.iter()
         .map(|key| {
             found
                 .iter()
                 .find(|(k, _)| k.as_str() == *key)
-                .map(|(_, until)| *until)
+                .map(|(_, until)| from_millis(*until))
+                .transpose()
         })
         .collect()
+}
+
+/// A time as the stores keep it: Unix milliseconds (saturating).
+pub fn to_millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// A stored time back; [`StoreError::Corrupt`] if out of range.
+pub fn from_millis(ms: i64) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
 }

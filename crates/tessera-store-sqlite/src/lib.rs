@@ -22,7 +22,7 @@ use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId, SessionKind};
 use tessera_core::store::{
     Audit, Counters, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, StoreError,
-    StoreResult, Users, in_order,
+    StoreResult, Users, from_millis, in_order, to_millis,
 };
 use tessera_core::user::{User, UserRecord};
 use tessera_core::username::Username;
@@ -105,15 +105,6 @@ fn write_error(e: sqlx::Error) -> StoreError {
         return StoreError::Duplicate;
     }
     unavailable(e)
-}
-
-fn to_millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn from_millis(ms: i64) -> StoreResult<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -947,7 +938,7 @@ impl Counters for SqliteStore {
     ) -> StoreResult<Vec<Option<OffsetDateTime>>> {
         // The keys travel as one JSON array, so the statement stays one
         // cached text whatever their number.
-        let rows = sqlx::query(
+        let found: Vec<(String, i64)> = sqlx::query_as(
             "SELECT key, expires_at FROM counters \
              WHERE expires_at > ? AND key IN (SELECT value FROM json_each(?))",
         )
@@ -956,13 +947,7 @@ impl Counters for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        let mut found = Vec::with_capacity(rows.len());
-        for row in rows {
-            let key: String = row.try_get("key").map_err(corrupt)?;
-            let until: i64 = row.try_get("expires_at").map_err(corrupt)?;
-            found.push((key, from_millis(until)?));
-        }
-        Ok(in_order(keys, found))
+        in_order(keys, found)
     }
 
     async fn reset(&self, key: &str) -> StoreResult<()> {
