@@ -11,21 +11,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tessera_core::audit::{AuditEvent, AuditRecord};
-use tessera_core::keys::{Algorithm, StoredKey};
+use tessera_core::keys::StoredKey;
 use tessera_core::revocation::{Revocation, RevocationKind};
 use tessera_core::secret::SecretHash;
-use tessera_core::session::{Session, SessionId, SessionKind};
+use tessera_core::session::{Session, SessionId};
 use tessera_core::store::{
     Audit, Counters, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, StoreError,
     StoreResult, Users, from_millis, in_order, to_millis,
 };
 use tessera_core::user::{User, UserRecord};
-use tessera_core::username::Username;
+use tessera_store_sql::{
+    corrupt, read_key, read_revocation, read_session, read_user, unavailable, write_error,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 /// The schema migrations, applied in order and recorded in `_sqlx_migrations`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -156,23 +157,6 @@ async fn advisory_lock(conn: &mut sqlx::PgConnection, id: i64) -> StoreResult<()
     Ok(())
 }
 
-fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-fn write_error(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &e
-        && db.is_unique_violation()
-    {
-        return StoreError::Duplicate;
-    }
-    unavailable(e)
-}
-
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
 // sqlx only takes static SQL, so shared column lists are spliced in with concat!.
 macro_rules! user_columns {
     () => {
@@ -184,47 +168,6 @@ macro_rules! session_columns {
     () => {
         "id, kind, user_id, secret_hash, created_at, last_seen_at, idle_expires_at, absolute_expires_at, remember_me, ip, user_agent"
     };
-}
-
-fn read_user(row: &PgRow) -> StoreResult<UserRecord> {
-    let id: String = row.try_get("id").map_err(corrupt)?;
-    let roles: String = row.try_get("roles").map_err(corrupt)?;
-    let user = User {
-        id: Uuid::parse_str(&id).map_err(corrupt)?,
-        username: Username::from_stored(
-            row.try_get("username").map_err(corrupt)?,
-            row.try_get("username_normalized").map_err(corrupt)?,
-        ),
-        roles: serde_json::from_str(&roles).map_err(corrupt)?,
-        disabled: row.try_get("disabled").map_err(corrupt)?,
-        created_at: from_millis(row.try_get("created_at").map_err(corrupt)?)?,
-        updated_at: from_millis(row.try_get("updated_at").map_err(corrupt)?)?,
-    };
-    Ok(UserRecord {
-        user,
-        password_hash: row.try_get("password_hash").map_err(corrupt)?,
-    })
-}
-
-fn read_session(row: &PgRow) -> StoreResult<Session> {
-    let id: String = row.try_get("id").map_err(corrupt)?;
-    let kind: String = row.try_get("kind").map_err(corrupt)?;
-    let user_id: String = row.try_get("user_id").map_err(corrupt)?;
-    let hash: Vec<u8> = row.try_get("secret_hash").map_err(corrupt)?;
-    let ip: Option<String> = row.try_get("ip").map_err(corrupt)?;
-    Ok(Session {
-        id: SessionId::parse(&id).ok_or_else(|| corrupt("session id"))?,
-        kind: SessionKind::parse(&kind).ok_or_else(|| corrupt("session kind"))?,
-        user_id: Uuid::parse_str(&user_id).map_err(corrupt)?,
-        secret_hash: SecretHash::from_slice(&hash).ok_or_else(|| corrupt("secret hash"))?,
-        created_at: from_millis(row.try_get("created_at").map_err(corrupt)?)?,
-        last_seen_at: from_millis(row.try_get("last_seen_at").map_err(corrupt)?)?,
-        idle_expires_at: from_millis(row.try_get("idle_expires_at").map_err(corrupt)?)?,
-        absolute_expires_at: from_millis(row.try_get("absolute_expires_at").map_err(corrupt)?)?,
-        remember_me: row.try_get("remember_me").map_err(corrupt)?,
-        ip: ip.and_then(|ip| IpAddr::from_str(&ip).ok()),
-        user_agent: row.try_get("user_agent").map_err(corrupt)?,
-    })
 }
 
 async fn append_audit<'c, E>(executor: E, e: &AuditEvent) -> StoreResult<()>
@@ -643,20 +586,6 @@ impl RefreshTokens for PgStore {
     }
 }
 
-fn read_key(row: &PgRow) -> StoreResult<StoredKey> {
-    let algorithm: String = row.try_get("algorithm").map_err(corrupt)?;
-    let retired_at: Option<i64> = row.try_get("retired_at").map_err(corrupt)?;
-    let expires_at: Option<i64> = row.try_get("expires_at").map_err(corrupt)?;
-    Ok(StoredKey {
-        kid: row.try_get("kid").map_err(corrupt)?,
-        algorithm: Algorithm::parse(&algorithm).ok_or_else(|| corrupt("key algorithm"))?,
-        private: Zeroizing::new(row.try_get("private_key").map_err(corrupt)?),
-        created_at: from_millis(row.try_get("created_at").map_err(corrupt)?)?,
-        retired_at: retired_at.map(from_millis).transpose()?,
-        expires_at: expires_at.map(from_millis).transpose()?,
-    })
-}
-
 async fn insert_key<'c, E>(executor: E, key: &StoredKey) -> StoreResult<()>
 where
     E: sqlx::Executor<'c, Database = sqlx::Postgres>,
@@ -733,16 +662,6 @@ impl Keys for PgStore {
         .map_err(unavailable)?;
         Ok(done.rows_affected())
     }
-}
-
-fn read_revocation(row: &PgRow) -> StoreResult<Revocation> {
-    let kind: String = row.try_get("kind").map_err(corrupt)?;
-    Ok(Revocation {
-        seq: row.try_get("seq").map_err(corrupt)?,
-        kind: RevocationKind::parse(&kind).ok_or_else(|| corrupt("revocation kind"))?,
-        value: row.try_get("value").map_err(corrupt)?,
-        expires_at: from_millis(row.try_get("expires_at").map_err(corrupt)?)?,
-    })
 }
 
 #[async_trait]

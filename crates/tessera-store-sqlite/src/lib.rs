@@ -12,23 +12,23 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use tessera_core::audit::{AuditEvent, AuditRecord};
-use tessera_core::keys::{Algorithm, StoredKey};
+use tessera_core::keys::StoredKey;
 use tessera_core::revocation::{Revocation, RevocationKind};
 use tessera_core::secret::SecretHash;
-use tessera_core::session::{Session, SessionId, SessionKind};
+use tessera_core::session::{Session, SessionId};
 use tessera_core::store::{
     Audit, Counters, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, StoreError,
     StoreResult, Users, from_millis, in_order, to_millis,
 };
 use tessera_core::user::{User, UserRecord};
-use tessera_core::username::Username;
+use tessera_store_sql::{
+    corrupt, read_key, read_revocation, read_session, read_user, unavailable, write_error,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 /// The schema migrations, applied in order and recorded in `_sqlx_migrations`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -92,64 +92,6 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
-}
-
-fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-fn write_error(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &e
-        && db.is_unique_violation()
-    {
-        return StoreError::Duplicate;
-    }
-    unavailable(e)
-}
-
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
-fn read_user(row: &SqliteRow) -> StoreResult<UserRecord> {
-    let id: String = row.try_get("id").map_err(corrupt)?;
-    let roles: String = row.try_get("roles").map_err(corrupt)?;
-    let user = User {
-        id: Uuid::parse_str(&id).map_err(corrupt)?,
-        username: Username::from_stored(
-            row.try_get("username").map_err(corrupt)?,
-            row.try_get("username_normalized").map_err(corrupt)?,
-        ),
-        roles: serde_json::from_str(&roles).map_err(corrupt)?,
-        disabled: row.try_get::<i64, _>("disabled").map_err(corrupt)? != 0,
-        created_at: from_millis(row.try_get("created_at").map_err(corrupt)?)?,
-        updated_at: from_millis(row.try_get("updated_at").map_err(corrupt)?)?,
-    };
-    Ok(UserRecord {
-        user,
-        password_hash: row.try_get("password_hash").map_err(corrupt)?,
-    })
-}
-
-fn read_session(row: &SqliteRow) -> StoreResult<Session> {
-    let id: String = row.try_get("id").map_err(corrupt)?;
-    let kind: String = row.try_get("kind").map_err(corrupt)?;
-    let user_id: String = row.try_get("user_id").map_err(corrupt)?;
-    let hash: Vec<u8> = row.try_get("secret_hash").map_err(corrupt)?;
-    let ip: Option<String> = row.try_get("ip").map_err(corrupt)?;
-    Ok(Session {
-        id: SessionId::parse(&id).ok_or_else(|| corrupt("session id"))?,
-        kind: SessionKind::parse(&kind).ok_or_else(|| corrupt("session kind"))?,
-        user_id: Uuid::parse_str(&user_id).map_err(corrupt)?,
-        secret_hash: SecretHash::from_slice(&hash).ok_or_else(|| corrupt("secret hash"))?,
-        created_at: from_millis(row.try_get("created_at").map_err(corrupt)?)?,
-        last_seen_at: from_millis(row.try_get("last_seen_at").map_err(corrupt)?)?,
-        idle_expires_at: from_millis(row.try_get("idle_expires_at").map_err(corrupt)?)?,
-        absolute_expires_at: from_millis(row.try_get("absolute_expires_at").map_err(corrupt)?)?,
-        remember_me: row.try_get::<i64, _>("remember_me").map_err(corrupt)? != 0,
-        ip: ip.and_then(|ip| IpAddr::from_str(&ip).ok()),
-        user_agent: row.try_get("user_agent").map_err(corrupt)?,
-    })
 }
 
 // sqlx only takes static SQL, so shared column lists are spliced in with concat!.
@@ -717,20 +659,6 @@ async fn rotate_one(conn: &mut sqlx::SqliteConnection, r: &RotateRequest) -> Sto
     Ok(Rotation::Rotated(session))
 }
 
-fn read_key(row: &SqliteRow) -> StoreResult<StoredKey> {
-    let algorithm: String = row.try_get("algorithm").map_err(corrupt)?;
-    let retired_at: Option<i64> = row.try_get("retired_at").map_err(corrupt)?;
-    let expires_at: Option<i64> = row.try_get("expires_at").map_err(corrupt)?;
-    Ok(StoredKey {
-        kid: row.try_get("kid").map_err(corrupt)?,
-        algorithm: Algorithm::parse(&algorithm).ok_or_else(|| corrupt("key algorithm"))?,
-        private: Zeroizing::new(row.try_get("private_key").map_err(corrupt)?),
-        created_at: from_millis(row.try_get("created_at").map_err(corrupt)?)?,
-        retired_at: retired_at.map(from_millis).transpose()?,
-        expires_at: expires_at.map(from_millis).transpose()?,
-    })
-}
-
 async fn insert_key<'c, E>(executor: E, key: &StoredKey) -> StoreResult<()>
 where
     E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
@@ -814,16 +742,6 @@ impl Keys for SqliteStore {
         .map_err(unavailable)?;
         Ok(done.rows_affected())
     }
-}
-
-fn read_revocation(row: &SqliteRow) -> StoreResult<Revocation> {
-    let kind: String = row.try_get("kind").map_err(corrupt)?;
-    Ok(Revocation {
-        seq: row.try_get("seq").map_err(corrupt)?,
-        kind: RevocationKind::parse(&kind).ok_or_else(|| corrupt("revocation kind"))?,
-        value: row.try_get("value").map_err(corrupt)?,
-        expires_at: from_millis(row.try_get("expires_at").map_err(corrupt)?)?,
-    })
 }
 
 #[async_trait]

@@ -191,11 +191,15 @@ pub async fn user_updates(store: Arc<dyn Store>) {
     assert!(!store.set_roles(nobody, &[], later).await.unwrap());
 }
 
-/// Sessions read back identically by secret hash and by id.
+/// Sessions read back identically by secret hash and by id, flags included.
 pub async fn sessions_round_trip(store: Arc<dyn Store>) {
     let alice = user("alice");
     store.insert_user(&alice, "h").await.unwrap();
     let (session, secret) = session(alice.id);
+    let session = Session {
+        remember_me: true,
+        ..session
+    };
     store
         .insert_session(&session, &sign_in_event(&session))
         .await

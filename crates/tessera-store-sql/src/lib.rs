@@ -1,0 +1,147 @@
+//! What the SQL stores (SQLite and PostgreSQL) share: their tables have the
+//! same columns with the same encodings (times as Unix milliseconds, ids
+//! and addresses as text, roles as a JSON array), so rows are read back
+//! into the domain once, generically over the sqlx row type, and sqlx
+//! errors map to [`StoreError`] the same way.
+
+use std::net::IpAddr;
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+use tessera_core::keys::{Algorithm, StoredKey};
+use tessera_core::revocation::{Revocation, RevocationKind};
+use tessera_core::secret::SecretHash;
+use tessera_core::session::{Session, SessionId, SessionKind};
+use tessera_core::store::{StoreError, StoreResult, from_millis};
+use tessera_core::user::{User, UserRecord};
+use tessera_core::username::Username;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+/// The store cannot be reached or refused the statement.
+pub fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Like [`unavailable`], but a unique-key violation is [`StoreError::Duplicate`].
+pub fn write_error(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        return StoreError::Duplicate;
+    }
+    unavailable(e)
+}
+
+/// Stored data that does not read back into the domain.
+pub fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// One column of `row`, decoded; a wrong type or a missing column is corrupt data.
+fn column<'r, R, T>(row: &'r R, name: &'r str) -> StoreResult<T>
+where
+    R: Row,
+    &'r str: ColumnIndex<R>,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    row.try_get(name).map_err(corrupt)
+}
+
+/// A user row (`user_columns`).
+pub fn read_user<'r, R>(row: &'r R) -> StoreResult<UserRecord>
+where
+    R: Row,
+    &'r str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let id: String = column(row, "id")?;
+    let roles: String = column(row, "roles")?;
+    let user = User {
+        id: Uuid::parse_str(&id).map_err(corrupt)?,
+        username: Username::from_stored(
+            column(row, "username")?,
+            column(row, "username_normalized")?,
+        ),
+        roles: serde_json::from_str(&roles).map_err(corrupt)?,
+        disabled: column(row, "disabled")?,
+        created_at: from_millis(column(row, "created_at")?)?,
+        updated_at: from_millis(column(row, "updated_at")?)?,
+    };
+    Ok(UserRecord {
+        user,
+        password_hash: column(row, "password_hash")?,
+    })
+}
+
+/// A session row (`session_columns`).
+pub fn read_session<'r, R>(row: &'r R) -> StoreResult<Session>
+where
+    R: Row,
+    &'r str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let id: String = column(row, "id")?;
+    let kind: String = column(row, "kind")?;
+    let user_id: String = column(row, "user_id")?;
+    let hash: Vec<u8> = column(row, "secret_hash")?;
+    let ip: Option<String> = column(row, "ip")?;
+    Ok(Session {
+        id: SessionId::parse(&id).ok_or_else(|| corrupt("session id"))?,
+        kind: SessionKind::parse(&kind).ok_or_else(|| corrupt("session kind"))?,
+        user_id: Uuid::parse_str(&user_id).map_err(corrupt)?,
+        secret_hash: SecretHash::from_slice(&hash).ok_or_else(|| corrupt("secret hash"))?,
+        created_at: from_millis(column(row, "created_at")?)?,
+        last_seen_at: from_millis(column(row, "last_seen_at")?)?,
+        idle_expires_at: from_millis(column(row, "idle_expires_at")?)?,
+        absolute_expires_at: from_millis(column(row, "absolute_expires_at")?)?,
+        remember_me: column(row, "remember_me")?,
+        ip: ip.and_then(|ip| ip.parse::<IpAddr>().ok()),
+        user_agent: column(row, "user_agent")?,
+    })
+}
+
+/// A signing key row.
+pub fn read_key<'r, R>(row: &'r R) -> StoreResult<StoredKey>
+where
+    R: Row,
+    &'r str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let algorithm: String = column(row, "algorithm")?;
+    let retired_at: Option<i64> = column(row, "retired_at")?;
+    let expires_at: Option<i64> = column(row, "expires_at")?;
+    Ok(StoredKey {
+        kid: column(row, "kid")?,
+        algorithm: Algorithm::parse(&algorithm).ok_or_else(|| corrupt("key algorithm"))?,
+        private: Zeroizing::new(column(row, "private_key")?),
+        created_at: from_millis(column(row, "created_at")?)?,
+        retired_at: retired_at.map(from_millis).transpose()?,
+        expires_at: expires_at.map(from_millis).transpose()?,
+    })
+}
+
+/// A revocation row.
+pub fn read_revocation<'r, R>(row: &'r R) -> StoreResult<Revocation>
+where
+    R: Row,
+    &'r str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let kind: String = column(row, "kind")?;
+    Ok(Revocation {
+        seq: column(row, "seq")?,
+        kind: RevocationKind::parse(&kind).ok_or_else(|| corrupt("revocation kind"))?,
+        value: column(row, "value")?,
+        expires_at: from_millis(column(row, "expires_at")?)?,
+    })
+}
