@@ -23,7 +23,8 @@ use tessera_core::store::{
 };
 use tessera_core::user::{User, UserRecord};
 use tessera_store_sql::{
-    corrupt, read_key, read_revocation, read_session, read_user, unavailable, write_error,
+    bind_audit, bind_session, corrupt, read_key, read_revocation, read_session, read_user,
+    unavailable, write_error,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -174,18 +175,13 @@ async fn append_audit<'c, E>(executor: E, e: &AuditEvent) -> StoreResult<()>
 where
     E: sqlx::Executor<'c, Database = sqlx::Postgres>,
 {
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO audit_log (kind, user_id, ip, user_agent, at, detail) VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-    )
-    .bind(&e.kind)
-    .bind(e.user_id.map(|id| id.to_string()))
-    .bind(e.ip.map(|ip| ip.to_string()))
-    .bind(e.user_agent.as_deref())
-    .bind(to_millis(e.at))
-    .bind(e.detail.to_string())
-    .execute(executor)
-    .await
-    .map_err(unavailable)?;
+    );
+    bind_audit(query, e)
+        .execute(executor)
+        .await
+        .map_err(unavailable)?;
     Ok(())
 }
 
@@ -193,25 +189,15 @@ async fn insert_session<'c, E>(executor: E, s: &Session) -> StoreResult<()>
 where
     E: sqlx::Executor<'c, Database = sqlx::Postgres>,
 {
-    sqlx::query(concat!(
+    let query = sqlx::query(concat!(
         "INSERT INTO sessions (",
         session_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    ))
-    .bind(s.id.as_str())
-    .bind(s.kind.as_str())
-    .bind(s.user_id.to_string())
-    .bind(&s.secret_hash.as_bytes()[..])
-    .bind(to_millis(s.created_at))
-    .bind(to_millis(s.last_seen_at))
-    .bind(to_millis(s.idle_expires_at))
-    .bind(to_millis(s.absolute_expires_at))
-    .bind(s.remember_me)
-    .bind(s.ip.map(|ip| ip.to_string()))
-    .bind(s.user_agent.as_deref())
-    .execute(executor)
-    .await
-    .map_err(write_error)?;
+    ));
+    bind_session(query, s)
+        .execute(executor)
+        .await
+        .map_err(write_error)?;
     Ok(())
 }
 

@@ -6,12 +6,14 @@
 
 use std::net::IpAddr;
 
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
+use tessera_core::audit::AuditEvent;
 use tessera_core::keys::{Algorithm, StoredKey};
 use tessera_core::revocation::{Revocation, RevocationKind};
 use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId, SessionKind};
-use tessera_core::store::{StoreError, StoreResult, from_millis};
+use tessera_core::store::{StoreError, StoreResult, from_millis, to_millis};
 use tessera_core::user::{User, UserRecord};
 use tessera_core::username::Username;
 use uuid::Uuid;
@@ -35,6 +37,59 @@ pub fn write_error(e: sqlx::Error) -> StoreError {
 /// Stored data that does not read back into the domain.
 pub fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
+}
+
+/// Binds a new session's columns in `session_columns` order: id, kind,
+/// user_id, secret_hash, created_at, last_seen_at, idle_expires_at,
+/// absolute_expires_at, remember_me, ip, user_agent.
+pub fn bind_session<'q, DB>(
+    query: Query<'q, DB, <DB as Database>::Arguments>,
+    s: &'q Session,
+) -> Query<'q, DB, <DB as Database>::Arguments>
+where
+    DB: Database,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    String: Encode<'q, DB> + Type<DB>,
+    &'q [u8]: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    bool: Encode<'q, DB> + Type<DB>,
+    Option<String>: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+{
+    query
+        .bind(s.id.as_str())
+        .bind(s.kind.as_str())
+        .bind(s.user_id.to_string())
+        .bind(&s.secret_hash.as_bytes()[..])
+        .bind(to_millis(s.created_at))
+        .bind(to_millis(s.last_seen_at))
+        .bind(to_millis(s.idle_expires_at))
+        .bind(to_millis(s.absolute_expires_at))
+        .bind(s.remember_me)
+        .bind(s.ip.map(|ip| ip.to_string()))
+        .bind(s.user_agent.as_deref())
+}
+
+/// Binds an audit event's columns: kind, user_id, ip, user_agent, at, detail.
+pub fn bind_audit<'q, DB>(
+    query: Query<'q, DB, <DB as Database>::Arguments>,
+    e: &'q AuditEvent,
+) -> Query<'q, DB, <DB as Database>::Arguments>
+where
+    DB: Database,
+    &'q String: Encode<'q, DB> + Type<DB>,
+    String: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<String>: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+{
+    query
+        .bind(&e.kind)
+        .bind(e.user_id.map(|id| id.to_string()))
+        .bind(e.ip.map(|ip| ip.to_string()))
+        .bind(e.user_agent.as_deref())
+        .bind(to_millis(e.at))
+        .bind(e.detail.to_string())
 }
 
 /// One column of `row`, decoded; a wrong type or a missing column is corrupt data.

@@ -25,7 +25,8 @@ use tessera_core::store::{
 };
 use tessera_core::user::{User, UserRecord};
 use tessera_store_sql::{
-    corrupt, read_key, read_revocation, read_session, read_user, unavailable, write_error,
+    bind_audit, bind_session, corrupt, read_key, read_revocation, read_session, read_user,
+    unavailable, write_error,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -120,35 +121,6 @@ macro_rules! insert_session_sql {
             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
     };
-}
-
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
-
-/// Binds the parameters of `insert_audit_sql!`, in order.
-fn bind_audit<'q>(query: SqliteQuery<'q>, e: &'q AuditEvent) -> SqliteQuery<'q> {
-    query
-        .bind(&e.kind)
-        .bind(e.user_id.map(|id| id.to_string()))
-        .bind(e.ip.map(|ip| ip.to_string()))
-        .bind(e.user_agent.as_deref())
-        .bind(to_millis(e.at))
-        .bind(e.detail.to_string())
-}
-
-/// Binds the parameters of `insert_session_sql!`, in order.
-fn bind_session<'q>(query: SqliteQuery<'q>, s: &'q Session) -> SqliteQuery<'q> {
-    query
-        .bind(s.id.as_str())
-        .bind(s.kind.as_str())
-        .bind(s.user_id.to_string())
-        .bind(&s.secret_hash.as_bytes()[..])
-        .bind(to_millis(s.created_at))
-        .bind(to_millis(s.last_seen_at))
-        .bind(to_millis(s.idle_expires_at))
-        .bind(to_millis(s.absolute_expires_at))
-        .bind(i64::from(s.remember_me))
-        .bind(s.ip.map(|ip| ip.to_string()))
-        .bind(s.user_agent.as_deref())
 }
 
 #[async_trait]
