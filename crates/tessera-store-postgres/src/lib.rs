@@ -23,7 +23,7 @@ use tessera_core::store::{
 };
 use tessera_core::user::{User, UserRecord};
 use tessera_store_sql::{
-    bind_audit, bind_session, corrupt, read_key, read_revocation, read_session, read_user,
+    bind_audit, bind_session, corrupt, read_key, read_revocation, read_session, read_user, sweeps,
     unavailable, write_error,
 };
 use time::OffsetDateTime;
@@ -48,6 +48,16 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Runs one of [`sweeps`]: a delete bounded by a time; how many rows went.
+    async fn sweep(&self, sql: &'static str, cutoff: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query(sql)
+            .bind(to_millis(cutoff))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
     /// Connects to a `postgres://` URL with a pool of `max_connections`.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)
@@ -424,14 +434,7 @@ impl Sessions for PgStore {
     }
 
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1",
-        )
-        .bind(to_millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.sweep(sweeps::EXPIRED_SESSIONS, now).await
     }
 }
 
@@ -561,14 +564,7 @@ impl RefreshTokens for PgStore {
     }
 
     async fn prune_refresh_tokens(&self, before: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM refresh_tokens WHERE replaced_at IS NOT NULL AND replaced_at < $1",
-        )
-        .bind(to_millis(before))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.sweep(sweeps::REPLACED_REFRESH_TOKENS, before).await
     }
 }
 
@@ -639,14 +635,7 @@ impl Keys for PgStore {
     }
 
     async fn delete_expired_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= $1",
-        )
-        .bind(to_millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.sweep(sweeps::EXPIRED_KEYS, now).await
     }
 }
 
@@ -703,12 +692,7 @@ impl Revocations for PgStore {
     }
 
     async fn delete_expired_revocations(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM revocations WHERE expires_at <= $1")
-            .bind(to_millis(now))
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.sweep(sweeps::EXPIRED_REVOCATIONS, now).await
     }
 }
 
@@ -848,11 +832,6 @@ impl Counters for PgStore {
     }
 
     async fn delete_expired_counters(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM counters WHERE expires_at <= $1")
-            .bind(to_millis(now))
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.sweep(sweeps::EXPIRED_COUNTERS, now).await
     }
 }

@@ -19,6 +19,24 @@ use tessera_core::username::Username;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+/// Deletes bounded by a time: their one parameter, `$1`, is the cut-off in
+/// Unix milliseconds. `$1` is PostgreSQL's placeholder and SQLite takes it too.
+pub mod sweeps {
+    /// Sessions past their idle or absolute expiry.
+    pub const EXPIRED_SESSIONS: &str =
+        "DELETE FROM sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1";
+    /// Refresh tokens replaced before the cut-off (kept until then to detect reuse).
+    pub const REPLACED_REFRESH_TOKENS: &str =
+        "DELETE FROM refresh_tokens WHERE replaced_at IS NOT NULL AND replaced_at < $1";
+    /// Retired signing keys no token can still need.
+    pub const EXPIRED_KEYS: &str =
+        "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= $1";
+    /// Revocations that can no longer match a valid token.
+    pub const EXPIRED_REVOCATIONS: &str = "DELETE FROM revocations WHERE expires_at <= $1";
+    /// Counters whose window has passed.
+    pub const EXPIRED_COUNTERS: &str = "DELETE FROM counters WHERE expires_at <= $1";
+}
+
 /// The store cannot be reached or refused the statement.
 pub fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())

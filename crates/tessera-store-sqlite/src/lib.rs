@@ -25,7 +25,7 @@ use tessera_core::store::{
 };
 use tessera_core::user::{User, UserRecord};
 use tessera_store_sql::{
-    bind_audit, bind_session, corrupt, read_key, read_revocation, read_session, read_user,
+    bind_audit, bind_session, corrupt, read_key, read_revocation, read_session, read_user, sweeps,
     unavailable, write_error,
 };
 use time::OffsetDateTime;
@@ -42,6 +42,16 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Runs one of [`sweeps`]: a delete bounded by a time; how many rows went.
+    async fn sweep(&self, sql: &'static str, cutoff: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query(sql)
+            .bind(to_millis(cutoff))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
     /// Opens (creating if needed) the database file at `path`.
     pub async fn open(path: &Path) -> StoreResult<Self> {
         let options = SqliteConnectOptions::new()
@@ -353,16 +363,7 @@ impl Sessions for SqliteStore {
     }
 
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let now = to_millis(now);
-        let done = sqlx::query(
-            "DELETE FROM sessions WHERE idle_expires_at <= ? OR absolute_expires_at <= ?",
-        )
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.sweep(sweeps::EXPIRED_SESSIONS, now).await
     }
 }
 
@@ -494,14 +495,7 @@ impl RefreshTokens for SqliteStore {
     }
 
     async fn prune_refresh_tokens(&self, before: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM refresh_tokens WHERE replaced_at IS NOT NULL AND replaced_at < ?",
-        )
-        .bind(to_millis(before))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.sweep(sweeps::REPLACED_REFRESH_TOKENS, before).await
     }
 }
 
@@ -705,14 +699,7 @@ impl Keys for SqliteStore {
     }
 
     async fn delete_expired_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= ?",
-        )
-        .bind(to_millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.sweep(sweeps::EXPIRED_KEYS, now).await
     }
 }
 
@@ -761,12 +748,7 @@ impl Revocations for SqliteStore {
     }
 
     async fn delete_expired_revocations(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM revocations WHERE expires_at <= ?")
-            .bind(to_millis(now))
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.sweep(sweeps::EXPIRED_REVOCATIONS, now).await
     }
 }
 
@@ -850,11 +832,6 @@ impl Counters for SqliteStore {
     }
 
     async fn delete_expired_counters(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM counters WHERE expires_at <= ?")
-            .bind(to_millis(now))
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.sweep(sweeps::EXPIRED_COUNTERS, now).await
     }
 }

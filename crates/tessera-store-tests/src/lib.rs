@@ -499,6 +499,41 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
             .unwrap(),
         Rotation::Unknown
     );
+
+    // Pruning takes only tokens replaced before the cut-off, never a current one.
+    let (session, old) = token_session(alice.id);
+    store
+        .insert_token_session(&session, &sign_in_event(&session))
+        .await
+        .unwrap();
+    let current = Secret::generate(SecretKind::Refresh).unwrap();
+    store
+        .rotate_refresh(&old.hash(), &current.hash(), t0, grace, idle)
+        .await
+        .unwrap();
+    assert_eq!(store.prune_refresh_tokens(t0).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .prune_refresh_tokens(t0 + Duration::milliseconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .session_by_refresh(&old.hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .session_by_refresh(&current.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .1
+    );
 }
 
 /// Many concurrent exchanges of one token leave exactly one current token.
