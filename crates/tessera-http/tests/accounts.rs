@@ -147,18 +147,6 @@ async fn weak_and_overlong_passwords_are_refused_with_a_reason() {
     assert_eq!(r.status(), 201);
 }
 
-async fn post_raw(
-    server: &TestServer,
-    content_type: Option<&str>,
-    body: Vec<u8>,
-) -> reqwest::Response {
-    let mut request = server.anon().post(server.url("/v1/users")).body(body);
-    if let Some(ct) = content_type {
-        request = request.header("content-type", ct);
-    }
-    request.send().await.unwrap()
-}
-
 #[tokio::test]
 async fn bad_bodies_get_400_problems() {
     let server = TestServer::start().await;
@@ -218,7 +206,7 @@ async fn bad_bodies_get_400_problems() {
             .chars()
             .take(60)
             .collect::<String>();
-        let r = post_raw(&server, content_type, body).await;
+        let r = server.post_raw("/v1/users", content_type, body).await;
         assert_eq!(r.status(), 400, "{content_type:?} {shown:?}");
         problem(r, 400).await;
     }
@@ -232,12 +220,13 @@ async fn unknown_media_types_get_415() {
         "multipart/form-data; boundary=x",
         "application/xml",
     ] {
-        let r = post_raw(
-            &server,
-            Some(ct),
-            br#"{"username":"a","password":"b"}"#.to_vec(),
-        )
-        .await;
+        let r = server
+            .post_raw(
+                "/v1/users",
+                Some(ct),
+                br#"{"username":"a","password":"b"}"#.to_vec(),
+            )
+            .await;
         problem(r, 415).await;
     }
 }
@@ -246,7 +235,13 @@ async fn unknown_media_types_get_415() {
 async fn oversized_bodies_get_413() {
     let server = TestServer::start().await;
     let big = json!({ "username": "a", "password": "x".repeat(70 * 1024) }).to_string();
-    let r = post_raw(&server, Some("application/json"), big.clone().into_bytes()).await;
+    let r = server
+        .post_raw(
+            "/v1/users",
+            Some("application/json"),
+            big.clone().into_bytes(),
+        )
+        .await;
     problem(r, 413).await;
     // Without a Content-Length (chunked), the limit still holds.
     let stream = futures_util_stream(big.into_bytes());
@@ -261,12 +256,13 @@ async fn oversized_bodies_get_413() {
     problem(r, 413).await;
     // Form posts too (they pass the CSRF form reader first).
     let form = format!("username=a&password={}", "x".repeat(70 * 1024));
-    let r = post_raw(
-        &server,
-        Some("application/x-www-form-urlencoded"),
-        form.into_bytes(),
-    )
-    .await;
+    let r = server
+        .post_raw(
+            "/v1/users",
+            Some("application/x-www-form-urlencoded"),
+            form.into_bytes(),
+        )
+        .await;
     problem(r, 413).await;
 }
 

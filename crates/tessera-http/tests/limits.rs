@@ -32,13 +32,7 @@ async fn every_answer_carries_the_security_headers() {
             .await
             .unwrap(),
         alice.get("/v1/me").await,
-        server
-            .anon()
-            .post(server.url("/v1/token"))
-            .form(&[("grant_type", "x")])
-            .send()
-            .await
-            .unwrap(),
+        server.token_request(&[("grant_type", "x")]).await,
     ];
     for r in responses {
         let h = r.headers();

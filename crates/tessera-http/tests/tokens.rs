@@ -137,34 +137,20 @@ async fn token_endpoint_errors_are_oauth_errors() {
         oauth_error(server.refresh(garbage).await, 400, "invalid_grant").await;
     }
     let r = server
-        .anon()
-        .post(server.url("/v1/token"))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+        .post_raw("/v1/token", Some("application/json"), "{not json")
+        .await;
     oauth_error(r, 400, "invalid_request").await;
     let r = server
-        .anon()
-        .post(server.url("/v1/token"))
-        .header("content-type", "text/plain")
-        .body("grant_type=password")
-        .send()
-        .await
-        .unwrap();
+        .post_raw("/v1/token", Some("text/plain"), "grant_type=password")
+        .await;
     oauth_error(r, 415, "invalid_request").await;
     let r = server
-        .anon()
-        .post(server.url("/v1/token"))
-        .form(&[
+        .token_request(&[
             ("grant_type", "password"),
             ("username", "alice"),
             ("password", &"x".repeat(70_000)),
         ])
-        .send()
-        .await
-        .unwrap();
+        .await;
     oauth_error(r, 413, "invalid_request").await;
 }
 

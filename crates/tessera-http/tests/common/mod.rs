@@ -100,6 +100,20 @@ impl TestServer {
         reqwest::Client::builder().build().unwrap()
     }
 
+    /// An anonymous POST of `body` as given, with `content_type` if any.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self.anon().post(self.url(path)).body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        request.send().await.unwrap()
+    }
+
     pub async fn register(&self, username: &str) -> Value {
         let r = self
             .anon()
