@@ -392,13 +392,7 @@ async fn audit_log_records_sign_ups_and_sign_ins_without_secrets() {
     let r = erin.get("/v1/admin/audit").await;
     problem(r, 403).await;
 
-    let r = server
-        .anon()
-        .get(server.url("/v1/admin/audit"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = server.admin(reqwest::Method::GET, "/v1/admin/audit").await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(!text.contains(PASSWORD) && !text.contains("wrong password!"));
@@ -427,32 +421,23 @@ async fn audit_log_records_sign_ups_and_sign_ins_without_secrets() {
 
     // Paging: two at a time, older pages by `before`.
     let r = server
-        .anon()
-        .get(server.url("/v1/admin/audit?limit=2"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .admin(reqwest::Method::GET, "/v1/admin/audit?limit=2")
+        .await;
     let first: Value = r.json().await.unwrap();
     assert_eq!(first["events"].as_array().unwrap().len(), 2);
     let before = first["next_before"].as_i64().unwrap();
     let r = server
-        .anon()
-        .get(server.url(&format!("/v1/admin/audit?limit=2&before={before}")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/admin/audit?limit=2&before={before}"),
+        )
+        .await;
     let second: Value = r.json().await.unwrap();
     assert_eq!(second["events"][1]["kind"], "user.registered");
     for bad in ["limit=0", "limit=100000", "limit=x", "before=abc"] {
         let r = server
-            .anon()
-            .get(server.url(&format!("/v1/admin/audit?{bad}")))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
+            .admin(reqwest::Method::GET, &format!("/v1/admin/audit?{bad}"))
+            .await;
         problem(r, 400).await;
     }
 }

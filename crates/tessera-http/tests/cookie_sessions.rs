@@ -602,12 +602,11 @@ async fn disabling_a_user_ends_their_sessions_and_sign_ins() {
     let me: Value = alice.get("/v1/me").await.json().await.unwrap();
     let id = me["id"].as_str().unwrap();
     let r = server
-        .anon()
-        .post(server.url(&format!("/v1/admin/users/{id}/disable")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .admin(
+            reqwest::Method::POST,
+            &format!("/v1/admin/users/{id}/disable"),
+        )
+        .await;
     assert_eq!(r.status(), 204);
     assert_eq!(alice.get("/v1/me").await.status(), 401);
     let r = server
@@ -620,12 +619,8 @@ async fn disabling_a_user_ends_their_sessions_and_sign_ins() {
     let body = problem(r, 401).await;
     assert_eq!(body["type"], "urn:tessera:problem:invalid-credentials");
     let r = server
-        .anon()
-        .post(server.url("/v1/admin/users/not-a-uuid/disable"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .admin(reqwest::Method::POST, "/v1/admin/users/not-a-uuid/disable")
+        .await;
     problem(r, 404).await;
 }
 

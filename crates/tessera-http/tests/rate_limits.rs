@@ -123,12 +123,8 @@ async fn an_ip_over_the_limit_is_blocked_with_a_growing_block() {
         "the second block is twice as long"
     );
     let audit: Value = server
-        .anon()
-        .get(server.url("/v1/admin/audit?limit=500"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+        .admin(reqwest::Method::GET, "/v1/admin/audit?limit=500")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

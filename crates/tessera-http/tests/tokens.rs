@@ -257,12 +257,8 @@ async fn refresh_rotates_and_replaced_tokens_work_only_within_the_grace_window()
     let access = third["access_token"].as_str().unwrap();
     problem(first.get_with(access, "/v1/me").await, 401).await;
     let audit: Value = server
-        .anon()
-        .get(server.url("/v1/admin/audit"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+        .admin(reqwest::Method::GET, "/v1/admin/audit")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -598,12 +594,8 @@ async fn key_rotation_publishes_the_new_key_and_keeps_the_old_until_its_tokens_e
         .unwrap();
     problem(r, 401).await;
     let r = server
-        .anon()
-        .post(server.url("/v1/admin/keys/rotate"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .admin(reqwest::Method::POST, "/v1/admin/keys/rotate")
+        .await;
     assert_eq!(r.status(), 200);
     let rotated: Value = r.json().await.unwrap();
     let new_kid = rotated["kid"].as_str().unwrap().to_owned();
@@ -634,12 +626,8 @@ async fn key_rotation_publishes_the_new_key_and_keeps_the_old_until_its_tokens_e
     let after = server.tokens("alice").await;
     assert_eq!(jwt_part(&after.access, 0)["kid"], new_kid.as_str());
     let listed: Value = server
-        .anon()
-        .get(server.url("/v1/admin/keys"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+        .admin(reqwest::Method::GET, "/v1/admin/keys")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -965,15 +953,11 @@ async fn password_change_and_disable_revoke_access_tokens_at_once() {
 
     let me: Value = laptop.me().await.json().await.unwrap();
     let r = server
-        .anon()
-        .post(server.url(&format!(
-            "/v1/admin/users/{}/disable",
-            me["id"].as_str().unwrap()
-        )))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .admin(
+            reqwest::Method::POST,
+            &format!("/v1/admin/users/{}/disable", me["id"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(r.status(), 204);
     problem(laptop.me().await, 401).await;
     oauth_error(server.refresh(&laptop.refresh).await, 400, "invalid_grant").await;

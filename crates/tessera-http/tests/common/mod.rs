@@ -100,6 +100,16 @@ impl TestServer {
         reqwest::Client::builder().build().unwrap()
     }
 
+    /// A request with the admin token and nothing else.
+    pub async fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
+        self.anon()
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// An anonymous POST of `body` as given, with `content_type` if any.
     pub async fn post_raw(
         &self,
