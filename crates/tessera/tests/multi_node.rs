@@ -112,6 +112,49 @@ async fn introspect_active(client: &reqwest::Client, node: &Server, token: &str)
 }
 
 /// Polls `check` until it holds, returning the time it took; fails after `limit`.
+/// Cookie sign-in on `node`: the cookie (`name=value`) and the CSRF token.
+async fn cookie_sign_in(
+    client: &reqwest::Client,
+    node: &Server,
+    username: &str,
+) -> (String, String) {
+    let r = client
+        .post(node.url("/v1/session"))
+        .json(&json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (cookie, csrf)
+}
+
+/// Password grant on `node`: the token response.
+async fn password_grant(client: &reqwest::Client, node: &Server, username: &str) -> Value {
+    let r = client
+        .post(node.url("/v1/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
 async fn time_until<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
 where
     F: FnMut() -> Fut,
@@ -200,35 +243,8 @@ async fn three_nodes_share_sessions_and_revocations() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let r = anon
-        .post(a.url("/v1/session"))
-        .json(&json!({ "username": "alice", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = anon
-        .post(a.url("/v1/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let tokens: Value = r.json().await.unwrap();
+    let (cookie, csrf) = cookie_sign_in(&anon, a, "alice").await;
+    let tokens = password_grant(&anon, a, "alice").await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
 
@@ -306,25 +322,7 @@ async fn three_nodes_share_sessions_and_revocations() {
     println!("revocation propagation: {}", report.join("; "));
 
     // A fresh token session for the failure drills.
-    let token_on = |node: &Server| {
-        let anon = anon.clone();
-        let url = node.url("/v1/token");
-        async move {
-            let r = anon
-                .post(url)
-                .form(&[
-                    ("grant_type", "password"),
-                    ("username", "alice"),
-                    ("password", PASSWORD),
-                ])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            r.json::<Value>().await.unwrap()
-        }
-    };
-    let tokens = token_on(a).await;
+    let tokens = password_grant(&anon, a, "alice").await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let session_id = tokens["session_id"].as_str().unwrap().to_owned();
 
@@ -374,7 +372,7 @@ async fn three_nodes_share_sessions_and_revocations() {
         )
         .await;
     }
-    let tokens = token_on(b).await;
+    let tokens = password_grant(&anon, b, "alice").await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     assert_eq!(
         status(&anon, anon.get(c.url("/v1/me")).bearer_auth(&access)).await,
@@ -423,24 +421,7 @@ async fn three_nodes_share_sessions_and_revocations() {
 
     // A password change on A replaces the session: its old cookie, already
     // cached on B and C, is refused there within a second.
-    let r = anon
-        .post(a.url("/v1/session"))
-        .json(&json!({ "username": "alice", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let old_cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (old_cookie, csrf) = cookie_sign_in(&anon, a, "alice").await;
     for node in [b, c] {
         assert_eq!(
             status(
@@ -508,17 +489,7 @@ async fn postgres_alone_fans_revocations_out_with_listen_notify() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let r = anon
-        .post(a.url("/v1/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "bob"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let tokens: Value = r.json().await.unwrap();
+    let tokens = password_grant(&anon, &a, "bob").await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     assert_eq!(introspect_active(&anon, &a, &access).await, Some(true));
     assert_eq!(
