@@ -232,11 +232,7 @@ pub async fn a_session_is_stored_with_its_audit_event_or_not_at_all(store: Arc<d
         .insert_session(&session, &sign_in_event(&session))
         .await
         .unwrap();
-    let (token_session, _) = self::session(alice.id);
-    let token_session = Session {
-        kind: SessionKind::Token,
-        ..token_session
-    };
+    let (token_session, _) = token_session(alice.id);
     store
         .insert_token_session(&token_session, &sign_in_event(&token_session))
         .await
