@@ -13,10 +13,9 @@ use common::*;
 use jsonwebtoken::{Algorithm as JwtAlg, EncodingKey};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_core::clock::ManualClock;
 use tessera_core::keys::{Algorithm, StoredKey};
 use tessera_core::store::Keys;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 #[tokio::test]
 async fn password_grant_answers_an_rfc6749_pair() {
@@ -221,12 +220,7 @@ async fn revoking_a_token_session_refuses_its_access_token_on_the_next_request()
 
 #[tokio::test]
 async fn refresh_rotates_and_replaced_tokens_work_only_within_the_grace_window() {
-    let clock = ManualClock::new(OffsetDateTime::now_utc());
-    let server = TestServer::with(Options {
-        clock: Some(clock.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (server, clock) = TestServer::on_manual_clock().await;
     server.register("alice").await;
     let first = server.tokens("alice").await;
     let r = server.refresh(&first.refresh).await;
@@ -271,12 +265,7 @@ async fn refresh_rotates_and_replaced_tokens_work_only_within_the_grace_window()
 
 #[tokio::test]
 async fn refresh_tokens_expire_when_idle() {
-    let clock = ManualClock::new(OffsetDateTime::now_utc());
-    let server = TestServer::with(Options {
-        clock: Some(clock.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (server, clock) = TestServer::on_manual_clock().await;
     server.register("alice").await;
     let app = server.tokens("alice").await;
     clock.advance(Duration::days(13));
@@ -574,12 +563,7 @@ async fn every_algorithm_issues_verifiable_tokens_and_hs256_publishes_nothing() 
 
 #[tokio::test]
 async fn key_rotation_publishes_the_new_key_and_keeps_the_old_until_its_tokens_expire() {
-    let clock = ManualClock::new(OffsetDateTime::now_utc());
-    let server = TestServer::with(Options {
-        clock: Some(clock.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (server, clock) = TestServer::on_manual_clock().await;
     server.register("alice").await;
     let before = server.tokens("alice").await;
     let old_kid = jwt_part(&before.access, 0)["kid"]

@@ -51,6 +51,17 @@ impl TestServer {
         Self::with(Options::default()).await
     }
 
+    /// A server on a manual clock that starts now, and the clock.
+    pub async fn on_manual_clock() -> (Self, ManualClock) {
+        let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+        let server = Self::with(Options {
+            clock: Some(clock.clone()),
+            ..Options::default()
+        })
+        .await;
+        (server, clock)
+    }
+
     pub async fn with(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
