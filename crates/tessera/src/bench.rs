@@ -623,6 +623,19 @@ fn percentile(sorted: &[u32], p: f64) -> u64 {
         .map_or(0, |v| u64::from(*v))
 }
 
+/// A short, unmeasured run that fills caches and connection pools.
+async fn warm_up(loader: &Loader, work: &Work, connections: usize) -> anyhow::Result<()> {
+    drive(
+        loader,
+        work.clone(),
+        connections,
+        Duration::from_millis(300),
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Half a second of the scenario, half a second of its reference, in turn
 /// for the whole duration: both see the same machine, so their ratio holds
 /// even when other work on a shared machine comes and goes.
@@ -637,15 +650,7 @@ async fn measure(
     reference: Option<&Work>,
 ) -> anyhow::Result<Row> {
     progress(name);
-    // A short warm-up fills caches and connection pools.
-    let _ = drive(
-        loader,
-        work.clone(),
-        connections,
-        Duration::from_millis(300),
-        None,
-    )
-    .await?;
+    warm_up(loader, &work, connections).await?;
     let Some(reference) = reference else {
         let (latencies, errors, elapsed) = drive(loader, work, connections, duration, None).await?;
         return Ok(Row::new(name.to_owned(), &latencies, errors, elapsed));
@@ -711,14 +716,7 @@ async fn sign_in_against_capacity(
     duration: Duration,
 ) -> anyhow::Result<(Row, f64)> {
     progress("POST /v1/session (sign-in) against the Argon2id capacity");
-    let _ = drive(
-        loader,
-        Work::SignIn,
-        connections,
-        Duration::from_millis(300),
-        None,
-    )
-    .await?;
+    warm_up(loader, &Work::SignIn, connections).await?;
     let rounds = (duration.as_millis() / (2 * SIGN_IN_WINDOW.as_millis())).max(2);
     let (mut latencies, mut errors, mut elapsed) = (Vec::new(), 0, Duration::ZERO);
     let mut capacity = 0.0;
