@@ -101,7 +101,11 @@ fn lookups(c: &mut Criterion) {
             let secret = Secret::generate(SecretKind::Session).unwrap();
             let cookie_session = session(&user, SessionKind::Cookie, &secret);
             store
-                .insert_session(&cookie_session, &sign_in_event(&cookie_session))
+                .insert_session(
+                    &cookie_session,
+                    &sign_in_event(&cookie_session),
+                    "$argon2id$unused",
+                )
                 .await
                 .unwrap();
             let config = TesseraConfig {
@@ -136,7 +140,11 @@ fn lookups(c: &mut Criterion) {
                 let user = user(&store).await;
                 let token_session = session(&user, SessionKind::Token, &refresh);
                 store
-                    .insert_token_session(&token_session, &sign_in_event(&token_session))
+                    .insert_token_session(
+                        &token_session,
+                        &sign_in_event(&token_session),
+                        "$argon2id$unused",
+                    )
                     .await
                     .unwrap();
             });

@@ -17,6 +17,7 @@ pub mod secret;
 pub mod service;
 pub mod session;
 pub mod session_cache;
+pub mod session_end;
 pub mod store;
 pub mod token_cache;
 pub mod token_session;

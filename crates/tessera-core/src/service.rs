@@ -16,11 +16,12 @@ use crate::jwt::TokenPolicy;
 use crate::keys::{Algorithm, Keyring, StoredKey};
 use crate::password::{HashCost, PasswordHasher, Verified, check_strength};
 use crate::rate_limit::AttemptKeys;
-use crate::revocation::{RevocationKind, RevocationSet};
+use crate::revocation::RevocationSet;
 use crate::secret::{Secret, SecretKind};
 use crate::session::{Session, SessionId, SessionKind, SessionPolicy};
+use crate::session_end::Ending;
 use crate::store::{Store, StoreError};
-use crate::user::User;
+use crate::user::{User, UserRecord};
 use crate::username::Username;
 
 /// Label under which a session's CSRF token is derived from its secret.
@@ -247,12 +248,14 @@ impl Tessera {
     /// Checks a username and password. Every failure is the same
     /// [`CoreError::InvalidCredentials`] and costs one Argon2 verification,
     /// so neither the answer nor its timing tells whether the user exists.
+    /// Answers the user with the password hash in force, which the session
+    /// made next must still find (see [`crate::store::Sessions::insert_session`]).
     pub async fn check_credentials(
         &self,
         username: &str,
         password: Zeroizing<String>,
         client: &ClientInfo,
-    ) -> Result<User, CoreError> {
+    ) -> Result<UserRecord, CoreError> {
         let name = Username::parse(username);
         let keys = AttemptKeys::new(name.as_ref().map_or(username, |n| n.normalized()), client);
         // Before any password work: a blocked client costs no Argon2 run.
@@ -270,15 +273,16 @@ impl Tessera {
             _ => None,
         };
         match (record, failure) {
-            (Some(record), None) => {
+            (Some(mut record), None) => {
                 self.record_success(&keys, failures).await?;
                 if outcome == Verified::MatchNeedsRehash {
                     let fresh = self.hasher.hash(password).await?;
                     self.store
                         .set_password_hash(record.user.id, &fresh, self.now())
                         .await?;
+                    record.password_hash = fresh;
                 }
-                Ok(record.user)
+                Ok(record)
             }
             (record, reason) => {
                 let user_id = record.map(|r| r.user.id);
@@ -306,10 +310,14 @@ impl Tessera {
         replacing: &[Secret],
         client: &ClientInfo,
     ) -> Result<SignedIn, CoreError> {
-        let user = self.check_credentials(username, password, client).await?;
+        let UserRecord {
+            user,
+            password_hash,
+        } = self.check_credentials(username, password, client).await?;
         for old in replacing {
             if let Some(previous) = self.store.session_by_secret(&old.hash()).await? {
-                self.store.delete_session(&previous.id).await?;
+                self.end_session(&previous.id, client, Ending::Revoked("sign_in"))
+                    .await?;
             }
         }
         let secret = Secret::generate(SecretKind::Session)?;
@@ -335,7 +343,15 @@ impl Tessera {
             now,
             json!({ "session_id": session.id.as_str(), "kind": "cookie" }),
         );
-        self.store.insert_session(&session, &event).await?;
+        if !self
+            .store
+            .insert_session(&session, &event, &password_hash)
+            .await?
+        {
+            // The password changed or the user was disabled while this
+            // attempt was being checked: what it proved no longer holds.
+            return Err(CoreError::InvalidCredentials);
+        }
         Ok(SignedIn {
             user,
             session,
@@ -364,9 +380,12 @@ impl Tessera {
                 let Some(session) = self.store.session_by_secret(&hash).await? else {
                     return Err(CoreError::Unauthenticated);
                 };
+                // A store answer may come from a shared cache (Redis) whose
+                // tombstone write failed: the revocation set has the last word.
                 if session.kind != SessionKind::Cookie
                     || !session.secret_hash.ct_eq(&hash)
                     || !session.is_live(now)
+                    || self.revocations.is_session_revoked(session.id.as_str())
                 {
                     return Err(CoreError::Unauthenticated);
                 }
@@ -398,17 +417,8 @@ impl Tessera {
         auth: &Authenticated,
         client: &ClientInfo,
     ) -> Result<(), CoreError> {
-        if let Some(session) = self.store.delete_session(&auth.session.id).await? {
-            self.revoke_ended_sessions(std::slice::from_ref(&session))
-                .await?;
-            self.audit(
-                AuditKind::SignedOut,
-                Some(session.user_id),
-                client,
-                json!({ "session_id": session.id.as_str(), "kind": session.kind.as_str() }),
-            )
+        self.end_session(&auth.session.id, client, Ending::SignedOut)
             .await?;
-        }
         Ok(())
     }
 
@@ -430,8 +440,9 @@ impl Tessera {
             Some(session) if session.user_id == user_id => {}
             _ => return Err(CoreError::NotFound),
         }
-        let ended: Vec<Session> = self.store.delete_session(&id).await?.into_iter().collect();
-        self.record_revocations(&ended, client, "user").await
+        self.end_session(&id, client, Ending::Revoked("user"))
+            .await?;
+        Ok(())
     }
 
     /// Revokes every session of the user except `keep`; returns how many ended.
@@ -440,11 +451,10 @@ impl Tessera {
         user_id: Uuid,
         keep: Option<&SessionId>,
         client: &ClientInfo,
-        by: &str,
+        by: &'static str,
     ) -> Result<usize, CoreError> {
-        let ended = self.store.delete_user_sessions(user_id, keep).await?;
-        self.record_revocations(&ended, client, by).await?;
-        Ok(ended.len())
+        self.end_user_sessions(user_id, keep, client, Ending::Revoked(by))
+            .await
     }
 
     /// Changes the caller's password: checks the current one, revokes every
@@ -518,19 +528,23 @@ impl Tessera {
                     now,
                     json!({ "session_id": replacement.id.as_str() }),
                 );
-                self.store.insert_session(&replacement, &event).await?;
-                let ended: Vec<Session> = self
+                let current = &auth.session.id;
+                let why = Ending::Revoked("password_change");
+                if !self
                     .store
-                    .delete_session(&auth.session.id)
+                    .insert_session(&replacement, &event, &hash)
                     .await?
-                    .into_iter()
-                    .collect();
-                if ended.is_empty() {
-                    // Ended meanwhile (signed out elsewhere): no replacement either.
-                    self.store.delete_session(&replacement.id).await?;
+                {
+                    // Changed again, or disabled, meanwhile: this session
+                    // goes the way of its peers.
+                    self.end_session(current, client, why).await?;
                     return Err(CoreError::Unauthenticated);
                 }
-                self.revoke_ended_sessions(&ended).await?;
+                if self.end_session(current, client, why).await?.is_none() {
+                    // Ended meanwhile (signed out elsewhere): no replacement either.
+                    self.end_session(&replacement.id, client, why).await?;
+                    return Err(CoreError::Unauthenticated);
+                }
                 Some(secret)
             }
             SessionKind::Token => {
@@ -561,6 +575,11 @@ impl Tessera {
         {
             return Err(CoreError::NotFound);
         }
+        // This node's cached copy would let the user's bearer and cookie
+        // lookups pass for up to a cache lifetime; other nodes refuse them
+        // by the revocation set, and no sign-in racing this can store a
+        // session (it must find the user enabled).
+        self.cache.remove_user(user_id);
         if disabled {
             self.revoke_sessions(user_id, None, client, "admin_disable")
                 .await?;
@@ -642,54 +661,6 @@ impl Tessera {
             }
             _ => Err(CoreError::Unauthenticated),
         }
-    }
-
-    /// Puts the `sid` of every session in `ended` into the revocation set,
-    /// here and (through the store) on every other node: their access tokens
-    /// stop working, and their cached copies are refused, at once.
-    pub(crate) async fn revoke_ended_sessions(&self, ended: &[Session]) -> Result<(), CoreError> {
-        // Long enough for the last access token and any cached copy.
-        let until = self.now() + self.config.tokens.revocation_ttl();
-        for session in ended {
-            self.cache.remove(session);
-        }
-        let entries: Vec<_> = ended
-            .iter()
-            .map(|s| (RevocationKind::Sid, s.id.as_str().to_owned(), until))
-            .collect();
-        self.revoke(entries).await
-    }
-
-    /// Stores revocations and applies them to this node's set at once.
-    pub(crate) async fn revoke(
-        &self,
-        entries: Vec<(RevocationKind, String, OffsetDateTime)>,
-    ) -> Result<(), CoreError> {
-        if !entries.is_empty() {
-            let stored = self.store.insert_revocations(&entries).await?;
-            self.revocations.apply(&stored);
-        }
-        Ok(())
-    }
-
-    /// Audits ended sessions and revokes the tokens of the token sessions among them.
-    pub(crate) async fn record_revocations(
-        &self,
-        ended: &[Session],
-        client: &ClientInfo,
-        by: &str,
-    ) -> Result<(), CoreError> {
-        self.revoke_ended_sessions(ended).await?;
-        for session in ended {
-            self.audit(
-                AuditKind::SessionRevoked,
-                Some(session.user_id),
-                client,
-                json!({ "session_id": session.id.as_str(), "kind": session.kind.as_str(), "by": by }),
-            )
-            .await?;
-        }
-        Ok(())
     }
 
     pub(crate) async fn audit(

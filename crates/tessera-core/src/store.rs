@@ -65,8 +65,17 @@ pub trait Users: Send + Sync {
 pub trait Sessions: Send + Sync {
     /// Stores a new session and the audit event that records it, in one
     /// transaction: one durable write per sign-in, and never a session
-    /// without its record.
-    async fn insert_session(&self, session: &Session, event: &AuditEvent) -> StoreResult<()>;
+    /// without its record. Only while its user is enabled and still has
+    /// `password_hash` (the one the sign-in was checked against), decided
+    /// under the user row's lock: a sign-in racing a password change or a
+    /// disable either lands before it (and is ended by it) or stores
+    /// nothing. False when nothing was stored for that reason.
+    async fn insert_session(
+        &self,
+        session: &Session,
+        event: &AuditEvent,
+        password_hash: &str,
+    ) -> StoreResult<bool>;
     /// The session whose current secret hashes to `hash`.
     async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>>;
     /// A session by public id.
@@ -116,8 +125,14 @@ pub enum Rotation {
 #[async_trait]
 pub trait RefreshTokens: Send + Sync {
     /// Stores a new token session, its `secret_hash` as its first refresh
-    /// token, and the audit event that records it, in one transaction.
-    async fn insert_token_session(&self, session: &Session, event: &AuditEvent) -> StoreResult<()>;
+    /// token, and the audit event that records it, in one transaction, on
+    /// the same condition as [`Sessions::insert_session`].
+    async fn insert_token_session(
+        &self,
+        session: &Session,
+        event: &AuditEvent,
+        password_hash: &str,
+    ) -> StoreResult<bool>;
     /// Exchanges `presented` for `new` atomically: of concurrent exchanges of
     /// one token, each sees the effects of the previous, so a session never
     /// has two current refresh tokens.

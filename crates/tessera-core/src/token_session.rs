@@ -17,8 +17,9 @@ use crate::revocation::{Revocation, RevocationKind, RevocationSet};
 use crate::secret::{Secret, SecretKind};
 use crate::service::{Authenticated, Tessera};
 use crate::session::{Session, SessionId, SessionKind};
+use crate::session_end::Ending;
 use crate::store::{Rotation, StoreError};
-use crate::user::User;
+use crate::user::{User, UserRecord};
 
 /// Most revocations read from the store in one go.
 const REVOCATION_PAGE: u32 = 1000;
@@ -62,7 +63,10 @@ impl Tessera {
         password: Zeroizing<String>,
         client: &ClientInfo,
     ) -> Result<TokenGrant, CoreError> {
-        let user = self.check_credentials(username, password, client).await?;
+        let UserRecord {
+            user,
+            password_hash,
+        } = self.check_credentials(username, password, client).await?;
         let policy = &self.config.tokens;
         let refresh = Secret::generate(SecretKind::Refresh)?;
         let now = self.now();
@@ -87,7 +91,14 @@ impl Tessera {
             now,
             json!({ "session_id": session.id.as_str(), "kind": "token" }),
         );
-        self.store.insert_token_session(&session, &event).await?;
+        if !self
+            .store
+            .insert_token_session(&session, &event, &password_hash)
+            .await?
+        {
+            // Password changed or user disabled while this was checked.
+            return Err(CoreError::InvalidCredentials);
+        }
         self.grant(user, session, refresh)
     }
 
@@ -119,26 +130,18 @@ impl Tessera {
                 Ok(user) => self.grant(user.as_ref().clone(), session, fresh),
                 Err(CoreError::Unauthenticated) => {
                     // The user was disabled or deleted meanwhile.
-                    let ended: Vec<Session> = self
-                        .store
-                        .delete_session(&session.id)
-                        .await?
-                        .into_iter()
-                        .collect();
-                    self.record_revocations(&ended, client, "user_unavailable")
+                    self.end_session(&session.id, client, Ending::Revoked("user_unavailable"))
                         .await?;
                     Err(invalid())
                 }
                 Err(e) => Err(e),
             },
             Rotation::Reused(session) => {
-                self.revoke_ended_sessions(std::slice::from_ref(&session))
-                    .await?;
-                self.audit(
-                    AuditKind::RefreshReused,
-                    Some(session.user_id),
+                // The store deleted it in the same transaction that saw the reuse.
+                self.ended(
+                    std::slice::from_ref(&session),
                     client,
-                    json!({ "session_id": session.id.as_str() }),
+                    Ending::RefreshReused,
                 )
                 .await?;
                 Err(invalid())
@@ -233,19 +236,15 @@ impl Tessera {
         Ok(claims)
     }
 
-    /// RFC 7009: revokes the session of a refresh or access token, and the
-    /// access token itself. Anything else is silently ignored.
+    /// RFC 7009: revokes the session of a refresh or access token. Anything
+    /// else is silently ignored, and so is a token that can do no harm any
+    /// more (expired, or its session already revoked): anyone may call
+    /// this, so a call writes only when it ends something.
     pub async fn revoke_token(&self, token: &str, client: &ClientInfo) -> Result<(), CoreError> {
+        let why = Ending::Revoked("token_revocation");
         if let Some(refresh) = Secret::parse(SecretKind::Refresh, token) {
             if let Some((session, _)) = self.store.session_by_refresh(&refresh.hash()).await? {
-                let ended: Vec<Session> = self
-                    .store
-                    .delete_session(&session.id)
-                    .await?
-                    .into_iter()
-                    .collect();
-                self.record_revocations(&ended, client, "token_revocation")
-                    .await?;
+                self.end_session(&session.id, client, why).await?;
             }
             return Ok(());
         }
@@ -253,20 +252,23 @@ impl Tessera {
         else {
             return Ok(());
         };
-        let ended: Vec<Session> = match SessionId::parse(&claims.sid) {
-            Some(id) => self.store.delete_session(&id).await?.into_iter().collect(),
-            None => Vec::new(),
-        };
-        // Ending the session revokes its sid (record_revocations); when it
-        // had already ended, revoke the sid here so the set holds it anyway.
-        let until = self.now() + self.config.tokens.revocation_ttl();
-        let mut entries = vec![(RevocationKind::Jti, claims.jti.clone(), until)];
-        if ended.is_empty() {
-            entries.push((RevocationKind::Sid, claims.sid.clone(), until));
+        let leeway = self.config.tokens.leeway.whole_seconds();
+        if claims.exp.saturating_add(leeway) < self.now().unix_timestamp()
+            || self.revocations.is_revoked(&claims.sid, &claims.jti)
+        {
+            return Ok(());
         }
-        self.revoke(entries).await?;
-        self.record_revocations(&ended, client, "token_revocation")
-            .await?;
+        let ended = match SessionId::parse(&claims.sid) {
+            Some(id) => self.end_session(&id, client, why).await?,
+            None => None,
+        };
+        if ended.is_none() {
+            // The session is gone (it expired) while its token still lives:
+            // its sid goes into the set, once.
+            let until = self.now() + self.config.tokens.revocation_ttl();
+            self.revoke(vec![(RevocationKind::Sid, claims.sid.clone(), until)])
+                .await?;
+        }
         Ok(())
     }
 

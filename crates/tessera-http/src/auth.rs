@@ -101,21 +101,38 @@ impl FromRequestParts<AppState> for Caller {
                 carrier: Carrier::Bearer,
             });
         }
-        let (auth, secret) = cookie_session(parts, state).await?;
-        if is_unsafe(&parts.method) {
-            state.http().origins.check(&parts.headers)?;
-            let expected = state.core().csrf_token(&secret);
-            check_token(
-                &expected,
-                &parts.headers,
-                parts.extensions.get::<FormCsrfToken>(),
-            )?;
-        }
-        Ok(Caller {
-            auth,
-            carrier: Carrier::Cookie(secret),
-        })
+        cookie_caller(parts, state).await
     }
+}
+
+/// The caller by session cookie alone, whatever else the request carries:
+/// for the endpoints that act on the cookie's session. Unsafe methods pass
+/// the origin and CSRF checks first.
+pub async fn cookie_caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let found = cookie_session(parts, state).await?;
+    csrf_checked(parts, state, found)
+}
+
+/// The caller of a cookie session found on the request, once an unsafe
+/// request has passed the origin and CSRF checks.
+pub fn csrf_checked(
+    parts: &Parts,
+    state: &AppState,
+    (auth, secret): (Authenticated, Secret),
+) -> Result<Caller, ApiError> {
+    if is_unsafe(&parts.method) {
+        state.http().origins.check(&parts.headers)?;
+        let expected = state.core().csrf_token(&secret);
+        check_token(
+            &expected,
+            &parts.headers,
+            parts.extensions.get::<FormCsrfToken>(),
+        )?;
+    }
+    Ok(Caller {
+        auth,
+        carrier: Carrier::Cookie(secret),
+    })
 }
 
 /// The live session behind the request's cookie, if any.

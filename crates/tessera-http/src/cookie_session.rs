@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::auth::{Caller, Carrier, Client, cookie_session};
+use crate::auth::{Carrier, Client, cookie_caller, cookie_session, csrf_checked};
 use crate::input::{Input, form_bool};
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -66,11 +66,14 @@ pub async fn sign_in(
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-/// `GET /v1/session`: the current cookie session and its CSRF token.
+/// `GET /v1/session`: the cookie's session and its CSRF token (an
+/// `Authorization` header beside the cookie does not change which).
 pub async fn current(
     State(state): State<AppState>,
-    caller: Caller,
+    request: Request,
 ) -> Result<Json<SessionBody>, ApiError> {
+    let (parts, _body) = request.into_parts();
+    let caller = cookie_caller(&parts, &state).await?;
     let Carrier::Cookie(secret) = &caller.carrier else {
         return Err(ApiError::unauthenticated());
     };
@@ -88,20 +91,31 @@ pub async fn current(
     }))
 }
 
-/// `DELETE /v1/session`: ends the cookie session server-side and clears the
-/// cookie. Without a live session there is nothing to protect, so it just
-/// clears the cookie; with one, the CSRF checks apply.
+/// `DELETE /v1/session`: ends the cookie's session server-side and clears
+/// the cookie. Without a live session there is nothing to protect, so it
+/// just clears the cookie; with one, the CSRF checks apply. A request that
+/// also carries a bearer token is refused: ending the cookie's session
+/// would answer success while the token's session lives on.
 pub async fn sign_out(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (mut parts, _body) = request.into_parts();
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ambiguous-credentials",
+            "Ambiguous credentials",
+            "DELETE /v1/session ends the session of the cookie: send it without an \
+             Authorization header (a token's session ends at /v1/token/revoke)",
+        ));
+    }
     let client = match Client::from_request_parts(&mut parts, &state).await {
         Ok(Client(client)) => client,
         Err(never) => match never {},
     };
-    if cookie_session(&parts, &state).await.is_ok() {
-        let caller = Caller::from_request_parts(&mut parts, &state).await?;
+    if let Ok(found) = cookie_session(&parts, &state).await {
+        let caller = csrf_checked(&parts, &state, found)?;
         state.core().sign_out(&caller.auth, &client).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();

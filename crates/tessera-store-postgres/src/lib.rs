@@ -23,8 +23,8 @@ use tessera_core::store::{
 };
 use tessera_core::user::{User, UserRecord};
 use tessera_store_sql::{
-    bind_audit, bind_session, corrupt, read_key, read_revocation, read_session, read_user, sweeps,
-    unavailable, write_error,
+    bind_audit, bind_credential, bind_session, corrupt, read_key, read_revocation, read_session,
+    read_user, sweeps, unavailable, write_error,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -195,20 +195,26 @@ where
     Ok(())
 }
 
-async fn insert_session<'c, E>(executor: E, s: &Session) -> StoreResult<()>
+/// Inserts a session only while its user is enabled and still has
+/// `password_hash`. `FOR SHARE` holds the user row until commit: a password
+/// change or disable (an `UPDATE` of that row) waits for this sign-in and
+/// then ends its session, or this sign-in waits for it and finds the new
+/// state. False when nothing was inserted.
+async fn insert_session<'c, E>(executor: E, s: &Session, password_hash: &str) -> StoreResult<bool>
 where
     E: sqlx::Executor<'c, Database = sqlx::Postgres>,
 {
     let query = sqlx::query(concat!(
         "INSERT INTO sessions (",
         session_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM ",
+        "(SELECT 1 FROM users WHERE id = $12 AND password_hash = $13 AND NOT disabled FOR SHARE) AS u"
     ));
-    bind_session(query, s)
+    let done = bind_credential(bind_session(query, s), s, password_hash)
         .execute(executor)
         .await
         .map_err(write_error)?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 #[async_trait]
@@ -330,11 +336,19 @@ impl Users for PgStore {
 
 #[async_trait]
 impl Sessions for PgStore {
-    async fn insert_session(&self, s: &Session, event: &AuditEvent) -> StoreResult<()> {
+    async fn insert_session(
+        &self,
+        s: &Session,
+        event: &AuditEvent,
+        password_hash: &str,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        insert_session(&mut *tx, s).await?;
+        if !insert_session(&mut *tx, s, password_hash).await? {
+            return Ok(false);
+        }
         append_audit(&mut *tx, event).await?;
-        tx.commit().await.map_err(unavailable)
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
     async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>> {
@@ -440,9 +454,16 @@ impl Sessions for PgStore {
 
 #[async_trait]
 impl RefreshTokens for PgStore {
-    async fn insert_token_session(&self, s: &Session, event: &AuditEvent) -> StoreResult<()> {
+    async fn insert_token_session(
+        &self,
+        s: &Session,
+        event: &AuditEvent,
+        password_hash: &str,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        insert_session(&mut *tx, s).await?;
+        if !insert_session(&mut *tx, s, password_hash).await? {
+            return Ok(false);
+        }
         append_audit(&mut *tx, event).await?;
         sqlx::query(
             "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)",
@@ -453,7 +474,8 @@ impl RefreshTokens for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(write_error)?;
-        tx.commit().await.map_err(unavailable)
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
     async fn rotate_refresh(
@@ -465,43 +487,30 @@ impl RefreshTokens for PgStore {
         idle_ttl: time::Duration,
     ) -> StoreResult<Rotation> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let row = sqlx::query("SELECT session_id FROM refresh_tokens WHERE hash = $1")
-            .bind(&presented.as_bytes()[..])
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        // One read locks both the token row and its session row: every
+        // exchange of the session's tokens is serialised, on whichever node
+        // it arrives, and after waiting for a concurrent exchange the row is
+        // read again as that exchange left it. A token deleted meanwhile (a
+        // prune) is simply not found: never mistaken for the current one.
+        let row = sqlx::query(concat!(
+            "SELECT r.replaced_at AS replaced_at, ",
+            "s.id, s.kind, s.user_id, s.secret_hash, s.created_at, s.last_seen_at, s.idle_expires_at, ",
+            "s.absolute_expires_at, s.remember_me, s.ip, s.user_agent ",
+            "FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = $1 FOR UPDATE"
+        ))
+        .bind(&presented.as_bytes()[..])
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
         let Some(row) = row else {
             return Ok(Rotation::Unknown);
         };
-        let session_id: String = row.try_get("session_id").map_err(corrupt)?;
-        // Locking the session row serialises every exchange of this session's
-        // tokens, on whichever node they arrive.
-        let session = sqlx::query(concat!(
-            "SELECT ",
-            session_columns!(),
-            " FROM sessions WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(&session_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(unavailable)?
-        .as_ref()
-        .map(read_session)
-        .transpose()?;
-        let Some(mut session) = session else {
-            return Ok(Rotation::Unknown);
-        };
+        let replaced_at: Option<i64> = row.try_get("replaced_at").map_err(corrupt)?;
+        let mut session = read_session(&row)?;
+        let session_id = session.id.as_str().to_owned();
         if !session.is_live(now) {
             return Ok(Rotation::Expired);
         }
-        // Re-read under the lock: a concurrent exchange may just have replaced it.
-        let replaced_at: Option<i64> =
-            sqlx::query_scalar("SELECT replaced_at FROM refresh_tokens WHERE hash = $1")
-                .bind(&presented.as_bytes()[..])
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(unavailable)?
-                .flatten();
         if let Some(replaced_at) = replaced_at
             && from_millis(replaced_at)? + grace < now
         {

@@ -527,8 +527,15 @@ impl Users for RedisLayer {
 
 #[async_trait]
 impl Sessions for RedisLayer {
-    async fn insert_session(&self, session: &Session, event: &AuditEvent) -> StoreResult<()> {
-        self.inner.insert_session(session, event).await
+    async fn insert_session(
+        &self,
+        session: &Session,
+        event: &AuditEvent,
+        password_hash: &str,
+    ) -> StoreResult<bool> {
+        self.inner
+            .insert_session(session, event, password_hash)
+            .await
     }
 
     async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>> {
@@ -605,8 +612,15 @@ impl Sessions for RedisLayer {
 
 #[async_trait]
 impl RefreshTokens for RedisLayer {
-    async fn insert_token_session(&self, session: &Session, event: &AuditEvent) -> StoreResult<()> {
-        self.inner.insert_token_session(session, event).await
+    async fn insert_token_session(
+        &self,
+        session: &Session,
+        event: &AuditEvent,
+        password_hash: &str,
+    ) -> StoreResult<bool> {
+        self.inner
+            .insert_token_session(session, event, password_hash)
+            .await
     }
 
     async fn rotate_refresh(

@@ -52,7 +52,7 @@ async fn a_stale_cache_fill_cannot_resurrect_a_deleted_session() {
     layer.insert_user(&alice, "h").await.unwrap();
     let (s, secret) = session(alice.id);
     layer
-        .insert_session(&s, &tessera_store_tests::sign_in_event(&s))
+        .insert_session(&s, &tessera_store_tests::sign_in_event(&s), "h")
         .await
         .unwrap();
     assert!(
@@ -111,7 +111,7 @@ async fn reads_are_served_from_the_cache() {
     layer.insert_user(&alice, "h").await.unwrap();
     let (s, secret) = session(alice.id);
     layer
-        .insert_session(&s, &tessera_store_tests::sign_in_event(&s))
+        .insert_session(&s, &tessera_store_tests::sign_in_event(&s), "h")
         .await
         .unwrap();
     assert_eq!(
@@ -139,7 +139,7 @@ async fn touch_refreshes_the_cache() {
     layer.insert_user(&alice, "h").await.unwrap();
     let (s, secret) = session(alice.id);
     layer
-        .insert_session(&s, &tessera_store_tests::sign_in_event(&s))
+        .insert_session(&s, &tessera_store_tests::sign_in_event(&s), "h")
         .await
         .unwrap();
     layer.session_by_secret(&secret.hash()).await.unwrap();

@@ -88,6 +88,21 @@ where
         .bind(s.user_agent.as_deref())
 }
 
+/// Binds the condition of a session insert: its user's id and the password
+/// hash the sign-in was checked against.
+pub fn bind_credential<'q, DB>(
+    query: Query<'q, DB, <DB as Database>::Arguments>,
+    s: &'q Session,
+    password_hash: &'q str,
+) -> Query<'q, DB, <DB as Database>::Arguments>
+where
+    DB: Database,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    String: Encode<'q, DB> + Type<DB>,
+{
+    query.bind(s.user_id.to_string()).bind(password_hash)
+}
+
 /// Binds an audit event's columns: kind, user_id, ip, user_agent, at, detail.
 pub fn bind_audit<'q, DB>(
     query: Query<'q, DB, <DB as Database>::Arguments>,

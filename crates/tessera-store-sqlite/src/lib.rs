@@ -25,8 +25,8 @@ use tessera_core::store::{
 };
 use tessera_core::user::{User, UserRecord};
 use tessera_store_sql::{
-    bind_audit, bind_session, corrupt, read_key, read_revocation, read_session, read_user, sweeps,
-    unavailable, write_error,
+    bind_audit, bind_credential, bind_session, corrupt, read_key, read_revocation, read_session,
+    read_user, sweeps, unavailable, write_error,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -123,13 +123,23 @@ macro_rules! session_columns {
     };
 }
 
+/// A new session, stored only while its user is enabled and has the password
+/// hash bound last; the statements after it in a batch run only if it did
+/// (`changes() = 1`). SQLite takes the write lock at the statement's start,
+/// so no password change or disable can fall between check and insert.
 macro_rules! insert_session_sql {
     () => {
         concat!(
             "INSERT INTO sessions (",
             session_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ") SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? ",
+            "WHERE EXISTS (SELECT 1 FROM users WHERE id = ? AND password_hash = ? AND disabled = 0)"
         )
+    };
+}
+macro_rules! insert_audit_if_stored_sql {
+    () => {
+        "INSERT INTO audit_log (kind, user_id, ip, user_agent, at, detail) SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1"
     };
 }
 
@@ -252,15 +262,28 @@ impl Users for SqliteStore {
 
 #[async_trait]
 impl Sessions for SqliteStore {
-    async fn insert_session(&self, s: &Session, event: &AuditEvent) -> StoreResult<()> {
+    async fn insert_session(
+        &self,
+        s: &Session,
+        event: &AuditEvent,
+        password_hash: &str,
+    ) -> StoreResult<bool> {
         // Both statements in one round trip to the database thread.
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let both = sqlx::query(concat!(insert_session_sql!(), "; ", insert_audit_sql!()));
-        bind_audit(bind_session(both, s), event)
-            .execute(&mut *tx)
-            .await
-            .map_err(write_error)?;
-        tx.commit().await.map_err(unavailable)
+        let both = sqlx::query(concat!(
+            insert_session_sql!(),
+            "; ",
+            insert_audit_if_stored_sql!()
+        ));
+        let done = bind_audit(
+            bind_credential(bind_session(both, s), s, password_hash),
+            event,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>> {
@@ -437,22 +460,31 @@ impl Health for SqliteStore {
 
 #[async_trait]
 impl RefreshTokens for SqliteStore {
-    async fn insert_token_session(&self, s: &Session, event: &AuditEvent) -> StoreResult<()> {
+    async fn insert_token_session(
+        &self,
+        s: &Session,
+        event: &AuditEvent,
+        password_hash: &str,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let all = sqlx::query(concat!(
             insert_session_sql!(),
             "; ",
-            insert_audit_sql!(),
-            "; INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)"
+            insert_audit_if_stored_sql!(),
+            "; INSERT INTO refresh_tokens (hash, session_id, created_at) SELECT ?, ?, ? WHERE changes() = 1"
         ));
-        bind_audit(bind_session(all, s), event)
-            .bind(&s.secret_hash.as_bytes()[..])
-            .bind(s.id.as_str())
-            .bind(to_millis(s.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(write_error)?;
-        tx.commit().await.map_err(unavailable)
+        let done = bind_audit(
+            bind_credential(bind_session(all, s), s, password_hash),
+            event,
+        )
+        .bind(&s.secret_hash.as_bytes()[..])
+        .bind(s.id.as_str())
+        .bind(to_millis(s.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn rotate_refresh(

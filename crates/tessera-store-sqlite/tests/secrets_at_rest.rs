@@ -19,7 +19,7 @@ async fn the_stored_key_is_the_hash_not_the_secret() {
     store.insert_user(&alice, "h").await.unwrap();
     let (session, secret) = session(alice.id);
     store
-        .insert_session(&session, &tessera_store_tests::sign_in_event(&session))
+        .insert_session(&session, &tessera_store_tests::sign_in_event(&session), "h")
         .await
         .unwrap();
 

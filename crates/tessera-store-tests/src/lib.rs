@@ -44,6 +44,7 @@ macro_rules! conformance_suite {
             user_updates,
             sessions_round_trip,
             a_session_is_stored_with_its_audit_event_or_not_at_all,
+            a_session_needs_the_password_hash_it_was_proven_with,
             session_storage_counts_sessions_not_the_log,
             touch_moves_idle_expiry,
             delete_user_sessions_keeps_the_exception,
@@ -201,7 +202,7 @@ pub async fn sessions_round_trip(store: Arc<dyn Store>) {
         ..session
     };
     store
-        .insert_session(&session, &sign_in_event(&session))
+        .insert_session(&session, &sign_in_event(&session), "h")
         .await
         .unwrap();
     let by_secret = store
@@ -229,12 +230,12 @@ pub async fn a_session_is_stored_with_its_audit_event_or_not_at_all(store: Arc<d
     store.insert_user(&alice, "h").await.unwrap();
     let (session, _) = session(alice.id);
     store
-        .insert_session(&session, &sign_in_event(&session))
+        .insert_session(&session, &sign_in_event(&session), "h")
         .await
         .unwrap();
     let (token_session, _) = token_session(alice.id);
     store
-        .insert_token_session(&token_session, &sign_in_event(&token_session))
+        .insert_token_session(&token_session, &sign_in_event(&token_session), "h")
         .await
         .unwrap();
     let logged = |records: &[tessera_core::audit::AuditRecord], id: &SessionId| {
@@ -251,16 +252,99 @@ pub async fn a_session_is_stored_with_its_audit_event_or_not_at_all(store: Arc<d
 
     // The same session again: refused, and its event is not written either.
     let again = store
-        .insert_session(&session, &sign_in_event(&session))
+        .insert_session(&session, &sign_in_event(&session), "h")
         .await;
     assert!(again.is_err(), "a duplicate session was stored");
     let again = store
-        .insert_token_session(&token_session, &sign_in_event(&token_session))
+        .insert_token_session(&token_session, &sign_in_event(&token_session), "h")
         .await;
     assert!(again.is_err(), "a duplicate token session was stored");
     let records = store.list_audit(None, 100).await.unwrap();
     assert_eq!(logged(&records, &session.id), 1);
     assert_eq!(logged(&records, &token_session.id), 1);
+}
+
+/// A session is stored only while its user is enabled and still has the
+/// password hash the sign-in checked: after a password change or a disable,
+/// nothing of it (session, event, refresh token) is written.
+pub async fn a_session_needs_the_password_hash_it_was_proven_with(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "old").await.unwrap();
+    let stored = |id: SessionId| {
+        let store = store.clone();
+        async move { store.session_by_id(&id).await.unwrap().is_some() }
+    };
+    let (cookie, _) = session(alice.id);
+    let (token, refresh) = token_session(alice.id);
+    assert!(
+        store
+            .set_password_hash(alice.id, "new", now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_session(&cookie, &sign_in_event(&cookie), "old")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_token_session(&token, &sign_in_event(&token), "old")
+            .await
+            .unwrap()
+    );
+    assert!(!stored(cookie.id.clone()).await);
+    assert!(!stored(token.id.clone()).await);
+    assert!(
+        store
+            .session_by_refresh(&refresh.hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.list_audit(None, 10).await.unwrap().is_empty());
+
+    assert!(store.set_disabled(alice.id, true, now()).await.unwrap());
+    assert!(
+        !store
+            .insert_session(&cookie, &sign_in_event(&cookie), "new")
+            .await
+            .unwrap()
+    );
+    assert!(!stored(cookie.id.clone()).await);
+    // Another user's hash proves nothing for alice.
+    let bob = user("bob");
+    store.insert_user(&bob, "new").await.unwrap();
+    assert!(store.set_disabled(alice.id, false, now()).await.unwrap());
+    let (stranger, _) = session(Uuid::new_v4());
+    assert!(
+        !store
+            .insert_session(&stranger, &sign_in_event(&stranger), "new")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .insert_session(&cookie, &sign_in_event(&cookie), "new")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .insert_token_session(&token, &sign_in_event(&token), "new")
+            .await
+            .unwrap()
+    );
+    assert!(stored(cookie.id.clone()).await);
+    assert!(
+        store
+            .session_by_refresh(&refresh.hash())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.list_audit(None, 10).await.unwrap().len(), 2);
 }
 
 /// The storage figure grows with sessions, and not with audit events.
@@ -284,7 +368,7 @@ pub async fn session_storage_counts_sessions_not_the_log(store: Arc<dyn Store>) 
     for _ in 0..300 {
         let (session, _) = session(alice.id);
         store
-            .insert_session(&session, &sign_in_event(&session))
+            .insert_session(&session, &sign_in_event(&session), "h")
             .await
             .unwrap();
     }
@@ -301,7 +385,7 @@ pub async fn touch_moves_idle_expiry(store: Arc<dyn Store>) {
     store.insert_user(&alice, "h").await.unwrap();
     let (session, _) = session(alice.id);
     store
-        .insert_session(&session, &sign_in_event(&session))
+        .insert_session(&session, &sign_in_event(&session), "h")
         .await
         .unwrap();
     let seen = session.created_at + Duration::minutes(5);
@@ -324,7 +408,10 @@ pub async fn delete_user_sessions_keeps_the_exception(store: Arc<dyn Store>) {
     let (drop2, _) = session(alice.id);
     let (bobs, _) = session(bob.id);
     for s in [&keep, &drop1, &drop2, &bobs] {
-        store.insert_session(s, &sign_in_event(s)).await.unwrap();
+        store
+            .insert_session(s, &sign_in_event(s), "h")
+            .await
+            .unwrap();
     }
     let mut removed: Vec<_> = store
         .delete_user_sessions(alice.id, Some(&keep.id))
@@ -354,7 +441,10 @@ pub async fn listing_and_sweeping_skip_expired(store: Arc<dyn Store>) {
     let (mut old, _) = session(alice.id);
     old.absolute_expires_at = now() - Duration::seconds(1);
     for s in [&live, &idle, &old] {
-        store.insert_session(s, &sign_in_event(s)).await.unwrap();
+        store
+            .insert_session(s, &sign_in_event(s), "h")
+            .await
+            .unwrap();
     }
     let listed = store.list_user_sessions(alice.id, now()).await.unwrap();
     assert_eq!(listed.iter().map(|s| &s.id).collect::<Vec<_>>(), [&live.id]);
@@ -369,8 +459,14 @@ pub async fn deleting_a_user_deletes_nothing_else(store: Arc<dyn Store>) {
     store.insert_user(&alice, "h").await.unwrap();
     let (a, _) = session(alice.id);
     let (b, _) = session(alice.id);
-    store.insert_session(&a, &sign_in_event(&a)).await.unwrap();
-    store.insert_session(&b, &sign_in_event(&b)).await.unwrap();
+    store
+        .insert_session(&a, &sign_in_event(&a), "h")
+        .await
+        .unwrap();
+    store
+        .insert_session(&b, &sign_in_event(&b), "h")
+        .await
+        .unwrap();
     let removed = store.delete_session(&a.id).await.unwrap().unwrap();
     assert_eq!(removed.id, a.id);
     assert!(store.session_by_id(&b.id).await.unwrap().is_some());
@@ -417,7 +513,7 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
     store.insert_user(&alice, "h").await.unwrap();
     let (session, first) = token_session(alice.id);
     store
-        .insert_token_session(&session, &sign_in_event(&session))
+        .insert_token_session(&session, &sign_in_event(&session), "h")
         .await
         .unwrap();
     let grace = Duration::seconds(10);
@@ -499,7 +595,7 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
     // Pruning takes only tokens replaced before the cut-off, never a current one.
     let (session, old) = token_session(alice.id);
     store
-        .insert_token_session(&session, &sign_in_event(&session))
+        .insert_token_session(&session, &sign_in_event(&session), "h")
         .await
         .unwrap();
     let current = Secret::generate(SecretKind::Refresh).unwrap();
@@ -538,7 +634,7 @@ pub async fn concurrent_refresh_rotations_stay_one_branch(store: Arc<dyn Store>)
     store.insert_user(&alice, "h").await.unwrap();
     let (session, first) = token_session(alice.id);
     store
-        .insert_token_session(&session, &sign_in_event(&session))
+        .insert_token_session(&session, &sign_in_event(&session), "h")
         .await
         .unwrap();
     let attempts = (0..12).map(|_| {
@@ -584,7 +680,7 @@ pub async fn refresh_of_expired_session_is_refused(store: Arc<dyn Store>) {
     let (mut session, first) = token_session(alice.id);
     session.idle_expires_at = now() - Duration::seconds(1);
     store
-        .insert_token_session(&session, &sign_in_event(&session))
+        .insert_token_session(&session, &sign_in_event(&session), "h")
         .await
         .unwrap();
     let new = Secret::generate(SecretKind::Refresh).unwrap();

@@ -25,6 +25,7 @@ use tessera_core::keys::Algorithm;
 use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::session::{Session, SessionId, SessionKind};
 use tessera_core::session_cache::SessionCache;
+use tessera_core::user::UserRecord;
 use tessera_http::{AppState, app};
 
 use crate::config::{Database, Settings};
@@ -743,7 +744,11 @@ async fn sign_in_against_capacity(
 /// Store growth per cookie session, from the store's own accounting.
 async fn store_bytes_per_session(core: &Tessera, sessions: usize) -> anyhow::Result<Option<f64>> {
     let store = core.store_handle();
-    let Some(user) = core.user_by_username("bench").await? else {
+    let Some(UserRecord {
+        user,
+        password_hash,
+    }) = store.user_by_username("bench").await?
+    else {
         bail!("bench user missing");
     };
     let before = store.session_storage_bytes().await?;
@@ -770,7 +775,9 @@ async fn store_bytes_per_session(core: &Tessera, sessions: usize) -> anyhow::Res
             now,
             serde_json::json!({ "session_id": session.id.as_str() }),
         );
-        store.insert_session(&session, &event).await?;
+        store
+            .insert_session(&session, &event, &password_hash)
+            .await?;
     }
     let after = store.session_storage_bytes().await?;
     Ok(match (before, after) {
