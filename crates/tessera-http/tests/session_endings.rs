@@ -89,38 +89,103 @@ async fn a_session_replaced_by_a_new_sign_in_is_refused_at_once_and_revoked_ever
     );
 }
 
-#[tokio::test]
-async fn no_session_made_with_the_old_password_survives_a_password_change() {
-    // Real Argon2 cost: each sign-in spends long enough between reading the
-    // password hash and storing its session for the change to land inside.
-    let server = TestServer::with(Options {
-        core: tessera_core::TesseraConfig {
-            hash_cost: tessera_core::password::HashCost::default(),
-            ..cheap_hashing()
-        },
-        ..Options::default()
-    })
-    .await;
-    let owner = server.signed_in("alice").await;
-    let server = Arc::new(server);
-    let attempts: Vec<_> = (0..24)
+/// Starts 24 sign-ins of `username`, spread over the next ~350 ms; each
+/// yields the cookie or bearer token it got, if any.
+fn sign_ins_spread_out(
+    server: &Arc<TestServer>,
+    username: &'static str,
+) -> Vec<tokio::task::JoinHandle<Option<(bool, String)>>> {
+    (0..24)
         .map(|i| {
             let server = server.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(i * 15)).await;
-                let r = server
-                    .anon()
-                    .post(server.url("/v1/session"))
-                    .json(&json!({ "username": "alice", "password": PASSWORD }))
-                    .send()
-                    .await
-                    .unwrap();
-                (r.status() == 200)
-                    .then(|| set_cookie(r.headers()).map(|c| cookie_value(&c).to_owned()))
-                    .flatten()
+                let credentials = json!({ "username": username, "password": PASSWORD });
+                if i % 2 == 0 {
+                    let r = server
+                        .anon()
+                        .post(server.url("/v1/session"))
+                        .json(&credentials)
+                        .send()
+                        .await
+                        .unwrap();
+                    let cookie = set_cookie(r.headers()).map(|c| cookie_value(&c).to_owned());
+                    (r.status() == 200)
+                        .then_some(cookie)
+                        .flatten()
+                        .map(|c| (true, c))
+                } else {
+                    let r = server
+                        .token_request(&[
+                            ("grant_type", "password"),
+                            ("username", username),
+                            ("password", PASSWORD),
+                        ])
+                        .await;
+                    if r.status() != 200 {
+                        return None;
+                    }
+                    let body: Value = r.json().await.unwrap();
+                    Some((false, body["access_token"].as_str().unwrap().to_owned()))
+                }
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Whether any credential the sign-ins got still works.
+async fn any_still_works(
+    server: &TestServer,
+    attempts: Vec<tokio::task::JoinHandle<Option<(bool, String)>>>,
+) -> (usize, usize) {
+    let mut made = 0;
+    let mut working = 0;
+    for attempt in attempts {
+        let Some((is_cookie, credential)) = attempt.await.unwrap() else {
+            continue;
+        };
+        made += 1;
+        let status = if is_cookie {
+            me_with_cookie(server, &credential).await
+        } else {
+            server
+                .anon()
+                .get(server.url("/v1/me"))
+                .bearer_auth(&credential)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        };
+        if status != 401 {
+            working += 1;
+        }
+    }
+    (made, working)
+}
+
+/// A server with the real Argon2 cost: each sign-in spends long enough
+/// between reading the password hash and storing its session for a change
+/// to land in between.
+async fn real_cost_server() -> Arc<TestServer> {
+    Arc::new(
+        TestServer::with(Options {
+            core: tessera_core::TesseraConfig {
+                hash_cost: tessera_core::password::HashCost::default(),
+                ..cheap_hashing()
+            },
+            ..Options::default()
+        })
+        .await,
+    )
+}
+
+#[tokio::test]
+async fn no_session_made_with_the_old_password_survives_a_password_change() {
+    let server = real_cost_server().await;
+    let owner = server.signed_in("alice").await;
+    let attempts = sign_ins_spread_out(&server, "alice");
     let r = owner
         .unsafe_req(Method::POST, "/v1/me/password")
         .json(&json!({ "current_password": PASSWORD, "new_password": "a whole new passphrase" }))
@@ -128,20 +193,35 @@ async fn no_session_made_with_the_old_password_survives_a_password_change() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let mut made = Vec::new();
-    for attempt in attempts {
-        made.extend(attempt.await.unwrap());
-    }
     // Whether each sign-in finished before, during or after the change, it
     // proved only the old password: none of its sessions may work now.
-    for cookie in &made {
-        assert_eq!(
-            me_with_cookie(&server, cookie).await,
-            401,
-            "a session made with the old password survived the change ({} made)",
-            made.len()
-        );
-    }
+    let (made, working) = any_still_works(&server, attempts).await;
+    assert_eq!(
+        working, 0,
+        "{working} of {made} sessions made with the old password survived the change"
+    );
+}
+
+#[tokio::test]
+async fn no_sign_in_racing_a_disable_leaves_a_working_session() {
+    let server = real_cost_server().await;
+    let user = server.register("mallory").await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    // Warm this node's caches with the enabled user.
+    let tokens = server.tokens("mallory").await;
+    assert_eq!(tokens.me().await.status(), 200);
+    let attempts = sign_ins_spread_out(&server, "mallory");
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    let r = server
+        .admin(Method::POST, &format!("/v1/admin/users/{id}/disable"))
+        .await;
+    assert_eq!(r.status(), 204);
+    let (made, working) = any_still_works(&server, attempts).await;
+    assert_eq!(
+        working, 0,
+        "{working} of {made} sign-ins racing the disable left a working session"
+    );
+    assert_eq!(tokens.me().await.status(), 401);
 }
 
 #[tokio::test]
