@@ -11,6 +11,7 @@ use http::{HeaderMap, Method, header};
 use http_body_util::BodyExt;
 use tessera_core::secret::constant_time_str_eq;
 
+use crate::host::HostPolicy;
 use crate::input::{BodyFormat, MAX_BODY_BYTES, body_format, decode_form};
 use crate::problem::ApiError;
 
@@ -27,13 +28,16 @@ pub struct FormCsrfToken(pub String);
 #[derive(Debug, Clone)]
 pub struct DecodedForm(pub serde_json::Value);
 
-/// Origins allowed to send state-changing requests.
+/// Origins allowed to send state-changing requests, and the host names the
+/// server answers to.
 #[derive(Debug, Clone, Default)]
 pub struct OriginPolicy {
     /// The origin of `public_url`, if configured.
     pub public_origin: Option<String>,
     /// Further allowed origins (`allowed_origins`), normalised.
     pub allowed: Vec<String>,
+    /// The names this server answers to (none without `public_url`: any).
+    pub hosts: Option<HostPolicy>,
 }
 
 impl OriginPolicy {
@@ -47,38 +51,43 @@ impl OriginPolicy {
             .iter()
             .map(|o| origin_of(o).ok_or_else(|| format!("`{o}` is not an http(s) origin")))
             .collect::<Result<_, _>>()?;
+        let hosts = public_url.map(|u| HostPolicy::new(u, &[])).transpose()?;
         Ok(Self {
             public_origin,
             allowed,
+            hosts,
         })
     }
 
-    /// Whether `origin` (an `Origin` header value) may act on this server.
-    pub fn allows(&self, origin: &str, host: Option<&str>) -> bool {
+    /// The same policy, answering also to `hosts` (`host` or `host:port`).
+    pub fn with_hosts(mut self, hosts: &[String]) -> Result<Self, String> {
+        if let Some(public) = &self.public_origin {
+            self.hosts = Some(HostPolicy::new(public, hosts)?);
+        }
+        Ok(self)
+    }
+
+    /// Whether `origin` (an `Origin` header value) may act on this server:
+    /// `public_url`'s, one of `allowed_origins`, or a page of this server
+    /// under another of its names. Never decided by the request's own
+    /// `Host`, which under DNS rebinding is the attacker's.
+    pub fn allows(&self, origin: &str) -> bool {
         let Some(origin) = origin_of(origin) else {
             return false;
         };
-        if self.public_origin.as_deref() == Some(origin.as_str()) || self.allowed.contains(&origin)
-        {
-            return true;
-        }
-        // The browser sets Host to the server it talks to, so an Origin equal
-        // to it is this server itself, whatever public_url says.
-        host.is_some_and(|host| {
-            let host = host.to_ascii_lowercase();
-            [format!("http://{host}"), format!("https://{host}")]
-                .iter()
-                .filter_map(|candidate| origin_of(candidate))
-                .any(|candidate| candidate == origin)
-        })
+        self.public_origin.as_deref() == Some(origin.as_str())
+            || self.allowed.contains(&origin)
+            || self
+                .hosts
+                .as_ref()
+                .is_some_and(|hosts| hosts.accepts_origin(&origin))
     }
 
     /// Refuses requests that a browser marks as coming from elsewhere.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
         if let Some(origin) = headers.get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("null");
-            return if self.allows(origin, host) {
+            return if self.allows(origin) {
                 Ok(())
             } else {
                 Err(ApiError::forbidden(
@@ -254,17 +263,23 @@ mod tests {
     }
 
     #[test]
-    fn origin_policy_checks_public_allowed_and_host() -> Result<(), String> {
+    fn origin_policy_checks_public_allowed_and_own_hosts() -> Result<(), String> {
         let policy = OriginPolicy::new(
             Some("https://auth.example.com"),
             &["https://app.example.com".to_owned()],
         )?;
-        assert!(policy.allows("https://auth.example.com", None));
-        assert!(policy.allows("https://app.example.com", None));
-        assert!(!policy.allows("https://evil.example.com", None));
-        assert!(!policy.allows("null", None));
-        assert!(policy.allows("http://127.0.0.1:8080", Some("127.0.0.1:8080")));
-        assert!(!policy.allows("http://127.0.0.1:8081", Some("127.0.0.1:8080")));
+        assert!(policy.allows("https://auth.example.com"));
+        assert!(policy.allows("https://app.example.com"));
+        assert!(!policy.allows("https://evil.example.com"));
+        assert!(!policy.allows("null"));
+        // The request's Host vouches for nothing (DNS rebinding).
+        assert!(!policy.allows("http://127.0.0.1:8080"));
+        let local = OriginPolicy::new(Some("http://127.0.0.1:8080"), &[])?;
+        assert!(local.allows("http://localhost:8080"));
+        assert!(!local.allows("http://evil.example:8080"));
+        let named = policy.with_hosts(&["auth.internal".to_owned()])?;
+        assert!(named.allows("https://auth.internal"));
+        assert!(!named.allows("http://auth.internal"));
         Ok(())
     }
 

@@ -12,6 +12,7 @@ pub mod cookie_session;
 pub mod cors;
 pub mod csrf;
 pub mod health;
+pub mod host;
 pub mod input;
 pub mod my_sessions;
 pub mod oauth;
@@ -42,10 +43,15 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::cors::CrossOriginLayer;
+use crate::host::HostCheckLayer;
 pub use state::{AppState, HttpConfig};
 
 /// Longest a request may take (a slow upload included) before the client gets a 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Paths answered whatever the request's `Host`: load balancers probe
+/// nodes by address, and these reveal nothing.
+const ANY_HOST_PATHS: &[&str] = &["/healthz", "/readyz"];
 
 /// HSTS for two years, subdomains included, as the HSTS preload list asks.
 const HSTS: &str = "max-age=63072000; includeSubDomains";
@@ -133,6 +139,10 @@ pub fn app(state: AppState) -> Router {
                     )
                     .into_response()
                 }))
+                .layer(HostCheckLayer::new(
+                    state.http().origins.hosts.clone(),
+                    ANY_HOST_PATHS,
+                ))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     request_timeout,

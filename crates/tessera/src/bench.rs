@@ -26,6 +26,7 @@ use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::session::{Session, SessionId, SessionKind};
 use tessera_core::session_cache::SessionCache;
 use tessera_core::user::UserRecord;
+use tessera_http::csrf::OriginPolicy;
 use tessera_http::{AppState, app};
 
 use crate::config::{Database, Settings};
@@ -123,6 +124,9 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
     let scratch = tempfile_dir()?;
     settings.cookie.secure = false;
     settings.listen = "127.0.0.1:0".parse().context("loopback address")?;
+    // The servers measured are on loopback, whatever the configuration says.
+    settings.origins = OriginPolicy::new(Some("http://127.0.0.1"), &[])
+        .map_err(|e| anyhow::anyhow!("loopback origin: {e}"))?;
     settings.rate_limit.login_attempts = 1_000_000;
     settings.data_dir = scratch.clone();
     settings.database = match &args.database_url {

@@ -145,6 +145,8 @@ pub struct FileConfig {
     allowed_origins: Vec<String>,
     #[serde(deserialize_with = "list")]
     trusted_proxies: Vec<String>,
+    #[serde(deserialize_with = "list")]
+    hosts: Vec<String>,
     log: String,
     session: SessionSection,
     cookie: CookieSection,
@@ -249,6 +251,7 @@ impl Default for FileConfig {
             introspection_secret: None,
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            hosts: Vec::new(),
             log: "info".into(),
             session: SessionSection::default(),
             cookie: CookieSection::default(),
@@ -367,6 +370,7 @@ pub struct Settings {
     /// Whether `public_url` was configured (else it follows the listen address).
     pub public_url_configured: bool,
     allowed_origins: Vec<String>,
+    hosts: Vec<String>,
     audience_configured: bool,
     /// Where the embedded store and generated keys live.
     pub data_dir: PathBuf,
@@ -466,7 +470,9 @@ impl Settings {
         if !self.audience_configured {
             self.tokens.audience = self.public_url.clone();
         }
-        if let Ok(origins) = OriginPolicy::new(Some(&self.public_url), &self.allowed_origins) {
+        if let Ok(origins) = OriginPolicy::new(Some(&self.public_url), &self.allowed_origins)
+            .and_then(|o| o.with_hosts(&self.hosts))
+        {
             self.origins = origins;
         }
     }
@@ -527,6 +533,16 @@ impl FileConfig {
         })?;
 
         let public_url_configured = self.public_url.is_some();
+        if !public_url_configured && listen.ip().is_unspecified() {
+            // Requests are answered only for public_url's host, and tokens
+            // name it as their issuer: `0.0.0.0` is neither.
+            return Err(ConfigError::at(
+                "public_url",
+                format!(
+                    "must be set when listening on all interfaces ({listen}): the URL clients reach this server at"
+                ),
+            ));
+        }
         let audience_configured = self.token.audience.is_some();
         let allowed_origins = self.allowed_origins.clone();
         let public_url = match self.public_url {
@@ -602,7 +618,9 @@ impl FileConfig {
         let session = self.session.validate()?;
         let cookie = self.cookie.validate()?;
         let origins = OriginPolicy::new(Some(&public_url), &self.allowed_origins)
-            .map_err(|e| ConfigError::at("allowed_origins", e))?;
+            .map_err(|e| ConfigError::at("allowed_origins", e))?
+            .with_hosts(&self.hosts)
+            .map_err(|e| ConfigError::at("hosts", e))?;
         let (hash_cost, hash_workers) = self.password.validate()?;
 
         Ok(Settings {
@@ -610,6 +628,7 @@ impl FileConfig {
             public_url,
             public_url_configured,
             allowed_origins,
+            hosts: self.hosts,
             audience_configured,
             data_dir: self.data_dir,
             database,
@@ -986,6 +1005,8 @@ mod tests {
             ("", &[("TESSERA_COOKIE__NAME", "bad name;")], "cookie.name"),
             ("", &[("TESSERA_ADMIN_TOKEN", "short")], "admin_token"),
             ("", &[("TESSERA_PUBLIC_URL", "ftp://x")], "public_url"),
+            ("", &[("TESSERA_LISTEN", "0.0.0.0:8080")], "public_url"),
+            ("", &[("TESSERA_HOSTS", "auth.example.com, a/b")], "hosts"),
             (
                 "",
                 &[("TESSERA_ALLOWED_ORIGINS", "https://ok.example, nope")],

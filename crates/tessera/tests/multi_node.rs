@@ -209,6 +209,8 @@ async fn three_nodes_share_sessions_and_revocations() {
         ("TESSERA_REDIS_URL", redis_url.as_str()),
         ("TESSERA_REDIS_PREFIX", prefix.as_str()),
         ("TESSERA_PUBLIC_URL", PUBLIC_URL),
+        // The test talks to each node by address, not through a balancer.
+        ("TESSERA_HOSTS", "127.0.0.1"),
         ("TESSERA_COOKIE__SECURE", "false"),
         ("TESSERA_INTROSPECTION_SECRET", SECRET),
     ];
@@ -476,6 +478,8 @@ async fn postgres_alone_fans_revocations_out_with_listen_notify() {
     let env: Vec<(&str, &str)> = vec![
         ("TESSERA_DATABASE_URL", node_db_url.as_str()),
         ("TESSERA_PUBLIC_URL", PUBLIC_URL),
+        // The test talks to each node by address, not through a balancer.
+        ("TESSERA_HOSTS", "127.0.0.1"),
         ("TESSERA_INTROSPECTION_SECRET", SECRET),
     ];
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
