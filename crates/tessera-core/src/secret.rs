@@ -7,8 +7,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use aws_lc_rs::{constant_time, digest, hmac, rand};
 use zeroize::Zeroize;
 
 /// Number of random bytes in every secret.
@@ -21,7 +20,20 @@ const ENCODED_LEN: usize = 43;
 /// There is no fallback: an authentication server that cannot get
 /// randomness must not hand out guessable secrets.
 pub fn fill_random(buf: &mut [u8]) -> Result<(), RandomError> {
-    getrandom::fill(buf).map_err(|_| RandomError)
+    rand::fill(buf).map_err(|_| RandomError)
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
+    out
+}
+
+/// Constant-time equality of two byte strings of the same length (a
+/// length difference is no secret: every caller compares digests).
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
 /// `n` random bytes encoded as unpadded base64url.
@@ -60,7 +72,7 @@ impl SecretHash {
 
     /// Constant-time equality, for when a comparison happens outside an index lookup.
     pub fn ct_eq(&self, other: &SecretHash) -> bool {
-        self.0.ct_eq(&other.0).into()
+        ct_eq(&self.0, &other.0)
     }
 }
 
@@ -127,9 +139,7 @@ impl Secret {
 
     /// The stored form.
     pub fn hash(&self) -> SecretHash {
-        let mut hasher = Sha256::new();
-        hasher.update(self.bytes);
-        SecretHash(hasher.finalize().into())
+        SecretHash(sha256(&self.bytes))
     }
 
     /// A value derived from the secret with HMAC-SHA256 under `label`.
@@ -138,14 +148,8 @@ impl Secret {
     /// it, nobody who only sees the database can, and it changes whenever the
     /// session secret is rotated.
     pub fn derive(&self, label: &[u8]) -> String {
-        use hmac::{Hmac, Mac};
-        // HMAC accepts keys of any length, so this cannot fail for 32 bytes.
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.bytes) {
-            Ok(mac) => mac,
-            Err(_) => return String::new(),
-        };
-        mac.update(label);
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.bytes);
+        URL_SAFE_NO_PAD.encode(hmac::sign(&key, label))
     }
 }
 
@@ -170,9 +174,7 @@ fn is_base64url(b: u8) -> bool {
 /// Both sides are hashed first so that neither the content nor the length of
 /// the expected value leaks through timing.
 pub fn constant_time_str_eq(given: &str, expected: &str) -> bool {
-    let a: [u8; 32] = Sha256::digest(given.as_bytes()).into();
-    let b: [u8; 32] = Sha256::digest(expected.as_bytes()).into();
-    a.ct_eq(&b).into()
+    ct_eq(&sha256(given.as_bytes()), &sha256(expected.as_bytes()))
 }
 
 #[cfg(test)]

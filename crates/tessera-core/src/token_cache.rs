@@ -7,9 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use sha2::{Digest, Sha256};
-
 use crate::jwt::AccessClaims;
+use crate::secret::sha256;
 
 /// Most tokens held; past it, expired ones go, then all.
 const CAPACITY: usize = 100_000;
@@ -21,7 +20,7 @@ pub struct VerifiedTokens {
 }
 
 fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+    sha256(token.as_bytes())
 }
 
 impl VerifiedTokens {

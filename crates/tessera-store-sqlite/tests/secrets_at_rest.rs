@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
+use aws_lc_rs::digest::{SHA256, digest};
 use sqlx::Row;
 use tessera_core::store::{Sessions, Users};
 use tessera_store_sqlite::SqliteStore;
@@ -32,7 +32,7 @@ async fn the_stored_key_is_the_hash_not_the_secret() {
         .await
         .unwrap();
     let stored: Vec<u8> = row.get("secret_hash");
-    assert_eq!(stored, Sha256::digest(&raw).to_vec());
+    assert_eq!(stored, digest(&SHA256, &raw).as_ref().to_vec());
     assert_ne!(stored, raw);
 
     store.close().await;
