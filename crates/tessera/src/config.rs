@@ -1093,6 +1093,24 @@ mod tests {
                 "introspection_secret",
             ),
             (
+                "",
+                &[("TESSERA_KEY_ENCRYPTION_KEY", "not base64!")],
+                "key_encryption_key",
+            ),
+            (
+                "",
+                &[("TESSERA_KEY_ENCRYPTION_KEY", "c2hvcnQ=")],
+                "key_encryption_key",
+            ),
+            (
+                "",
+                &[(
+                    "TESSERA_KEY_ENCRYPTION_KEY_FILE",
+                    "/nonexistent/tessera.kek",
+                )],
+                "key_encryption_key_file",
+            ),
+            (
                 "[session]\nidle_timeout = \"2h\"\nabsolute_timeout = \"1h\"\n",
                 &[],
                 "session.absolute_timeout",
@@ -1144,6 +1162,81 @@ mod tests {
             s.origins.allowed,
             ["https://a.example", "https://b.example:8443"]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_key_encryption_key_comes_inline_or_from_a_file_not_both() -> Result<(), ConfigError> {
+        let kek =
+            KeyEncryptionKey::generate().map_err(|e| ConfigError::at("test", e.to_string()))?;
+        let text = kek.to_base64();
+        let s = Settings::load(None, env(&[("TESSERA_KEY_ENCRYPTION_KEY", text.as_str())]))?;
+        assert_eq!(s.key_encryption_key.map(|k| k.id()), Some(kek.id()));
+
+        let dir = tempfile::tempdir().map_err(|e| ConfigError::at("test", e.to_string()))?;
+        let file = dir.path().join("kek");
+        std::fs::write(&file, format!("{}\n", text.as_str()))
+            .map_err(|e| ConfigError::at("test", e.to_string()))?;
+        let file = file.to_string_lossy().into_owned();
+        let s = load_toml(&format!("key_encryption_key_file = {file:?}\n"), &[])?;
+        assert_eq!(s.key_encryption_key.map(|k| k.id()), Some(kek.id()));
+        assert!(Settings::load(None, env(&[]))?.key_encryption_key.is_none());
+
+        let (key, var, message) = error_key(load_toml(
+            &format!("key_encryption_key_file = {file:?}\n"),
+            &[("TESSERA_KEY_ENCRYPTION_KEY", text.as_str())],
+        ));
+        assert_eq!(key, "key_encryption_key");
+        assert_eq!(var.as_deref(), Some("TESSERA_KEY_ENCRYPTION_KEY"));
+        assert!(
+            message.contains("key_encryption_key and key_encryption_key_file are both set"),
+            "{message}"
+        );
+
+        std::fs::write(dir.path().join("kek"), "c2hvcnQ=\n")
+            .map_err(|e| ConfigError::at("test", e.to_string()))?;
+        let (key, _, message) = error_key(load_toml(
+            &format!("key_encryption_key_file = {file:?}\n"),
+            &[],
+        ));
+        assert_eq!(key, "key_encryption_key_file");
+        assert!(message.contains("decodes to 5 bytes"), "{message}");
+        assert!(
+            !message.contains("c2hvcnQ"),
+            "the key is not echoed: {message}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn printing_the_settings_shows_no_secret() -> Result<(), ConfigError> {
+        let kek =
+            KeyEncryptionKey::generate().map_err(|e| ConfigError::at("test", e.to_string()))?;
+        let kek_text = kek.to_base64();
+        let secrets = [
+            "admin-token-that-is-never-printed-0123456789",
+            "introspection-secret-never-printed-0123456789",
+            "db-password-never-printed",
+            "redis-password-never-printed",
+            kek_text.trim_end_matches('='),
+        ];
+        let database = format!("postgres://tessera:{}@db:5432/tessera", secrets[2]);
+        let redis = format!("redis://:{}@cache:6379", secrets[3]);
+        let s = Settings::load(
+            None,
+            env(&[
+                ("TESSERA_ADMIN_TOKEN", secrets[0]),
+                ("TESSERA_INTROSPECTION_SECRET", secrets[1]),
+                ("TESSERA_DATABASE_URL", &database),
+                ("TESSERA_REDIS_URL", &redis),
+                ("TESSERA_KEY_ENCRYPTION_KEY", &kek_text),
+            ]),
+        )?;
+        assert!(s.admin_token.is_some() && s.key_encryption_key.is_some());
+        let printed = format!("{s:?} {s:#?}");
+        for secret in secrets {
+            assert!(!printed.contains(secret), "{secret} printed: {printed}");
+        }
         Ok(())
     }
 

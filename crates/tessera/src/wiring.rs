@@ -261,7 +261,30 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{http_config, redact};
+    use crate::config::Settings;
+
+    #[test]
+    fn http_settings_print_no_secret() -> Result<(), crate::config::ConfigError> {
+        let admin = "admin-token-that-is-never-printed-0123456789";
+        let introspection = "introspection-secret-never-printed-0123456789";
+        let settings = Settings::load(
+            None,
+            [
+                ("TESSERA_ADMIN_TOKEN".to_owned(), admin.to_owned()),
+                (
+                    "TESSERA_INTROSPECTION_SECRET".to_owned(),
+                    introspection.to_owned(),
+                ),
+            ],
+        )?;
+        let http = http_config(&settings);
+        assert!(http.admin_token.is_some());
+        let printed = format!("{http:?}");
+        assert!(!printed.contains(admin), "{printed}");
+        assert!(!printed.contains(introspection), "{printed}");
+        Ok(())
+    }
 
     #[test]
     fn passwords_never_reach_the_log() {
