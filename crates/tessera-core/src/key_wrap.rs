@@ -323,31 +323,36 @@ fn from_clear(key: &StoredKey) -> SigningKey {
 }
 
 /// Every stored key, opened with `kek`. Keys still in clear (written before
-/// keys were sealed) are sealed in the store on the way; their ids are
-/// returned to be audited. The replacement is a compare-and-swap on the
-/// clear bytes, so nodes starting at once do no harm: a loser's key is the
-/// same material, sealed by the winner.
+/// keys were sealed) are then sealed in the store; their ids are returned,
+/// to be audited. Nothing is written unless every sealed key opens (a wrong
+/// KEK must not seal anything under itself). The replacement is a
+/// compare-and-swap on the clear bytes, so nodes starting at once do no
+/// harm: a loser's key is the same material, sealed by the winner.
 pub async fn load_keys(
     store: &dyn Keys,
     kek: &KeyEncryptionKey,
 ) -> Result<(Vec<SigningKey>, Vec<String>), CoreError> {
     let stored = store.keys().await?;
     let mut keys = Vec::with_capacity(stored.len());
-    let mut sealed_now = Vec::new();
+    let mut clear = Vec::new();
     for key in &stored {
         if sealed_under(&key.sealed).is_some() {
             keys.push(unseal(kek, key)?);
-            continue;
+        } else {
+            clear.push(key);
         }
-        let clear = from_clear(key);
-        let sealed = seal(kek, &clear)?;
+    }
+    let mut sealed_now = Vec::new();
+    for key in clear {
+        let opened = from_clear(key);
+        let sealed = seal(kek, &opened)?;
         if store
             .replace_sealed_key(&key.kid, &key.sealed, &sealed.sealed)
             .await?
         {
             sealed_now.push(key.kid.clone());
         }
-        keys.push(clear);
+        keys.push(opened);
     }
     Ok((keys, sealed_now))
 }

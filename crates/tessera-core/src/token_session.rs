@@ -465,10 +465,14 @@ pub(crate) async fn open_keys(
     let generate = || {
         SigningKey::generate(config.algorithm, now).map_err(|e| CoreError::Internal(e.to_string()))
     };
-    store
-        .ensure_current_key(&key_wrap::seal(kek, &generate()?)?)
-        .await?;
+    // Every stored key opens with `kek` before a key is added under it.
     let (mut keys, sealed) = key_wrap::load_keys(store, kek).await?;
+    if keys.iter().all(|k| k.retired_at.is_some()) {
+        store
+            .ensure_current_key(&key_wrap::seal(kek, &generate()?)?)
+            .await?;
+        keys = key_wrap::load_keys(store, kek).await?.0;
+    }
     let current_algorithm = keys
         .iter()
         .find(|k| k.retired_at.is_none())

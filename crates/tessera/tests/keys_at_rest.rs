@@ -78,6 +78,32 @@ fn assert_no_key_material(db: &Path, key: &SigningKey) {
     );
 }
 
+/// Writes `key` into the database at `db` the way earlier versions stored
+/// keys: PKCS#8 DER in clear in the `private_key` column.
+async fn insert_clear_key(db: &Path, key: &SigningKey) {
+    use sqlx::ConnectOptions as _;
+    let millis = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, retired_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&key.kid)
+    .bind(key.algorithm.as_str())
+    .bind(key.private.as_slice())
+    .bind(millis(key.created_at))
+    .bind(key.retired_at.map(millis))
+    .bind(key.expires_at.map(millis))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::Connection::close(conn).await.unwrap();
+}
+
 fn kek_file(dir: &Path) -> KeyEncryptionKey {
     let path = data(dir).join("key-encryption.key");
     let text = std::fs::read_to_string(&path)
@@ -191,6 +217,15 @@ async fn a_copied_database_alone_cannot_produce_keys() {
         "no key-encryption key was made up"
     );
 
+    // A key left in clear by an earlier version: a node with the wrong
+    // key-encryption key must not seal it under that key.
+    // Older than the sealed key, so it is met first.
+    let now = time::OffsetDateTime::now_utc();
+    let mut legacy = SigningKey::generate(Algorithm::EdDSA, now - time::Duration::days(1)).unwrap();
+    legacy.retired_at = Some(now - time::Duration::hours(1));
+    legacy.expires_at = Some(now + time::Duration::hours(1));
+    insert_clear_key(&db, &legacy).await;
+
     let other = KeyEncryptionKey::generate().unwrap();
     let stderr = refuses_to_start(
         &mut tessera(copy.path()),
@@ -205,8 +240,14 @@ async fn a_copied_database_alone_cannot_produce_keys() {
         "{stderr}"
     );
     let keys = stored_keys(&db).await;
-    assert_eq!(keys.len(), 1, "no signing key was generated");
-    assert_eq!(keys[0].kid, kid);
+    assert_eq!(keys.len(), 2, "no signing key was generated");
+    assert!(keys.iter().any(|k| k.kid == kid));
+    let left = keys.iter().find(|k| k.kid == legacy.kid).unwrap();
+    assert_eq!(
+        left.sealed,
+        legacy.private.as_slice(),
+        "nothing was sealed under the wrong key"
+    );
 
     // With the key file, the same copy works: the key file is what matters.
     std::fs::copy(
@@ -227,25 +268,7 @@ async fn keys_stored_in_clear_are_sealed_at_start_and_keep_verifying() {
 
     // A key as earlier versions stored it: PKCS#8 DER in the private_key column.
     let legacy = SigningKey::generate(Algorithm::EdDSA, time::OffsetDateTime::now_utc()).unwrap();
-    {
-        use sqlx::ConnectOptions as _;
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&db)
-            .connect()
-            .await
-            .unwrap();
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, private_key, created_at, retired_at, expires_at) \
-             VALUES (?, 'EdDSA', ?, ?, NULL, NULL)",
-        )
-        .bind(&legacy.kid)
-        .bind(legacy.private.as_slice())
-        .bind((legacy.created_at.unix_timestamp_nanos() / 1_000_000) as i64)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        sqlx::Connection::close(conn).await.unwrap();
-    }
+    insert_clear_key(&db, &legacy).await;
     assert!(
         contains(&database_bytes(&db), legacy.private.as_slice()),
         "the clear key is in the file (the scan works)"
