@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use serde::Deserialize;
 use tessera_core::jwt::{self, AccessClaims, TokenPolicy};
-use tessera_core::keys::{Algorithm, Keyring, StoredKey};
+use tessera_core::keys::{Algorithm, Keyring, SigningKey};
 use tessera_core::password;
 use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::username::Username;
@@ -69,7 +69,7 @@ impl JwtFixture {
         let mut pkcs8 = ED25519_PKCS8_PREFIX.to_vec();
         pkcs8.extend_from_slice(&ED25519_SEED);
         let signer = Ed25519KeyPair::from_pkcs8(&pkcs8).expect("fixed Ed25519 key parses");
-        let current = StoredKey {
+        let current = SigningKey {
             kid: ED25519_KID.to_owned(),
             algorithm: Algorithm::EdDSA,
             private: Zeroizing::new(pkcs8),
@@ -83,7 +83,7 @@ impl JwtFixture {
                 .iter()
                 .zip([Algorithm::ES256, Algorithm::RS256, Algorithm::HS256])
         {
-            let mut key = StoredKey::generate(algorithm, now - Duration::days(1))
+            let mut key = SigningKey::generate(algorithm, now - Duration::days(1))
                 .expect("key generation works");
             (*kid).clone_into(&mut key.kid);
             key.retired_at = Some(now - Duration::hours(1));

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tessera_core::clock::SystemClock;
+use tessera_core::key_wrap::KeyEncryptionKey;
 use tessera_core::password::HashCost;
 use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::session::{Session, SessionId, SessionKind};
@@ -116,7 +117,8 @@ fn lookups(c: &mut Criterion) {
                 },
                 ..TesseraConfig::default()
             };
-            let core = Tessera::open(store.clone(), Arc::new(SystemClock), config)
+            let kek = KeyEncryptionKey::generate().unwrap();
+            let core = Tessera::open(store.clone(), Arc::new(SystemClock), config, kek)
                 .await
                 .unwrap();
             core.authenticate_cookie(&secret).await.unwrap();

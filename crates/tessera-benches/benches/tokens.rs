@@ -9,7 +9,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tessera_core::jwt::{self, AccessClaims, TokenPolicy};
-use tessera_core::keys::{Algorithm, Keyring, StoredKey};
+use tessera_core::keys::{Algorithm, Keyring, SigningKey};
 use tessera_core::revocation::{Revocation, RevocationKind, RevocationSet};
 use tessera_core::secret::{Secret, SecretKind, constant_time_str_eq};
 use tessera_core::token_cache::VerifiedTokens;
@@ -24,7 +24,7 @@ fn sign_and_verify(c: &mut Criterion) {
         Algorithm::RS256,
         Algorithm::HS256,
     ] {
-        let key = StoredKey::generate(algorithm, now).unwrap();
+        let key = SigningKey::generate(algorithm, now).unwrap();
         let ring = Keyring::new(&[key], now).unwrap();
         let claims = AccessClaims::new(
             &policy,
@@ -47,7 +47,7 @@ fn sign_and_verify(c: &mut Criterion) {
 fn verified_cache(c: &mut Criterion) {
     let now = OffsetDateTime::now_utc();
     let policy = TokenPolicy::new("https://auth.example");
-    let ring = Keyring::new(&[StoredKey::generate(Algorithm::EdDSA, now).unwrap()], now).unwrap();
+    let ring = Keyring::new(&[SigningKey::generate(Algorithm::EdDSA, now).unwrap()], now).unwrap();
     let claims = AccessClaims::new(
         &policy,
         uuid::Uuid::new_v4(),

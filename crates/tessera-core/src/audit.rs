@@ -32,6 +32,10 @@ pub enum AuditKind {
     RefreshReused,
     /// A new signing key became current.
     KeyRotated,
+    /// Signing keys stored in clear (before keys were sealed) were sealed.
+    KeysSealed,
+    /// Signing keys were re-wrapped under a new key-encryption key.
+    KeysRewrapped,
     /// Sign-in was blocked or slowed after too many failures.
     SignInRateLimited,
 }
@@ -50,6 +54,8 @@ impl AuditKind {
             AuditKind::UserEnabled => "user.enabled",
             AuditKind::RefreshReused => "token.refresh_reused",
             AuditKind::KeyRotated => "keys.rotated",
+            AuditKind::KeysSealed => "keys.sealed",
+            AuditKind::KeysRewrapped => "keys.rewrapped",
             AuditKind::SignInRateLimited => "sign_in.rate_limited",
         }
     }

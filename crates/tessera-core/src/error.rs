@@ -42,6 +42,9 @@ pub enum CoreError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Signing keys could not be sealed or opened (e.g. the wrong key-encryption key).
+    #[error(transparent)]
+    Keys(#[from] crate::key_wrap::WrapError),
     /// A fault inside the server.
     #[error("internal error: {0}")]
     Internal(String),

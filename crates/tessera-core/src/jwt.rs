@@ -255,11 +255,11 @@ pub fn verify_ignoring_expiry(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{Algorithm, StoredKey};
+    use crate::keys::{Algorithm, SigningKey};
 
     fn ring(alg: Algorithm) -> Keyring {
         let now = OffsetDateTime::now_utc();
-        let key = StoredKey::generate(alg, now).unwrap_or_else(|e| unreachable!("{e}"));
+        let key = SigningKey::generate(alg, now).unwrap_or_else(|e| unreachable!("{e}"));
         Keyring::new(&[key], now).unwrap_or_else(|e| unreachable!("{e}"))
     }
 

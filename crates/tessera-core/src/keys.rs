@@ -70,16 +70,48 @@ impl Algorithm {
     }
 }
 
-/// A key as the store keeps it: the private material (PKCS#8 DER, or the
-/// HMAC secret) never leaves the server.
+/// A signing key in clear, as this process holds it in memory: the private
+/// material (PKCS#8 DER, or the HMAC secret) never leaves the server and is
+/// stored only sealed (see [`crate::key_wrap`]).
 #[derive(Clone)]
-pub struct StoredKey {
+pub struct SigningKey {
     /// Key id, the JWT `kid`.
     pub kid: String,
     /// Its algorithm.
     pub algorithm: Algorithm,
     /// PKCS#8 DER (asymmetric) or raw secret (HS256).
     pub private: Zeroizing<Vec<u8>>,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// When it stopped signing; `None` while it is the current key.
+    pub retired_at: Option<OffsetDateTime>,
+    /// When every token it signed has expired: it leaves the JWKS then.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key as the store keeps it: its private material sealed under the
+/// key-encryption key ([`crate::key_wrap`]).
+#[derive(Clone)]
+pub struct StoredKey {
+    /// Key id, the JWT `kid`.
+    pub kid: String,
+    /// Its algorithm.
+    pub algorithm: Algorithm,
+    /// The sealed private material. Rows written before keys were sealed
+    /// hold it in clear until the next start seals them.
+    pub sealed: Vec<u8>,
     /// When it was made.
     pub created_at: OffsetDateTime,
     /// When it stopped signing; `None` while it is the current key.
@@ -105,7 +137,7 @@ impl std::fmt::Debug for StoredKey {
 #[error("signing key error: {0}")]
 pub struct KeyError(pub String);
 
-impl StoredKey {
+impl SigningKey {
     /// A new key of `algorithm`, from the OS CSPRNG.
     pub fn generate(algorithm: Algorithm, now: OffsetDateTime) -> Result<Self, KeyError> {
         let rng = SystemRandom::new();
@@ -207,7 +239,7 @@ impl std::fmt::Debug for PreparedKey {
 
 impl PreparedKey {
     /// Parses stored material into signing and verifying keys.
-    pub fn prepare(key: &StoredKey) -> Result<Self, KeyError> {
+    pub fn prepare(key: &SigningKey) -> Result<Self, KeyError> {
         let bad = |why: &str| KeyError(format!("stored key {} is unusable: {why}", key.kid));
         let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
         let (encoding, decoding, jwk) = match key.algorithm {
@@ -287,7 +319,7 @@ impl PreparedKey {
     }
 }
 
-fn jwk_base(key: &StoredKey) -> Jwk {
+fn jwk_base(key: &SigningKey) -> Jwk {
     Jwk {
         kty: "",
         kid: key.kid.clone(),
@@ -310,7 +342,7 @@ pub struct Keyring {
 
 impl Keyring {
     /// Builds a keyring from stored keys: exactly one must be current.
-    pub fn new(keys: &[StoredKey], now: OffsetDateTime) -> Result<Self, KeyError> {
+    pub fn new(keys: &[SigningKey], now: OffsetDateTime) -> Result<Self, KeyError> {
         let mut by_kid = HashMap::new();
         let mut current = None;
         for key in keys.iter().filter(|k| k.is_valid_at(now)) {
@@ -373,7 +405,7 @@ mod tests {
             Algorithm::RS256,
             Algorithm::HS256,
         ] {
-            let key = StoredKey::generate(alg, now)?;
+            let key = SigningKey::generate(alg, now)?;
             assert_eq!(key.kid.len(), 16);
             let prepared = PreparedKey::prepare(&key)?;
             assert!(prepared.current);
@@ -391,13 +423,13 @@ mod tests {
     #[test]
     fn keyring_publishes_only_valid_public_keys_current_first() -> Result<(), KeyError> {
         let now = OffsetDateTime::now_utc();
-        let mut old = StoredKey::generate(Algorithm::EdDSA, now)?;
+        let mut old = SigningKey::generate(Algorithm::EdDSA, now)?;
         old.retired_at = Some(now);
         old.expires_at = Some(now + time::Duration::minutes(10));
-        let mut gone = StoredKey::generate(Algorithm::EdDSA, now)?;
+        let mut gone = SigningKey::generate(Algorithm::EdDSA, now)?;
         gone.retired_at = Some(now - time::Duration::hours(1));
         gone.expires_at = Some(now - time::Duration::minutes(1));
-        let current = StoredKey::generate(Algorithm::ES256, now)?;
+        let current = SigningKey::generate(Algorithm::ES256, now)?;
         let ring = Keyring::new(&[old.clone(), gone.clone(), current.clone()], now)?;
         assert_eq!(ring.current().kid, current.kid);
         let kids: Vec<String> = ring.jwks(now).into_iter().map(|j| j.kid).collect();
@@ -410,7 +442,7 @@ mod tests {
     #[test]
     fn no_current_key_is_an_error() -> Result<(), KeyError> {
         let now = OffsetDateTime::now_utc();
-        let mut old = StoredKey::generate(Algorithm::EdDSA, now)?;
+        let mut old = SigningKey::generate(Algorithm::EdDSA, now)?;
         old.retired_at = Some(now);
         assert!(Keyring::new(&[old], now).is_err());
         Ok(())

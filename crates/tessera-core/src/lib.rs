@@ -9,6 +9,7 @@ pub mod client;
 pub mod clock;
 pub mod error;
 pub mod jwt;
+pub mod key_wrap;
 pub mod keys;
 pub mod password;
 pub mod rate_limit;

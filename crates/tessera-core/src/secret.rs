@@ -5,9 +5,9 @@
 //! Only its SHA-256 ([`SecretHash`]) is ever stored: a copy of the database
 //! cannot be replayed as credentials.
 
+use aws_lc_rs::{constant_time, digest, hmac, rand};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use aws_lc_rs::{constant_time, digest, hmac, rand};
 use zeroize::Zeroize;
 
 /// Number of random bytes in every secret.

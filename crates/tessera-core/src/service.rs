@@ -13,7 +13,8 @@ use crate::client::ClientInfo;
 use crate::clock::Clock;
 use crate::error::CoreError;
 use crate::jwt::TokenPolicy;
-use crate::keys::{Algorithm, Keyring, StoredKey};
+use crate::key_wrap::KeyEncryptionKey;
+use crate::keys::{Algorithm, Keyring};
 use crate::password::{HashCost, PasswordHasher, Verified, check_strength};
 use crate::rate_limit::AttemptKeys;
 use crate::revocation::RevocationSet;
@@ -93,6 +94,8 @@ pub struct Tessera {
     hasher: PasswordHasher,
     pub(crate) config: TesseraConfig,
     pub(crate) keyring: RwLock<Arc<Keyring>>,
+    /// Seals and opens the signing keys in the store.
+    pub(crate) kek: KeyEncryptionKey,
     /// Unix seconds of the last key reload, to bound reloads on unknown `kid`s.
     pub(crate) keys_loaded_at: AtomicI64,
     pub(crate) revocations: RevocationSet,
@@ -113,43 +116,32 @@ impl std::fmt::Debug for Tessera {
 impl Tessera {
     /// Builds the service over `store`: makes sure a signing key of the
     /// configured algorithm exists (rotating to one if the algorithm
-    /// changed), loads the key set and the revocation set.
+    /// changed), loads the key set (opened with `kek`, sealing keys still in
+    /// clear) and the revocation set.
     pub async fn open(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: TesseraConfig,
+        kek: KeyEncryptionKey,
     ) -> Result<Self, CoreError> {
         let hasher = PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?;
         let now = clock.now();
-        let candidate = StoredKey::generate(config.algorithm, now)
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
-        store.ensure_current_key(&candidate).await?;
-        let keys = store.keys().await?;
-        let current_algorithm = keys
-            .iter()
-            .find(|k| k.retired_at.is_none())
-            .map(|k| k.algorithm);
-        if current_algorithm != Some(config.algorithm) {
-            let fresh = StoredKey::generate(config.algorithm, now)
-                .map_err(|e| CoreError::Internal(e.to_string()))?;
-            store
-                .rotate_key(&fresh, now, now + config.tokens.revocation_ttl())
-                .await?;
-        }
-        let keyring = Keyring::new(&store.keys().await?, now)
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let (keyring, sealed) =
+            crate::token_session::open_keys(&*store, &kek, &config, now).await?;
         let tessera = Self {
             store,
             clock,
             hasher,
             config,
             keyring: RwLock::new(Arc::new(keyring)),
+            kek,
             keys_loaded_at: AtomicI64::new(now.unix_timestamp()),
             revocations: RevocationSet::new(),
             cache: crate::session_cache::SessionCache::new(),
             verified: crate::token_cache::VerifiedTokens::new(),
             revocations_synced: std::sync::Mutex::new(std::time::Instant::now()),
         };
+        tessera.audit_sealed_keys(sealed).await?;
         tessera.sync_revocations().await?;
         Ok(tessera)
     }

@@ -166,6 +166,10 @@ pub trait Keys: Send + Sync {
         now: OffsetDateTime,
         retired_expires_at: OffsetDateTime,
     ) -> StoreResult<()>;
+    /// Replaces the sealed material of key `kid` with `new` if it is still
+    /// `old` (a compare-and-swap: of nodes sealing or re-wrapping at once,
+    /// one wins); true if it did.
+    async fn replace_sealed_key(&self, kid: &str, old: &[u8], new: &[u8]) -> StoreResult<bool>;
     /// Removes keys that no token can need any more.
     async fn delete_expired_keys(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }

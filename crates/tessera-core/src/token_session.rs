@@ -12,13 +12,14 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::client::ClientInfo;
 use crate::error::CoreError;
 use crate::jwt::{self, AccessClaims, TokenError};
-use crate::keys::{Jwk, Keyring, StoredKey};
+use crate::key_wrap::{self, KeyEncryptionKey};
+use crate::keys::{Jwk, Keyring, SigningKey, StoredKey};
 use crate::revocation::{Revocation, RevocationKind, RevocationSet};
 use crate::secret::{Secret, SecretKind};
-use crate::service::{Authenticated, Tessera};
+use crate::service::{Authenticated, Tessera, TesseraConfig};
 use crate::session::{Session, SessionId, SessionKind};
 use crate::session_end::Ending;
-use crate::store::{Rotation, StoreError};
+use crate::store::{Rotation, Store, StoreError};
 use crate::user::{User, UserRecord};
 
 /// Most revocations read from the store in one go.
@@ -318,8 +319,9 @@ impl Tessera {
     /// token it signed has expired.
     pub async fn rotate_signing_key(&self, client: &ClientInfo) -> Result<StoredKey, CoreError> {
         let now = self.now();
-        let key = StoredKey::generate(self.config.algorithm, now)
+        let key = SigningKey::generate(self.config.algorithm, now)
             .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let key = key_wrap::seal(&self.kek, &key)?;
         self.store
             .rotate_key(&key, now, now + self.config.tokens.revocation_ttl())
             .await?;
@@ -349,7 +351,8 @@ impl Tessera {
     /// Rereads the key set from the store.
     pub async fn reload_keys(&self) -> Result<(), CoreError> {
         let now = self.now();
-        let keys = self.store.keys().await?;
+        let (keys, sealed) = key_wrap::load_keys(&*self.store, &self.kek).await?;
+        self.audit_sealed_keys(sealed).await?;
         let ring = Keyring::new(&keys, now).map_err(|e| CoreError::Internal(e.to_string()))?;
         let changed = self.keyring().kids() != ring.kids();
         *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
@@ -360,6 +363,21 @@ impl Tessera {
         self.keys_loaded_at
             .store(now.unix_timestamp(), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Audits keys found in clear (stored before keys were sealed) and sealed.
+    pub(crate) async fn audit_sealed_keys(&self, kids: Vec<String>) -> Result<(), CoreError> {
+        if kids.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(?kids, kek = %self.kek.id(), "signing keys stored in clear are now sealed");
+        self.audit(
+            AuditKind::KeysSealed,
+            None,
+            &ClientInfo::new(None, Some("tessera")),
+            json!({ "kids": kids, "kek": self.kek.id().to_string() }),
+        )
+        .await
     }
 
     /// Reloads the keys if the last load is older than `seconds`; true if it did.
@@ -435,4 +453,42 @@ impl Tessera {
     pub fn revocation_set(&self) -> &RevocationSet {
         &self.revocations
     }
+}
+
+/// The key set at start: makes sure a current key of the configured
+/// algorithm exists (sealed under `kek`), opens every stored key, sealing
+/// those still in clear (their ids are returned, to be audited).
+pub(crate) async fn open_keys(
+    store: &dyn Store,
+    kek: &KeyEncryptionKey,
+    config: &TesseraConfig,
+    now: time::OffsetDateTime,
+) -> Result<(Keyring, Vec<String>), CoreError> {
+    let generate = || {
+        SigningKey::generate(config.algorithm, now).map_err(|e| CoreError::Internal(e.to_string()))
+    };
+    // Every stored key opens with `kek` before a key is added under it.
+    let (mut keys, sealed) = key_wrap::load_keys(store, kek).await?;
+    if keys.iter().all(|k| k.retired_at.is_some()) {
+        store
+            .ensure_current_key(&key_wrap::seal(kek, &generate()?)?)
+            .await?;
+        keys = key_wrap::load_keys(store, kek).await?.0;
+    }
+    let current_algorithm = keys
+        .iter()
+        .find(|k| k.retired_at.is_none())
+        .map(|k| k.algorithm);
+    if current_algorithm != Some(config.algorithm) {
+        store
+            .rotate_key(
+                &key_wrap::seal(kek, &generate()?)?,
+                now,
+                now + config.tokens.revocation_ttl(),
+            )
+            .await?;
+        keys = key_wrap::load_keys(store, kek).await?.0;
+    }
+    let keyring = Keyring::new(&keys, now).map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok((keyring, sealed))
 }

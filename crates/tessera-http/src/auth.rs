@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use http::request::Parts;
 use http::{HeaderMap, header};
+use secrecy::ExposeSecret as _;
 use tessera_core::CoreError;
 use tessera_core::client::ClientInfo;
 use tessera_core::secret::{Secret, constant_time_str_eq};
@@ -166,9 +167,9 @@ impl FromRequestParts<AppState> for Admin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(expected) = state.http().admin_token.as_deref()
+        if let Some(expected) = &state.http().admin_token
             && let Some(given) = bearer(&parts.headers)
-            && constant_time_str_eq(given, expected)
+            && constant_time_str_eq(given, expected.expose_secret())
         {
             return Ok(Admin::Token);
         }

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tessera_core::CoreError;
@@ -236,8 +237,9 @@ pub async fn authorize_verifier(
     parts: &mut http::request::Parts,
     state: &AppState,
 ) -> Result<(), ApiError> {
-    if let Some(secret) = state.http().introspection_secret.as_deref()
-        && bearer(&parts.headers).is_some_and(|given| constant_time_str_eq(given, secret))
+    if let Some(secret) = &state.http().introspection_secret
+        && bearer(&parts.headers)
+            .is_some_and(|given| constant_time_str_eq(given, secret.expose_secret()))
     {
         return Ok(());
     }

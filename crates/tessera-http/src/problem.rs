@@ -200,6 +200,10 @@ impl From<CoreError> for ApiError {
                 tracing::error!(%cause, "internal error");
                 internal()
             }
+            CoreError::Keys(cause) => {
+                tracing::error!(%cause, "signing keys unusable");
+                internal()
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use secrecy::SecretString;
 use tessera_core::Tessera;
 
 use crate::cookie::CookieConfig;
@@ -15,11 +16,11 @@ pub struct HttpConfig {
     pub cookie: CookieConfig,
     /// Which origins may send state-changing requests.
     pub origins: OriginPolicy,
-    /// Bearer secret of the administration API, if configured.
-    pub admin_token: Option<String>,
+    /// Bearer secret of the administration API, if configured (never printed).
+    pub admin_token: Option<SecretString>,
     /// Bearer secret that lets resource servers introspect tokens and read
-    /// the revocation feed, if configured.
-    pub introspection_secret: Option<String>,
+    /// the revocation feed, if configured (never printed).
+    pub introspection_secret: Option<SecretString>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
     /// Send `Strict-Transport-Security` (when serving HTTPS).

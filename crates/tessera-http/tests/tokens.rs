@@ -13,7 +13,8 @@ use common::*;
 use jsonwebtoken::{Algorithm as JwtAlg, EncodingKey};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_core::keys::{Algorithm, StoredKey};
+use tessera_core::key_wrap;
+use tessera_core::keys::{Algorithm, SigningKey};
 use tessera_core::store::Keys;
 use time::Duration;
 
@@ -634,16 +635,17 @@ async fn key_rotation_publishes_the_new_key_and_keeps_the_old_until_its_tokens_e
     assert_eq!(kids(jwks), [new_kid]);
 }
 
-/// The server's current signing key, for forging tests.
-async fn current_key(server: &TestServer) -> StoredKey {
-    server
+/// The server's current signing key, in clear, for forging tests.
+async fn current_key(server: &TestServer) -> SigningKey {
+    let stored = server
         .store
         .keys()
         .await
         .unwrap()
         .into_iter()
         .find(|k| k.retired_at.is_none())
-        .unwrap()
+        .unwrap();
+    key_wrap::unseal(&server.kek, &stored).unwrap()
 }
 
 #[tokio::test]

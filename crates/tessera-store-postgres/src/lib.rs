@@ -587,7 +587,7 @@ where
     )
     .bind(&key.kid)
     .bind(key.algorithm.as_str())
-    .bind(key.private.as_slice())
+    .bind(key.sealed.as_slice())
     .bind(to_millis(key.created_at))
     .bind(key.retired_at.map(to_millis))
     .bind(key.expires_at.map(to_millis))
@@ -641,6 +641,19 @@ impl Keys for PgStore {
         .map_err(unavailable)?;
         insert_key(&mut *tx, new).await?;
         tx.commit().await.map_err(unavailable)
+    }
+
+    async fn replace_sealed_key(&self, kid: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET private_key = $1 WHERE kid = $2 AND private_key = $3",
+        )
+        .bind(new)
+        .bind(kid)
+        .bind(old)
+        .execute(&self.pool)
+        .await
+        .map_err(write_error)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn delete_expired_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {

@@ -674,6 +674,9 @@ impl Keys for RedisLayer {
     ) -> StoreResult<()> {
         self.inner.rotate_key(new, now, retired_expires_at).await
     }
+    async fn replace_sealed_key(&self, kid: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+        self.inner.replace_sealed_key(kid, old, new).await
+    }
     async fn delete_expired_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
         self.inner.delete_expired_keys(now).await
     }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use redis::AsyncCommands;
 use tessera_core::client::ClientInfo;
 use tessera_core::clock::SystemClock;
+use tessera_core::key_wrap::KeyEncryptionKey;
 use tessera_core::password::HashCost;
 use tessera_core::store::{Sessions, Store};
 use tessera_core::{CoreError, Tessera, TesseraConfig};
@@ -47,13 +48,15 @@ async fn a_cache_entry_whose_tombstone_was_lost_is_refused_by_every_node() {
             .unwrap()
             .0,
     );
+    // Every node opens the shared signing keys with the same key-encryption key.
+    let kek = KeyEncryptionKey::generate().unwrap();
     let node = |postgres: Arc<dyn Store>| {
-        let (redis_url, prefix) = (redis_url.clone(), prefix.clone());
+        let (redis_url, prefix, kek) = (redis_url.clone(), prefix.clone(), kek.clone());
         async move {
             let redis = Redis::connect(&redis_url, &prefix).await.unwrap();
             let layer = Arc::new(RedisLayer::new(postgres, redis));
             let store: Arc<dyn Store> = layer.clone();
-            let core = Tessera::open(store, Arc::new(SystemClock), config())
+            let core = Tessera::open(store, Arc::new(SystemClock), config(), kek)
                 .await
                 .unwrap();
             (layer, core)

@@ -17,7 +17,6 @@ use tessera_core::store::{StoreError, StoreResult, from_millis, to_millis};
 use tessera_core::user::{User, UserRecord};
 use tessera_core::username::Username;
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 /// Deletes bounded by a time: their one parameter, `$1`, is the cut-off in
 /// Unix milliseconds. `$1` is PostgreSQL's placeholder and SQLite takes it too.
@@ -210,7 +209,7 @@ where
     Ok(StoredKey {
         kid: column(row, "kid")?,
         algorithm: Algorithm::parse(&algorithm).ok_or_else(|| corrupt("key algorithm"))?,
-        private: Zeroizing::new(column(row, "private_key")?),
+        sealed: column(row, "private_key")?,
         created_at: from_millis(column(row, "created_at")?)?,
         retired_at: retired_at.map(from_millis).transpose()?,
         expires_at: expires_at.map(from_millis).transpose()?,

@@ -667,7 +667,7 @@ where
     )
     .bind(&key.kid)
     .bind(key.algorithm.as_str())
-    .bind(key.private.as_slice())
+    .bind(key.sealed.as_slice())
     .bind(to_millis(key.created_at))
     .bind(key.retired_at.map(to_millis))
     .bind(key.expires_at.map(to_millis))
@@ -728,6 +728,41 @@ impl Keys for SqliteStore {
         .map_err(unavailable)?;
         insert_key(&mut *tx, new).await?;
         tx.commit().await.map_err(unavailable)
+    }
+
+    async fn replace_sealed_key(&self, kid: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        // The bytes replaced (a key in clear, or sealed under a retired
+        // key-encryption key) must not linger in the file: secure_delete
+        // zeroes the space they leave, for this statement only (it costs
+        // writes elsewhere).
+        sqlx::query("PRAGMA secure_delete = ON")
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        let done = sqlx::query(
+            "UPDATE signing_keys SET private_key = ? WHERE kid = ? AND private_key = ?",
+        )
+        .bind(new)
+        .bind(kid)
+        .bind(old)
+        .execute(&mut *conn)
+        .await
+        .map_err(write_error);
+        sqlx::query("PRAGMA secure_delete = OFF")
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        let replaced = done?.rows_affected() == 1;
+        if replaced {
+            // The WAL still holds the page as it was: move everything into
+            // the database file and empty the WAL. Best effort: a reader
+            // holding it back leaves it for the next checkpoint.
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut *conn)
+                .await;
+        }
+        Ok(replaced)
     }
 
     async fn delete_expired_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {

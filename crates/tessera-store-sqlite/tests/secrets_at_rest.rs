@@ -2,8 +2,8 @@
 //! is SHA-256 of the secret, and the secret appears nowhere in the file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use base64::Engine as _;
 use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine as _;
 use sqlx::Row;
 use tessera_core::store::{Sessions, Users};
 use tessera_store_sqlite::SqliteStore;

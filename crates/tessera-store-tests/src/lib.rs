@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use tessera_core::audit::{AuditEvent, AuditKind};
 use tessera_core::client::ClientInfo;
-use tessera_core::keys::{Algorithm, StoredKey};
+use tessera_core::key_wrap::{self, KeyEncryptionKey};
+use tessera_core::keys::{Algorithm, SigningKey, StoredKey};
 use tessera_core::revocation::RevocationKind;
 use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::session::{Session, SessionId, SessionKind};
@@ -55,6 +56,7 @@ macro_rules! conformance_suite {
             concurrent_refresh_rotations_stay_one_branch,
             refresh_of_expired_session_is_refused,
             keys_are_created_once_and_rotated,
+            sealed_key_material_is_replaced_once,
             revocations_are_read_in_order_after_a_cursor,
             counters_count_in_windows_and_block,
         );
@@ -713,13 +715,20 @@ pub async fn refresh_of_expired_session_is_refused(store: Arc<dyn Store>) {
     );
 }
 
+/// A new key of `algorithm`, sealed (under a throwaway key-encryption key) as
+/// the store keeps it.
+pub fn stored_key(algorithm: Algorithm, t: OffsetDateTime) -> StoredKey {
+    let kek = KeyEncryptionKey::generate().unwrap();
+    key_wrap::seal(&kek, &SigningKey::generate(algorithm, t).unwrap()).unwrap()
+}
+
 /// Concurrent first starts create one key; rotation retires the old one.
 pub async fn keys_are_created_once_and_rotated(store: Arc<dyn Store>) {
     let t = now();
     let starts = (0..6).map(|_| {
         let store = store.clone();
         tokio::spawn(async move {
-            let candidate = StoredKey::generate(Algorithm::EdDSA, t).unwrap();
+            let candidate = stored_key(Algorithm::EdDSA, t);
             store.ensure_current_key(&candidate).await.unwrap();
         })
     });
@@ -730,7 +739,7 @@ pub async fn keys_are_created_once_and_rotated(store: Arc<dyn Store>) {
     assert_eq!(keys.len(), 1, "one key however many nodes start at once");
     let first = keys[0].clone();
     assert!(first.retired_at.is_none());
-    let new = StoredKey::generate(Algorithm::ES256, t).unwrap();
+    let new = stored_key(Algorithm::ES256, t);
     let until = t + Duration::minutes(11);
     store.rotate_key(&new, t, until).await.unwrap();
     let keys = store.keys().await.unwrap();
@@ -738,12 +747,74 @@ pub async fn keys_are_created_once_and_rotated(store: Arc<dyn Store>) {
     let old = keys.iter().find(|k| k.kid == first.kid).unwrap();
     assert_eq!(old.retired_at, Some(t));
     assert_eq!(old.expires_at, Some(until));
-    assert_eq!(old.private.as_slice(), first.private.as_slice());
+    assert_eq!(old.sealed, first.sealed);
     let current = keys.iter().find(|k| k.kid == new.kid).unwrap();
     assert!(current.retired_at.is_none());
     assert_eq!(current.algorithm, Algorithm::ES256);
     assert_eq!(store.delete_expired_keys(until).await.unwrap(), 1);
     assert_eq!(store.keys().await.unwrap().len(), 1);
+}
+
+/// Replacing a key's sealed material is a compare-and-swap: of racing
+/// replacements exactly one wins, a stale one changes nothing, and no
+/// other key is touched.
+pub async fn sealed_key_material_is_replaced_once(store: Arc<dyn Store>) {
+    let t = now();
+    let first = stored_key(Algorithm::EdDSA, t);
+    store.ensure_current_key(&first).await.unwrap();
+    let second = stored_key(Algorithm::EdDSA, t);
+    store
+        .rotate_key(&second, t, t + Duration::minutes(11))
+        .await
+        .unwrap();
+    let racers = (0..16u8).map(|i| {
+        let store = store.clone();
+        let old = first.sealed.clone();
+        let kid = first.kid.clone();
+        tokio::spawn(async move {
+            let new = vec![i; 64];
+            let won = store.replace_sealed_key(&kid, &old, &new).await.unwrap();
+            (won, new)
+        })
+    });
+    let outcomes: Vec<(bool, Vec<u8>)> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let winners: Vec<&Vec<u8>> = outcomes
+        .iter()
+        .filter(|(won, _)| *won)
+        .map(|(_, new)| new)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one replacement wins");
+    let sealed_of =
+        |keys: &[StoredKey], kid: &str| keys.iter().find(|k| k.kid == kid).unwrap().sealed.clone();
+    let keys = store.keys().await.unwrap();
+    assert_eq!(&sealed_of(&keys, &first.kid), winners[0]);
+    assert_eq!(
+        sealed_of(&keys, &second.kid),
+        second.sealed,
+        "other keys untouched"
+    );
+
+    // The old bytes are gone: replacing from them again changes nothing.
+    assert!(
+        !store
+            .replace_sealed_key(&first.kid, &first.sealed, &[9; 64])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_sealed_key("no-such-kid", &first.sealed, &[9; 64])
+            .await
+            .unwrap()
+    );
+    let keys = store.keys().await.unwrap();
+    assert_eq!(&sealed_of(&keys, &first.kid), winners[0]);
+    let retired = keys.iter().find(|k| k.kid == first.kid).unwrap();
+    assert_eq!(retired.retired_at, Some(t), "only the material changes");
 }
 
 /// Revocations come back after a cursor, in order, without expired ones.

@@ -130,13 +130,13 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
     settings.rate_limit.login_attempts = 1_000_000;
     settings.data_dir = scratch.clone();
     settings.database = match &args.database_url {
-        Some(url) => Database::Postgres(url.clone()),
+        Some(url) => Database::Postgres(url.as_str().into()),
         None => Database::Sqlite(scratch.join("bench.db")),
     };
     settings.redis = args
         .redis_url
         .clone()
-        .map(|url| (url, format!("bench{}:", std::process::id())));
+        .map(|url| (url.into(), format!("bench{}:", std::process::id())));
     let main = Node::start(settings.clone(), "main").await?;
     let store_name = main.describe.clone();
 

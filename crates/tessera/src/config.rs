@@ -11,15 +11,18 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use tessera_core::jwt::TokenPolicy;
+use tessera_core::key_wrap::KeyEncryptionKey;
 use tessera_core::keys::Algorithm;
 use tessera_core::password::HashCost;
 use tessera_core::rate_limit::RateLimitPolicy;
 use tessera_core::session::SessionPolicy;
 use tessera_http::cookie::{CookieConfig, SameSite};
 use tessera_http::csrf::{OriginPolicy, origin_of};
+use zeroize::Zeroizing;
 
 /// Prefix of configuration environment variables.
 pub const ENV_PREFIX: &str = "TESSERA_";
@@ -136,11 +139,13 @@ pub struct FileConfig {
     listen: String,
     public_url: Option<String>,
     data_dir: PathBuf,
-    database_url: Option<String>,
-    redis_url: Option<String>,
+    database_url: Option<SecretString>,
+    redis_url: Option<SecretString>,
     redis_prefix: String,
-    admin_token: Option<String>,
-    introspection_secret: Option<String>,
+    admin_token: Option<SecretString>,
+    introspection_secret: Option<SecretString>,
+    key_encryption_key: Option<SecretString>,
+    key_encryption_key_file: Option<PathBuf>,
     #[serde(deserialize_with = "list")]
     allowed_origins: Vec<String>,
     #[serde(deserialize_with = "list")]
@@ -249,6 +254,8 @@ impl Default for FileConfig {
             redis_prefix: "tessera:".into(),
             admin_token: None,
             introspection_secret: None,
+            key_encryption_key: None,
+            key_encryption_key_file: None,
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             hosts: Vec::new(),
@@ -352,12 +359,13 @@ impl Default for PasswordSection {
 }
 
 /// Where data lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Database {
     /// The embedded SQLite file.
     Sqlite(PathBuf),
-    /// A PostgreSQL database shared by every node.
-    Postgres(String),
+    /// A PostgreSQL database shared by every node (its URL may hold a
+    /// password: never printed).
+    Postgres(SecretString),
 }
 
 /// The validated configuration.
@@ -376,12 +384,16 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The store.
     pub database: Database,
-    /// Redis, when several nodes share state: `(url, key prefix)`.
-    pub redis: Option<(String, String)>,
+    /// Redis, when several nodes share state: `(url, key prefix)`; the URL
+    /// may hold a password: never printed.
+    pub redis: Option<(SecretString, String)>,
     /// Bearer secret of the admin API.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<SecretString>,
     /// Bearer secret for introspection and the revocation feed.
-    pub introspection_secret: Option<String>,
+    pub introspection_secret: Option<SecretString>,
+    /// The key that seals signing keys at rest, when configured (else the
+    /// embedded store keeps a generated one in the data directory).
+    pub key_encryption_key: Option<KeyEncryptionKey>,
     /// Token settings (issuer = `public_url`).
     pub tokens: TokenPolicy,
     /// Algorithm of new signing keys.
@@ -559,17 +571,19 @@ impl FileConfig {
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::at("data_dir", "must not be empty"));
         }
-        let database = match self.database_url.as_deref() {
+        let database = match &self.database_url {
             None => Database::Sqlite(self.data_dir.join("tessera.db")),
             Some(url) => parse_database_url(url)?,
         };
+        let key_encryption_key =
+            key_encryption_key(self.key_encryption_key, self.key_encryption_key_file)?;
 
         for (key, secret) in [
             ("admin_token", &self.admin_token),
             ("introspection_secret", &self.introspection_secret),
         ] {
             if let Some(secret) = secret
-                && secret.chars().count() < 32
+                && secret.expose_secret().chars().count() < 32
             {
                 return Err(ConfigError::at(
                     key,
@@ -582,7 +596,10 @@ impl FileConfig {
         let tls = self.tls.validate()?;
         let redis = match self.redis_url {
             None => None,
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Some(url)
+                if url.expose_secret().starts_with("redis://")
+                    || url.expose_secret().starts_with("rediss://") =>
+            {
                 if self.redis_prefix.is_empty()
                     || self.redis_prefix.chars().any(char::is_whitespace)
                 {
@@ -635,6 +652,7 @@ impl FileConfig {
             redis,
             admin_token: self.admin_token,
             introspection_secret: self.introspection_secret,
+            key_encryption_key,
             tokens,
             algorithm,
             rate_limit,
@@ -650,7 +668,8 @@ impl FileConfig {
     }
 }
 
-fn parse_database_url(url: &str) -> Result<Database, ConfigError> {
+fn parse_database_url(secret_url: &SecretString) -> Result<Database, ConfigError> {
+    let url = secret_url.expose_secret();
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -665,12 +684,46 @@ fn parse_database_url(url: &str) -> Result<Database, ConfigError> {
         return Ok(Database::Sqlite(PathBuf::from(path)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Database::Postgres(url.to_owned()));
+        return Ok(Database::Postgres(secret_url.clone()));
     }
     Err(ConfigError::at(
         "database_url",
         "must be a sqlite:// or postgres:// URL",
     ))
+}
+
+/// The configured key-encryption key: given inline (base64) or in a file
+/// holding the same text, not both.
+fn key_encryption_key(
+    inline: Option<SecretString>,
+    file: Option<PathBuf>,
+) -> Result<Option<KeyEncryptionKey>, ConfigError> {
+    match (inline, file) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(ConfigError::at(
+            "key_encryption_key",
+            "key_encryption_key and key_encryption_key_file are both set; set one of them",
+        )),
+        (Some(text), None) => KeyEncryptionKey::from_base64(text.expose_secret())
+            .map(Some)
+            .map_err(|e| ConfigError::at("key_encryption_key", e.to_string())),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .map(Zeroizing::new)
+                .map_err(|e| {
+                    ConfigError::at(
+                        "key_encryption_key_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+            KeyEncryptionKey::from_base64(&text).map(Some).map_err(|e| {
+                ConfigError::at(
+                    "key_encryption_key_file",
+                    format!("the key in {} {e}", path.display()),
+                )
+            })
+        }
+    }
 }
 
 impl SessionSection {
@@ -865,9 +918,10 @@ mod tests {
         let s = Settings::load(None, env(&[("PATH", "/bin")]))?;
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.public_url, "http://127.0.0.1:8080");
-        assert_eq!(
-            s.database,
-            Database::Sqlite(PathBuf::from("tessera-data/tessera.db"))
+        assert!(
+            matches!(&s.database, Database::Sqlite(path) if path == Path::new("tessera-data/tessera.db")),
+            "{:?}",
+            s.database
         );
         assert_eq!(s.session, SessionPolicy::default());
         assert_eq!(s.cookie.name, "__Host-tessera");
@@ -1060,6 +1114,24 @@ mod tests {
                 "introspection_secret",
             ),
             (
+                "",
+                &[("TESSERA_KEY_ENCRYPTION_KEY", "not base64!")],
+                "key_encryption_key",
+            ),
+            (
+                "",
+                &[("TESSERA_KEY_ENCRYPTION_KEY", "c2hvcnQ=")],
+                "key_encryption_key",
+            ),
+            (
+                "",
+                &[(
+                    "TESSERA_KEY_ENCRYPTION_KEY_FILE",
+                    "/nonexistent/tessera.kek",
+                )],
+                "key_encryption_key_file",
+            ),
+            (
                 "[session]\nidle_timeout = \"2h\"\nabsolute_timeout = \"1h\"\n",
                 &[],
                 "session.absolute_timeout",
@@ -1111,6 +1183,81 @@ mod tests {
             s.origins.allowed,
             ["https://a.example", "https://b.example:8443"]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_key_encryption_key_comes_inline_or_from_a_file_not_both() -> Result<(), ConfigError> {
+        let kek =
+            KeyEncryptionKey::generate().map_err(|e| ConfigError::at("test", e.to_string()))?;
+        let text = kek.to_base64();
+        let s = Settings::load(None, env(&[("TESSERA_KEY_ENCRYPTION_KEY", text.as_str())]))?;
+        assert_eq!(s.key_encryption_key.map(|k| k.id()), Some(kek.id()));
+
+        let dir = tempfile::tempdir().map_err(|e| ConfigError::at("test", e.to_string()))?;
+        let file = dir.path().join("kek");
+        std::fs::write(&file, format!("{}\n", text.as_str()))
+            .map_err(|e| ConfigError::at("test", e.to_string()))?;
+        let file = file.to_string_lossy().into_owned();
+        let s = load_toml(&format!("key_encryption_key_file = {file:?}\n"), &[])?;
+        assert_eq!(s.key_encryption_key.map(|k| k.id()), Some(kek.id()));
+        assert!(Settings::load(None, env(&[]))?.key_encryption_key.is_none());
+
+        let (key, var, message) = error_key(load_toml(
+            &format!("key_encryption_key_file = {file:?}\n"),
+            &[("TESSERA_KEY_ENCRYPTION_KEY", text.as_str())],
+        ));
+        assert_eq!(key, "key_encryption_key");
+        assert_eq!(var.as_deref(), Some("TESSERA_KEY_ENCRYPTION_KEY"));
+        assert!(
+            message.contains("key_encryption_key and key_encryption_key_file are both set"),
+            "{message}"
+        );
+
+        std::fs::write(dir.path().join("kek"), "c2hvcnQ=\n")
+            .map_err(|e| ConfigError::at("test", e.to_string()))?;
+        let (key, _, message) = error_key(load_toml(
+            &format!("key_encryption_key_file = {file:?}\n"),
+            &[],
+        ));
+        assert_eq!(key, "key_encryption_key_file");
+        assert!(message.contains("decodes to 5 bytes"), "{message}");
+        assert!(
+            !message.contains("c2hvcnQ"),
+            "the key is not echoed: {message}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn printing_the_settings_shows_no_secret() -> Result<(), ConfigError> {
+        let kek =
+            KeyEncryptionKey::generate().map_err(|e| ConfigError::at("test", e.to_string()))?;
+        let kek_text = kek.to_base64();
+        let secrets = [
+            "admin-token-that-is-never-printed-0123456789",
+            "introspection-secret-never-printed-0123456789",
+            "db-password-never-printed",
+            "redis-password-never-printed",
+            kek_text.trim_end_matches('='),
+        ];
+        let database = format!("postgres://tessera:{}@db:5432/tessera", secrets[2]);
+        let redis = format!("redis://:{}@cache:6379", secrets[3]);
+        let s = Settings::load(
+            None,
+            env(&[
+                ("TESSERA_ADMIN_TOKEN", secrets[0]),
+                ("TESSERA_INTROSPECTION_SECRET", secrets[1]),
+                ("TESSERA_DATABASE_URL", &database),
+                ("TESSERA_REDIS_URL", &redis),
+                ("TESSERA_KEY_ENCRYPTION_KEY", &kek_text),
+            ]),
+        )?;
+        assert!(s.admin_token.is_some() && s.key_encryption_key.is_some());
+        let printed = format!("{s:?} {s:#?}");
+        for secret in secrets {
+            assert!(!printed.contains(secret), "{secret} printed: {printed}");
+        }
         Ok(())
     }
 

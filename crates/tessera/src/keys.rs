@@ -1,10 +1,14 @@
-//! `tessera keys rotate|list`.
+//! `tessera keys rotate|list|rewrap`.
 
+use std::path::PathBuf;
+
+use anyhow::Context as _;
 use clap::Subcommand;
 use tessera_core::client::ClientInfo;
+use tessera_core::key_wrap;
 
 use crate::config::Settings;
-use crate::wiring;
+use crate::{data_dir, wiring};
 
 /// Signing key administration.
 #[derive(Subcommand)]
@@ -15,21 +19,30 @@ pub enum KeysCommand {
     Rotate,
     /// List signing keys (never their private parts).
     List,
+    /// Re-wrap every signing key under the configured key-encryption key,
+    /// after rotating it: the keys are opened with the old key, read from
+    /// FILE, and sealed again under the new one. Stop every node first, and
+    /// start them again with the new key.
+    Rewrap {
+        /// File holding the old key-encryption key (base64 of 32 bytes).
+        #[arg(long, value_name = "FILE")]
+        from_key_file: PathBuf,
+    },
 }
 
 /// Runs a keys command against the configured store.
 pub async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
     let backend = wiring::open_store(settings).await?;
-    let core = wiring::domain(settings, &backend, false).await?;
     let outcome = async {
+        let cli = ClientInfo::new(None, Some("tessera-cli"));
         match command {
             KeysCommand::Rotate => {
-                let key = core
-                    .rotate_signing_key(&ClientInfo::new(None, Some("tessera-cli")))
-                    .await?;
+                let core = wiring::domain(settings, &backend, false).await?;
+                let key = core.rotate_signing_key(&cli).await?;
                 println!("{}\t{}\tcurrent", key.kid, key.algorithm.as_str());
             }
             KeysCommand::List => {
+                let core = wiring::domain(settings, &backend, false).await?;
                 let format = time::format_description::well_known::Rfc3339;
                 for key in core.signing_keys().await? {
                     let state = match (key.retired_at, key.expires_at) {
@@ -42,6 +55,24 @@ pub async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()
                     };
                     println!("{}\t{}\t{}", key.kid, key.algorithm.as_str(), state);
                 }
+            }
+            KeysCommand::Rewrap { from_key_file } => {
+                let from = data_dir::read_key_file(&from_key_file)?.with_context(|| {
+                    format!("{} does not exist", from_key_file.display())
+                })?;
+                // The embedded store may generate its new key here: its old
+                // one was moved out of the data directory to be rotated.
+                let to = wiring::key_encryption_key(settings, &backend, true).await?;
+                let now = time::OffsetDateTime::now_utc();
+                let done = key_wrap::rewrap(&*backend.store, &from, &to, &cli, now).await?;
+                println!(
+                    "{} signing keys re-wrapped from key-encryption key {} to {}; {} sealed from clear; {} already under it",
+                    done.rewrapped.len(),
+                    from.id(),
+                    to.id(),
+                    done.sealed.len(),
+                    done.unchanged.len()
+                );
             }
         }
         anyhow::Ok(())

@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod data_dir;
 mod keys;
 mod serve;
 mod users;
@@ -46,6 +47,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    data_dir::restrict_umask();
     let cli = Cli::parse();
     let settings = match config::Settings::load(cli.config.as_deref(), std::env::vars()) {
         Ok(settings) => settings,

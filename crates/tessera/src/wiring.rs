@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
+use secrecy::ExposeSecret as _;
 use tessera_core::clock::SystemClock;
+use tessera_core::key_wrap::KeyEncryptionKey;
 use tessera_core::store::Store;
 use tessera_core::{Tessera, TesseraConfig};
 use tessera_http::HttpConfig;
@@ -15,6 +17,7 @@ use tessera_store_sqlite::SqliteStore;
 use tokio::task::JoinHandle;
 
 use crate::config::{Database, Settings};
+use crate::data_dir;
 
 /// Connections per node to PostgreSQL.
 const POSTGRES_POOL: u32 = 16;
@@ -52,10 +55,13 @@ impl Backend {
     pub fn describe(&self, settings: &Settings) -> String {
         let store = match &settings.database {
             Database::Sqlite(path) => format!("embedded SQLite store at {}", path.display()),
-            Database::Postgres(url) => format!("PostgreSQL at {}", redact(url)),
+            Database::Postgres(url) => format!("PostgreSQL at {}", redact(url.expose_secret())),
         };
         match &settings.redis {
-            Some((url, prefix)) => format!("{store}, Redis at {} (prefix {prefix})", redact(url)),
+            Some((url, prefix)) => format!(
+                "{store}, Redis at {} (prefix {prefix})",
+                redact(url.expose_secret())
+            ),
             None => store,
         }
     }
@@ -135,22 +141,24 @@ fn redact(url: &str) -> String {
 }
 
 /// Opens the configured store, creating the embedded store's directory
-/// (owner-only) and applying migrations.
+/// (owner-only; one that other users can reach is refused) and applying
+/// migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Backend> {
     let (store, sqlite, postgres): (Arc<dyn Store>, _, _) = match &settings.database {
         Database::Sqlite(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                create_private_dir(dir)?;
-            }
+            data_dir::ensure_private_dir(&data_dir::of_database(path))?;
+            // Files left more open by an earlier version are closed before use.
+            data_dir::restrict_database_files(path)?;
             let store = SqliteStore::open(path)
                 .await
                 .with_context(|| format!("cannot open the SQLite store at {}", path.display()))?;
             store.migrate().await.context("cannot migrate the store")?;
-            restrict_to_owner(path)?;
+            data_dir::restrict_database_files(path)?;
             let store = Arc::new(store);
             (store.clone(), Some(store), None)
         }
         Database::Postgres(url) => {
+            let url = url.expose_secret();
             let store = PgStore::connect(url, POSTGRES_POOL)
                 .await
                 .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))?;
@@ -165,6 +173,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Backend> {
     let (store, redis): (Arc<dyn Store>, _) = match &settings.redis {
         None => (store, None),
         Some((url, prefix)) => {
+            let url = url.expose_secret();
             let redis = Redis::connect(url, prefix)
                 .await
                 .with_context(|| format!("cannot connect to Redis at {}", redact(url)))?;
@@ -179,32 +188,29 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Backend> {
     })
 }
 
-/// Creates `dir` if needed, readable by the owner only: it holds the
-/// database and its keys.
-fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
+/// The key that seals the signing keys: the configured one; else, for the
+/// embedded store, the one generated into the data directory. PostgreSQL
+/// needs it configured: every node must hold the same key. `replace` lets
+/// the embedded store generate a new one over sealed keys (re-wrapping).
+pub async fn key_encryption_key(
+    settings: &Settings,
+    backend: &Backend,
+    replace: bool,
+) -> anyhow::Result<KeyEncryptionKey> {
+    if let Some(kek) = &settings.key_encryption_key {
+        return Ok(kek.clone());
     }
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))
-}
-
-/// The database holds password hashes and private signing keys: owner
-/// only (`0600`), whatever the umask. SQLite gives its -wal and -shm files
-/// the database file's permissions.
-fn restrict_to_owner(path: &std::path::Path) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot restrict the permissions of {}", path.display()))?;
+    match &settings.database {
+        Database::Postgres(_) => bail!(
+            "with PostgreSQL, key_encryption_key or key_encryption_key_file must be set \
+             (TESSERA_KEY_ENCRYPTION_KEY or TESSERA_KEY_ENCRYPTION_KEY_FILE): the signing keys \
+             in the shared database are encrypted with it, so every node must be given the \
+             same key; make one with `openssl rand -base64 32`"
+        ),
+        Database::Sqlite(_) => {
+            data_dir::key_encryption_key(&settings.data_dir, &*backend.store, replace).await
+        }
     }
-    Ok(())
 }
 
 /// The domain service over `store`, with its keys and revocations loaded.
@@ -225,7 +231,8 @@ pub async fn domain(
         revocation_max_staleness: serving.then_some(REVOCATION_MAX_STALENESS),
         rate_limit: settings.rate_limit,
     };
-    let core = Tessera::open(backend.store.clone(), Arc::new(SystemClock), config)
+    let kek = key_encryption_key(settings, backend, false).await?;
+    let core = Tessera::open(backend.store.clone(), Arc::new(SystemClock), config, kek)
         .await
         .context("cannot start the domain service (keys, revocations)")?;
     Ok(Arc::new(core))
@@ -254,7 +261,30 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{http_config, redact};
+    use crate::config::Settings;
+
+    #[test]
+    fn http_settings_print_no_secret() -> Result<(), crate::config::ConfigError> {
+        let admin = "admin-token-that-is-never-printed-0123456789";
+        let introspection = "introspection-secret-never-printed-0123456789";
+        let settings = Settings::load(
+            None,
+            [
+                ("TESSERA_ADMIN_TOKEN".to_owned(), admin.to_owned()),
+                (
+                    "TESSERA_INTROSPECTION_SECRET".to_owned(),
+                    introspection.to_owned(),
+                ),
+            ],
+        )?;
+        let http = http_config(&settings);
+        assert!(http.admin_token.is_some());
+        let printed = format!("{http:?}");
+        assert!(!printed.contains(admin), "{printed}");
+        assert!(!printed.contains(introspection), "{printed}");
+        Ok(())
+    }
 
     #[test]
     fn passwords_never_reach_the_log() {

@@ -18,8 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use common::{Proxy, Server};
+use common::{Proxy, Server, database_url_in, fresh_database};
 use serde_json::{Value, json};
+use tessera_core::key_wrap::KeyEncryptionKey;
 
 const PASSWORD: &str = "correct horse battery staple";
 const SECRET: &str = "multi-node-introspection-secret-0123456789";
@@ -75,17 +76,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// A fresh, migrated schema in the test database, named in the nodes' search_path.
-async fn fresh_database() -> String {
-    let url = std::env::var("TEST_DATABASE_URL")
-        .expect("TEST_DATABASE_URL must be set (scripts/test sets it)");
-    let (store, schema) = tessera_store_postgres::PgStore::connect_in_new_schema(&url, 2)
-        .await
-        .unwrap();
-    store.close().await;
-    schema
 }
 
 async fn status(client: &reqwest::Client, request: reqwest::RequestBuilder) -> u16 {
@@ -204,8 +194,11 @@ async fn three_nodes_share_sessions_and_revocations() {
     let mut redis = OwnRedis::start(redis_port);
     let redis_url = format!("redis://127.0.0.1:{redis_port}");
     let prefix = format!("mn{}:", &schema[3..11]);
+    // Every node is given the same key-encryption key, as it must be.
+    let kek = KeyEncryptionKey::generate().unwrap().to_base64();
     let env: Vec<(&str, &str)> = vec![
         ("TESSERA_DATABASE_URL", node_db_url.as_str()),
+        ("TESSERA_KEY_ENCRYPTION_KEY", kek.as_str()),
         ("TESSERA_REDIS_URL", redis_url.as_str()),
         ("TESSERA_REDIS_PREFIX", prefix.as_str()),
         ("TESSERA_PUBLIC_URL", PUBLIC_URL),
@@ -470,13 +463,12 @@ async fn three_nodes_share_sessions_and_revocations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs PostgreSQL: scripts/test sets TEST_DATABASE_URL and runs it"]
 async fn postgres_alone_fans_revocations_out_with_listen_notify() {
-    let database_url = std::env::var("TEST_DATABASE_URL")
-        .expect("TEST_DATABASE_URL must be set (scripts/test sets it)");
     let schema = fresh_database().await;
-    let separator = if database_url.contains('?') { '&' } else { '?' };
-    let node_db_url = format!("{database_url}{separator}options=-c%20search_path%3D{schema}");
+    let node_db_url = database_url_in(&schema);
+    let kek = KeyEncryptionKey::generate().unwrap().to_base64();
     let env: Vec<(&str, &str)> = vec![
         ("TESSERA_DATABASE_URL", node_db_url.as_str()),
+        ("TESSERA_KEY_ENCRYPTION_KEY", kek.as_str()),
         ("TESSERA_PUBLIC_URL", PUBLIC_URL),
         // The test talks to each node by address, not through a balancer.
         ("TESSERA_HOSTS", "127.0.0.1"),

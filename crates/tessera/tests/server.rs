@@ -10,26 +10,11 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Server, tessera};
+use common::{PASSWORD, Server, access_token, me_status, register, run_with_stdin, tessera};
 
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-async fn register(client: &reqwest::Client, server: &Server, name: &str) -> u16 {
-    client
-        .post(server.url("/v1/users"))
-        .json(&json!({ "username": name, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
 
 async fn sign_in(client: &reqwest::Client, server: &Server, name: &str) -> reqwest::Response {
     client
@@ -218,28 +203,6 @@ fn migrate_creates_the_store() {
     assert!(dir.path().join("tessera-data/tessera.db").exists());
 }
 
-fn run_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = tessera(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn user_commands_manage_accounts_the_server_sees() {
     let dir = tempfile::tempdir().unwrap();
@@ -290,33 +253,6 @@ async fn user_commands_manage_accounts_the_server_sees() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "disabling revoked the session");
-}
-
-async fn access_token(client: &reqwest::Client, server: &Server, name: &str) -> String {
-    let r = client
-        .post(server.url("/v1/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", name),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn me_status(client: &reqwest::Client, server: &Server, token: &str) -> u16 {
-    client
-        .get(server.url("/v1/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 async fn jwks_kids(client: &reqwest::Client, server: &Server) -> Vec<String> {

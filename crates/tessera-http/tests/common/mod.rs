@@ -13,6 +13,7 @@ use std::sync::Arc;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tessera_core::clock::{Clock, ManualClock, SystemClock};
+use tessera_core::key_wrap::KeyEncryptionKey;
 use tessera_core::password::HashCost;
 use tessera_core::{Tessera, TesseraConfig};
 use tessera_http::cookie::CookieConfig;
@@ -43,6 +44,8 @@ pub struct TestServer {
     pub state: AppState,
     pub store: Arc<SqliteStore>,
     pub clock: Option<ManualClock>,
+    /// The key-encryption key the signing keys are sealed under.
+    pub kek: KeyEncryptionKey,
     _dir: tempfile::TempDir,
 }
 
@@ -76,7 +79,12 @@ impl TestServer {
         let mut config = options.core;
         config.tokens.issuer = base.clone();
         config.tokens.audience = base.clone();
-        let core = Arc::new(Tessera::open(store.clone(), clock, config).await.unwrap());
+        let kek = KeyEncryptionKey::generate().unwrap();
+        let core = Arc::new(
+            Tessera::open(store.clone(), clock, config, kek.clone())
+                .await
+                .unwrap(),
+        );
         let http = HttpConfig {
             cookie: CookieConfig {
                 secure: options.secure_cookie,
@@ -98,6 +106,7 @@ impl TestServer {
             state,
             store,
             clock: options.clock,
+            kek,
             _dir: dir,
         }
     }

@@ -13,8 +13,63 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub async fn register(client: &reqwest::Client, server: &Server, name: &str) -> u16 {
+    client
+        .post(server.url("/v1/users"))
+        .json(&json!({ "username": name, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+pub async fn access_token(client: &reqwest::Client, server: &Server, name: &str) -> String {
+    let r = client
+        .post(server.url("/v1/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", name),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+pub async fn me_status(client: &reqwest::Client, server: &Server, token: &str) -> u16 {
+    client
+        .get(server.url("/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 pub fn tessera(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    in_dir(Command::new(env!("CARGO_BIN_EXE_tessera")), dir)
+}
+
+/// The binary as a shell with `umask` would start it.
+pub fn tessera_with_umask(dir: &Path, umask: &str) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_tessera"));
+    in_dir(command, dir)
+}
+
+fn in_dir(mut command: Command, dir: &Path) -> Command {
     command.current_dir(dir);
     // The test must see only the configuration it sets itself.
     for (name, _) in std::env::vars() {
@@ -34,7 +89,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut command = tessera(dir);
+        Self::start_command(tessera(dir), env)
+    }
+
+    /// `serve` from `command` (see [`tessera_with_umask`]).
+    pub fn start_command(mut command: Command, env: &[(&str, &str)]) -> Self {
         command
             .arg("serve")
             .env("TESSERA_LISTEN", "127.0.0.1:0")
@@ -110,6 +169,89 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `args` with `stdin` as standard input: (success, stdout, stderr).
+pub fn run_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    run_command(tessera(dir).args(args), stdin)
+}
+
+/// Runs a prepared command with `stdin` as standard input: (success, stdout, stderr).
+pub fn run_command(command: &mut Command, stdin: &str) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `serve` must refuse to start: its standard error, once it has exited
+/// with a failure. A server that starts instead fails the test (it does not
+/// hang it).
+pub fn refuses_to_start(command: &mut Command, env: &[(&str, &str)]) -> String {
+    command
+        .arg("serve")
+        .env("TESSERA_LISTEN", "127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "exited successfully: {stderr}");
+    assert!(
+        !stderr.contains("listening on"),
+        "it started before failing: {stderr}"
+    );
+    stderr
+}
+
+/// A fresh, migrated schema in the test database (`TEST_DATABASE_URL`).
+pub async fn fresh_database() -> String {
+    let url = std::env::var("TEST_DATABASE_URL")
+        .expect("TEST_DATABASE_URL must be set (scripts/test sets it)");
+    let (store, schema) = tessera_store_postgres::PgStore::connect_in_new_schema(&url, 2)
+        .await
+        .unwrap();
+    store.close().await;
+    schema
+}
+
+/// The test database's URL with `schema` as the search path.
+pub fn database_url_in(schema: &str) -> String {
+    let url = std::env::var("TEST_DATABASE_URL")
+        .expect("TEST_DATABASE_URL must be set (scripts/test sets it)");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
 }
 
 /// A TCP proxy on loopback in front of a real service, that a test can cut
