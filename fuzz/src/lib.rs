@@ -25,7 +25,7 @@ use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::username::Username;
 use tessera_http::cookie::CookieConfig;
 use tessera_http::csrf::{self, OriginPolicy};
-use tessera_http::{auth, input};
+use tessera_http::{auth, body, input};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
@@ -397,7 +397,7 @@ fn check_header_map(map: &HeaderMap) {
         }
     }
 
-    let _ = input::body_format(map.get(header::CONTENT_TYPE));
+    let _ = body::body_format(map.get(header::CONTENT_TYPE));
     let _ = csrf::check_token("expected-csrf-token", map, None);
 }
 
@@ -433,7 +433,7 @@ pub struct TokenForm {
 /// `tessera_http::input::Input` does; accepted fields then go through the
 /// username, password and refresh-token parsers as the handlers would.
 pub fn bodies(data: &[u8]) {
-    for decoded in [input::decode_json(data), input::decode_form(data)] {
+    for decoded in [body::decode_json(data), body::decode_form(data)] {
         let Ok(value) = decoded else { continue };
         assert!(value.is_object(), "decoders must produce objects");
         if let Ok(sign_in) = input::into_typed::<SignIn>(value.clone()) {

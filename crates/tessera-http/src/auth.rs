@@ -13,7 +13,8 @@ use tessera_core::secret::{Secret, constant_time_str_eq};
 use tessera_core::service::Authenticated;
 use tessera_core::user::ADMIN_ROLE;
 
-use crate::csrf::{FormCsrfToken, check_token, is_unsafe};
+use crate::csrf::{check_token, is_unsafe};
+use crate::middleware::form_token::FormCsrfToken;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -127,7 +128,10 @@ pub fn csrf_checked(
         check_token(
             &expected,
             &parts.headers,
-            parts.extensions.get::<FormCsrfToken>(),
+            parts
+                .extensions
+                .get::<FormCsrfToken>()
+                .map(|t| t.0.as_str()),
         )?;
     }
     Ok(Caller {

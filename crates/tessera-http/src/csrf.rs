@@ -3,30 +3,16 @@
 //! `Sec-Fetch-Site`), and must carry the session's CSRF token in
 //! `X-CSRF-Token` or a `csrf_token` form field.
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, header};
-use http_body_util::BodyExt;
 use tessera_core::secret::constant_time_str_eq;
 
-use crate::host::HostPolicy;
-use crate::input::{BodyFormat, MAX_BODY_BYTES, body_format, decode_form};
+use crate::middleware::host::HostPolicy;
 use crate::problem::ApiError;
 
 /// Header carrying the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Form field carrying the CSRF token.
 pub const CSRF_FIELD: &str = "csrf_token";
-
-/// The CSRF token found in a form body, stashed for the extractors.
-#[derive(Debug, Clone)]
-pub struct FormCsrfToken(pub String);
-
-/// A form body [`stash_form_token`] has already decoded, for [`crate::input::Input`].
-#[derive(Debug, Clone)]
-pub struct DecodedForm(pub serde_json::Value);
 
 /// Origins allowed to send state-changing requests, and the host names the
 /// server answers to.
@@ -162,12 +148,12 @@ pub fn is_unsafe(method: &Method) -> bool {
 pub fn check_token(
     expected: &str,
     headers: &HeaderMap,
-    form_token: Option<&FormCsrfToken>,
+    form_token: Option<&str>,
 ) -> Result<(), ApiError> {
     let given = headers
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())
-        .or(form_token.map(|t| t.0.as_str()));
+        .or(form_token);
     match given {
         Some(given) if constant_time_str_eq(given, expected) => Ok(()),
         Some(_) => Err(ApiError::forbidden(
@@ -179,57 +165,6 @@ pub fn check_token(
             "send the session's CSRF token in X-CSRF-Token or a csrf_token form field",
         )),
     }
-}
-
-/// Middleware: for unsafe form posts without an `X-CSRF-Token` header,
-/// reads the `csrf_token` field out of the (size-limited) body and stashes
-/// it in the request's extensions, then hands the body on unchanged.
-pub async fn stash_form_token(request: Request, next: Next) -> Response {
-    // Only cookie-carrying requests can need the token, and the OAuth
-    // endpoints never read cookies (nor answer in problem+json).
-    let wants_stash = is_unsafe(request.method())
-        && request.headers().contains_key(header::COOKIE)
-        && !request.uri().path().starts_with("/v1/token")
-        && !request.headers().contains_key(CSRF_HEADER)
-        && body_format(request.headers().get(header::CONTENT_TYPE)) == Some(BodyFormat::Form);
-    if !wants_stash {
-        return next.run(request).await;
-    }
-    let (mut parts, body) = request.into_parts();
-    let bytes = match http_body_util::Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            let too_large = e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            return if too_large {
-                ApiError::new(
-                    http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "body-too-large",
-                    "Request body too large",
-                    format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
-                )
-                .into_response()
-            } else {
-                ApiError::bad_request("the request body could not be read").into_response()
-            };
-        }
-    };
-    // A malformed (or empty) form is left for the handler's extractor to
-    // refuse; a good one is handed on decoded, so it is decoded only once.
-    if !bytes.is_empty()
-        && let Ok(form) = decode_form(&bytes)
-    {
-        if let Some(serde_json::Value::String(token)) = form.get(CSRF_FIELD) {
-            parts.extensions.insert(FormCsrfToken(token.clone()));
-        }
-        parts.extensions.insert(DecodedForm(form));
-    }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
 }
 
 #[cfg(test)]
@@ -300,9 +235,9 @@ mod tests {
     fn tokens_compare_exactly() {
         let mut h = HeaderMap::new();
         assert!(check_token("abc", &h, None).is_err());
-        assert!(check_token("abc", &h, Some(&FormCsrfToken("abc".into()))).is_ok());
+        assert!(check_token("abc", &h, Some("abc")).is_ok());
         h.insert(CSRF_HEADER, HeaderValue::from_static("abd"));
-        assert!(check_token("abc", &h, Some(&FormCsrfToken("abc".into()))).is_err());
+        assert!(check_token("abc", &h, Some("abc")).is_err());
         h.insert(CSRF_HEADER, HeaderValue::from_static("abc"));
         assert!(check_token("abc", &h, None).is_ok());
     }

@@ -7,13 +7,13 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod body;
 pub mod cookie;
 pub mod cookie_session;
-pub mod cors;
 pub mod csrf;
 pub mod health;
-pub mod host;
 pub mod input;
+pub mod middleware;
 pub mod my_sessions;
 pub mod oauth;
 pub mod problem;
@@ -22,28 +22,24 @@ pub mod state;
 pub mod views;
 pub mod well_known;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
-use http::{HeaderName, HeaderValue, StatusCode, header};
+use http::StatusCode;
 
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::cors::CrossOriginLayer;
-use crate::host::HostCheckLayer;
+use crate::middleware::cors::CrossOriginLayer;
+use crate::middleware::host::HostCheckLayer;
+use crate::middleware::request_id::RequestIds;
+use crate::middleware::security_headers::SecurityHeadersLayer;
 pub use state::{AppState, HttpConfig};
 
 /// Longest a request may take (a slow upload included) before the client gets a 408.
@@ -53,8 +49,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// nodes by address, and these reveal nothing.
 const ANY_HOST_PATHS: &[&str] = &["/healthz", "/readyz"];
 
-/// HSTS for two years, subdomains included, as the HSTS preload list asks.
-const HSTS: &str = "max-age=63072000; includeSubDomains";
+/// Path prefixes whose handlers never read cookies (the OAuth endpoints):
+/// their form bodies are not searched for a CSRF token.
+const COOKIELESS_PATHS: &[&str] = &["/v1/token"];
 
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
@@ -110,26 +107,11 @@ pub fn app(state: AppState) -> Router {
         // call and clones each box per request, so one stack costs one clone.
         .layer(
             ServiceBuilder::new()
-                .option_layer(hsts.then(|| {
-                    SetResponseHeaderLayer::if_not_present(
-                        header::STRICT_TRANSPORT_SECURITY,
-                        HeaderValue::from_static(HSTS),
-                    )
-                }))
                 .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
                 .layer(TraceLayer::new_for_http())
                 .layer(PropagateRequestIdLayer::x_request_id())
-                // Nothing the API answers is meant to be cached, framed,
-                // sniffed or to leak a referrer; handlers may say
-                // otherwise. Outside the panic guard, so a 500 carries them too.
-                .layer(default_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                .layer(default_header(header::REFERRER_POLICY, "no-referrer"))
-                .layer(default_header(header::X_FRAME_OPTIONS, "DENY"))
-                .layer(default_header(header::CACHE_CONTROL, "no-store"))
-                .layer(default_header(
-                    header::CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; frame-ancestors 'none'",
-                ))
+                // Outside the panic guard, so a 500 carries them too.
+                .layer(SecurityHeadersLayer::new(hsts))
                 .layer(CatchPanicLayer::custom(|_| {
                     problem::ApiError::new(
                         StatusCode::INTERNAL_SERVER_ERROR,
@@ -147,49 +129,11 @@ pub fn app(state: AppState) -> Router {
                     StatusCode::REQUEST_TIMEOUT,
                     request_timeout,
                 ))
-                .layer(DefaultBodyLimit::max(input::MAX_BODY_BYTES))
-                .layer(middleware::from_fn(csrf::stash_form_token)),
+                .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+                .layer(axum::middleware::from_fn_with_state(
+                    COOKIELESS_PATHS,
+                    middleware::form_token::stash_form_token,
+                )),
         )
         .with_state(state)
-}
-
-/// Request ids: a random per-process prefix and a counter. Unique across
-/// nodes and restarts without a trip to the OS random source per request
-/// (a v4 UUID each cost a system call).
-#[derive(Clone)]
-struct RequestIds {
-    prefix: u64,
-    next: Arc<AtomicU64>,
-}
-
-impl RequestIds {
-    fn new() -> Self {
-        let mut seed = [0u8; 8];
-        // Uniqueness, not secrecy: a clock-derived prefix will do if the
-        // OS random source fails.
-        let prefix = match tessera_core::secret::fill_random(&mut seed) {
-            Ok(()) => u64::from_le_bytes(seed),
-            Err(_) => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
-        };
-        Self {
-            prefix,
-            next: Arc::new(AtomicU64::new(0)),
-        }
-    }
-}
-
-impl MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{:016x}-{n:x}", self.prefix))
-            .ok()
-            .map(RequestId::new)
-    }
-}
-
-/// Sets a header on every response that does not carry it already.
-fn default_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }

@@ -72,6 +72,19 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, kind, "Forbidden", detail)
     }
 
+    /// 413: the body is over [`crate::body::MAX_BODY_BYTES`].
+    pub fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Request body too large",
+            format!(
+                "request bodies are limited to {} bytes",
+                crate::body::MAX_BODY_BYTES
+            ),
+        )
+    }
+
     /// 404.
     pub fn not_found() -> Self {
         Self::new(
