@@ -20,7 +20,8 @@ pub enum SameSite {
 }
 
 impl SameSite {
-    fn as_str(self) -> &'static str {
+    /// The attribute's value as `Set-Cookie` writes it.
+    pub fn as_str(self) -> &'static str {
         match self {
             SameSite::Lax => "Lax",
             SameSite::Strict => "Strict",
