@@ -123,6 +123,7 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
     settings.cookie.secure = false;
     settings.listen = "127.0.0.1:0".parse().context("loopback address")?;
     settings.rate_limit.login_attempts = 1_000_000;
+    settings.rate_limit.registrations = 1_000_000;
     settings.data_dir = scratch.clone();
     settings.database = match &args.database_url {
         Some(url) => Database::Postgres(url.clone()),

@@ -203,6 +203,8 @@ struct RateLimitSection {
     #[serde(deserialize_with = "lenient")]
     login_attempts: u32,
     window: ConfigDuration,
+    #[serde(deserialize_with = "lenient")]
+    registrations: u32,
 }
 
 impl Default for RateLimitSection {
@@ -211,6 +213,7 @@ impl Default for RateLimitSection {
         Self {
             login_attempts: policy.login_attempts,
             window: ConfigDuration(policy.window),
+            registrations: policy.registrations,
         }
     }
 }
@@ -229,9 +232,16 @@ impl RateLimitSection {
                 "must be between 1s and 1d",
             ));
         }
+        if !(1..=1_000_000).contains(&self.registrations) {
+            return Err(ConfigError::at(
+                "rate_limit.registrations",
+                "must be between 1 and 1000000",
+            ));
+        }
         Ok(RateLimitPolicy {
             login_attempts: self.login_attempts,
             window: self.window.0,
+            registrations: self.registrations,
         })
     }
 }
@@ -1012,6 +1022,11 @@ mod tests {
                 "",
                 &[("TESSERA_RATE_LIMIT__WINDOW", "2d")],
                 "rate_limit.window",
+            ),
+            (
+                "",
+                &[("TESSERA_RATE_LIMIT__REGISTRATIONS", "0")],
+                "rate_limit.registrations",
             ),
             (
                 "",

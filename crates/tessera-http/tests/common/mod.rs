@@ -249,8 +249,9 @@ pub async fn problem(response: reqwest::Response, status: u16) -> Value {
     body
 }
 
-/// Cheap hashing for tests that sign in many times and do not test hashing;
-/// they do not test brute-force limits either, so those are out of the way.
+/// Cheap hashing for tests that sign in (and register) many times and do
+/// not test hashing; they do not test brute-force limits either, so those
+/// are out of the way.
 pub fn cheap_hashing() -> TesseraConfig {
     TesseraConfig {
         hash_cost: HashCost {
@@ -261,6 +262,7 @@ pub fn cheap_hashing() -> TesseraConfig {
         rate_limit: tessera_core::rate_limit::RateLimitPolicy {
             login_attempts: 10_000,
             window: time::Duration::minutes(1),
+            registrations: 10_000,
         },
         ..TesseraConfig::default()
     }
