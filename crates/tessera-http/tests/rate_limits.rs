@@ -249,11 +249,13 @@ async fn a_success_clears_the_account_not_the_ip() {
 /// A server with the real Argon2id cost (so every verification is slow
 /// enough for 40 requests to be in flight at once) and a limit of 10.
 async fn slow_hashing_server() -> TestServer {
-    let mut core = tessera_core::TesseraConfig::default();
-    core.rate_limit = RateLimitPolicy {
-        login_attempts: 10,
-        window: Duration::minutes(15),
-        ..RateLimitPolicy::default()
+    let core = tessera_core::TesseraConfig {
+        rate_limit: RateLimitPolicy {
+            login_attempts: 10,
+            window: Duration::minutes(15),
+            ..RateLimitPolicy::default()
+        },
+        ..tessera_core::TesseraConfig::default()
     };
     TestServer::with(Options {
         core,

@@ -105,13 +105,15 @@ impl Redis {
     }
 
     /// Succeeds when Redis answers. After an outage, flushes the session
-    /// cache before it is trusted again.
+    /// cache before it is trusted again. A failed ping counts as an outage,
+    /// so requests stop waiting on Redis before one of them has to.
     pub async fn ping(&self) -> StoreResult<()> {
         let mut conn = self.conn();
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
+        if let Err(e) = pong {
+            self.mark_dirty(&e);
+            return Err(unavailable(e));
+        }
         if self.dirty.load(Ordering::Acquire) {
             self.flush_cache().await?;
             self.dirty.store(false, Ordering::Release);

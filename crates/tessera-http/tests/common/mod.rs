@@ -268,6 +268,14 @@ pub fn cheap_hashing() -> TesseraConfig {
     }
 }
 
+/// The default settings, except that one address may register many users:
+/// for tests of other features that register from loopback in bulk.
+pub fn many_registrations() -> TesseraConfig {
+    let mut config = TesseraConfig::default();
+    config.rate_limit.registrations = 10_000;
+    config
+}
+
 /// Tokens from the password grant.
 pub struct TokenClient {
     pub base: String,
