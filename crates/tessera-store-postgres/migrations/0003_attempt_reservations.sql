@@ -10,6 +10,13 @@ INSERT INTO counters (key, count, expires_at, blocked_until)
     ON CONFLICT (key) DO UPDATE SET blocked_until = excluded.blocked_until;
 DELETE FROM counters WHERE key LIKE 'block:%';
 
+-- Every password attempt writes its counters twice (reserved, then given
+-- back or kept), so these two functions commit without waiting for the WAL
+-- to reach the disk (set_config(..., true) lasts to the end of the calling
+-- statement's transaction): still atomic and ordered, and a crash can only
+-- forget the latest counts, while a disk flush each would add two to every
+-- sign-in.
+
 -- Admits a password attempt and counts it under its address (may be NULL)
 -- and account keys, or refuses it and changes nothing: the rules of
 -- tessera_core::attempt, atomic over both keys, in one round trip. Both rows
@@ -26,6 +33,7 @@ DECLARE
     keys TEXT[] := ARRAY(SELECT k FROM unnest(ARRAY[p_ip, p_account]) AS k
                          WHERE k IS NOT NULL ORDER BY k);
 BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
     INSERT INTO counters (key, count, expires_at, blocked_until)
         SELECT k, 0, 0, 0 FROM unnest(keys) AS k ORDER BY k
         ON CONFLICT (key) DO NOTHING;
@@ -54,5 +62,21 @@ BEGIN
             ELSE c.blocked_until END
     FROM next WHERE c.key = next.k
     RETURNING c.key, c.count, c.expires_at, c.blocked_until, true;
+END;
+$$;
+
+-- Gives an admitted attempt's slot back on each key; after a success the
+-- account's count and wait are forgotten too.
+CREATE FUNCTION release_attempt(p_ip TEXT, p_account TEXT, p_succeeded BOOLEAN)
+RETURNS VOID
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    UPDATE counters AS c SET
+        count = CASE WHEN c.key = p_account AND p_succeeded THEN 0
+                     WHEN c.count > 0 THEN c.count - 1 ELSE 0 END,
+        blocked_until = CASE WHEN c.key = p_account AND p_succeeded THEN 0
+                             ELSE c.blocked_until END
+    WHERE c.key IN (p_ip, p_account);
 END;
 $$;

@@ -817,7 +817,7 @@ impl Counters for PgStore {
         succeeded: bool,
         _now: OffsetDateTime,
     ) -> StoreResult<()> {
-        sqlx::query(counter_sql::RELEASE)
+        sqlx::query("SELECT release_attempt($1, $2, $3)")
             .bind(attempt.ip)
             .bind(attempt.account)
             .bind(succeeded)

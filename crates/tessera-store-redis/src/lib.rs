@@ -817,6 +817,24 @@ fn after(now: OffsetDateTime, millis: u64) -> OffsetDateTime {
     now + time::Duration::milliseconds(i64::try_from(millis).unwrap_or(i64::MAX))
 }
 
+impl RedisLayer {
+    /// A counter operation on Redis while it is usable; else, or if it
+    /// fails there, on the store (both are futures: only one runs).
+    async fn counted<T>(
+        &self,
+        in_redis: impl Future<Output = StoreResult<T>>,
+        in_store: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        if self.redis.cache_usable() {
+            match in_redis.await {
+                Ok(value) => return Ok(value),
+                Err(e) => self.redis.mark_dirty(&e),
+            }
+        }
+        in_store.await
+    }
+}
+
 /// Counters live in Redis so every node shares them. When Redis fails they
 /// are kept in the store below (shared by every node too) until Redis is
 /// back and flushed: limits hold through an outage, and a store that cannot
@@ -831,22 +849,19 @@ impl Counters for RedisLayer {
         window: time::Duration,
         now: OffsetDateTime,
     ) -> StoreResult<(u64, OffsetDateTime)> {
-        if self.redis.cache_usable() {
-            match self.redis.hit(key, millis_of(window)).await {
-                Ok((count, seconds_left)) => return Ok((count, after(now, seconds_left * 1000))),
-                Err(e) => self.redis.mark_dirty(&e),
-            }
-        }
-        self.inner.hit(key, window, now).await
+        let in_redis = async {
+            let (count, seconds_left) = self.redis.hit(key, millis_of(window)).await?;
+            Ok((count, after(now, seconds_left * 1000)))
+        };
+        self.counted(in_redis, self.inner.hit(key, window, now))
+            .await
     }
     async fn reserve(&self, attempt: &Attempt<'_>, now: OffsetDateTime) -> StoreResult<Admission> {
-        if self.redis.cache_usable() {
-            match self.redis.reserve(attempt, now).await {
-                Ok(admission) => return Ok(admission),
-                Err(e) => self.redis.mark_dirty(&e),
-            }
-        }
-        self.inner.reserve(attempt, now).await
+        self.counted(
+            self.redis.reserve(attempt, now),
+            self.inner.reserve(attempt, now),
+        )
+        .await
     }
     async fn release(
         &self,
@@ -854,13 +869,11 @@ impl Counters for RedisLayer {
         succeeded: bool,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        if self.redis.cache_usable() {
-            match self.redis.release(attempt, succeeded).await {
-                Ok(()) => return Ok(()),
-                Err(e) => self.redis.mark_dirty(&e),
-            }
-        }
-        self.inner.release(attempt, succeeded, now).await
+        self.counted(
+            self.redis.release(attempt, succeeded),
+            self.inner.release(attempt, succeeded, now),
+        )
+        .await
     }
     async fn block(
         &self,
@@ -868,13 +881,11 @@ impl Counters for RedisLayer {
         until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        if self.redis.cache_usable() {
-            match self.redis.block(key, millis_of(until - now)).await {
-                Ok(()) => return Ok(()),
-                Err(e) => self.redis.mark_dirty(&e),
-            }
-        }
-        self.inner.block(key, until, now).await
+        self.counted(
+            self.redis.block(key, millis_of(until - now)),
+            self.inner.block(key, until, now),
+        )
+        .await
     }
     async fn delete_expired_counters(&self, now: OffsetDateTime) -> StoreResult<u64> {
         // Redis expires its own; the store's are those of outages.

@@ -1,9 +1,9 @@
 //! The counters both SQL stores keep (`counters`: key, count, window end,
-//! block end), their shared statements, and the answers of a reservation
+//! block end), their shared statement, and the answers of a reservation
 //! read back from rows. Each store admits attempts with its own single
-//! atomic operation (see `RESERVE` in each store) that returns, per key of
-//! the attempt, `key, count, expires_at, blocked_until`: the counted rows
-//! when it was admitted, none when it was refused.
+//! atomic operation that returns, per key of the attempt, `key, count,
+//! expires_at, blocked_until`: the counted rows when it was admitted, the
+//! rows as they are when it was refused.
 //!
 //! Placeholders are `$N`, numbered in order of first appearance, which
 //! SQLite reads like PostgreSQL.
@@ -15,17 +15,6 @@ use tessera_core::store::{StoreResult, from_millis, to_millis};
 use time::OffsetDateTime;
 
 use crate::corrupt;
-
-/// The counters of an attempt's keys (`$1` address, may be NULL; `$2` account).
-pub const STATE: &str =
-    "SELECT key, count, expires_at, blocked_until FROM counters WHERE key IN ($1, $2)";
-
-/// Gives one slot back on each key (`$1` address, `$2` account); after a
-/// success (`$3`) the account's count and wait are forgotten.
-pub const RELEASE: &str = "UPDATE counters SET \
-     count = CASE WHEN key = $2 AND $3 THEN 0 WHEN count > 0 THEN count - 1 ELSE 0 END, \
-     blocked_until = CASE WHEN key = $2 AND $3 THEN 0 ELSE blocked_until END \
-     WHERE key IN ($1, $2)";
 
 /// Blocks `$1` until `$2` (a longer block stays) and forgets its count.
 pub const BLOCK: &str = "INSERT INTO counters (key, count, expires_at, blocked_until) \
@@ -123,7 +112,7 @@ where
     }))
 }
 
-/// The answer to a refused attempt, from its keys' counters ([`STATE`]).
+/// The answer to a refused attempt, from its keys' counters.
 /// Should they have changed since (a block just ended), the client is
 /// told to come back shortly.
 pub fn refused<'r, R>(
