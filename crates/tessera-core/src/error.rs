@@ -36,6 +36,12 @@ pub enum CoreError {
         /// Seconds until the next attempt may be made.
         retry_after: u64,
     },
+    /// Too many registrations from this client.
+    #[error("too many registrations; retry after {retry_after} s")]
+    TooManyRegistrations {
+        /// Seconds until a registration may be attempted again.
+        retry_after: u64,
+    },
     /// Too much work queued: try again shortly.
     #[error("server busy")]
     Busy,

@@ -4,6 +4,7 @@
 //! Nothing here knows HTTP or SQL: the HTTP layer calls [`Tessera`], and
 //! [`Tessera`] calls a [`store::Store`].
 
+pub mod attempt;
 pub mod audit;
 pub mod client;
 pub mod clock;

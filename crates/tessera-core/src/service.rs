@@ -186,13 +186,14 @@ impl Tessera {
         self.revocations_fresh()
     }
 
-    /// Self-service registration.
+    /// Self-service registration, limited per client address.
     pub async fn register(
         &self,
         username: &str,
         password: Zeroizing<String>,
         client: &ClientInfo,
     ) -> Result<User, CoreError> {
+        self.count_registration(client).await?;
         self.create_user(username, password, Vec::new(), client)
             .await
     }
@@ -250,11 +251,31 @@ impl Tessera {
     ) -> Result<UserRecord, CoreError> {
         let name = Username::parse(username);
         let keys = AttemptKeys::new(name.as_ref().map_or(username, |n| n.normalized()), client);
-        // Before any password work: a blocked client costs no Argon2 run.
-        let failures = self.guard_sign_in(&keys).await?;
+        // Before any password work, and counted while in flight: a blocked
+        // client costs no Argon2 run, and parallel guesses cannot overrun
+        // the limit.
+        let admitted = self.reserve_attempt(&keys).await?;
+        let checked = self.verify_credentials(name.ok(), password, client).await;
+        match &checked {
+            Ok(_) => self.attempt_succeeded(&keys).await?,
+            Err(CoreError::InvalidCredentials) => {
+                self.attempt_failed(&keys, admitted, client).await?;
+            }
+            Err(_) => self.attempt_abandoned(&keys).await,
+        }
+        checked
+    }
+
+    /// The password check of [`Self::check_credentials`], after admission.
+    async fn verify_credentials(
+        &self,
+        name: Option<Username>,
+        password: Zeroizing<String>,
+        client: &ClientInfo,
+    ) -> Result<UserRecord, CoreError> {
         let record = match &name {
-            Ok(name) => self.store.user_by_username(name.normalized()).await?,
-            Err(_) => None,
+            Some(name) => self.store.user_by_username(name.normalized()).await?,
+            None => None,
         };
         let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
         let outcome = self.hasher.verify(password.clone(), stored_hash).await?;
@@ -266,7 +287,6 @@ impl Tessera {
         };
         match (record, failure) {
             (Some(mut record), None) => {
-                self.record_success(&keys, failures).await?;
                 if outcome == Verified::MatchNeedsRehash {
                     let fresh = self.hasher.hash(password).await?;
                     self.store
@@ -285,7 +305,6 @@ impl Tessera {
                     json!({ "reason": reason.unwrap_or("unknown") }),
                 )
                 .await?;
-                self.record_failure(&keys, client).await?;
                 Err(CoreError::InvalidCredentials)
             }
         }
@@ -464,10 +483,21 @@ impl Tessera {
             .user_by_id(auth.user.id)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
-        let outcome = self
+        // The current password counts against the sign-in limits: a
+        // session must not be an unlimited password oracle.
+        let keys = AttemptKeys::new(auth.user.username.normalized(), client);
+        let admitted = self.reserve_attempt(&keys).await?;
+        let outcome = match self
             .hasher
             .verify(current, Some(record.password_hash))
-            .await?;
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.attempt_abandoned(&keys).await;
+                return Err(e.into());
+            }
+        };
         if !outcome.is_match() {
             self.audit(
                 AuditKind::SignInFailed,
@@ -476,8 +506,10 @@ impl Tessera {
                 json!({ "reason": "wrong_password", "during": "password_change" }),
             )
             .await?;
+            self.attempt_failed(&keys, admitted, client).await?;
             return Err(CoreError::InvalidCredentials);
         }
+        self.attempt_succeeded(&keys).await?;
         check_strength(&new, auth.user.username.display())?;
         let hash = self.hasher.hash(new).await?;
         let now = self.now();

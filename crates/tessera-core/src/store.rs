@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::attempt::{Admission, Attempt};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::keys::StoredKey;
 use crate::revocation::{Revocation, RevocationKind};
@@ -193,7 +194,9 @@ pub trait Revocations: Send + Sync {
     async fn delete_expired_revocations(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
-/// Expiring counters shared by every node (rate limits).
+/// Expiring counters shared by every node (rate limits). Each method is one
+/// atomic operation of the store: concurrent callers on any node each count
+/// exactly once, and no limit is checked apart from the write that takes it.
 #[async_trait]
 pub trait Counters: Send + Sync {
     /// Adds one to `key` in a fixed window that starts at its first hit;
@@ -204,27 +207,23 @@ pub trait Counters: Send + Sync {
         window: time::Duration,
         now: OffsetDateTime,
     ) -> StoreResult<(u64, OffsetDateTime)>;
-    /// Marks `key` until `until` (kept if already marked for longer).
+    /// Admits `attempt` and counts it under its keys, or refuses it and
+    /// counts nothing, by the rules of [`crate::attempt`]: one atomic
+    /// operation over both keys.
+    async fn reserve(&self, attempt: &Attempt<'_>, now: OffsetDateTime) -> StoreResult<Admission>;
+    /// Gives an admitted attempt's slot back on each key. After a success
+    /// (`succeeded`) the account's count and wait are forgotten too.
+    async fn release(
+        &self,
+        attempt: &Attempt<'_>,
+        succeeded: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Blocks `key` until `until` (kept if already blocked for longer) and
+    /// forgets its count, in one operation.
     async fn block(&self, key: &str, until: OffsetDateTime, now: OffsetDateTime)
     -> StoreResult<()>;
-    /// The end of each key's mark (or window) still running at `now`, in
-    /// the order of `keys`: one round trip for all of them.
-    async fn marks(
-        &self,
-        keys: &[&str],
-        now: OffsetDateTime,
-    ) -> StoreResult<Vec<Option<OffsetDateTime>>>;
-    /// The end of `key`'s mark, if it is still marked at `now`.
-    async fn blocked_until(
-        &self,
-        key: &str,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<OffsetDateTime>> {
-        Ok(self.marks(&[key], now).await?.pop().flatten())
-    }
-    /// Forgets `key`.
-    async fn reset(&self, key: &str) -> StoreResult<()>;
-    /// Removes counters whose window has passed.
+    /// Removes counters whose window and block have passed.
     async fn delete_expired_counters(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
@@ -256,23 +255,6 @@ pub trait Store:
 impl<T: Users + Sessions + RefreshTokens + Keys + Revocations + Counters + Audit + Health> Store
     for T
 {
-}
-
-/// Lines up `found` (key, end in Unix milliseconds) rows, in any order,
-/// with `keys`: the answer shape of [`Counters::marks`] for SQL stores.
-pub fn in_order(
-    keys: &[&str],
-    found: Vec<(String, i64)>,
-) -> StoreResult<Vec<Option<OffsetDateTime>>> {
-    keys.iter()
-        .map(|key| {
-            found
-                .iter()
-                .find(|(k, _)| k.as_str() == *key)
-                .map(|(_, until)| from_millis(*until))
-                .transpose()
-        })
-        .collect()
 }
 
 /// A time as the stores keep it: Unix milliseconds (saturating).

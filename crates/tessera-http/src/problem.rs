@@ -190,6 +190,18 @@ impl From<CoreError> for ApiError {
                 e.retry_after = Some(retry_after);
                 e
             }
+            CoreError::TooManyRegistrations { retry_after } => {
+                let mut e = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    "Too many registrations",
+                    format!(
+                        "too many registrations from this address; try again in {retry_after} s"
+                    ),
+                );
+                e.retry_after = Some(retry_after);
+                e
+            }
             CoreError::Busy => ApiError::unavailable(
                 "busy",
                 "the server is handling too many sign-ins; try again shortly",

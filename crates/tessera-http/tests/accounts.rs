@@ -444,7 +444,11 @@ async fn audit_log_records_sign_ups_and_sign_ins_without_secrets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_sign_ups_does_not_stall_other_requests() {
-    let server = TestServer::start().await;
+    let server = TestServer::with(Options {
+        core: many_registrations(),
+        ..Options::default()
+    })
+    .await;
     let burst: Vec<_> = (0..48)
         .map(|i| {
             let client = server.anon();

@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use tessera_core::attempt::{Admission, Attempt};
 use tessera_core::audit::{AuditEvent, AuditRecord};
 use tessera_core::keys::StoredKey;
 use tessera_core::revocation::{Revocation, RevocationKind};
@@ -19,9 +20,10 @@ use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId};
 use tessera_core::store::{
     Audit, Counters, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, StoreError,
-    StoreResult, Users, from_millis, in_order, to_millis,
+    StoreResult, Users, from_millis, to_millis,
 };
 use tessera_core::user::{User, UserRecord};
+use tessera_store_sql::counters::{self as counter_sql, admitted, bind_attempt, refused};
 use tessera_store_sql::{
     bind_audit, bind_credential, bind_session, corrupt, read_key, read_revocation, read_session,
     read_user, sweeps, unavailable, write_error,
@@ -807,46 +809,55 @@ impl Counters for PgStore {
         Ok((u64::try_from(count).unwrap_or(0), from_millis(expires_at)?))
     }
 
+    async fn reserve(&self, attempt: &Attempt<'_>, now: OffsetDateTime) -> StoreResult<Admission> {
+        // One call of the migration's reserve_attempt: both keys locked,
+        // checked and counted in one transaction and one round trip.
+        let rows = bind_attempt(
+            sqlx::query(
+                "SELECT key, count, expires_at, blocked_until, granted \
+                 FROM reserve_attempt($1, $2, $3, $4, $5, $6, $7)",
+            ),
+            attempt,
+            now,
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let granted = match rows.first() {
+            Some(row) => row.try_get::<bool, _>("granted").map_err(corrupt)?,
+            None => false,
+        };
+        if granted && let Some(admission) = admitted(attempt, &rows)? {
+            return Ok(admission);
+        }
+        refused(attempt, &rows, now)
+    }
+
+    async fn release(
+        &self,
+        attempt: &Attempt<'_>,
+        succeeded: bool,
+        _now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        sqlx::query("SELECT release_attempt($1, $2, $3)")
+            .bind(attempt.ip)
+            .bind(attempt.account)
+            .bind(succeeded)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn block(
         &self,
         key: &str,
         until: OffsetDateTime,
-        now: OffsetDateTime,
+        _now: OffsetDateTime,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO counters (key, count, expires_at) VALUES ($1, 1, $2) \
-             ON CONFLICT (key) DO UPDATE SET \
-             expires_at = CASE WHEN counters.expires_at <= $3 THEN excluded.expires_at \
-             ELSE greatest(counters.expires_at, excluded.expires_at) END",
-        )
-        .bind(key)
-        .bind(to_millis(until))
-        .bind(to_millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn marks(
-        &self,
-        keys: &[&str],
-        now: OffsetDateTime,
-    ) -> StoreResult<Vec<Option<OffsetDateTime>>> {
-        let found: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT key, expires_at FROM counters WHERE key = ANY($1) AND expires_at > $2",
-        )
-        .bind(keys)
-        .bind(to_millis(now))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        in_order(keys, found)
-    }
-
-    async fn reset(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM counters WHERE key = $1")
+        sqlx::query(counter_sql::BLOCK)
             .bind(key)
+            .bind(to_millis(until))
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;

@@ -6,20 +6,24 @@
 //!   revoked session back.
 //! - [`Redis::publish_revocation`] / [`Redis::subscribe_revocations`] fan
 //!   revocations out by pub/sub, so every node rereads them at once.
-//! - Counters ([`Redis::hit`]) shared by every node (rate limits).
+//! - Counters ([`Redis::reserve`], [`Redis::hit`]) shared by every node
+//!   (rate limits).
 //!
 //! Redis is an accelerator, never the source of truth: when it fails, reads
-//! go to the store, and cache use stays off until the cache has been flushed
-//! after Redis is back (a deletion made while it was away left no tombstone).
+//! go to the store and counting carries on in the store's own counters;
+//! cache use stays off until the cache has been flushed after Redis is back
+//! (a deletion made while it was away left no tombstone), and counting
+//! returns to Redis with it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
+use tessera_core::attempt::{Admission, Attempt, IN_FLIGHT_RETRY};
 use tessera_core::audit::{AuditEvent, AuditRecord};
 use tessera_core::keys::StoredKey;
 use tessera_core::revocation::{Revocation, RevocationKind};
@@ -47,8 +51,9 @@ pub struct Redis {
     client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
-    /// Set when a write to Redis failed: the cache may hold entries whose
-    /// tombstone is missing, so it is not trusted until flushed.
+    /// Set when a command to Redis failed: the cache may hold entries whose
+    /// tombstone is missing, so it is not trusted until flushed, and
+    /// counters are kept in the store meanwhile.
     dirty: AtomicBool,
 }
 
@@ -100,29 +105,32 @@ impl Redis {
     }
 
     /// Succeeds when Redis answers. After an outage, flushes the session
-    /// cache before it is trusted again.
+    /// cache before it is trusted again. A failed ping counts as an outage,
+    /// so requests stop waiting on Redis before one of them has to.
     pub async fn ping(&self) -> StoreResult<()> {
         let mut conn = self.conn();
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
+        if let Err(e) = pong {
+            self.mark_dirty(&e);
+            return Err(unavailable(e));
+        }
         if self.dirty.load(Ordering::Acquire) {
             self.flush_cache().await?;
             self.dirty.store(false, Ordering::Release);
-            tracing::info!("redis is back; session cache flushed and in use again");
+            tracing::info!("redis is back; session cache flushed, cache and counters in use again");
         }
         Ok(())
     }
 
-    /// Whether cache entries may be trusted.
+    /// Whether cache entries may be trusted (and counters kept in Redis):
+    /// false from a failure until [`Self::ping`] has flushed the cache.
     pub fn cache_usable(&self) -> bool {
         !self.dirty.load(Ordering::Acquire)
     }
 
-    fn mark_dirty(&self, e: &redis::RedisError) {
+    fn mark_dirty(&self, e: &dyn std::fmt::Display) {
         if !self.dirty.swap(true, Ordering::AcqRel) {
-            tracing::warn!(error = %e, "redis failed; session cache off until it is back and flushed");
+            tracing::warn!(error = %e, "redis failed; session cache off and counters in the store until it is back");
         }
     }
 
@@ -220,47 +228,86 @@ impl Redis {
         Ok(value.unwrap_or(0))
     }
 
-    /// Marks `key` for `duration` unless it is already marked for longer;
-    /// returns the remaining milliseconds of the mark.
-    pub async fn block(&self, key: &str, duration: Duration) -> StoreResult<u64> {
+    /// An attempt's keys in Redis, as [`RESERVE`] and [`RELEASE`] take
+    /// them: the account's count and wait, then the address's.
+    fn attempt_keys(&self, attempt: &Attempt<'_>) -> Vec<String> {
+        let mut keys = vec![
+            self.key(&format!("c:fail:{}", attempt.account)),
+            self.key(&format!("c:block:{}", attempt.account)),
+        ];
+        if let Some(ip) = attempt.ip {
+            keys.push(self.key(&format!("c:fail:{ip}")));
+            keys.push(self.key(&format!("c:block:{ip}")));
+        }
+        keys
+    }
+
+    /// Admits `attempt` and counts it, or refuses it: the rules of
+    /// `tessera_core::attempt` in one script, on Redis's own clock (`now`
+    /// only turns its answer into a time).
+    pub async fn reserve(
+        &self,
+        attempt: &Attempt<'_>,
+        now: OffsetDateTime,
+    ) -> StoreResult<Admission> {
         let mut conn = self.conn();
-        let key = self.key(&format!("c:{key}"));
+        let mut invocation = RESERVE.prepare_invoke();
+        for key in self.attempt_keys(attempt) {
+            invocation.key(key);
+        }
+        let answer: Vec<i64> = invocation
+            .arg(attempt.limit)
+            .arg(whole_millis(attempt.window))
+            .arg(whole_millis(attempt.first_wait))
+            .arg(whole_millis(attempt.max_wait))
+            .arg(whole_millis(IN_FLIGHT_RETRY))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let count = |i: usize| answer.get(i).map_or(0, |n| u64::try_from(*n).unwrap_or(0));
+        Ok(match answer.first() {
+            Some(1) => Admission::Granted {
+                ip: count(1),
+                account: count(2),
+            },
+            _ => Admission::Refused {
+                retry_at: after(now, count(1)),
+            },
+        })
+    }
+
+    /// Gives an admitted attempt's slot back on each key; after a success,
+    /// forgets the account's count and wait.
+    pub async fn release(&self, attempt: &Attempt<'_>, succeeded: bool) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let mut invocation = RELEASE.prepare_invoke();
+        // The address's block is not the script's business.
+        for key in self.attempt_keys(attempt).into_iter().take(3) {
+            invocation.key(key);
+        }
+        let _: i64 = invocation
+            .arg(i64::from(succeeded))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Blocks `key` for `duration` unless it is already blocked for longer,
+    /// and forgets its count.
+    pub async fn block(&self, key: &str, duration: Duration) -> StoreResult<()> {
+        let mut conn = self.conn();
         let millis = u64::try_from(duration.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
-        let remaining: i64 = redis::Script::new(
-            "local left = redis.call('PTTL', KEYS[1]) \
-             if left < tonumber(ARGV[1]) then \
-               redis.call('SET', KEYS[1], 1, 'PX', ARGV[1]) return tonumber(ARGV[1]) \
-             end \
-             return left",
-        )
-        .key(&key)
-        .arg(millis)
-        .invoke_async(&mut conn)
-        .await
-        .map_err(unavailable)?;
-        Ok(u64::try_from(remaining.max(0)).unwrap_or(0))
-    }
-
-    /// Milliseconds left on each key's mark, if any, in one round trip.
-    pub async fn remaining(&self, keys: &[&str]) -> StoreResult<Vec<Option<u64>>> {
-        if keys.is_empty() {
-            // Redis refuses an empty pipeline.
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.pttl(self.key(&format!("c:{key}")));
-        }
-        let left: Vec<i64> = pipe
-            .query_async(&mut self.conn())
+        let _: i64 = BLOCK
+            .key(self.key(&format!("c:block:{key}")))
+            .key(self.key(&format!("c:fail:{key}")))
+            .arg(millis)
+            .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        Ok(left
-            .into_iter()
-            .map(|ms| u64::try_from(ms).ok().filter(|ms| *ms > 0))
-            .collect())
+        Ok(())
     }
 
     /// Forgets the count under `key`.
@@ -709,6 +756,76 @@ impl Revocations for RedisLayer {
     }
 }
 
+/// Admits an attempt ([`Redis::attempt_keys`]; ARGV: limit, window, first
+/// wait, longest wait, in-flight retry, in milliseconds): `{1, address
+/// count, account count}` when counted, `{0, milliseconds to wait}` when
+/// refused, with nothing changed.
+static RESERVE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local limit = tonumber(ARGV[1])
+local wait = redis.call('PTTL', KEYS[2])
+if #KEYS == 4 then
+  wait = math.max(wait, redis.call('PTTL', KEYS[4]))
+  if tonumber(redis.call('GET', KEYS[3]) or '0') >= limit then
+    wait = math.max(wait, tonumber(ARGV[5]))
+  end
+end
+if wait > 0 then return {0, wait} end
+local function count(key)
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, ARGV[2]) end
+  return n
+end
+local ip = 0
+if #KEYS == 4 then ip = count(KEYS[3]) end
+local account = count(KEYS[1])
+if account >= limit then
+  local ms = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ math.min(account - limit, 20))
+  redis.call('SET', KEYS[2], 1, 'PX', math.floor(ms))
+end
+return {1, ip, account}
+",
+    )
+});
+
+/// Gives an attempt's slots back (KEYS: account count, account wait,
+/// address count; ARGV[1] = 1 after a success, which forgets the account's
+/// count and wait).
+static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if ARGV[1] == '1' then
+  redis.call('DEL', KEYS[1], KEYS[2])
+elseif tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then
+  redis.call('DECR', KEYS[1])
+end
+if #KEYS == 3 and tonumber(redis.call('GET', KEYS[3]) or '0') > 0 then
+  redis.call('DECR', KEYS[3])
+end
+return 0
+",
+    )
+});
+
+/// Blocks KEYS[1] for ARGV[1] ms unless it is blocked for longer, and
+/// forgets the count KEYS[2].
+static BLOCK: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], 1, 'PX', ARGV[1])
+end
+redis.call('DEL', KEYS[2])
+return 0
+",
+    )
+});
+
+fn whole_millis(d: time::Duration) -> i64 {
+    i64::try_from(d.whole_milliseconds()).unwrap_or(i64::MAX)
+}
+
 fn millis_of(d: time::Duration) -> Duration {
     Duration::from_millis(u64::try_from(d.whole_milliseconds()).unwrap_or(0))
 }
@@ -717,8 +834,30 @@ fn after(now: OffsetDateTime, millis: u64) -> OffsetDateTime {
     now + time::Duration::milliseconds(i64::try_from(millis).unwrap_or(i64::MAX))
 }
 
-/// Counters live in Redis so every node shares them; there is no fallback
-/// to the store when Redis fails: a limit that cannot be checked refuses.
+impl RedisLayer {
+    /// A counter operation on Redis while it is usable; else, or if it
+    /// fails there, on the store (both are futures: only one runs).
+    async fn counted<T>(
+        &self,
+        in_redis: impl Future<Output = StoreResult<T>>,
+        in_store: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        if self.redis.cache_usable() {
+            match in_redis.await {
+                Ok(value) => return Ok(value),
+                Err(e) => self.redis.mark_dirty(&e),
+            }
+        }
+        in_store.await
+    }
+}
+
+/// Counters live in Redis so every node shares them. When Redis fails they
+/// are kept in the store below (shared by every node too) until Redis is
+/// back and flushed: limits hold through an outage, and a store that cannot
+/// be reached either refuses. Counts made on one side are not seen on the
+/// other, so across a switch an address or account may get its limit once
+/// more.
 #[async_trait]
 impl Counters for RedisLayer {
     async fn hit(
@@ -727,8 +866,31 @@ impl Counters for RedisLayer {
         window: time::Duration,
         now: OffsetDateTime,
     ) -> StoreResult<(u64, OffsetDateTime)> {
-        let (count, seconds_left) = self.redis.hit(key, millis_of(window)).await?;
-        Ok((count, after(now, seconds_left * 1000)))
+        let in_redis = async {
+            let (count, seconds_left) = self.redis.hit(key, millis_of(window)).await?;
+            Ok((count, after(now, seconds_left * 1000)))
+        };
+        self.counted(in_redis, self.inner.hit(key, window, now))
+            .await
+    }
+    async fn reserve(&self, attempt: &Attempt<'_>, now: OffsetDateTime) -> StoreResult<Admission> {
+        self.counted(
+            self.redis.reserve(attempt, now),
+            self.inner.reserve(attempt, now),
+        )
+        .await
+    }
+    async fn release(
+        &self,
+        attempt: &Attempt<'_>,
+        succeeded: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.counted(
+            self.redis.release(attempt, succeeded),
+            self.inner.release(attempt, succeeded, now),
+        )
+        .await
     }
     async fn block(
         &self,
@@ -736,30 +898,15 @@ impl Counters for RedisLayer {
         until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        if until > now {
-            self.redis.block(key, millis_of(until - now)).await?;
-        }
-        Ok(())
+        self.counted(
+            self.redis.block(key, millis_of(until - now)),
+            self.inner.block(key, until, now),
+        )
+        .await
     }
-    async fn marks(
-        &self,
-        keys: &[&str],
-        now: OffsetDateTime,
-    ) -> StoreResult<Vec<Option<OffsetDateTime>>> {
-        Ok(self
-            .redis
-            .remaining(keys)
-            .await?
-            .into_iter()
-            .map(|left| left.map(|ms| after(now, ms)))
-            .collect())
-    }
-    async fn reset(&self, key: &str) -> StoreResult<()> {
-        self.redis.reset(key).await
-    }
-    async fn delete_expired_counters(&self, _now: OffsetDateTime) -> StoreResult<u64> {
-        // Redis expires them itself.
-        Ok(0)
+    async fn delete_expired_counters(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        // Redis expires its own; the store's are those of outages.
+        self.inner.delete_expired_counters(now).await
     }
 }
 

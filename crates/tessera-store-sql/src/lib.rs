@@ -18,6 +18,8 @@ use tessera_core::user::{User, UserRecord};
 use tessera_core::username::Username;
 use uuid::Uuid;
 
+pub mod counters;
+
 /// Deletes bounded by a time: their one parameter, `$1`, is the cut-off in
 /// Unix milliseconds. `$1` is PostgreSQL's placeholder and SQLite takes it too.
 pub mod sweeps {
@@ -32,8 +34,9 @@ pub mod sweeps {
         "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= $1";
     /// Revocations that can no longer match a valid token.
     pub const EXPIRED_REVOCATIONS: &str = "DELETE FROM revocations WHERE expires_at <= $1";
-    /// Counters whose window has passed.
-    pub const EXPIRED_COUNTERS: &str = "DELETE FROM counters WHERE expires_at <= $1";
+    /// Counters whose window and block have passed.
+    pub const EXPIRED_COUNTERS: &str =
+        "DELETE FROM counters WHERE expires_at <= $1 AND blocked_until <= $1";
 }
 
 /// The store cannot be reached or refused the statement.

@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use tessera_core::attempt::{Admission, Attempt};
 use tessera_core::audit::{AuditEvent, AuditKind};
 use tessera_core::client::ClientInfo;
 use tessera_core::key_wrap::{self, KeyEncryptionKey};
@@ -59,6 +60,8 @@ macro_rules! conformance_suite {
             sealed_key_material_is_replaced_once,
             revocations_are_read_in_order_after_a_cursor,
             counters_count_in_windows_and_block,
+            reservations_count_attempts_in_flight,
+            concurrent_reservations_grant_exactly_the_limit,
         );
     };
     (@each $attrs:tt $factory:path; $($case:ident),* $(,)?) => {
@@ -844,8 +847,34 @@ pub async fn revocations_are_read_in_order_after_a_cursor(store: Arc<dyn Store>)
     assert_eq!(store.delete_expired_revocations(t).await.unwrap(), 1);
 }
 
-/// Fixed-window counts, blocks that only grow, resets. Uses real time (a
-/// Redis-backed store keeps its own clock), hence one short sleep.
+/// An attempt for the counter cases: limit 3, the account slowed by 300 ms
+/// then 600 ms at most.
+fn attempt<'a>(ip: Option<&'a str>, account: &'a str) -> Attempt<'a> {
+    Attempt {
+        ip,
+        account,
+        limit: 3,
+        window: Duration::seconds(30),
+        first_wait: Duration::milliseconds(300),
+        max_wait: Duration::milliseconds(600),
+    }
+}
+
+fn granted(ip: u64, account: u64) -> Admission {
+    Admission::Granted { ip, account }
+}
+
+/// When a refused admission may be retried; panics if it was granted.
+fn retry_at(admission: Admission) -> OffsetDateTime {
+    match admission {
+        Admission::Refused { retry_at } => retry_at,
+        Admission::Granted { .. } => panic!("admitted: {admission:?}"),
+    }
+}
+
+/// Fixed-window counts (the plain counter of strikes and registrations).
+/// Uses real time (a Redis-backed store keeps its own clock), hence one
+/// short sleep, during which blocks and windows of reservations end too.
 pub async fn counters_count_in_windows_and_block(store: Arc<dyn Store>) {
     let window = Duration::milliseconds(1200);
     let t = now();
@@ -884,50 +913,34 @@ pub async fn counters_count_in_windows_and_block(store: Arc<dyn Store>) {
         "every concurrent hit counts once"
     );
 
-    assert!(
-        store
-            .blocked_until("block:x", now())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    // A block refuses, outlives a shorter one, and forgets the count.
+    let short = Attempt {
+        window,
+        ..attempt(Some("ip:blk"), "acct:blk")
+    };
+    assert_eq!(store.reserve(&short, now()).await.unwrap(), granted(1, 1));
+    assert_eq!(store.reserve(&short, now()).await.unwrap(), granted(2, 2));
+    store.block("ip:blk", now() + window, now()).await.unwrap();
     store
-        .block("block:x", now() + Duration::seconds(30), now())
+        .block("ip:blk", now() + Duration::milliseconds(100), now())
         .await
         .unwrap();
+    let other = attempt(Some("ip:blk"), "acct:other");
+    let until = retry_at(store.reserve(&other, now()).await.unwrap());
+    assert!(
+        until > now() + Duration::milliseconds(800),
+        "a shorter block does not shorten a longer one: {until}"
+    );
+    // A block outlives its key's window: the sweep keeps it.
+    let swept = Attempt {
+        window: Duration::milliseconds(100),
+        ..attempt(Some("ip:swept"), "acct:swept")
+    };
+    store.reserve(&swept, now()).await.unwrap();
     store
-        .block("block:x", now() + Duration::seconds(5), now())
+        .block("ip:swept", now() + Duration::seconds(60), now())
         .await
         .unwrap();
-    let until = store
-        .blocked_until("block:x", now())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        until > now() + Duration::seconds(20),
-        "a shorter block does not shorten a longer one"
-    );
-    // Several keys in one read, answered in the order asked.
-    store.hit("fail:m", window, now()).await.unwrap();
-    let marks = store
-        .marks(&["block:none", "fail:m", "block:x", "block:none"], now())
-        .await
-        .unwrap();
-    assert_eq!(marks.len(), 4);
-    assert_eq!(marks[0], None);
-    assert!(marks[1].is_some_and(|end| end > now()));
-    assert!(marks[2].is_some_and(|end| end > now() + Duration::seconds(20)));
-    assert_eq!(marks[3], None);
-    assert!(store.marks(&[], now()).await.unwrap().is_empty());
-    store.reset("block:x").await.unwrap();
-    assert!(
-        store
-            .blocked_until("block:x", now())
-            .await
-            .unwrap()
-            .is_none()
-    );
 
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
     assert_eq!(
@@ -945,4 +958,162 @@ pub async fn counters_count_in_windows_and_block(store: Arc<dyn Store>) {
         11,
         "live counters stay"
     );
+    assert_eq!(
+        store.reserve(&short, now()).await.unwrap(),
+        granted(1, 1),
+        "the block is over, the address's count was forgotten, the account's window is over"
+    );
+    assert!(
+        retry_at(store.reserve(&swept, now()).await.unwrap()) > now() + Duration::seconds(50),
+        "the sweep keeps a counter whose block runs"
+    );
+}
+
+/// The rules of `tessera_core::attempt`: attempts count while in flight, a
+/// full address is refused, an account at the limit waits, refusals count
+/// nothing, releases give slots back.
+pub async fn reservations_count_attempts_in_flight(store: Arc<dyn Store>) {
+    let a = |ip| attempt(Some(ip), "acct:a");
+    for n in 1..=3 {
+        assert_eq!(
+            store.reserve(&a("ip:1"), now()).await.unwrap(),
+            granted(n, n)
+        );
+    }
+    // The address's attempts are all in flight: come back shortly.
+    let t = now();
+    let until = retry_at(
+        store
+            .reserve(&attempt(Some("ip:1"), "acct:b"), t)
+            .await
+            .unwrap(),
+    );
+    assert!(
+        until > t && until <= t + Duration::seconds(2),
+        "{until} vs {t}"
+    );
+    // The account reached the limit: from any address, its next attempt waits.
+    let t = now();
+    let until = retry_at(store.reserve(&a("ip:2"), t).await.unwrap());
+    assert!(
+        until > t && until <= t + Duration::milliseconds(400),
+        "{until} vs {t}"
+    );
+    // The refusals counted nothing.
+    assert_eq!(
+        store
+            .reserve(&attempt(Some("ip:2"), "acct:b"), now())
+            .await
+            .unwrap(),
+        granted(1, 1)
+    );
+    // A success gives the address one slot back and clears the account.
+    store.release(&a("ip:1"), true, now()).await.unwrap();
+    assert_eq!(
+        store.reserve(&a("ip:1"), now()).await.unwrap(),
+        granted(3, 1)
+    );
+    // An attempt never checked gives one slot back on each key.
+    store.release(&a("ip:1"), false, now()).await.unwrap();
+    assert_eq!(
+        store.reserve(&a("ip:3"), now()).await.unwrap(),
+        granted(1, 1)
+    );
+    assert_eq!(
+        store.reserve(&a("ip:1"), now()).await.unwrap(),
+        granted(3, 2)
+    );
+    // Without an address, the account alone counts.
+    assert_eq!(
+        store
+            .reserve(&attempt(None, "acct:c"), now())
+            .await
+            .unwrap(),
+        granted(0, 1)
+    );
+    store
+        .release(&attempt(None, "acct:c"), true, now())
+        .await
+        .unwrap();
+
+    // Past the limit an account is slowed, never refused for good: each
+    // admitted attempt doubles the wait, up to its cap.
+    let slow = |ip| attempt(Some(ip), "acct:slow");
+    for (i, ip) in ["ip:s1", "ip:s2", "ip:s3"].into_iter().enumerate() {
+        let n = u64::try_from(i).unwrap() + 1;
+        assert_eq!(
+            store.reserve(&slow(ip), now()).await.unwrap(),
+            granted(1, n)
+        );
+    }
+    let mut waits = Vec::new();
+    for ip in ["ip:s4", "ip:s5", "ip:s6"] {
+        let t = now();
+        let until = retry_at(store.reserve(&slow(ip), t).await.unwrap());
+        waits.push(until - t);
+        tokio::time::sleep((until - now()).max(Duration::ZERO).unsigned_abs()).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let admitted = store.reserve(&slow(ip), now()).await.unwrap();
+        assert!(
+            matches!(admitted, Admission::Granted { ip: 1, .. }),
+            "{admitted:?}"
+        );
+    }
+    assert!(waits[0] <= Duration::milliseconds(300), "{waits:?}");
+    assert!(waits[1] > Duration::milliseconds(300), "{waits:?}");
+    assert!(
+        waits.iter().all(|w| *w <= Duration::milliseconds(600)),
+        "{waits:?}"
+    );
+}
+
+/// Many attempts at once against a limit: exactly the limit is admitted,
+/// whether they share the address or only the account.
+pub async fn concurrent_reservations_grant_exactly_the_limit(store: Arc<dyn Store>) {
+    async fn race(store: &Arc<dyn Store>, ips: impl Fn(usize) -> String) -> Vec<Admission> {
+        let racing = (0..40).map(|i| {
+            let store = store.clone();
+            let ip = ips(i);
+            tokio::spawn(async move {
+                let attempt = Attempt {
+                    limit: 10,
+                    first_wait: Duration::minutes(1),
+                    max_wait: Duration::minutes(1),
+                    ..attempt(Some(&ip), "acct:raced")
+                };
+                store.reserve(&attempt, now()).await.unwrap()
+            })
+        });
+        futures::future::join_all(racing)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+    let answers = race(&store, |_| "ip:raced".to_owned()).await;
+    let mut counts: Vec<u64> = answers
+        .iter()
+        .filter_map(|a| match a {
+            Admission::Granted { ip, .. } => Some(*ip),
+            Admission::Refused { .. } => None,
+        })
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=10).collect::<Vec<u64>>(), "one address");
+    // The same account from forty addresses: its count admits ten, the
+    // tenth makes the rest wait (the account was cleared first).
+    store
+        .release(&attempt(Some("ip:raced"), "acct:raced"), true, now())
+        .await
+        .unwrap();
+    let answers = race(&store, |i| format!("ip:many{i}")).await;
+    let mut counts: Vec<u64> = answers
+        .iter()
+        .filter_map(|a| match a {
+            Admission::Granted { account, .. } => Some(*account),
+            Admission::Refused { .. } => None,
+        })
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=10).collect::<Vec<u64>>(), "one account");
 }

@@ -128,6 +128,7 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
     settings.origins = OriginPolicy::new(Some("http://127.0.0.1"), &[])
         .map_err(|e| anyhow::anyhow!("loopback origin: {e}"))?;
     settings.rate_limit.login_attempts = 1_000_000;
+    settings.rate_limit.registrations = 1_000_000;
     settings.data_dir = scratch.clone();
     settings.database = match &args.database_url {
         Some(url) => Database::Postgres(url.as_str().into()),

@@ -145,6 +145,21 @@ async fn password_grant(client: &reqwest::Client, node: &Server, username: &str)
     r.json().await.unwrap()
 }
 
+/// A wrong password for bob on `node`, from `ip` (forwarded by the test).
+async fn wrong_password_from(
+    client: &reqwest::Client,
+    node: &Server,
+    ip: &str,
+) -> reqwest::Response {
+    client
+        .post(node.url("/v1/session"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({ "username": "bob", "password": "wrong password" }))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn time_until<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
 where
     F: FnMut() -> Fut,
@@ -206,6 +221,10 @@ async fn three_nodes_share_sessions_and_revocations() {
         ("TESSERA_HOSTS", "127.0.0.1"),
         ("TESSERA_COOKIE__SECURE", "false"),
         ("TESSERA_INTROSPECTION_SECRET", SECRET),
+        // A low limit for the brute-force drill; the drill's addresses are
+        // forwarded by the test, everything else comes from 127.0.0.1.
+        ("TESSERA_RATE_LIMIT__LOGIN_ATTEMPTS", "3"),
+        ("TESSERA_TRUSTED_PROXIES", "127.0.0.1"),
     ];
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let nodes: Vec<Server> = dirs.iter().map(|d| Server::start(d.path(), &env)).collect();
@@ -234,6 +253,13 @@ async fn three_nodes_share_sessions_and_revocations() {
     let r = anon
         .post(a.url("/v1/users"))
         .json(&json!({ "username": "alice", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = anon
+        .post(a.url("/v1/users"))
+        .json(&json!({ "username": "bob", "password": PASSWORD }))
         .send()
         .await
         .unwrap();
@@ -356,6 +382,24 @@ async fn three_nodes_share_sessions_and_revocations() {
     println!(
         "revocation without Redis reached node A in {without_redis:?} (store polling); session {session_id}"
     );
+    // Sign-in goes on with the counters in PostgreSQL, still shared by the
+    // nodes and still limited.
+    cookie_sign_in(&anon, b, "alice").await;
+    password_grant(&anon, c, "alice").await;
+    for node in [a, b, c] {
+        let r = wrong_password_from(&anon, node, "203.0.113.50").await;
+        assert_eq!(r.status(), 401, "a wrong password without Redis");
+    }
+    let r = wrong_password_from(&anon, a, "203.0.113.50").await;
+    assert_eq!(r.status(), 429, "the limit holds without Redis");
+    assert!(
+        r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
 
     // Redis comes back: nodes recover by themselves.
     let _redis = OwnRedis::start(redis_port);
@@ -373,6 +417,20 @@ async fn three_nodes_share_sessions_and_revocations() {
         status(&anon, anon.get(c.url("/v1/me")).bearer_auth(&access)).await,
         200
     );
+    // ... and counting is back in Redis.
+    let r = wrong_password_from(&anon, c, "203.0.113.51").await;
+    assert_eq!(r.status(), 401);
+    let mut raw = redis::Client::open(redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let counted: Option<u64> = redis::cmd("GET")
+        .arg(format!("{prefix}c:fail:ip:203.0.113.51"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(counted, Some(1), "the failure is counted in Redis");
 
     // PostgreSQL goes away: nothing can be checked, so nothing is accepted.
     pg_proxy.cut();
@@ -473,6 +531,10 @@ async fn postgres_alone_fans_revocations_out_with_listen_notify() {
         // The test talks to each node by address, not through a balancer.
         ("TESSERA_HOSTS", "127.0.0.1"),
         ("TESSERA_INTROSPECTION_SECRET", SECRET),
+        // A low limit for the brute-force drill; the drill's addresses are
+        // forwarded by the test, everything else comes from 127.0.0.1.
+        ("TESSERA_RATE_LIMIT__LOGIN_ATTEMPTS", "3"),
+        ("TESSERA_TRUSTED_PROXIES", "127.0.0.1"),
     ];
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let a = Server::start(dirs[0].path(), &env);

@@ -70,13 +70,15 @@ async fn logs_where_it_listens_and_where_its_data_is() {
 #[tokio::test]
 async fn kill_9_keeps_every_acknowledged_registration() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    // Forty registrations from loopback: past the default per-address limit.
+    let env = [("TESSERA_RATE_LIMIT__REGISTRATIONS", "100")];
+    let server = Server::start(dir.path(), &env);
     let client = reqwest::Client::new();
     for i in 0..20 {
         assert_eq!(register(&client, &server, &format!("user{i}")).await, 201);
     }
     server.kill_9();
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start(dir.path(), &env);
     for i in 0..20 {
         assert_eq!(
             register(&client, &server, &format!("user{i}")).await,

@@ -258,8 +258,9 @@ pub async fn problem(response: reqwest::Response, status: u16) -> Value {
     body
 }
 
-/// Cheap hashing for tests that sign in many times and do not test hashing;
-/// they do not test brute-force limits either, so those are out of the way.
+/// Cheap hashing for tests that sign in (and register) many times and do
+/// not test hashing; they do not test brute-force limits either, so those
+/// are out of the way.
 pub fn cheap_hashing() -> TesseraConfig {
     TesseraConfig {
         hash_cost: HashCost {
@@ -270,9 +271,18 @@ pub fn cheap_hashing() -> TesseraConfig {
         rate_limit: tessera_core::rate_limit::RateLimitPolicy {
             login_attempts: 10_000,
             window: time::Duration::minutes(1),
+            registrations: 10_000,
         },
         ..TesseraConfig::default()
     }
+}
+
+/// The default settings, except that one address may register many users:
+/// for tests of other features that register from loopback in bulk.
+pub fn many_registrations() -> TesseraConfig {
+    let mut config = TesseraConfig::default();
+    config.rate_limit.registrations = 10_000;
+    config
 }
 
 /// Tokens from the password grant.

@@ -63,6 +63,8 @@ pub(super) struct RateLimitSection {
     #[serde(deserialize_with = "lenient")]
     pub(super) login_attempts: u32,
     pub(super) window: ConfigDuration,
+    #[serde(deserialize_with = "lenient")]
+    pub(super) registrations: u32,
 }
 
 impl Default for RateLimitSection {
@@ -71,6 +73,7 @@ impl Default for RateLimitSection {
         Self {
             login_attempts: policy.login_attempts,
             window: ConfigDuration(policy.window),
+            registrations: policy.registrations,
         }
     }
 }
@@ -89,9 +92,16 @@ impl RateLimitSection {
                 "must be between 1s and 1d",
             ));
         }
+        if !(1..=1_000_000).contains(&self.registrations) {
+            return Err(ConfigError::at(
+                "rate_limit.registrations",
+                "must be between 1 and 1000000",
+            ));
+        }
         Ok(RateLimitPolicy {
             login_attempts: self.login_attempts,
             window: self.window.0,
+            registrations: self.registrations,
         })
     }
 }

@@ -209,6 +209,11 @@ fn bad_values_are_named() {
         ),
         (
             "",
+            &[("TESSERA_RATE_LIMIT__REGISTRATIONS", "0")],
+            "rate_limit.registrations",
+        ),
+        (
+            "",
             &[("TESSERA_TOKEN__ALGORITHM", "none")],
             "token.algorithm",
         ),
