@@ -4,6 +4,8 @@
 //! signs in again, so generated header values name them (`{session}`, …)
 //! and [`World::fill_in`] puts in the current ones when a request is sent.
 
+use std::fmt;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -322,7 +324,7 @@ fn body(user: &str) -> impl Strategy<Value = (Option<&'static [u8]>, Vec<u8>)> +
 }
 
 /// A random request, sent through the HTTP client or written raw.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Fuzzed {
     pub method: Vec<u8>,
     pub target: Vec<u8>,
@@ -330,6 +332,29 @@ pub struct Fuzzed {
     headers: Vec<(Vec<u8>, HeaderText)>,
     content_type: Option<&'static [u8]>,
     body: Option<Vec<u8>>,
+}
+
+/// As the request reads, bytes escaped: the runner reports the smallest
+/// failing request this way.
+impl fmt::Debug for Fuzzed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (method, target) = (clip(&self.method, 100), clip(&self.target, 4096));
+        write!(f, "{method} {target} as {:?}", self.cred)?;
+        for (name, value) in &self.headers {
+            let value = match value {
+                HeaderText::Fill(template) => (*template).to_owned(),
+                HeaderText::Bytes(bytes) => clip(bytes, 4096),
+            };
+            write!(f, "; {}: {value}", clip(name, 100))?;
+        }
+        if let Some(ct) = self.content_type {
+            write!(f, "; content-type {}", clip(ct, 100))?;
+        }
+        if let Some(body) = &self.body {
+            write!(f, "; body ({} bytes) {}", body.len(), clip(body, 4096))?;
+        }
+        Ok(())
+    }
 }
 
 impl Fuzzed {
