@@ -180,10 +180,12 @@ impl Tessera {
         &self.config
     }
 
-    /// Succeeds when the store answers and the revocation set is current.
-    pub async fn ready(&self) -> Result<(), CoreError> {
+    /// Succeeds when the store answers and the revocation set is current,
+    /// naming the optional parts that are lost meanwhile.
+    pub async fn ready(&self) -> Result<Vec<&'static str>, CoreError> {
         self.store.ping().await?;
-        self.revocations_fresh()
+        self.revocations_fresh()?;
+        Ok(self.store.degraded().await)
     }
 
     /// Self-service registration, limited per client address.

@@ -241,6 +241,11 @@ pub trait Audit: Send + Sync {
 pub trait Health: Send + Sync {
     /// Succeeds when the store can serve requests.
     async fn ping(&self) -> StoreResult<()>;
+    /// Optional parts that are lost right now (e.g. `redis`): the store
+    /// serves without them, more slowly.
+    async fn degraded(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// Bytes the store uses for sessions (and what grows with them), for
     /// capacity planning and benchmarks; `None` if it cannot tell.
     async fn session_storage_bytes(&self) -> StoreResult<Option<u64>>;

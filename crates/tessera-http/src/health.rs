@@ -12,12 +12,13 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the stores answer; 503 otherwise.
+/// `GET /readyz`: the store answers and revocations are current; 503
+/// otherwise. Lost optional parts (Redis) are named under `degraded`: the
+/// node still serves every request, so a load balancer should keep it.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state
-        .core()
-        .ready()
-        .await
-        .map_err(|_| ApiError::unavailable("not-ready", "the data store cannot be reached", 5))?;
-    Ok(Json(json!({ "status": "ready" })))
+    let degraded =
+        state.core().ready().await.map_err(|_| {
+            ApiError::unavailable("not-ready", "the data store cannot be reached", 5)
+        })?;
+    Ok(Json(json!({ "status": "ready", "degraded": degraded })))
 }

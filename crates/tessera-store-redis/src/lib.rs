@@ -922,10 +922,18 @@ impl Audit for RedisLayer {
 
 #[async_trait]
 impl Health for RedisLayer {
-    /// Both the store and Redis must answer.
+    /// The store must answer; Redis need not (sessions, counters and
+    /// revocations all work without it), so a lost Redis is reported by
+    /// [`Health::degraded`] and does not take the node out of service.
     async fn ping(&self) -> StoreResult<()> {
-        self.inner.ping().await?;
-        self.redis.ping().await
+        self.inner.ping().await
+    }
+
+    async fn degraded(&self) -> Vec<&'static str> {
+        match self.redis.ping().await {
+            Ok(()) => Vec::new(),
+            Err(_) => vec!["redis"],
+        }
     }
 
     async fn session_storage_bytes(&self) -> StoreResult<Option<u64>> {
