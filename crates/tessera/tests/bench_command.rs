@@ -85,7 +85,10 @@ fn bench_reports_every_scenario_and_measure() {
     for case in overload {
         // The attack: clients retry a 503 at once.
         assert_eq!(case["retry"], "at once", "{case}");
-        assert!(case["sign_ins_per_second"].as_f64().unwrap() > 0.0, "{case}");
+        assert!(
+            case["sign_ins_per_second"].as_f64().unwrap() > 0.0,
+            "{case}"
+        );
         let share = case["goodput_to_argon2_capacity"].as_f64().unwrap();
         assert!(share > 0.0 && share < 3.0, "{case}");
         assert!(case["argon2_capacity_per_second"].as_f64().unwrap() > 0.0);
