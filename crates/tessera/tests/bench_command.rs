@@ -96,6 +96,7 @@ fn bench_reports_every_scenario_and_measure() {
         assert_eq!(case["busy_without_retry_after"], 0, "{case}");
         assert_eq!(case["errors"], 0, "{case}");
         assert!(case["me_p99_us"].as_u64().unwrap() > 0, "{case}");
+        assert!(case["me_p99_idle_us"].as_u64().unwrap() > 0, "{case}");
         assert!(case["me_p99_to_idle"].as_f64().unwrap() > 0.0, "{case}");
     }
     for key in [
