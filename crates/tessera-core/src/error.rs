@@ -42,9 +42,12 @@ pub enum CoreError {
         /// Seconds until a registration may be attempted again.
         retry_after: u64,
     },
-    /// Too much work queued: try again shortly.
-    #[error("server busy")]
-    Busy,
+    /// Too much work queued: try again later.
+    #[error("server busy; retry after {retry_after} s")]
+    Busy {
+        /// Seconds the work queued now needs.
+        retry_after: u64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -59,7 +62,7 @@ pub enum CoreError {
 impl From<HashError> for CoreError {
     fn from(e: HashError) -> Self {
         match e {
-            HashError::Busy => CoreError::Busy,
+            HashError::Busy { retry_after } => CoreError::Busy { retry_after },
             HashError::Internal(m) => CoreError::Internal(m),
         }
     }

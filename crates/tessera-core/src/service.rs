@@ -37,7 +37,8 @@ pub struct TesseraConfig {
     pub hash_cost: HashCost,
     /// Hashes run at once (normally the number of cores).
     pub hash_workers: usize,
-    /// Hashes allowed to wait for a worker before callers are told "busy".
+    /// At most this many hashes wait for a worker (a bound on memory; the
+    /// queue's deadline, `password::QUEUE_DEADLINE`, usually refuses first).
     pub hash_queue: usize,
     /// Access and refresh token settings.
     pub tokens: TokenPolicy,
@@ -58,7 +59,7 @@ impl Default for TesseraConfig {
             session: SessionPolicy::default(),
             hash_cost: HashCost::default(),
             hash_workers: cores,
-            hash_queue: cores * 32,
+            hash_queue: cores * 1024,
             tokens: TokenPolicy::new("http://127.0.0.1:8080"),
             algorithm: Algorithm::EdDSA,
             revocation_max_staleness: None,

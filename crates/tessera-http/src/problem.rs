@@ -202,10 +202,12 @@ impl From<CoreError> for ApiError {
                 e.retry_after = Some(retry_after);
                 e
             }
-            CoreError::Busy => ApiError::unavailable(
+            // The hint is when the queued work will be done, so polite
+            // clients come back when there is room, not all at once.
+            CoreError::Busy { retry_after } => ApiError::unavailable(
                 "busy",
-                "the server is handling too many sign-ins; try again shortly",
-                1,
+                format!("the server is handling too many sign-ins; try again in {retry_after} s"),
+                retry_after,
             ),
             CoreError::Store(StoreError::Duplicate) => ApiError::new(
                 StatusCode::CONFLICT,

@@ -55,6 +55,11 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// In the sign-in overload cases, wait as long as `Retry-After` says
+    /// before retrying a 503 (a polite client); by default clients retry at
+    /// once, as an attacker does.
+    #[arg(long)]
+    honour_retry_after: bool,
 }
 
 /// One measured scenario.
@@ -103,6 +108,44 @@ struct Report {
     cache_bytes_per_session: f64,
     cache_bytes_per_session_estimate: usize,
     revocation_refused_after_us: u64,
+    /// Sign-in with far more clients than the hashing pool can serve.
+    sign_in_overload: Vec<Overload>,
+}
+
+/// Concurrent sign-in clients in the overload cases: a small attack, and one
+/// far beyond any queue a core's worth of Argon2id drains in a second.
+const OVERLOAD_CLIENTS: [usize; 2] = [64, 256];
+
+/// One sign-in overload case.
+#[derive(Debug, Clone, Serialize)]
+struct Overload {
+    clients: usize,
+    /// How clients retry a 503: `"at once"` (the attack) or `"after Retry-After"`.
+    retry: &'static str,
+    /// Goodput: successful sign-ins per second.
+    sign_ins_per_second: f64,
+    /// Goodput against the Argon2id capacity measured just before and after.
+    goodput_to_argon2_capacity: f64,
+    argon2_capacity_per_second: f64,
+    /// 503 answers per second, and how many of them lacked `Retry-After`.
+    busy_per_second: f64,
+    busy_without_retry_after: u64,
+    /// Answers that were neither a session nor a 503 (should be none).
+    errors: u64,
+    /// `GET /v1/me` (cookie, paced at 200/s) p99 during the overload, alone
+    /// in the windows between, and their ratio.
+    me_p99_us: u64,
+    me_p99_idle_us: u64,
+    me_p99_to_idle: f64,
+}
+
+/// How an overload client retries a 503.
+#[derive(Debug, Clone, Copy)]
+enum Retry {
+    /// At once: the attack.
+    AtOnce,
+    /// After the `Retry-After` the server asked for.
+    AsTold,
 }
 
 /// What a load task sends, and what it keeps between requests.
@@ -241,9 +284,9 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         .await?,
     );
     let workers = main.core.config().hash_workers;
+    let sign_in_clients = (workers * 4).max(conns.min(8));
     let (sign_in, capacity) =
-        sign_in_against_capacity(&http, &main.core, (workers * 4).max(conns.min(8)), duration)
-            .await?;
+        sign_in_against_capacity(&http, &main.core, sign_in_clients, duration).await?;
     let sign_in_rps = sign_in.per_second;
     rows.push(sign_in);
 
@@ -256,6 +299,7 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
     let idle = paced(&http, me.clone(), 200.0, 4, duration).await?;
     progress("latency while sign-ins saturate the hashing pool");
     let during = {
+        let me = me.clone();
         let background = {
             let http = http.clone();
             let n = workers * 4;
@@ -274,6 +318,25 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         let _ = background.await;
         during
     };
+    let retry = if args.honour_retry_after {
+        Retry::AsTold
+    } else {
+        Retry::AtOnce
+    };
+    let mut overload = Vec::new();
+    for clients in OVERLOAD_CLIENTS {
+        let case = sign_in_overload(
+            &http,
+            &main.core,
+            clients,
+            retry,
+            sign_in_clients,
+            duration,
+            me.clone(),
+        )
+        .await?;
+        overload.push(case);
+    }
 
     progress("bytes per session");
     let store_bytes = store_bytes_per_session(&main.core, args.sessions).await?;
@@ -302,6 +365,7 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         cache_bytes_per_session: cache_bytes,
         cache_bytes_per_session_estimate: cache_estimate,
         revocation_refused_after_us: revocation,
+        sign_in_overload: overload,
     };
     let _ = std::fs::remove_dir_all(&scratch);
     eprintln!();
@@ -746,6 +810,173 @@ async fn sign_in_against_capacity(
     Ok((row, capacity / rounds as f64))
 }
 
+/// Sign-ins, and 503s that carried no `Retry-After`, counted while the
+/// overload is measured (not while the queue fills or drains).
+#[derive(Default)]
+struct OverloadCounts {
+    measuring: std::sync::atomic::AtomicBool,
+    signed_in: std::sync::atomic::AtomicU64,
+    busy: std::sync::atomic::AtomicU64,
+    busy_without_retry_after: std::sync::atomic::AtomicU64,
+    errors: std::sync::atomic::AtomicU64,
+}
+
+impl OverloadCounts {
+    fn count(&self, counter: &std::sync::atomic::AtomicU64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.measuring.load(Relaxed) {
+            counter.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Half a second for `clients` sign-in requests to arrive and the hashing
+/// queue to reach its steady state before the overload is measured.
+const OVERLOAD_RAMP: Duration = Duration::from_millis(500);
+
+/// One measured stretch of overload. Short stretches alternate with the
+/// references (the hashing pool alone, `/v1/me` alone): on a shared machine
+/// the CPU left to this process changes within seconds.
+const OVERLOAD_SEGMENT: Duration = Duration::from_secs(2);
+
+/// `/v1/me` (cookie) paced at 200/s over 4 connections: light, so its p99 is
+/// the server's responsiveness, not queueing behind the load generator.
+const ME_PACE: Duration = Duration::from_millis(20);
+const ME_CONNECTIONS: usize = 4;
+
+/// `clients` connections signing in over and over, each retrying a 503 as
+/// `retry` says, in rounds of: `/v1/me` alone for its idle p99, the hashing
+/// pool alone for its capacity (with `in_flight` checks), then a segment of
+/// overload with `/v1/me` paced alongside. The requests in flight finish
+/// between rounds, so each reference sees an idle server.
+async fn sign_in_overload(
+    loader: &Loader,
+    core: &Tessera,
+    clients: usize,
+    retry: Retry,
+    in_flight: usize,
+    duration: Duration,
+    me: Work,
+) -> anyhow::Result<Overload> {
+    use std::sync::atomic::Ordering::Relaxed;
+    progress(&format!(
+        "sign-in overload: {clients} clients retrying {}",
+        retry_name(retry)
+    ));
+    let rounds = (duration.as_millis() / OVERLOAD_SEGMENT.as_millis()).max(1);
+    let counts = Arc::new(OverloadCounts::default());
+    let (mut idle, mut during) = (Vec::new(), Vec::new());
+    let (mut capacity, mut measured) = (0.0, Duration::ZERO);
+    for _ in 0..rounds {
+        let (alone, _, _) = drive(
+            loader,
+            me.clone(),
+            ME_CONNECTIONS,
+            SIGN_IN_WINDOW,
+            Some(ME_PACE),
+        )
+        .await?;
+        idle.extend(alone);
+        capacity += core
+            .password_check_throughput(SIGN_IN_WINDOW, in_flight)
+            .await?;
+        let until = Instant::now() + OVERLOAD_RAMP + OVERLOAD_SEGMENT;
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                tokio::spawn(overload_client(
+                    loader.clone(),
+                    counts.clone(),
+                    until,
+                    retry,
+                ))
+            })
+            .collect();
+        tokio::time::sleep(OVERLOAD_RAMP).await;
+        counts.measuring.store(true, Relaxed);
+        let started = Instant::now();
+        let (alongside, _, _) = drive(
+            loader,
+            me.clone(),
+            ME_CONNECTIONS,
+            OVERLOAD_SEGMENT,
+            Some(ME_PACE),
+        )
+        .await?;
+        counts.measuring.store(false, Relaxed);
+        measured += started.elapsed();
+        during.extend(alongside);
+        for task in tasks {
+            task.await.context("overload client")??;
+        }
+    }
+    idle.sort_unstable();
+    during.sort_unstable();
+    let capacity = capacity / rounds as f64;
+    let seconds = measured.as_secs_f64();
+    let per_second = counts.signed_in.load(Relaxed) as f64 / seconds;
+    let (me_p99_us, me_p99_idle_us) = (percentile(&during, 0.99), percentile(&idle, 0.99));
+    Ok(Overload {
+        clients,
+        retry: retry_name(retry),
+        sign_ins_per_second: per_second,
+        goodput_to_argon2_capacity: if capacity > 0.0 {
+            per_second / capacity
+        } else {
+            0.0
+        },
+        argon2_capacity_per_second: capacity,
+        busy_per_second: counts.busy.load(Relaxed) as f64 / seconds,
+        busy_without_retry_after: counts.busy_without_retry_after.load(Relaxed),
+        errors: counts.errors.load(Relaxed),
+        me_p99_us,
+        me_p99_idle_us,
+        me_p99_to_idle: me_p99_us as f64 / me_p99_idle_us.max(1) as f64,
+    })
+}
+
+fn retry_name(retry: Retry) -> &'static str {
+    match retry {
+        Retry::AtOnce => "at once",
+        Retry::AsTold => "after Retry-After",
+    }
+}
+
+/// One client signing in over and over on one connection until `until`.
+async fn overload_client(
+    loader: Loader,
+    counts: Arc<OverloadCounts>,
+    until: Instant,
+    retry: Retry,
+) -> anyhow::Result<()> {
+    let mut sender = loader.connect().await?;
+    while Instant::now() < until {
+        match loader.send(&mut sender, build(&Work::SignIn, "")?).await {
+            Ok((200, _, _)) => counts.count(&counts.signed_in),
+            Ok((503, headers, _)) => {
+                counts.count(&counts.busy);
+                let hint = headers
+                    .get(hyper::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                match (retry, hint) {
+                    (_, None) => counts.count(&counts.busy_without_retry_after),
+                    (Retry::AsTold, Some(seconds)) => {
+                        let wake = Instant::now() + Duration::from_secs(seconds);
+                        tokio::time::sleep_until(wake.min(until).into()).await;
+                    }
+                    (Retry::AtOnce, Some(_)) => {}
+                }
+            }
+            Ok(_) => counts.count(&counts.errors),
+            Err(_) => {
+                counts.count(&counts.errors);
+                sender = loader.connect().await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Store growth per cookie session, from the store's own accounting.
 async fn store_bytes_per_session(core: &Tessera, sessions: usize) -> anyhow::Result<Option<f64>> {
     let store = core.store_handle();
@@ -907,6 +1138,25 @@ fn print_table(report: &Report) {
         report.sign_in_to_argon2_capacity * 100.0,
         report.argon2_capacity_per_second
     );
+    for case in &report.sign_in_overload {
+        println!(
+            "sign-in overload, {} clients retrying {}: {:.0}% of the Argon2id capacity ({:.1} of {:.1}/s), {:.0} × 503/s{}; GET /v1/me p99 {} µs ({:.1}× its {} µs idle)",
+            case.clients,
+            case.retry,
+            case.goodput_to_argon2_capacity * 100.0,
+            case.sign_ins_per_second,
+            case.argon2_capacity_per_second,
+            case.busy_per_second,
+            if case.busy_without_retry_after > 0 {
+                format!(" ({} without Retry-After)", case.busy_without_retry_after)
+            } else {
+                String::new()
+            },
+            case.me_p99_us,
+            case.me_p99_to_idle,
+            case.me_p99_idle_us,
+        );
+    }
     match report.store_bytes_per_session {
         Some(bytes) => println!("store: {bytes:.0} bytes per cookie session"),
         None => println!("store: bytes per session not reported by this store"),

@@ -225,7 +225,7 @@ pub async fn domain(
         session: settings.session,
         hash_cost: settings.hash_cost,
         hash_workers: workers,
-        hash_queue: workers * 32,
+        hash_queue: workers * 1024,
         tokens: settings.tokens.clone(),
         algorithm: settings.algorithm,
         revocation_max_staleness: serving.then_some(REVOCATION_MAX_STALENESS),

@@ -76,6 +76,29 @@ fn bench_reports_every_scenario_and_measure() {
         "{sign_in_share}"
     );
     assert!(report["revocation_refused_after_us"].as_u64().unwrap() < 5_000_000);
+    let overload = report["sign_in_overload"].as_array().unwrap();
+    let clients: Vec<u64> = overload
+        .iter()
+        .map(|case| case["clients"].as_u64().unwrap())
+        .collect();
+    assert_eq!(clients, [64, 256], "{overload:?}");
+    for case in overload {
+        // The attack: clients retry a 503 at once.
+        assert_eq!(case["retry"], "at once", "{case}");
+        assert!(
+            case["sign_ins_per_second"].as_f64().unwrap() > 0.0,
+            "{case}"
+        );
+        let share = case["goodput_to_argon2_capacity"].as_f64().unwrap();
+        assert!(share > 0.0 && share < 3.0, "{case}");
+        assert!(case["argon2_capacity_per_second"].as_f64().unwrap() > 0.0);
+        assert!(case["busy_per_second"].as_f64().unwrap() >= 0.0, "{case}");
+        assert_eq!(case["busy_without_retry_after"], 0, "{case}");
+        assert_eq!(case["errors"], 0, "{case}");
+        assert!(case["me_p99_us"].as_u64().unwrap() > 0, "{case}");
+        assert!(case["me_p99_idle_us"].as_u64().unwrap() > 0, "{case}");
+        assert!(case["me_p99_to_idle"].as_f64().unwrap() > 0.0, "{case}");
+    }
     for key in [
         "me_p99_at_half_load_us",
         "me_p99_idle_us",
