@@ -181,6 +181,10 @@ impl Default for HashCost {
     }
 }
 
+/// Hashes allowed to wait per worker: a bound on memory only, since the
+/// queue's deadline refuses long before a queue this deep fills.
+pub const QUEUE_PER_WORKER: usize = 1024;
+
 /// Longest a hash may take from the request to its result, waiting included:
 /// a request that would wait longer is refused at once. A third of the
 /// request timeout, and about the limit of a person's patience with a

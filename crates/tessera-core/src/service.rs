@@ -59,7 +59,7 @@ impl Default for TesseraConfig {
             session: SessionPolicy::default(),
             hash_cost: HashCost::default(),
             hash_workers: cores,
-            hash_queue: cores * 1024,
+            hash_queue: cores * crate::password::QUEUE_PER_WORKER,
             tokens: TokenPolicy::new("http://127.0.0.1:8080"),
             algorithm: Algorithm::EdDSA,
             revocation_max_staleness: None,

@@ -225,7 +225,7 @@ pub async fn domain(
         session: settings.session,
         hash_cost: settings.hash_cost,
         hash_workers: workers,
-        hash_queue: workers * 1024,
+        hash_queue: workers * tessera_core::password::QUEUE_PER_WORKER,
         tokens: settings.tokens.clone(),
         algorithm: settings.algorithm,
         revocation_max_staleness: serving.then_some(REVOCATION_MAX_STALENESS),
