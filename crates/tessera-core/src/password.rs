@@ -7,8 +7,9 @@
 //!
 //! In front of the pool is one first-come-first-served queue, bounded by
 //! time rather than by count: a hash is admitted if, at the measured speed of
-//! the pool, it will be done within [`QUEUE_DEADLINE`]; otherwise the caller
-//! is refused at once with the time the queued work needs (`Retry-After`).
+//! the pool, it will be done within [`QUEUE_DEADLINE`]; otherwise it never
+//! joins the line, and the caller is told how long the queued work needs
+//! (`Retry-After`).
 //! Two things make overload degrade gracefully instead of collapsing:
 //!
 //! - **A waiting caller costs nothing; a refused one costs a request.** A
@@ -186,7 +187,7 @@ impl Default for HashCost {
 pub const QUEUE_PER_WORKER: usize = 1024;
 
 /// Longest a hash may take from the request to its result, waiting included:
-/// a request that would wait longer is refused at once. A third of the
+/// a request that would take longer never joins the line. A third of the
 /// request timeout, and about the limit of a person's patience with a
 /// sign-in form; at the default cost it admits hundreds per core.
 pub const QUEUE_DEADLINE: Duration = Duration::from_secs(10);
