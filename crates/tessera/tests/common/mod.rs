@@ -94,15 +94,7 @@ impl Server {
 
     /// `serve` from `command` (see [`tessera_with_umask`]).
     pub fn start_command(mut command: Command, env: &[(&str, &str)]) -> Self {
-        command
-            .arg("serve")
-            .env("TESSERA_LISTEN", "127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            command.env(k, v);
-        }
+        serve(&mut command, env);
         let mut child = command.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -199,10 +191,9 @@ pub fn run_command(command: &mut Command, stdin: &str) -> (bool, String, String)
     )
 }
 
-/// `serve` must refuse to start: its standard error, once it has exited
-/// with a failure. A server that starts instead fails the test (it does not
-/// hang it).
-pub fn refuses_to_start(command: &mut Command, env: &[(&str, &str)]) -> String {
+/// Makes `command` a `serve` on an ephemeral loopback port with `env`,
+/// its standard error piped to the test.
+fn serve(command: &mut Command, env: &[(&str, &str)]) {
     command
         .arg("serve")
         .env("TESSERA_LISTEN", "127.0.0.1:0")
@@ -212,6 +203,13 @@ pub fn refuses_to_start(command: &mut Command, env: &[(&str, &str)]) -> String {
     for (k, v) in env {
         command.env(k, v);
     }
+}
+
+/// `serve` must refuse to start: its standard error, once it has exited
+/// with a failure. A server that starts instead fails the test (it does not
+/// hang it).
+pub fn refuses_to_start(command: &mut Command, env: &[(&str, &str)]) -> String {
+    serve(command, env);
     let mut child = command.spawn().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let status = loop {
