@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::{Caller, Carrier, Client};
 use crate::input::Input;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
 use crate::views::UserView;
 
@@ -83,7 +83,7 @@ pub async fn change_password(
         .map_err(|e| match e {
             // The caller is signed in; a 401 would read as "signed out".
             CoreError::InvalidCredentials => {
-                ApiError::forbidden("wrong-password", "the current password is wrong")
+                ApiError::new(ProblemKind::WrongPassword, "the current password is wrong")
             }
             other => other.into(),
         })?;

@@ -15,7 +15,7 @@ use tessera_core::user::ADMIN_ROLE;
 
 use crate::csrf::{check_token, is_unsafe};
 use crate::middleware::form_token::FormCsrfToken;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
 
 /// The client's address and user agent.
@@ -181,8 +181,8 @@ impl FromRequestParts<AppState> for Admin {
         if caller.auth.user.has_role(ADMIN_ROLE) {
             Ok(Admin::User(Box::new(caller)))
         } else {
-            Err(ApiError::forbidden(
-                "not-admin",
+            Err(ApiError::new(
+                ProblemKind::NotAdmin,
                 "this needs the admin role or the admin token",
             ))
         }

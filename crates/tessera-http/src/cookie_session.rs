@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::{Carrier, Client, cookie_caller, cookie_session, csrf_checked};
 use crate::input::{Input, form_bool};
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
 use crate::views::{SessionView, UserView};
 
@@ -103,9 +103,7 @@ pub async fn sign_out(
     let (mut parts, _body) = request.into_parts();
     if parts.headers.contains_key(header::AUTHORIZATION) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "ambiguous-credentials",
-            "Ambiguous credentials",
+            ProblemKind::AmbiguousCredentials,
             "DELETE /v1/session ends the session of the cookie: send it without an \
              Authorization header (a token's session ends at /v1/token/revoke)",
         ));

@@ -7,7 +7,7 @@ use http::{HeaderMap, Method, header};
 use tessera_core::secret::constant_time_str_eq;
 
 use crate::middleware::host::HostPolicy;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemKind};
 
 /// Header carrying the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -76,8 +76,8 @@ impl OriginPolicy {
             return if self.allows(origin) {
                 Ok(())
             } else {
-                Err(ApiError::forbidden(
-                    "foreign-origin",
+                Err(ApiError::new(
+                    ProblemKind::ForeignOrigin,
                     "the request comes from an origin that is not allowed",
                 ))
             };
@@ -86,8 +86,8 @@ impl OriginPolicy {
         // that send it also send Origin on unsafe requests, so a site-crossing
         // value here is refused outright.
         match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-            Some("cross-site" | "same-site") => Err(ApiError::forbidden(
-                "foreign-origin",
+            Some("cross-site" | "same-site") => Err(ApiError::new(
+                ProblemKind::ForeignOrigin,
                 "the request comes from another site",
             )),
             _ => Ok(()),
@@ -156,12 +156,12 @@ pub fn check_token(
         .or(form_token);
     match given {
         Some(given) if constant_time_str_eq(given, expected) => Ok(()),
-        Some(_) => Err(ApiError::forbidden(
-            "csrf-token-invalid",
+        Some(_) => Err(ApiError::new(
+            ProblemKind::CsrfTokenInvalid,
             "the CSRF token is wrong",
         )),
-        None => Err(ApiError::forbidden(
-            "csrf-token-missing",
+        None => Err(ApiError::new(
+            ProblemKind::CsrfTokenMissing,
             "send the session's CSRF token in X-CSRF-Token or a csrf_token form field",
         )),
     }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up and serving.
@@ -16,9 +16,8 @@ pub async fn healthz() -> Json<Value> {
 /// otherwise. Lost optional parts (Redis) are named under `degraded`: the
 /// node still serves every request, so a load balancer should keep it.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let degraded =
-        state.core().ready().await.map_err(|_| {
-            ApiError::unavailable("not-ready", "the data store cannot be reached", 5)
-        })?;
+    let degraded = state.core().ready().await.map_err(|_| {
+        ApiError::new(ProblemKind::NotReady, "the data store cannot be reached").retry_after_secs(5)
+    })?;
     Ok(Json(json!({ "status": "ready", "degraded": degraded })))
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::body::{BodyFormat, body_format, decode_form, decode_json};
 use crate::middleware::form_token::DecodedForm;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemKind};
 
 /// A request body decoded from JSON or from an HTML form into `T`.
 ///
@@ -50,9 +50,7 @@ where
         }
         let format = format.ok_or_else(|| {
             ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
+                ProblemKind::UnsupportedMediaType,
                 "send application/json or application/x-www-form-urlencoded",
             )
         })?;

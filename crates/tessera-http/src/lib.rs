@@ -113,13 +113,7 @@ pub fn app(state: AppState) -> Router {
                 // Outside the panic guard, so a 500 carries them too.
                 .layer(SecurityHeadersLayer::new(hsts))
                 .layer(CatchPanicLayer::custom(|_| {
-                    problem::ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "Internal error",
-                        "the server failed; the cause is in its log",
-                    )
-                    .into_response()
+                    problem::ApiError::internal().into_response()
                 }))
                 .layer(HostCheckLayer::new(
                     state.http().origins.hosts.clone(),

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::{Admin, Client, bearer};
 use crate::input::Input;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
 
 /// An RFC 6749 §5.2 error answer.
@@ -245,14 +245,12 @@ pub async fn authorize_verifier(
     }
     match Admin::from_request_parts(parts, state).await {
         Ok(_) => Ok(()),
-        Err(e) if e.status() == StatusCode::FORBIDDEN => Err(ApiError::forbidden(
-            "not-verifier",
+        Err(e) if e.status() == StatusCode::FORBIDDEN => Err(ApiError::new(
+            ProblemKind::NotVerifier,
             "this needs the introspection secret or the admin role",
         )),
         Err(_) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "Not authorised",
+            ProblemKind::Unauthenticated,
             "send the introspection secret as a bearer token",
         )),
     }

@@ -11,12 +11,179 @@ use tessera_core::store::StoreError;
 /// Prefix of every problem `type`: a stable URN, one per kind of error.
 const TYPE_PREFIX: &str = "urn:tessera:problem:";
 
-/// An error answer: status, a stable kind, a human title and detail.
+/// Every kind of problem the API answers. Its type URN, title and status
+/// are written here and nowhere else, so one kind always reads the same
+/// (RFC 9457 §3.1.3: the title does not change from occurrence to
+/// occurrence); what differs per occurrence goes in the detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// 400: the body or parameters could not be understood.
+    InvalidRequest,
+    /// 400: a username the rules refuse.
+    InvalidUsername,
+    /// 400: a new password the rules refuse.
+    WeakPassword,
+    /// 400: a cookie and an Authorization header where only one may decide.
+    AmbiguousCredentials,
+    /// 401: no valid credentials for this request.
+    Unauthenticated,
+    /// 401: a sign-in with a wrong username or password.
+    InvalidCredentials,
+    /// 403: the current password given to a password change is wrong.
+    WrongPassword,
+    /// 403: the caller is not an admin.
+    NotAdmin,
+    /// 403: the caller may not introspect tokens.
+    NotVerifier,
+    /// 403: an unsafe request from an origin that is not allowed.
+    ForeignOrigin,
+    /// 403: a cookie-authenticated unsafe request without its CSRF token.
+    CsrfTokenMissing,
+    /// 403: a cookie-authenticated unsafe request with a wrong CSRF token.
+    CsrfTokenInvalid,
+    /// 404.
+    NotFound,
+    /// 405.
+    MethodNotAllowed,
+    /// 409: the username belongs to another account.
+    UsernameTaken,
+    /// 409: the write conflicts with stored data.
+    Conflict,
+    /// 413: the body is over [`crate::body::MAX_BODY_BYTES`].
+    BodyTooLarge,
+    /// 415: neither JSON nor a form.
+    UnsupportedMediaType,
+    /// 421: a Host this server does not answer for.
+    UnknownHost,
+    /// 429: too many attempts from this address or at this account.
+    RateLimited,
+    /// 500: the cause is in the log, never in the answer.
+    Internal,
+    /// 503: the password-hashing line is full.
+    Busy,
+    /// 503: the data store cannot be reached.
+    StoreUnavailable,
+    /// 503 from `/readyz`.
+    NotReady,
+}
+
+impl ProblemKind {
+    /// The tail of the `type` URN, its title and its HTTP status.
+    const fn describe(self) -> (&'static str, &'static str, StatusCode) {
+        use ProblemKind as K;
+        match self {
+            K::InvalidRequest => (
+                "invalid-request",
+                "Invalid request",
+                StatusCode::BAD_REQUEST,
+            ),
+            K::InvalidUsername => (
+                "invalid-username",
+                "Invalid username",
+                StatusCode::BAD_REQUEST,
+            ),
+            K::WeakPassword => ("weak-password", "Password refused", StatusCode::BAD_REQUEST),
+            K::AmbiguousCredentials => (
+                "ambiguous-credentials",
+                "Ambiguous credentials",
+                StatusCode::BAD_REQUEST,
+            ),
+            K::Unauthenticated => (
+                "unauthenticated",
+                "Not authenticated",
+                StatusCode::UNAUTHORIZED,
+            ),
+            K::InvalidCredentials => (
+                "invalid-credentials",
+                "Invalid credentials",
+                StatusCode::UNAUTHORIZED,
+            ),
+            K::WrongPassword => ("wrong-password", "Wrong password", StatusCode::FORBIDDEN),
+            K::NotAdmin => ("not-admin", "Forbidden", StatusCode::FORBIDDEN),
+            K::NotVerifier => ("not-verifier", "Forbidden", StatusCode::FORBIDDEN),
+            K::ForeignOrigin => ("foreign-origin", "Foreign origin", StatusCode::FORBIDDEN),
+            K::CsrfTokenMissing => (
+                "csrf-token-missing",
+                "CSRF token missing",
+                StatusCode::FORBIDDEN,
+            ),
+            K::CsrfTokenInvalid => (
+                "csrf-token-invalid",
+                "CSRF token invalid",
+                StatusCode::FORBIDDEN,
+            ),
+            K::NotFound => ("not-found", "Not found", StatusCode::NOT_FOUND),
+            K::MethodNotAllowed => (
+                "method-not-allowed",
+                "Method not allowed",
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            K::UsernameTaken => ("username-taken", "Username taken", StatusCode::CONFLICT),
+            K::Conflict => ("conflict", "Conflict", StatusCode::CONFLICT),
+            K::BodyTooLarge => (
+                "body-too-large",
+                "Request body too large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            K::UnsupportedMediaType => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            K::UnknownHost => (
+                "unknown-host",
+                "Misdirected request",
+                StatusCode::MISDIRECTED_REQUEST,
+            ),
+            K::RateLimited => (
+                "rate-limited",
+                "Too many attempts",
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            K::Internal => (
+                "internal",
+                "Internal error",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            K::Busy => (
+                "busy",
+                "Service unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            K::StoreUnavailable => (
+                "store-unavailable",
+                "Service unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            K::NotReady => (
+                "not-ready",
+                "Service unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        }
+    }
+
+    /// The tail of the `type` URN (`urn:tessera:problem:<slug>`).
+    pub const fn slug(self) -> &'static str {
+        self.describe().0
+    }
+
+    /// The human title, the same for every occurrence.
+    pub const fn title(self) -> &'static str {
+        self.describe().1
+    }
+
+    /// The HTTP status.
+    pub const fn status(self) -> StatusCode {
+        self.describe().2
+    }
+}
+
+/// An error answer: a kind, the detail of this occurrence, and for 429/503
+/// when to come back.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    kind: &'static str,
-    title: &'static str,
+    kind: ProblemKind,
     detail: String,
     retry_after: Option<u64>,
 }
@@ -31,53 +198,38 @@ struct ProblemBody<'a> {
 }
 
 impl ApiError {
-    /// A problem with the given status, kind (the tail of the type URN), title and detail.
-    pub fn new(
-        status: StatusCode,
-        kind: &'static str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> Self {
+    /// A problem of the given kind with this occurrence's detail.
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Self {
-            status,
             kind,
-            title,
             detail: detail.into(),
             retry_after: None,
         }
     }
 
+    /// The same, with a Retry-After hint in seconds (429, 503).
+    pub fn retry_after_secs(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     /// 400: the request body or parameters could not be understood.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-request",
-            "Invalid request",
-            detail,
-        )
+        Self::new(ProblemKind::InvalidRequest, detail)
     }
 
     /// 401: no valid credentials.
     pub fn unauthenticated() -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "Not signed in",
+            ProblemKind::Unauthenticated,
             "this request needs a valid session cookie or bearer token",
         )
-    }
-
-    /// 403: authenticated, but not allowed.
-    pub fn forbidden(kind: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, kind, "Forbidden", detail)
     }
 
     /// 413: the body is over [`crate::body::MAX_BODY_BYTES`].
     pub fn body_too_large() -> Self {
         Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            "Request body too large",
+            ProblemKind::BodyTooLarge,
             format!(
                 "request bodies are limited to {} bytes",
                 crate::body::MAX_BODY_BYTES
@@ -87,29 +239,25 @@ impl ApiError {
 
     /// 404.
     pub fn not_found() -> Self {
+        Self::new(ProblemKind::NotFound, "there is nothing here")
+    }
+
+    /// 500: the cause goes to the log, not to the caller.
+    pub fn internal() -> Self {
         Self::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "Not found",
-            "there is nothing here",
+            ProblemKind::Internal,
+            "the server failed; the cause is in its log",
         )
     }
 
-    /// 503 with a Retry-After hint.
-    pub fn unavailable(kind: &'static str, detail: impl Into<String>, retry_after: u64) -> Self {
-        let mut e = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            kind,
-            "Service unavailable",
-            detail,
-        );
-        e.retry_after = Some(retry_after);
-        e
+    /// The kind of problem.
+    pub fn kind(&self) -> ProblemKind {
+        self.kind
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.kind.status()
     }
 
     /// The human-readable detail.
@@ -125,19 +273,20 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.kind.status();
         let body = ProblemBody {
-            kind: format!("{TYPE_PREFIX}{}", self.kind),
-            title: self.title,
-            status: self.status.as_u16(),
+            kind: format!("{TYPE_PREFIX}{}", self.kind.slug()),
+            title: self.kind.title(),
+            status: status.as_u16(),
             detail: &self.detail,
         };
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if self.status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"tessera\""),
@@ -152,96 +301,61 @@ impl IntoResponse for ApiError {
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
+        use ProblemKind as K;
         match e {
-            CoreError::InvalidUsername(reason) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-username",
-                "Invalid username",
-                reason.to_string(),
-            ),
-            CoreError::WeakPassword(reason) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "weak-password",
-                "Password refused",
-                reason.to_string(),
-            ),
+            CoreError::InvalidUsername(reason) => {
+                ApiError::new(K::InvalidUsername, reason.to_string())
+            }
+            CoreError::WeakPassword(reason) => ApiError::new(K::WeakPassword, reason.to_string()),
             CoreError::UsernameTaken => ApiError::new(
-                StatusCode::CONFLICT,
-                "username-taken",
-                "Username taken",
+                K::UsernameTaken,
                 "an account with this username already exists",
             ),
-            CoreError::InvalidCredentials => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid-credentials",
-                "Invalid credentials",
-                "the username or password is wrong",
-            ),
+            CoreError::InvalidCredentials => {
+                ApiError::new(K::InvalidCredentials, "the username or password is wrong")
+            }
             CoreError::Unauthenticated => ApiError::unauthenticated(),
             CoreError::InvalidGrant(detail) => ApiError::bad_request(detail),
             CoreError::NotFound => ApiError::not_found(),
-            CoreError::RateLimited { retry_after } => {
-                let mut e = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate-limited",
-                    "Too many failed sign-ins",
-                    format!("too many failed sign-ins; try again in {retry_after} s"),
-                );
-                e.retry_after = Some(retry_after);
-                e
-            }
-            CoreError::TooManyRegistrations { retry_after } => {
-                let mut e = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate-limited",
-                    "Too many registrations",
-                    format!(
-                        "too many registrations from this address; try again in {retry_after} s"
-                    ),
-                );
-                e.retry_after = Some(retry_after);
-                e
-            }
+            CoreError::RateLimited { retry_after } => ApiError::new(
+                K::RateLimited,
+                format!("too many failed attempts; try again in {retry_after} s"),
+            )
+            .retry_after_secs(retry_after),
+            CoreError::TooManyRegistrations { retry_after } => ApiError::new(
+                K::RateLimited,
+                format!("too many registrations from this address; try again in {retry_after} s"),
+            )
+            .retry_after_secs(retry_after),
             // The hint is when the queued work will be done, so polite
             // clients come back when there is room, not all at once.
-            CoreError::Busy { retry_after } => ApiError::unavailable(
-                "busy",
+            CoreError::Busy { retry_after } => ApiError::new(
+                K::Busy,
                 format!("the server is handling too many sign-ins; try again in {retry_after} s"),
-                retry_after,
-            ),
-            CoreError::Store(StoreError::Duplicate) => ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "Conflict",
-                "the request conflicts with existing data",
-            ),
+            )
+            .retry_after_secs(retry_after),
+            CoreError::Store(StoreError::Duplicate) => {
+                ApiError::new(K::Conflict, "the request conflicts with existing data")
+            }
             CoreError::Store(StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "store unavailable");
-                ApiError::unavailable("store-unavailable", "the data store cannot be reached", 5)
+                ApiError::new(K::StoreUnavailable, "the data store cannot be reached")
+                    .retry_after_secs(5)
             }
             CoreError::Store(StoreError::Corrupt(cause)) => {
                 tracing::error!(%cause, "stored data is invalid");
-                internal()
+                ApiError::internal()
             }
             CoreError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
-                internal()
+                ApiError::internal()
             }
             CoreError::Keys(cause) => {
                 tracing::error!(%cause, "signing keys unusable");
-                internal()
+                ApiError::internal()
             }
         }
     }
-}
-
-fn internal() -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "Internal error",
-        "the server failed; the cause is in its log",
-    )
 }
 
 /// Answers unknown paths.
@@ -252,9 +366,57 @@ pub async fn not_found() -> ApiError {
 /// Answers known paths with the wrong method.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        "Method not allowed",
+        ProblemKind::MethodNotAllowed,
         "this path does not accept that method",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProblemKind as K;
+
+    const ALL: [K; 24] = [
+        K::InvalidRequest,
+        K::InvalidUsername,
+        K::WeakPassword,
+        K::AmbiguousCredentials,
+        K::Unauthenticated,
+        K::InvalidCredentials,
+        K::WrongPassword,
+        K::NotAdmin,
+        K::NotVerifier,
+        K::ForeignOrigin,
+        K::CsrfTokenMissing,
+        K::CsrfTokenInvalid,
+        K::NotFound,
+        K::MethodNotAllowed,
+        K::UsernameTaken,
+        K::Conflict,
+        K::BodyTooLarge,
+        K::UnsupportedMediaType,
+        K::UnknownHost,
+        K::RateLimited,
+        K::Internal,
+        K::Busy,
+        K::StoreUnavailable,
+        K::NotReady,
+    ];
+
+    #[test]
+    fn every_kind_has_its_own_urn_and_an_error_status() {
+        let mut slugs: Vec<_> = ALL.iter().map(|k| k.slug()).collect();
+        slugs.sort_unstable();
+        slugs.dedup();
+        assert_eq!(slugs.len(), ALL.len(), "two kinds share a type URN");
+        for kind in ALL {
+            assert!(kind.status().is_client_error() || kind.status().is_server_error());
+            assert!(
+                kind.slug()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{kind:?}"
+            );
+            assert!(!kind.title().is_empty());
+        }
+    }
 }

@@ -23,7 +23,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::csrf::origin_of;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemKind};
 
 /// The accepted host names (ports play no part in `Host`: a rebinding
 /// attack is told apart by its name), and the origins of this server's own
@@ -202,9 +202,7 @@ impl<S> HostCheck<S> {
         };
         (!ok).then(|| {
             ApiError::new(
-                StatusCode::MISDIRECTED_REQUEST,
-                "unknown-host",
-                "Misdirected request",
+                ProblemKind::UnknownHost,
                 "this server does not answer for that host name (see public_url and hosts)",
             )
         })
