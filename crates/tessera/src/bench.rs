@@ -28,9 +28,8 @@ use tessera_core::session_cache::SessionCache;
 use tessera_core::user::UserRecord;
 use tessera_http::csrf::OriginPolicy;
 use tessera_http::{AppState, app};
-
-use crate::config::{Database, Settings};
-use crate::wiring;
+use tessera_server::config::{Database, Settings};
+use tessera_server::wiring;
 
 const PASSWORD: &str = "bench-password-correct-horse";
 

@@ -1,17 +1,14 @@
 //! `tessera`: the authentication server and its administration commands.
 
 mod bench;
-mod config;
-mod data_dir;
 mod keys;
-mod serve;
 mod users;
-mod wiring;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tessera_server::{config, data_dir, serve, wiring};
 
 /// A request allocates and frees dozens of small buffers (headers, bodies,
 /// futures); mimalloc serves them from thread-local pages at a fraction of
