@@ -1,6 +1,5 @@
 //! `tessera`: the authentication server and its administration commands.
 
-mod bench;
 mod keys;
 mod users;
 
@@ -40,7 +39,7 @@ enum Command {
     #[command(subcommand)]
     Keys(keys::KeysCommand),
     /// Measure sessions against tokens on this machine.
-    Bench(bench::BenchArgs),
+    Bench(tessera_bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,7 +69,7 @@ fn main() -> ExitCode {
             Command::Migrate => wiring::migrate(&settings).await,
             Command::User(command) => users::run(command, &settings).await,
             Command::Keys(command) => keys::run(command, &settings).await,
-            Command::Bench(args) => bench::run(args, settings).await,
+            Command::Bench(args) => tessera_bench::run(args, settings).await,
         }
     });
     match outcome {
