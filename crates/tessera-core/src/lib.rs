@@ -18,7 +18,7 @@ pub mod revocation;
 pub mod secret;
 pub mod service;
 pub mod session;
-pub mod session_cache;
+mod session_cache;
 pub mod session_end;
 pub mod store;
 pub mod token_cache;
@@ -28,3 +28,4 @@ pub mod username;
 
 pub use error::CoreError;
 pub use service::{Tessera, TesseraConfig};
+pub use session_cache::SessionCacheStats;

@@ -160,22 +160,6 @@ impl Tessera {
         self.hasher.verifications()
     }
 
-    /// Password verifications per second the hashing pool sustains over
-    /// `window` with `in_flight` checks waiting: the ceiling of sign-in
-    /// throughput, for `tessera bench`.
-    pub async fn password_check_throughput(
-        &self,
-        window: std::time::Duration,
-        in_flight: usize,
-    ) -> Result<f64, CoreError> {
-        Ok(self.hasher.throughput(window, in_flight).await?)
-    }
-
-    /// The store, for tools that measure it (`tessera bench`).
-    pub fn store_handle(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     /// The settings in force.
     pub fn config(&self) -> &TesseraConfig {
         &self.config

@@ -6,9 +6,8 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use tessera_core::client::ClientInfo;
 use tessera_core::key_wrap;
-
-use crate::config::Settings;
-use crate::{data_dir, wiring};
+use tessera_server::config::Settings;
+use tessera_server::{data_dir, wiring};
 
 /// Signing key administration.
 #[derive(Subcommand)]

@@ -4,10 +4,9 @@ use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use tessera_core::client::ClientInfo;
 use tessera_core::user::ADMIN_ROLE;
+use tessera_server::config::Settings;
+use tessera_server::wiring;
 use zeroize::Zeroizing;
-
-use crate::config::Settings;
-use crate::wiring;
 
 /// User administration from the command line.
 #[derive(Subcommand)]
