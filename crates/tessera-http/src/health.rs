@@ -17,7 +17,7 @@ pub async fn healthz() -> Json<Value> {
 /// node still serves every request, so a load balancer should keep it.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let degraded =
-        state.core().ready().await.map_err(|_| {
+        state.core().health.ready().await.map_err(|_| {
             ApiError::unavailable("not-ready", "the data store cannot be reached", 5)
         })?;
     Ok(Json(json!({ "status": "ready", "degraded": degraded })))

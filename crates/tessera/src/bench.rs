@@ -283,7 +283,7 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         )
         .await?,
     );
-    let workers = main.core.config().hash_workers;
+    let workers = main.core.context.config().hash_workers;
     let sign_in_clients = (workers * 4).max(conns.min(8));
     let (sign_in, capacity) =
         sign_in_against_capacity(&http, &main.core, sign_in_clients, duration).await?;
@@ -420,7 +420,7 @@ impl Node {
         progress(&format!("starting the {name} server"));
         let backend = wiring::open_store(&settings).await?;
         let core = wiring::domain(&settings, &backend, true).await?;
-        let mut tasks = backend.start_revocation_sync(core.clone());
+        let mut tasks = backend.start_revocation_sync(core.revocations.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("binding loopback")?;
@@ -792,6 +792,7 @@ async fn sign_in_against_capacity(
     let mut capacity = 0.0;
     for _ in 0..rounds {
         capacity += core
+            .sign_in_guard
             .password_check_throughput(SIGN_IN_WINDOW, connections)
             .await?;
         let (done, failed, took) =
@@ -878,6 +879,7 @@ async fn sign_in_overload(
         .await?;
         idle.extend(alone);
         capacity += core
+            .sign_in_guard
             .password_check_throughput(SIGN_IN_WINDOW, in_flight)
             .await?;
         let until = Instant::now() + OVERLOAD_RAMP + OVERLOAD_SEGMENT;
@@ -979,7 +981,7 @@ async fn overload_client(
 
 /// Store growth per cookie session, from the store's own accounting.
 async fn store_bytes_per_session(core: &Tessera, sessions: usize) -> anyhow::Result<Option<f64>> {
-    let store = core.store_handle();
+    let store = core.context.store_handle();
     let Some(UserRecord {
         user,
         password_hash,
@@ -988,7 +990,7 @@ async fn store_bytes_per_session(core: &Tessera, sessions: usize) -> anyhow::Res
         bail!("bench user missing");
     };
     let before = store.session_storage_bytes().await?;
-    let now = core.now();
+    let now = core.context.now();
     for _ in 0..sessions {
         let secret = Secret::generate(SecretKind::Session)?;
         let session = Session {
