@@ -20,7 +20,6 @@ use crate::store::StoreError;
 const REVOCATION_PAGE: u32 = 1000;
 
 /// The revocation set and its sync with the store.
-#[derive(Debug)]
 pub struct Revocations {
     context: Arc<Context>,
     set: RevocationSet,
@@ -28,6 +27,15 @@ pub struct Revocations {
     synced: Mutex<Instant>,
     /// `TesseraConfig::revocation_max_staleness`, read on every request.
     max_staleness: Option<Duration>,
+}
+
+impl std::fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the set itself: it may hold a great many entries.
+        f.debug_struct("Revocations")
+            .field("max_staleness", &self.max_staleness)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Revocations {

@@ -23,7 +23,6 @@ use crate::token_session::TokenSessions;
 use crate::user_sessions::UserSessions;
 
 /// The domain services.
-#[derive(Debug)]
 pub struct Tessera {
     /// What the services share: store, clock, settings, hashing pool, cache.
     pub context: Arc<Context>,
@@ -47,6 +46,14 @@ pub struct Tessera {
     pub sweeper: Sweeper,
     /// Reading the audit log.
     pub audit_log: AuditLog,
+}
+
+impl std::fmt::Debug for Tessera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tessera")
+            .field("config", self.context.config())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tessera {
