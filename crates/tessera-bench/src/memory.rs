@@ -27,7 +27,7 @@ pub(crate) async fn store_bytes_per_session(
         bail!("bench user missing");
     };
     let before = store.session_storage_bytes().await?;
-    let now = core.now();
+    let now = core.context.now();
     let mut secrets = Vec::with_capacity(sessions);
     for _ in 0..sessions {
         let secret = Secret::generate(SecretKind::Session)?;
@@ -71,15 +71,16 @@ pub(crate) async fn cache_bytes_per_session(
     core: &Tessera,
     secrets: &[Secret],
 ) -> anyhow::Result<(f64, usize)> {
-    let held = core.session_cache_stats().sessions;
+    let held = core.context.session_cache_stats().sessions;
     let before = resident_bytes();
     for secret in secrets {
-        core.authenticate_cookie(secret)
+        core.cookie_sessions
+            .authenticate(secret)
             .await
             .context("a stored session did not authenticate")?;
     }
     let after = resident_bytes();
-    let stats = core.session_cache_stats();
+    let stats = core.context.session_cache_stats();
     let added = stats.sessions.saturating_sub(held);
     let grown = after.saturating_sub(before) as f64 / added.max(1) as f64;
     let estimate = stats.session_bytes / stats.sessions.max(1);

@@ -44,7 +44,7 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         .map(|url| (url.into(), format!("bench{}:", std::process::id())));
     let main = Node::start(settings.clone(), "main").await?;
     let store_name = main.describe.clone();
-    let capacity = Argon2Capacity::like(main.core.config())?;
+    let capacity = Argon2Capacity::like(main.core.context.config())?;
 
     progress("preparing users and sessions");
     let http = Loader::new(main.addr);
@@ -145,7 +145,7 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         )
         .await?,
     );
-    let workers = main.core.config().hash_workers;
+    let workers = main.core.context.config().hash_workers;
     let sign_in_clients = (workers * 4).max(conns.min(8));
     let (sign_in, allowed) =
         sign_in_against_capacity(&http, &capacity, sign_in_clients, duration).await?;

@@ -110,13 +110,6 @@ pub struct SessionCacheStats {
     pub session_bytes: usize,
 }
 
-impl crate::Tessera {
-    /// What the in-process session cache holds now.
-    pub fn session_cache_stats(&self) -> SessionCacheStats {
-        self.cache.stats()
-    }
-}
-
 impl std::fmt::Debug for SessionCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionCache")
