@@ -160,9 +160,16 @@ async fn listen_once<F: Fn()>(
     }
 }
 
-/// PostgreSQL's dialect.
+/// PostgreSQL's dialect: ids as `uuid`, times as `timestamptz`, addresses
+/// as `inet` (migration 0004).
 #[derive(Debug, Clone, Copy)]
 struct PgDialect;
+
+/// `t` as both dialects keep times: to the millisecond (a `timestamptz`
+/// holds microseconds), cut as SQLite's Unix milliseconds are.
+fn to_the_millisecond(t: OffsetDateTime) -> OffsetDateTime {
+    from_millis(to_millis(t)).unwrap_or(t)
+}
 
 impl Backend for PgDialect {
     type Db = Postgres;
@@ -221,47 +228,43 @@ impl Dialect for PgDialect {
         "SELECT pg_total_relation_size('sessions') AS bytes";
 
     fn bind_time<'q>(q: Statement<'q, Self>, v: OffsetDateTime) -> Statement<'q, Self> {
-        q.bind(to_millis(v))
+        q.bind(to_the_millisecond(v))
     }
 
     fn bind_opt_time<'q>(q: Statement<'q, Self>, v: Option<OffsetDateTime>) -> Statement<'q, Self> {
-        q.bind(v.map(to_millis))
+        q.bind(v.map(to_the_millisecond))
     }
 
     fn bind_uuid<'q>(q: Statement<'q, Self>, v: Uuid) -> Statement<'q, Self> {
-        q.bind(v.to_string())
+        q.bind(v)
     }
 
     fn bind_opt_uuid<'q>(q: Statement<'q, Self>, v: Option<Uuid>) -> Statement<'q, Self> {
-        q.bind(v.map(|id| id.to_string()))
+        q.bind(v)
     }
 
     fn bind_ip<'q>(q: Statement<'q, Self>, v: Option<IpAddr>) -> Statement<'q, Self> {
-        q.bind(v.map(|ip| ip.to_string()))
+        q.bind(v)
     }
 
     fn time(row: &PgRow, column: &str) -> StoreResult<OffsetDateTime> {
-        from_millis(row.try_get(column).map_err(corrupt)?)
+        row.try_get(column).map_err(corrupt)
     }
 
     fn opt_time(row: &PgRow, column: &str) -> StoreResult<Option<OffsetDateTime>> {
-        let ms: Option<i64> = row.try_get(column).map_err(corrupt)?;
-        ms.map(from_millis).transpose()
+        row.try_get(column).map_err(corrupt)
     }
 
     fn uuid(row: &PgRow, column: &str) -> StoreResult<Uuid> {
-        let id: &str = row.try_get(column).map_err(corrupt)?;
-        Uuid::parse_str(id).map_err(corrupt)
+        row.try_get(column).map_err(corrupt)
     }
 
     fn opt_uuid(row: &PgRow, column: &str) -> StoreResult<Option<Uuid>> {
-        let id: Option<&str> = row.try_get(column).map_err(corrupt)?;
-        id.map(Uuid::parse_str).transpose().map_err(corrupt)
+        row.try_get(column).map_err(corrupt)
     }
 
     fn ip(row: &PgRow, column: &str) -> StoreResult<Option<IpAddr>> {
-        let ip: Option<&str> = row.try_get(column).map_err(corrupt)?;
-        Ok(ip.and_then(|ip| ip.parse().ok()))
+        row.try_get(column).map_err(corrupt)
     }
 
     fn rows_affected(done: &PgQueryResult) -> u64 {
