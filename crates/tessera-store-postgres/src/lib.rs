@@ -300,8 +300,8 @@ impl Dialect for PgDialect {
         Ok(())
     }
 
-    async fn rotate_refresh(store: &SqlStore<Self>, x: Exchange) -> StoreResult<Rotation> {
-        let mut tx = store.pool().begin().await.map_err(unavailable)?;
+    async fn rotate_refresh(&self, pool: &PgPool, x: Exchange) -> StoreResult<Rotation> {
+        let mut tx = pool.begin().await.map_err(unavailable)?;
         let outcome = exchange::<Self>(&mut tx, &x).await?;
         if matches!(outcome, Rotation::Rotated(_) | Rotation::Reused(_)) {
             tx.commit().await.map_err(unavailable)?;
@@ -310,16 +310,16 @@ impl Dialect for PgDialect {
     }
 
     async fn replace_sealed_key(
-        store: &SqlStore<Self>,
+        pool: &PgPool,
         kid: &str,
         old: &[u8],
         new: &[u8],
     ) -> StoreResult<bool> {
-        keys::replace_sealed::<Self>(store.pool(), kid, old, new).await
+        keys::replace_sealed::<Self>(pool, kid, old, new).await
     }
 
     async fn reserve(
-        store: &SqlStore<Self>,
+        counters: &PgPool,
         attempt: &Attempt<'_>,
         now: OffsetDateTime,
     ) -> StoreResult<Admission> {
@@ -331,7 +331,7 @@ impl Dialect for PgDialect {
             attempt,
             now,
         )
-        .fetch_all(store.counters_pool())
+        .fetch_all(counters)
         .await
         .map_err(unavailable)?;
         let granted = match rows.first() {

@@ -142,7 +142,7 @@ impl<D: Dialect> SqlStore<D> {
         attempt: &Attempt<'_>,
         now: OffsetDateTime,
     ) -> StoreResult<Admission> {
-        D::reserve(self, attempt, now).await
+        D::reserve(self.counters_pool(), attempt, now).await
     }
 
     /// See [`tessera_core::store::Counters::release`].

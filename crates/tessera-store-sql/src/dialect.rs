@@ -8,13 +8,12 @@ use std::net::IpAddr;
 
 use sqlx::{Database, Pool, Transaction};
 use tessera_core::attempt::{Admission, Attempt};
+use tessera_core::secret::SecretHash;
 use tessera_core::store::{Rotation, StoreResult};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::codec::{Codec, Statement};
-use crate::refresh::Exchange;
-use crate::store::SqlStore;
 
 /// What a serialised transaction guards: writers of one kind run one at a
 /// time, across every node sharing the database.
@@ -24,6 +23,21 @@ pub enum Lock {
     Keys,
     /// Appending to the revocation log, so positions become visible in order.
     Revocations,
+}
+
+/// One refresh exchange: `presented` for `new`.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange {
+    /// The hash of the token presented.
+    pub presented: SecretHash,
+    /// The hash of the token that replaces it.
+    pub new: SecretHash,
+    /// When.
+    pub now: OffsetDateTime,
+    /// How long a replaced token still exchanges (a client's retry).
+    pub grace: time::Duration,
+    /// The session's idle lifetime from now.
+    pub idle_ttl: time::Duration,
 }
 
 /// One SQL dialect. Placeholders are `$N`: PostgreSQL's, and SQLite reads
@@ -92,26 +106,26 @@ pub trait Dialect: Codec + Clone + std::fmt::Debug {
     /// committed: the dialect may announce them to other nodes.
     fn announce_revocations(conn: &mut Self::Conn) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Performs a refresh exchange atomically (see
-    /// [`crate::refresh::exchange`], which does the work inside the
-    /// dialect's transaction).
+    /// Performs a refresh exchange atomically, in a transaction on `pool`
+    /// (see [`crate::refresh::exchange`], which does the work inside it).
     fn rotate_refresh(
-        store: &SqlStore<Self>,
+        &self,
+        pool: &Pool<Self::Db>,
         exchange: Exchange,
     ) -> impl Future<Output = StoreResult<Rotation>> + Send;
 
     /// Replaces sealed key material (see [`crate::keys::replace_sealed`]).
     fn replace_sealed_key(
-        store: &SqlStore<Self>,
+        pool: &Pool<Self::Db>,
         kid: &str,
         old: &[u8],
         new: &[u8],
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 
     /// Admits an attempt and counts it under both its keys, or refuses it
-    /// and counts nothing, in one atomic operation.
+    /// and counts nothing, in one atomic operation on the `counters` pool.
     fn reserve(
-        store: &SqlStore<Self>,
+        counters: &Pool<Self::Db>,
         attempt: &Attempt<'_>,
         now: OffsetDateTime,
     ) -> impl Future<Output = StoreResult<Admission>> + Send;

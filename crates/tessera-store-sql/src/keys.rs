@@ -114,7 +114,7 @@ impl<D: Dialect> SqlStore<D> {
 
     /// See [`tessera_core::store::Keys::replace_sealed_key`].
     pub async fn replace_sealed_key(&self, kid: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
-        D::replace_sealed_key(self, kid, old, new).await
+        D::replace_sealed_key(self.pool(), kid, old, new).await
     }
 
     /// See [`tessera_core::store::Keys::delete_expired_keys`].

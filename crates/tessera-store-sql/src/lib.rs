@@ -25,9 +25,8 @@ pub mod store;
 pub mod users;
 
 pub use codec::{Backend, Codec, Statement};
-pub use dialect::{Dialect, Lock};
+pub use dialect::{Dialect, Exchange, Lock};
 pub use errors::{corrupt, unavailable, write_error};
-pub use refresh::Exchange;
 pub use sql::Sql;
 pub use store::SqlStore;
 

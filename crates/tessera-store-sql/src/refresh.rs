@@ -9,7 +9,7 @@ use tessera_core::session::Session;
 use tessera_core::store::{Rotation, StoreResult, from_millis, to_millis};
 use time::OffsetDateTime;
 
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, Exchange};
 use crate::errors::{unavailable, write_error};
 use crate::sessions::read_session;
 use crate::sql::Sql;
@@ -35,21 +35,6 @@ const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
 /// Tokens replaced before `$1` (kept until then to detect reuse).
 const REPLACED_BEFORE: &str =
     "DELETE FROM refresh_tokens WHERE replaced_at IS NOT NULL AND replaced_at < $1";
-
-/// One refresh exchange: `presented` for `new`.
-#[derive(Debug, Clone, Copy)]
-pub struct Exchange {
-    /// The hash of the token presented.
-    pub presented: SecretHash,
-    /// The hash of the token that replaces it.
-    pub new: SecretHash,
-    /// When.
-    pub now: OffsetDateTime,
-    /// How long a replaced token still exchanges (a client's retry).
-    pub grace: time::Duration,
-    /// The session's idle lifetime from now.
-    pub idle_ttl: time::Duration,
-}
 
 /// Performs `x` inside a transaction on `conn` that the dialect has made
 /// exclusive for the token's session (a row lock, or the database's one
@@ -127,7 +112,7 @@ impl<D: Dialect> SqlStore<D> {
             grace,
             idle_ttl,
         };
-        D::rotate_refresh(self, x).await
+        self.dialect().rotate_refresh(self.pool(), x).await
     }
 
     /// See [`tessera_core::store::RefreshTokens::session_by_refresh`].

@@ -231,12 +231,14 @@ impl Dialect for SqliteDialect {
         Ok(())
     }
 
-    async fn rotate_refresh(store: &SqlStore<Self>, exchange: Exchange) -> StoreResult<Rotation> {
+    async fn rotate_refresh(
+        &self,
+        _pool: &SqlitePool,
+        exchange: Exchange,
+    ) -> StoreResult<Rotation> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let stopped = || StoreError::Unavailable("the refresh writer has stopped".into());
-        store
-            .dialect()
-            .rotations
+        self.rotations
             .send(RotateRequest { exchange, reply })
             .await
             .map_err(|_| stopped())?;
@@ -244,12 +246,12 @@ impl Dialect for SqliteDialect {
     }
 
     async fn replace_sealed_key(
-        store: &SqlStore<Self>,
+        pool: &SqlitePool,
         kid: &str,
         old: &[u8],
         new: &[u8],
     ) -> StoreResult<bool> {
-        let mut conn = store.pool().acquire().await.map_err(unavailable)?;
+        let mut conn = pool.acquire().await.map_err(unavailable)?;
         // The bytes replaced (a key in clear, or sealed under a retired
         // key-encryption key) must not linger in the file: secure_delete
         // zeroes the space they leave, for this statement only (it costs
@@ -276,7 +278,7 @@ impl Dialect for SqliteDialect {
     }
 
     async fn reserve(
-        store: &SqlStore<Self>,
+        counters: &SqlitePool,
         attempt: &Attempt<'_>,
         now: OffsetDateTime,
     ) -> StoreResult<Admission> {
@@ -286,7 +288,7 @@ impl Dialect for SqliteDialect {
         // changing them. Both keys are admitted or neither; the rows
         // returned are the ones counted.
         let granted = bind_attempt::<Self>(RESERVE, attempt, now)
-            .fetch_all(store.counters_pool())
+            .fetch_all(counters)
             .await
             .map_err(unavailable)?;
         if let Some(admission) = admitted::<Self>(attempt, &granted)? {
@@ -296,7 +298,7 @@ impl Dialect for SqliteDialect {
         let rows = Sql::<Self>::new(COUNTER_STATE)
             .opt_text(attempt.ip)
             .text(attempt.account)
-            .fetch_all(store.counters_pool())
+            .fetch_all(counters)
             .await
             .map_err(unavailable)?;
         refused::<Self>(attempt, &rows, now)
