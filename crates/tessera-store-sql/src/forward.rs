@@ -1,0 +1,265 @@
+//! The store traits for a dialect's store type, forwarded to its
+//! [`crate::SqlStore`]. The traits belong to `tessera-core` and the store
+//! type to its dialect crate, so a blanket impl here is not possible: the
+//! forwarding is written once, as a macro.
+
+/// Implements every store trait of `tessera_core::store` for `$store`,
+/// forwarding to its [`crate::SqlStore`] field `$field`.
+#[macro_export]
+macro_rules! forward_store_traits {
+    ($store:ty => $field:ident) => {
+        const _: () = {
+            use $crate::__private::*;
+
+            #[async_trait]
+            impl Users for $store {
+                async fn insert_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
+                    self.$field.insert_user(user, password_hash).await
+                }
+                async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
+                    self.$field.user_by_id(id).await
+                }
+                async fn user_by_username(
+                    &self,
+                    normalized: &str,
+                ) -> StoreResult<Option<UserRecord>> {
+                    self.$field.user_by_username(normalized).await
+                }
+                async fn list_users(
+                    &self,
+                    after: Option<&str>,
+                    limit: u32,
+                ) -> StoreResult<Vec<User>> {
+                    self.$field.list_users(after, limit).await
+                }
+                async fn set_password_hash(
+                    &self,
+                    id: Uuid,
+                    hash: &str,
+                    now: OffsetDateTime,
+                ) -> StoreResult<bool> {
+                    self.$field.set_password_hash(id, hash, now).await
+                }
+                async fn set_disabled(
+                    &self,
+                    id: Uuid,
+                    disabled: bool,
+                    now: OffsetDateTime,
+                ) -> StoreResult<bool> {
+                    self.$field.set_disabled(id, disabled, now).await
+                }
+                async fn set_roles(
+                    &self,
+                    id: Uuid,
+                    roles: &[String],
+                    now: OffsetDateTime,
+                ) -> StoreResult<bool> {
+                    self.$field.set_roles(id, roles, now).await
+                }
+            }
+
+            #[async_trait]
+            impl Sessions for $store {
+                async fn insert_session(
+                    &self,
+                    session: &Session,
+                    event: &AuditEvent,
+                    password_hash: &str,
+                ) -> StoreResult<bool> {
+                    self.$field
+                        .insert_session(session, event, password_hash)
+                        .await
+                }
+                async fn session_by_secret(
+                    &self,
+                    hash: &SecretHash,
+                ) -> StoreResult<Option<Session>> {
+                    self.$field.session_by_secret(hash).await
+                }
+                async fn session_by_id(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+                    self.$field.session_by_id(id).await
+                }
+                async fn touch_session(
+                    &self,
+                    id: &SessionId,
+                    last_seen_at: OffsetDateTime,
+                    idle_expires_at: OffsetDateTime,
+                ) -> StoreResult<()> {
+                    self.$field
+                        .touch_session(id, last_seen_at, idle_expires_at)
+                        .await
+                }
+                async fn delete_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+                    self.$field.delete_session(id).await
+                }
+                async fn delete_user_sessions(
+                    &self,
+                    user_id: Uuid,
+                    except: Option<&SessionId>,
+                ) -> StoreResult<Vec<Session>> {
+                    self.$field.delete_user_sessions(user_id, except).await
+                }
+                async fn list_user_sessions(
+                    &self,
+                    user_id: Uuid,
+                    now: OffsetDateTime,
+                ) -> StoreResult<Vec<Session>> {
+                    self.$field.list_user_sessions(user_id, now).await
+                }
+                async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+                    self.$field.delete_expired_sessions(now).await
+                }
+            }
+
+            #[async_trait]
+            impl RefreshTokens for $store {
+                async fn insert_token_session(
+                    &self,
+                    session: &Session,
+                    event: &AuditEvent,
+                    password_hash: &str,
+                ) -> StoreResult<bool> {
+                    self.$field
+                        .insert_token_session(session, event, password_hash)
+                        .await
+                }
+                async fn rotate_refresh(
+                    &self,
+                    presented: &SecretHash,
+                    new: &SecretHash,
+                    now: OffsetDateTime,
+                    grace: Duration,
+                    idle_ttl: Duration,
+                ) -> StoreResult<Rotation> {
+                    self.$field
+                        .rotate_refresh(presented, new, now, grace, idle_ttl)
+                        .await
+                }
+                async fn session_by_refresh(
+                    &self,
+                    hash: &SecretHash,
+                ) -> StoreResult<Option<(Session, bool)>> {
+                    self.$field.session_by_refresh(hash).await
+                }
+                async fn prune_refresh_tokens(&self, before: OffsetDateTime) -> StoreResult<u64> {
+                    self.$field.prune_refresh_tokens(before).await
+                }
+            }
+
+            #[async_trait]
+            impl Keys for $store {
+                async fn keys(&self) -> StoreResult<Vec<StoredKey>> {
+                    self.$field.keys().await
+                }
+                async fn ensure_current_key(&self, candidate: &StoredKey) -> StoreResult<()> {
+                    self.$field.ensure_current_key(candidate).await
+                }
+                async fn rotate_key(
+                    &self,
+                    new: &StoredKey,
+                    now: OffsetDateTime,
+                    retired_expires_at: OffsetDateTime,
+                ) -> StoreResult<()> {
+                    self.$field.rotate_key(new, now, retired_expires_at).await
+                }
+                async fn replace_sealed_key(
+                    &self,
+                    kid: &str,
+                    old: &[u8],
+                    new: &[u8],
+                ) -> StoreResult<bool> {
+                    self.$field.replace_sealed_key(kid, old, new).await
+                }
+                async fn delete_expired_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
+                    self.$field.delete_expired_keys(now).await
+                }
+            }
+
+            #[async_trait]
+            impl Revocations for $store {
+                async fn insert_revocations(
+                    &self,
+                    entries: &[(RevocationKind, String, OffsetDateTime)],
+                ) -> StoreResult<Vec<Revocation>> {
+                    self.$field.insert_revocations(entries).await
+                }
+                async fn revocations_since(
+                    &self,
+                    after: i64,
+                    now: OffsetDateTime,
+                    limit: u32,
+                ) -> StoreResult<Vec<Revocation>> {
+                    self.$field.revocations_since(after, now, limit).await
+                }
+                async fn delete_expired_revocations(
+                    &self,
+                    now: OffsetDateTime,
+                ) -> StoreResult<u64> {
+                    self.$field.delete_expired_revocations(now).await
+                }
+            }
+
+            #[async_trait]
+            impl Counters for $store {
+                async fn hit(
+                    &self,
+                    key: &str,
+                    window: Duration,
+                    now: OffsetDateTime,
+                ) -> StoreResult<(u64, OffsetDateTime)> {
+                    self.$field.hit(key, window, now).await
+                }
+                async fn reserve(
+                    &self,
+                    attempt: &Attempt<'_>,
+                    now: OffsetDateTime,
+                ) -> StoreResult<Admission> {
+                    self.$field.reserve(attempt, now).await
+                }
+                async fn release(
+                    &self,
+                    attempt: &Attempt<'_>,
+                    succeeded: bool,
+                    _now: OffsetDateTime,
+                ) -> StoreResult<()> {
+                    self.$field.release(attempt, succeeded).await
+                }
+                async fn block(
+                    &self,
+                    key: &str,
+                    until: OffsetDateTime,
+                    _now: OffsetDateTime,
+                ) -> StoreResult<()> {
+                    self.$field.block(key, until).await
+                }
+                async fn delete_expired_counters(&self, now: OffsetDateTime) -> StoreResult<u64> {
+                    self.$field.delete_expired_counters(now).await
+                }
+            }
+
+            #[async_trait]
+            impl Audit for $store {
+                async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+                    self.$field.append_audit(event).await
+                }
+                async fn list_audit(
+                    &self,
+                    before: Option<i64>,
+                    limit: u32,
+                ) -> StoreResult<Vec<AuditRecord>> {
+                    self.$field.list_audit(before, limit).await
+                }
+            }
+
+            #[async_trait]
+            impl Health for $store {
+                async fn ping(&self) -> StoreResult<()> {
+                    self.$field.ping().await
+                }
+                async fn session_storage_bytes(&self) -> StoreResult<Option<u64>> {
+                    self.$field.session_storage_bytes().await
+                }
+            }
+        };
+    };
+}
