@@ -1,5 +1,6 @@
 //! Tessera's HTTP API: the axum router, its extractors (cookie, bearer,
-//! bodies), CSRF defence and problem+json errors.
+//! bodies), CSRF defence and problem+json errors; and the web pages
+//! ([`pages`]) people sign in and manage their sessions with.
 //!
 //! [`app`] builds the whole router from an [`AppState`]; the binary binds it
 //! to a listener.
@@ -16,6 +17,7 @@ pub mod input;
 pub mod middleware;
 pub mod my_sessions;
 pub mod oauth;
+pub mod pages;
 pub mod problem;
 pub mod revocations;
 pub mod state;
@@ -76,6 +78,7 @@ pub fn app(state: AppState) -> Router {
         .layer(CrossOriginLayer::new(&state.http().origins.allowed));
     Router::new()
         .merge(cross_origin)
+        .merge(pages::routes())
         .route("/v1/users", post(accounts::register))
         .route(
             "/v1/session",
