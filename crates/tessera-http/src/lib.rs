@@ -51,9 +51,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// nodes by address, and these reveal nothing.
 const ANY_HOST_PATHS: &[&str] = &["/healthz", "/readyz"];
 
-/// Path prefixes whose handlers never read cookies (the OAuth endpoints):
-/// their form bodies are not searched for a CSRF token.
-const COOKIELESS_PATHS: &[&str] = &["/v1/token"];
+/// Path prefixes whose form bodies are not searched for a CSRF token: the
+/// OAuth endpoints never read cookies, and the web pages read their forms
+/// (token included) themselves, so that even a refused body gets a page.
+const OWN_FORM_PATHS: &[&str] = &["/v1/token", "/login", "/register", "/account", "/logout"];
 
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
@@ -134,7 +135,7 @@ pub fn app(state: AppState) -> Router {
                 ))
                 .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
                 .layer(axum::middleware::from_fn_with_state(
-                    COOKIELESS_PATHS,
+                    OWN_FORM_PATHS,
                     middleware::form_token::stash_form_token,
                 )),
         )

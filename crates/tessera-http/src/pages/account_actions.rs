@@ -1,5 +1,5 @@
 //! The account page's form posts: change the password, end one session,
-//! end the others, end them all. Each is CSRF-checked by [`SignedIn`] and
+//! end the others, end them all. Each is CSRF-checked by [`SignedInForm`] and
 //! answered with 303 (post/redirect/get); a refused password change shows
 //! the account page again with the reason.
 
@@ -12,10 +12,9 @@ use zeroize::Zeroizing;
 
 use super::account;
 use super::domain;
-use super::form::PageForm;
 use super::layout::{see_other, with_cookie};
 use super::page_error::{PageError, wait_message, with_retry_after};
-use super::signed_in::SignedIn;
+use super::signed_in::{NoFields, SignedInForm};
 use crate::auth::Client;
 use crate::state::AppState;
 
@@ -39,8 +38,7 @@ pub struct SessionForm {
 pub async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
-    SignedIn(user): SignedIn,
-    PageForm(form): PageForm<PasswordForm>,
+    SignedInForm { user, form }: SignedInForm<PasswordForm>,
 ) -> Response {
     let changed = domain::change_password(
         &state,
@@ -89,8 +87,7 @@ pub async fn change_password(
 pub async fn revoke_one(
     State(state): State<AppState>,
     Client(client): Client,
-    SignedIn(user): SignedIn,
-    PageForm(form): PageForm<SessionForm>,
+    SignedInForm { user, form }: SignedInForm<SessionForm>,
 ) -> Response {
     match domain::revoke_session(&state, user.auth.user.id, &form.session, &client).await {
         Ok(()) if form.session == user.auth.session.id.as_str() => signed_out(&state),
@@ -105,7 +102,7 @@ pub async fn revoke_one(
 pub async fn revoke_others(
     State(state): State<AppState>,
     Client(client): Client,
-    SignedIn(user): SignedIn,
+    SignedInForm { user, .. }: SignedInForm<NoFields>,
 ) -> Response {
     let keep = Some(&user.auth.session.id);
     match domain::revoke_sessions(&state, user.auth.user.id, keep, &client).await {
@@ -118,7 +115,7 @@ pub async fn revoke_others(
 pub async fn revoke_all(
     State(state): State<AppState>,
     Client(client): Client,
-    SignedIn(user): SignedIn,
+    SignedInForm { user, .. }: SignedInForm<NoFields>,
 ) -> Response {
     match domain::revoke_sessions(&state, user.auth.user.id, None, &client).await {
         Ok(_) => signed_out(&state),

@@ -10,7 +10,7 @@ use super::account_actions::signed_out;
 use super::domain;
 use super::layout::{Layout, page};
 use super::page_error::PageError;
-use super::signed_in::SignedIn;
+use super::signed_in::{NoFields, SignedIn, SignedInForm};
 use crate::auth::Client;
 use crate::state::AppState;
 
@@ -38,7 +38,7 @@ pub async fn confirm(State(state): State<AppState>, SignedIn(user): SignedIn) ->
 pub async fn submit(
     State(state): State<AppState>,
     Client(client): Client,
-    SignedIn(user): SignedIn,
+    SignedInForm { user, .. }: SignedInForm<NoFields>,
 ) -> Response {
     match domain::sign_out(&state, &user.auth, &client).await {
         Ok(()) => signed_out(&state),
