@@ -49,6 +49,7 @@ async fn html(r: reqwest::Response, status: u16) -> String {
     assert_eq!(headers[CONTENT_TYPE], "text/html; charset=utf-8", "{body}");
     assert_eq!(headers["content-security-policy"], PAGE_CSP);
     assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "same-origin");
     assert!(!body.contains("<script"), "{body}");
     assert!(!body.contains(" style="), "{body}");
     body
@@ -121,7 +122,9 @@ async fn pages_have_a_strict_policy_and_the_stylesheet_is_cached_forever() {
     let r = get(&b, &server, "/login").await;
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert_eq!(r.headers()["x-frame-options"], "DENY");
-    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    // Not no-referrer: browsers would then send `Origin: null` with the
+    // pages' own form posts.
+    assert_eq!(r.headers()["referrer-policy"], "same-origin");
     let page = html(r, 200).await;
     assert!(page.contains("autocomplete=\"username\""));
     assert!(page.contains("autocomplete=\"current-password\""));

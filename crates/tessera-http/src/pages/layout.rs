@@ -13,6 +13,12 @@ use crate::state::AppState;
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// Browsers send `Origin: null` with the form posts of a page whose policy
+/// is `no-referrer` (the API's default), which the origin check must
+/// refuse; `same-origin` keeps the real origin on the pages' own posts and
+/// still sends nothing to other sites.
+pub const PAGE_REFERRER_POLICY: &str = "same-origin";
+
 /// The frame of every page.
 #[derive(Debug, Clone, Copy)]
 pub struct Layout<'a> {
@@ -60,6 +66,10 @@ pub fn page(status: StatusCode, template: &impl Template) -> Response {
             headers.insert(
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static(PAGE_CSP),
+            );
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static(PAGE_REFERRER_POLICY),
             );
             response
         }
