@@ -1,7 +1,8 @@
 """The web pages in a real browser: headless Chromium driven by selenium.
 
 Run by tests/browser.rs with the test server's base URL and a directory
-for screenshots: python pages.py BASE SCREENSHOTS. Both browsers run with
+for screenshots: python pages.py BASE SCREENSHOTS (CHROMIUM and
+CHROMEDRIVER name the programs, /usr/bin's by default). Both browsers run with
 JavaScript disabled (the pages have none); every request they make must go
 to BASE, and their consoles must stay free of errors (a CSP violation, a
 missing file). Exits non-zero with the reason on the first failure.
@@ -16,6 +17,8 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 BASE = sys.argv[1].rstrip("/")
 SHOTS = sys.argv[2]
@@ -73,6 +76,7 @@ class Browser:
         )
         self.driver.set_page_load_timeout(20)
         self.requests = []
+        self.documents = set()
 
     def get(self, path):
         self.driver.get(BASE + path)
@@ -106,28 +110,37 @@ class Browser:
             if button_text is None or b.text == button_text
         ]
         assert buttons, f"{self.name}: no button {button_text!r} for {form_action}"
-        buttons[0].click()
+        self.click(buttons[0])
+
+    def click(self, element):
+        """Clicks and waits for the next page to replace this one."""
+        page = self.driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(self.driver, 10).until(staleness_of(page))
         self.check_logs()
 
     def check_logs(self):
+        # Requests first: they tell which URLs were pages (documents).
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message.get("method") == "Network.requestWillBeSent":
+                params = message["params"]
+                self.requests.append(params["request"]["url"])
+                if params.get("type") == "Document":
+                    self.documents.add(params["request"]["url"])
         # A page answered with an error status (a refused form: 400, 403,
         # 429) is reported on the console too; the test reads that page's
         # text instead. Every other error fails, a subresource's included.
-        document = self.driver.current_url
         errors = [
             e
             for e in self.driver.get_log("browser")
             if e.get("level") == "SEVERE"
             and not (
                 e.get("source") == "network"
-                and e.get("message", "").startswith(document + " - Failed to load resource")
+                and e.get("message", "").split(" - Failed to load resource")[0] in self.documents
             )
         ]
-        assert not errors, f"{self.name}: console errors on {document}: {errors}\n{self.text()}"
-        for entry in self.driver.get_log("performance"):
-            message = json.loads(entry["message"])["message"]
-            if message.get("method") == "Network.requestWillBeSent":
-                self.requests.append(message["params"]["request"]["url"])
+        assert not errors, f"{self.name}: console errors on {self.driver.current_url}: {errors}\n{self.text()}"
 
     def expect(self, *snippets):
         text = self.text()
@@ -135,37 +148,34 @@ class Browser:
             assert snippet in text, f"{self.name}: {snippet!r} not on {self.path()}:\n{text}"
 
     def screenshot(self, name, dark=False):
-        """Full-page screenshots at 1280 and 360 px wide."""
+        """Full-page screenshots at 1280 and 360 px wide; at 320 px the page
+        must still fit the screen."""
         d = self.driver
         if dark:
             d.execute_cdp_cmd(
                 "Emulation.setEmulatedMedia",
                 {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
             )
-        for width in (1280, 360):
+        for width in (1280, 360, 320):
             mobile = width < 500
             d.execute_cdp_cmd(
                 "Emulation.setDeviceMetricsOverride",
                 {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": mobile},
             )
-            height = d.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]["height"]
+            content = d.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+            # Nothing may be wider than the screen (no sideways scrolling).
+            assert content["width"] <= width, f"{name}: {content['width']} px wide at {width} px"
+            if width == 320:
+                continue
             d.execute_cdp_cmd(
                 "Emulation.setDeviceMetricsOverride",
                 {
                     "width": width,
-                    "height": max(int(height), 480 if mobile else 720),
+                    "height": max(int(content["height"]), 480 if mobile else 720),
                     "deviceScaleFactor": 1,
                     "mobile": mobile,
                 },
             )
-            # At 360 px nothing may be wider than the screen.
-            scroll_width = d.execute_cdp_cmd(
-                "Runtime.evaluate",
-                {"expression": "document.documentElement.scrollWidth", "returnByValue": True},
-            )
-            overflow = scroll_width.get("result", {}).get("value")
-            if isinstance(overflow, int):
-                assert overflow <= width, f"{name}: {overflow} px wide at {width} px"
             shot = d.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
             suffix = "-dark" if dark else ""
             path = os.path.join(SHOTS, f"{name}{suffix}-{width}.png")
@@ -269,8 +279,7 @@ def run(laptop, phone):
     assert "Chrome on Android" in rows[1][0], rows
     laptop.screenshot("account")
     laptop.screenshot("account", dark=True)
-    rows[1][2].click()
-    laptop.check_logs()
+    laptop.click(rows[1][2])
     laptop.expect("That device was signed out.")
     assert len(laptop.sessions()) == 1
     phone.get("/account")
@@ -310,8 +319,7 @@ def run(laptop, phone):
     laptop.submit("/login")
     laptop.expect("This form has expired")
     laptop.screenshot("error-csrf")
-    laptop.driver.find_element(By.LINK_TEXT, "Back to sign-in").click()
-    laptop.check_logs()
+    laptop.click(laptop.driver.find_element(By.LINK_TEXT, "Back to sign-in"))
     laptop.fill("username", "alice")
     laptop.fill("password", NEW_PASSWORD)
     laptop.submit("/login")
