@@ -843,3 +843,78 @@ async fn hostile_form_input_gets_a_4xx_page_never_a_500() {
         }
     }
 }
+
+#[tokio::test]
+async fn remember_me_keeps_the_long_lifetime() {
+    let server = cheap_server().await;
+    server.register("alice").await;
+    let b = browser();
+    let token = field(
+        &html(get(&b, &server, "/login").await, 200).await,
+        "csrf_token",
+    );
+    let r = post(
+        &b,
+        &server,
+        "/login",
+        &[
+            ("csrf_token", &token),
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("remember_me", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("tessera=ts_"))
+        .unwrap();
+    let remember = server.state.core().config().session.remember_me_timeout;
+    assert!(
+        cookie.contains(&format!("Max-Age={}", remember.whole_seconds())),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn throttled_registrations_say_how_long_to_wait() {
+    let mut core = cheap_hashing();
+    core.rate_limit.registrations = 1;
+    let server = TestServer::with(Options {
+        core,
+        ..Options::default()
+    })
+    .await;
+    for (username, status) in [("alice", 303), ("bob", 429)] {
+        let b = browser();
+        let token = field(
+            &html(get(&b, &server, "/register").await, 200).await,
+            "csrf_token",
+        );
+        let r = post(
+            &b,
+            &server,
+            "/register",
+            &[
+                ("csrf_token", &token),
+                ("username", username),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), status, "{username}");
+        if status == 429 {
+            let wait: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let page = html(r, 429).await;
+            assert!(page.contains(&format!("Try again in {wait} s.")), "{page}");
+        }
+    }
+}
