@@ -1,5 +1,6 @@
 //! Tessera's HTTP API: the axum router, its extractors (cookie, bearer,
-//! bodies), CSRF defence and problem+json errors.
+//! bodies), CSRF defence and problem+json errors; and the web pages
+//! ([`pages`]) people sign in and manage their sessions with.
 //!
 //! [`app`] builds the whole router from an [`AppState`]; the binary binds it
 //! to a listener.
@@ -16,6 +17,7 @@ pub mod input;
 pub mod middleware;
 pub mod my_sessions;
 pub mod oauth;
+pub mod pages;
 pub mod problem;
 pub mod revocations;
 pub mod state;
@@ -49,9 +51,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// nodes by address, and these reveal nothing.
 const ANY_HOST_PATHS: &[&str] = &["/healthz", "/readyz"];
 
-/// Path prefixes whose handlers never read cookies (the OAuth endpoints):
-/// their form bodies are not searched for a CSRF token.
-const COOKIELESS_PATHS: &[&str] = &["/v1/token"];
+/// Path prefixes whose form bodies are not searched for a CSRF token: the
+/// OAuth endpoints never read cookies, and the web pages read their forms
+/// (token included) themselves, so that even a refused body gets a page.
+const OWN_FORM_PATHS: &[&str] = &["/v1/token", "/login", "/register", "/account", "/logout"];
 
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
@@ -76,6 +79,7 @@ pub fn app(state: AppState) -> Router {
         .layer(CrossOriginLayer::new(&state.http().origins.allowed));
     Router::new()
         .merge(cross_origin)
+        .merge(pages::routes())
         .route("/v1/users", post(accounts::register))
         .route(
             "/v1/session",
@@ -125,7 +129,7 @@ pub fn app(state: AppState) -> Router {
                 ))
                 .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
                 .layer(axum::middleware::from_fn_with_state(
-                    COOKIELESS_PATHS,
+                    OWN_FORM_PATHS,
                     middleware::form_token::stash_form_token,
                 )),
         )

@@ -8,6 +8,8 @@ use tessera_core::Tessera;
 
 use crate::cookie::CookieConfig;
 use crate::csrf::OriginPolicy;
+use crate::pages::assets::Assets;
+use crate::pages::ui::UiConfig;
 
 /// HTTP-side settings, validated before the server starts.
 #[derive(Debug, Clone, Default)]
@@ -40,13 +42,32 @@ pub struct AppState {
 struct Shared {
     core: Arc<Tessera>,
     http: HttpConfig,
+    ui: UiConfig,
+    /// The pages' stylesheet and icon, made from `ui` once.
+    assets: Assets,
 }
 
 impl AppState {
     /// Bundles the domain service and the HTTP settings.
+    /// The web pages look as by default; see [`Self::with_ui`].
     pub fn new(core: Arc<Tessera>, http: HttpConfig) -> Self {
+        Self::build(core, http, UiConfig::default())
+    }
+
+    /// The same state with the web pages' product name and accent colour.
+    pub fn with_ui(self, ui: UiConfig) -> Self {
+        Self::build(self.inner.core.clone(), self.inner.http.clone(), ui)
+    }
+
+    fn build(core: Arc<Tessera>, http: HttpConfig, ui: UiConfig) -> Self {
+        let assets = Assets::new(ui.accent);
         Self {
-            inner: Arc::new(Shared { core, http }),
+            inner: Arc::new(Shared {
+                core,
+                http,
+                ui,
+                assets,
+            }),
         }
     }
 
@@ -58,5 +79,15 @@ impl AppState {
     /// The HTTP settings.
     pub fn http(&self) -> &HttpConfig {
         &self.inner.http
+    }
+
+    /// How the web pages look.
+    pub fn ui(&self) -> &UiConfig {
+        &self.inner.ui
+    }
+
+    /// The web pages' static files.
+    pub fn assets(&self) -> &Assets {
+        &self.inner.assets
     }
 }

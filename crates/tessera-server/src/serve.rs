@@ -101,7 +101,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
         });
     }
-    let state = AppState::new(core, wiring::http_config(&settings));
+    let state = AppState::new(core, wiring::http_config(&settings)).with_ui(settings.ui.clone());
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let outcome = match tls {
         Some(tls) => {

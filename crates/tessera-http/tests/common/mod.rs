@@ -36,6 +36,8 @@ pub struct Options {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Overrides the 30 s request timeout.
     pub request_timeout: Option<std::time::Duration>,
+    /// The web pages' product name and accent, if not the defaults.
+    pub ui: Option<tessera_http::pages::ui::UiConfig>,
 }
 
 pub struct TestServer {
@@ -97,7 +99,10 @@ impl TestServer {
             hsts: false,
             request_timeout: options.request_timeout,
         };
-        let state = AppState::new(core, http);
+        let mut state = AppState::new(core, http);
+        if let Some(ui) = options.ui.clone() {
+            state = state.with_ui(ui);
+        }
         let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
         Self {

@@ -26,6 +26,7 @@ mod env;
 mod sections;
 #[cfg(test)]
 mod tests;
+mod ui;
 
 pub use duration::ConfigDuration;
 pub use sections::Tls;
@@ -91,6 +92,7 @@ pub struct FileConfig {
     token: TokenSection,
     rate_limit: RateLimitSection,
     tls: TlsSection,
+    ui: ui::UiSection,
 }
 
 impl Default for FileConfig {
@@ -116,6 +118,7 @@ impl Default for FileConfig {
             token: TokenSection::default(),
             rate_limit: RateLimitSection::default(),
             tls: TlsSection::default(),
+            ui: ui::UiSection::default(),
         }
     }
 }
@@ -178,6 +181,8 @@ pub struct Settings {
     pub hash_cost: HashCost,
     /// Concurrent password hashes (0: one per core).
     pub hash_workers: usize,
+    /// How the web pages look.
+    pub ui: tessera_http::pages::ui::UiConfig,
 }
 
 impl Settings {
@@ -356,6 +361,7 @@ impl FileConfig {
             .with_hosts(&self.hosts)
             .map_err(|e| ConfigError::at("hosts", e))?;
         let (hash_cost, hash_workers) = self.password.validate()?;
+        let ui = self.ui.validate()?;
 
         Ok(Settings {
             listen,
@@ -381,6 +387,7 @@ impl FileConfig {
             origins,
             hash_cost,
             hash_workers,
+            ui,
         })
     }
 }

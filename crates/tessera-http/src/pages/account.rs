@@ -1,0 +1,184 @@
+//! `GET /account`: the signed-in user's profile, the password change form,
+//! and every session of either kind with a way to end it. The forms post
+//! to `account_actions`, which answer 303 back here (or show this page
+//! again with what went wrong).
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use http::{StatusCode, Uri};
+use tessera_core::session::{Session, SessionKind};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+
+use super::device;
+use super::domain;
+use super::layout::{Layout, page};
+use super::page_error::PageError;
+use super::query::PageQuery;
+use super::signed_in::{PageUser, SignedIn};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    layout: Layout<'a>,
+    csrf_token: String,
+    username: &'a str,
+    user_id: String,
+    roles: String,
+    created: String,
+    created_iso: String,
+    sessions: Vec<SessionRow>,
+    notice: Option<&'static str>,
+    password_error: Option<String>,
+}
+
+/// One session as the page lists it.
+struct SessionRow {
+    id: String,
+    device: String,
+    user_agent: String,
+    kind: &'static str,
+    ip: String,
+    created: String,
+    created_iso: String,
+    last_seen: String,
+    last_seen_iso: String,
+    current: bool,
+}
+
+/// What `?done=` may ask the page to say after an action (nothing else:
+/// no text of the URL reaches the page).
+fn notice(query: &PageQuery) -> Option<&'static str> {
+    match query.get("done")? {
+        "password" => Some("Your password was changed. Every other device was signed out."),
+        "others" => Some("Every other device was signed out."),
+        "revoked" => Some("That device was signed out."),
+        "gone" => Some("That session had already ended."),
+        _ => None,
+    }
+}
+
+/// `GET /account`.
+pub async fn show(State(state): State<AppState>, SignedIn(user): SignedIn, uri: Uri) -> Response {
+    let query = PageQuery::of(&uri);
+    render(&state, &user, StatusCode::OK, notice(&query), None).await
+}
+
+/// The account page with `status`, a notice and a password-change error.
+pub async fn render(
+    state: &AppState,
+    user: &PageUser,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    password_error: Option<String>,
+) -> Response {
+    let sessions = match domain::sessions(state, user.auth.user.id).await {
+        Ok(sessions) => sessions,
+        Err(e) => return PageError::from_core(e).render(state),
+    };
+    let now = domain::now(state);
+    let current = &user.auth.session.id;
+    let mut rows: Vec<SessionRow> = sessions
+        .iter()
+        .map(|s| row(s, s.id == *current, now))
+        .collect();
+    // This device first, then newest first as the store answers.
+    rows.sort_by_key(|r| !r.current);
+    let account = &user.auth.user;
+    page(
+        status,
+        &AccountPage {
+            layout: Layout::signed_in(state),
+            csrf_token: domain::csrf_token(state, &user.secret),
+            username: account.username.display(),
+            user_id: account.id.to_string(),
+            roles: account.roles.join(", "),
+            created: date(account.created_at),
+            created_iso: iso(account.created_at),
+            sessions: rows,
+            notice,
+            password_error,
+        },
+    )
+}
+
+fn row(session: &Session, current: bool, now: OffsetDateTime) -> SessionRow {
+    SessionRow {
+        id: session.id.as_str().to_owned(),
+        device: device::describe(session.user_agent.as_deref()),
+        user_agent: session.user_agent.clone().unwrap_or_default(),
+        kind: match session.kind {
+            SessionKind::Cookie => "browser",
+            SessionKind::Token => "app",
+        },
+        ip: session
+            .ip
+            .map_or_else(|| "unknown address".to_owned(), |ip| ip.to_string()),
+        created: date_time(session.created_at),
+        created_iso: iso(session.created_at),
+        last_seen: ago(now, session.last_seen_at),
+        last_seen_iso: iso(session.last_seen_at),
+        current,
+    }
+}
+
+fn iso(t: OffsetDateTime) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+fn date(t: OffsetDateTime) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(format_description!(
+            "[day padding:none] [month repr:long] [year]"
+        ))
+        .unwrap_or_default()
+}
+
+fn date_time(t: OffsetDateTime) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(format_description!(
+            "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default()
+}
+
+/// How long ago, as people say it (sessions are touched about once a
+/// minute, so nothing finer than minutes).
+fn ago(now: OffsetDateTime, then: OffsetDateTime) -> String {
+    let minutes = (now - then).whole_minutes();
+    match minutes {
+        ..=0 => "just now".into(),
+        1 => "1 minute ago".into(),
+        2..=59 => format!("{minutes} minutes ago"),
+        60..=119 => "1 hour ago".into(),
+        120..=1439 => format!("{} hours ago", minutes / 60),
+        _ => date_time(then),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn times_read_as_people_say_them() {
+        let now = datetime!(2026-03-04 12:00 UTC);
+        assert_eq!(ago(now, now), "just now");
+        assert_eq!(ago(now, now - time::Duration::seconds(90)), "1 minute ago");
+        assert_eq!(ago(now, now - time::Duration::minutes(5)), "5 minutes ago");
+        assert_eq!(ago(now, now - time::Duration::minutes(61)), "1 hour ago");
+        assert_eq!(ago(now, now - time::Duration::hours(5)), "5 hours ago");
+        assert_eq!(
+            ago(now, now - time::Duration::days(2)),
+            "2 Mar 2026, 12:00 UTC"
+        );
+        assert_eq!(date(now), "4 March 2026");
+        assert_eq!(iso(now), "2026-03-04T12:00:00Z");
+    }
+}

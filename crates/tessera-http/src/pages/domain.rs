@@ -1,0 +1,106 @@
+//! Every call the pages make into the domain service, in one place: the
+//! handlers speak to these functions, so a change in how the domain is
+//! split touches this file alone.
+
+use tessera_core::CoreError;
+use tessera_core::client::ClientInfo;
+use tessera_core::secret::Secret;
+use tessera_core::cookie_session::SignedIn;
+use tessera_core::session::{Authenticated, Session, SessionId};
+use tessera_core::user::User;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::state::AppState;
+
+/// Checks the password (with the API's brute-force limits) and starts a
+/// cookie session, ending any session the request's cookies named.
+pub async fn sign_in(
+    state: &AppState,
+    username: &str,
+    password: Zeroizing<String>,
+    remember_me: bool,
+    planted: &[Secret],
+    client: &ClientInfo,
+) -> Result<SignedIn, CoreError> {
+    state
+        .core()
+        .cookie_sessions
+        .sign_in(username, password, remember_me, planted, client)
+        .await
+}
+
+/// Self-service registration (limited per address like the API's).
+pub async fn register(
+    state: &AppState,
+    username: &str,
+    password: Zeroizing<String>,
+    client: &ClientInfo,
+) -> Result<User, CoreError> {
+    state.core().accounts.register(username, password, client).await
+}
+
+/// The CSRF token of the cookie session whose secret is `secret`.
+pub fn csrf_token(state: &AppState, secret: &Secret) -> String {
+    state.core().cookie_sessions.csrf_token(secret)
+}
+
+/// The domain's clock.
+pub fn now(state: &AppState) -> OffsetDateTime {
+    state.core().context.now()
+}
+
+/// The user's live sessions of both kinds, newest first.
+pub async fn sessions(state: &AppState, user_id: Uuid) -> Result<Vec<Session>, CoreError> {
+    state.core().user_sessions.list(user_id).await
+}
+
+/// Ends one of the user's sessions ([`CoreError::NotFound`] if not theirs).
+pub async fn revoke_session(
+    state: &AppState,
+    user_id: Uuid,
+    id: &str,
+    client: &ClientInfo,
+) -> Result<(), CoreError> {
+    state.core().user_sessions.revoke(user_id, id, client).await
+}
+
+/// Ends every session of the user but `keep`.
+pub async fn revoke_sessions(
+    state: &AppState,
+    user_id: Uuid,
+    keep: Option<&SessionId>,
+    client: &ClientInfo,
+) -> Result<usize, CoreError> {
+    state
+        .core()
+        .user_sessions
+        .revoke_all(user_id, keep, client, "user")
+        .await
+}
+
+/// Changes the password; the cookie session is replaced by one with a new
+/// secret, returned.
+pub async fn change_password(
+    state: &AppState,
+    auth: &Authenticated,
+    current: Zeroizing<String>,
+    new: Zeroizing<String>,
+    client: &ClientInfo,
+) -> Result<Option<Secret>, CoreError> {
+    state
+        .core()
+        .accounts
+        .change_password(auth, current, new, client)
+        .await
+}
+
+/// Ends the caller's own session.
+pub async fn sign_out(
+    state: &AppState,
+    auth: &Authenticated,
+    client: &ClientInfo,
+) -> Result<(), CoreError> {
+    state.core().cookie_sessions.sign_out(auth, client).await
+}

@@ -1,0 +1,104 @@
+//! What every page shares: the frame around its content (product name,
+//! stylesheet, icon), and the answer that carries a rendered page with the
+//! pages' strict Content-Security-Policy.
+
+use askama::Template;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+use crate::state::AppState;
+
+/// No script at all, styles and images from this origin only (no inline
+/// style either), forms posting only here, never framed, no `<base>`.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Browsers send `Origin: null` with the form posts of a page whose policy
+/// is `no-referrer` (the API's default), which the origin check must
+/// refuse; `same-origin` keeps the real origin on the pages' own posts and
+/// still sends nothing to other sites.
+pub const PAGE_REFERRER_POLICY: &str = "same-origin";
+
+/// The frame of every page.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout<'a> {
+    /// Product name (`ui.title`).
+    pub product: &'a str,
+    /// Path of the stylesheet.
+    pub stylesheet: &'a str,
+    /// Path of the icon.
+    pub icon: &'a str,
+    /// Whether a user is signed in (the header then links to the account).
+    pub signed_in: bool,
+}
+
+impl<'a> Layout<'a> {
+    /// The frame for a visitor who is not signed in.
+    pub fn new(state: &'a AppState) -> Self {
+        Self {
+            product: &state.ui().title,
+            stylesheet: state.assets().stylesheet_path(),
+            icon: state.assets().icon_path(),
+            signed_in: false,
+        }
+    }
+
+    /// The frame for a signed-in user.
+    pub fn signed_in(state: &'a AppState) -> Self {
+        Self {
+            signed_in: true,
+            ..Self::new(state)
+        }
+    }
+}
+
+/// A rendered page with `status`. Rendering fails only if formatting does,
+/// which no template here can make happen; a plain 500 covers it anyway.
+pub fn page(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => {
+            let mut response = (status, html).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_CSP),
+            );
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static(PAGE_REFERRER_POLICY),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "the page failed to render; the cause is in the server log\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `303 See Other` to `location` (a path on this server): the answer to a
+/// form post, so that reloading the next page does not post again.
+pub fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
+        // Every location is a checked path; this is only the type's due.
+        Err(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/account")]).into_response(),
+    }
+}
+
+/// Adds a `Set-Cookie` header to `response` when `cookie` was built.
+pub fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}

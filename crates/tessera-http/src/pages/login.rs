@@ -1,0 +1,187 @@
+//! `/login`: the sign-in form, and signing in with it. Throttled exactly as
+//! `POST /v1/session` (the same domain call), login-CSRF protected, and
+//! sending the browser on only to a path of this server.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use http::{HeaderMap, StatusCode, Uri};
+use serde::Deserialize;
+use tessera_core::CoreError;
+use zeroize::Zeroizing;
+
+use super::domain;
+use super::form::PageForm;
+use super::layout::{Layout, page, see_other, with_cookie};
+use super::login_csrf::{self, LoginCsrf};
+use super::page_error::{PageError, wait_message, with_retry_after};
+use super::query::PageQuery;
+use super::return_to::ReturnTo;
+use super::signed_in::Visitor;
+use crate::auth::Client;
+use crate::input::form_bool;
+use crate::state::AppState;
+
+/// The one message for every wrong credential: which part was wrong (or
+/// whether the user exists) is not told.
+const WRONG_CREDENTIALS: &str = "The username or password is wrong.";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    layout: Layout<'a>,
+    csrf_token: String,
+    return_to: &'a str,
+    register_link: String,
+    username: &'a str,
+    remember_me: bool,
+    error: Option<String>,
+    notice: Option<&'static str>,
+}
+
+/// The form's fields.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default, deserialize_with = "form_bool")]
+    remember_me: bool,
+    #[serde(default)]
+    return_to: Option<String>,
+    #[serde(default)]
+    csrf_token: Option<String>,
+}
+
+/// What `?notice=` may ask the sign-in page to say (nothing else is shown:
+/// no text of the URL reaches the page).
+fn notice(query: &PageQuery) -> Option<&'static str> {
+    match query.get("notice")? {
+        "signed-out" => Some("You are signed out."),
+        "registered" => Some("Your account is ready. Sign in to continue."),
+        _ => None,
+    }
+}
+
+/// `GET /login`: the form (or, when already signed in, straight on).
+pub async fn show(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let query = PageQuery::of(&uri);
+    let return_to = ReturnTo::or_default(query.get("return_to"));
+    if visitor.signed_in {
+        return see_other(return_to.as_str());
+    }
+    let (csrf, cookie) = match login_csrf::for_form(&state.http().cookie, &headers) {
+        Ok(found) => found,
+        Err(e) => return PageError::from_core(e.into()).render(&state),
+    };
+    let response = render(
+        &state,
+        StatusCode::OK,
+        &csrf,
+        &return_to,
+        "",
+        false,
+        None,
+        notice(&query),
+    );
+    with_cookie(response, cookie)
+}
+
+/// `POST /login`: signs in and sends the browser on (303), or shows the
+/// form again with what went wrong.
+pub async fn submit(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    PageForm(form): PageForm<LoginForm>,
+) -> Response {
+    let return_to = ReturnTo::or_default(form.return_to.as_deref());
+    if let Err(refused) = login_csrf::check(&state, &headers, form.csrf_token.as_deref()) {
+        return refused
+            .back_to(return_to.link("/login"), "Back to sign-in")
+            .render(&state);
+    }
+    let planted = state.http().cookie.session_secrets(&headers);
+    let outcome = domain::sign_in(
+        &state,
+        &form.username,
+        Zeroizing::new(form.password),
+        form.remember_me,
+        &planted,
+        &client,
+    )
+    .await;
+    let (status, message, wait) = match outcome {
+        Ok(signed_in) => {
+            let max_age = signed_in.session.absolute_expires_at - signed_in.session.created_at;
+            let response = with_cookie(
+                see_other(return_to.as_str()),
+                state.http().cookie.set(&signed_in.secret, max_age),
+            );
+            return with_cookie(response, LoginCsrf::clear_cookie(&state.http().cookie));
+        }
+        Err(CoreError::InvalidCredentials | CoreError::InvalidUsername(_)) => {
+            (StatusCode::FORBIDDEN, WRONG_CREDENTIALS.to_owned(), None)
+        }
+        Err(CoreError::RateLimited { retry_after }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            wait_message("Too many failed sign-ins.", retry_after),
+            Some(retry_after),
+        ),
+        Err(CoreError::Busy { retry_after }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            wait_message("The server is busy.", retry_after),
+            Some(retry_after),
+        ),
+        Err(other) => {
+            return PageError::from_core(other)
+                .back_to(return_to.link("/login"), "Back to sign-in")
+                .render(&state);
+        }
+    };
+    // The check above found the cookie: the same token goes in the form.
+    let Some(csrf) = LoginCsrf::from_request(&state.http().cookie, &headers) else {
+        return PageError::csrf().render(&state);
+    };
+    let response = render(
+        &state,
+        status,
+        &csrf,
+        &return_to,
+        &form.username,
+        form.remember_me,
+        Some(message),
+        None,
+    );
+    with_retry_after(response, wait)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render(
+    state: &AppState,
+    status: StatusCode,
+    csrf: &LoginCsrf,
+    return_to: &ReturnTo,
+    username: &str,
+    remember_me: bool,
+    error: Option<String>,
+    notice: Option<&'static str>,
+) -> Response {
+    page(
+        status,
+        &LoginPage {
+            layout: Layout::new(state),
+            csrf_token: csrf.form_token(),
+            return_to: return_to.as_str(),
+            register_link: return_to.link("/register"),
+            username,
+            remember_me,
+            error,
+            notice,
+        },
+    )
+}
