@@ -66,10 +66,10 @@ async fn read(
     if !response.status().is_success() {
         return Err(format!("the feed answered {}", response.status()));
     }
-    shared.heard_from_feed();
-    if let Some(tx) = first_answer.take() {
-        let _ = tx.send(Ok(()));
-    }
+    // Current only once the backlog since the cursor has arrived, which
+    // the issuer marks with `synced`: until then a revocation made while
+    // the feed was away could still be on its way.
+    let mut synced = false;
     // The issuer sends a heartbeat every second; silence for the whole
     // staleness window means a dead connection, even one TCP still holds.
     let silence = shared.max_staleness.max(Duration::from_secs(2));
@@ -78,25 +78,33 @@ async fn read(
         let chunk = match tokio::time::timeout(silence, response.chunk()).await {
             Err(_) => return Err("the feed went silent".into()),
             Ok(Err(e)) => return Err(e.to_string()),
-            Ok(Ok(None)) => return Ok(true),
+            Ok(Ok(None)) => return Ok(synced),
             Ok(Ok(Some(chunk))) => chunk,
         };
         let now = unix_now();
         for event in reader.push(&chunk) {
-            if event.event != "revocation" {
-                continue;
-            }
-            match serde_json::from_str::<RevocationEntry>(&event.data) {
-                Ok(entry) => {
-                    shared.revoked.insert(&entry, now);
-                    *cursor = (*cursor).max(entry.seq);
+            match event.event.as_str() {
+                "revocation" => match serde_json::from_str::<RevocationEntry>(&event.data) {
+                    Ok(entry) => {
+                        shared.revoked.insert(&entry, now);
+                        *cursor = (*cursor).max(entry.seq);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "unreadable revocation entry skipped"),
+                },
+                "synced" => {
+                    synced = true;
+                    if let Some(tx) = first_answer.take() {
+                        let _ = tx.send(Ok(()));
+                    }
                 }
-                Err(e) => tracing::warn!(error = %e, "unreadable revocation entry skipped"),
+                _ => {}
             }
         }
         // Entries first, then freshness: a token checked after this point
         // sees every revocation the chunk carried.
-        shared.heard_from_feed();
+        if synced {
+            shared.heard_from_feed();
+        }
         if last_prune.elapsed() >= PRUNE_EVERY {
             shared.revoked.prune(now);
             *last_prune = tokio::time::Instant::now();

@@ -71,7 +71,8 @@ impl VerifierBuilder {
     }
 
     /// Least time between two JWKS fetches caused by unknown key ids
-    /// (default 10 s): forged `kid`s cannot make the verifier hammer the issuer.
+    /// (default 1 s): forged `kid`s cannot make the verifier hammer the
+    /// issuer, and a real rotation is seen within that time.
     pub fn jwks_refetch_interval(mut self, interval: Duration) -> Self {
         self.jwks_refetch_interval = interval;
         self
@@ -130,7 +131,7 @@ impl VerifierBuilder {
             revocations_uri,
             secret: self.introspection_secret,
             keys: RwLock::new(Arc::new(keys)),
-            refetch: tokio::sync::Mutex::new(Instant::now()),
+            refetch: tokio::sync::Mutex::new(None),
             refetch_interval: self.jwks_refetch_interval,
             revoked: RevokedIds::new(),
             cache: VerifiedCache::new(self.cache_capacity),
@@ -193,9 +194,9 @@ pub(crate) struct Shared {
     pub(crate) revocations_uri: String,
     pub(crate) secret: Option<String>,
     keys: RwLock<Arc<Jwks>>,
-    /// When the key set was last fetched; held while fetching so one
-    /// caller fetches and the others wait for its result.
-    refetch: tokio::sync::Mutex<Instant>,
+    /// When an unknown `kid` last caused a fetch; held while fetching so
+    /// one caller fetches and the others wait for its result.
+    refetch: tokio::sync::Mutex<Option<Instant>>,
     refetch_interval: Duration,
     pub(crate) revoked: RevokedIds,
     cache: VerifiedCache,
@@ -232,7 +233,7 @@ impl Verifier {
             leeway: Duration::from_secs(30),
             max_token_lifetime: Duration::from_secs(3600),
             cache_capacity: DEFAULT_CAPACITY,
-            jwks_refetch_interval: Duration::from_secs(10),
+            jwks_refetch_interval: Duration::from_secs(1),
             startup_timeout: Duration::from_secs(10),
             http: None,
         }
@@ -293,10 +294,10 @@ impl Verifier {
         if !Arc::ptr_eq(seen, &self.keys()) {
             return true; // another caller fetched while this one waited
         }
-        if last.elapsed() < self.shared.refetch_interval {
+        if last.is_some_and(|at| at.elapsed() < self.shared.refetch_interval) {
             return false;
         }
-        *last = Instant::now();
+        *last = Some(Instant::now());
         match fetch_jwks(&self.shared.http, &self.shared.jwks_uri).await {
             Ok(fresh) => {
                 *self.shared.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
