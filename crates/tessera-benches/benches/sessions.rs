@@ -121,14 +121,14 @@ fn lookups(c: &mut Criterion) {
             let core = Tessera::open(store.clone(), Arc::new(SystemClock), config, kek)
                 .await
                 .unwrap();
-            core.authenticate_cookie(&secret).await.unwrap();
+            core.cookie_sessions.authenticate(&secret).await.unwrap();
             (core, secret)
         });
         c.bench_function(
             &format!("session lookup warm (in-process cache) [{name}]"),
             |b| {
                 b.to_async(&runtime)
-                    .iter(|| async { core.authenticate_cookie(&secret).await.unwrap() })
+                    .iter(|| async { core.cookie_sessions.authenticate(&secret).await.unwrap() })
             },
         );
         let hash = secret.hash();

@@ -1,6 +1,7 @@
 //! Domain errors: what went wrong, in the domain's words. The HTTP layer maps
 //! each to a status and a problem type.
 
+use crate::key_wrap::{KeyStoreError, WrapError};
 use crate::password::{HashError, PasswordPolicyError};
 use crate::secret::RandomError;
 use crate::store::StoreError;
@@ -53,7 +54,7 @@ pub enum CoreError {
     Store(#[from] StoreError),
     /// Signing keys could not be sealed or opened (e.g. the wrong key-encryption key).
     #[error(transparent)]
-    Keys(#[from] crate::key_wrap::WrapError),
+    Keys(#[from] WrapError),
     /// A fault inside the server.
     #[error("internal error: {0}")]
     Internal(String),
@@ -64,6 +65,15 @@ impl From<HashError> for CoreError {
         match e {
             HashError::Busy { retry_after } => CoreError::Busy { retry_after },
             HashError::Internal(m) => CoreError::Internal(m),
+        }
+    }
+}
+
+impl From<KeyStoreError> for CoreError {
+    fn from(e: KeyStoreError) -> Self {
+        match e {
+            KeyStoreError::Store(e) => CoreError::Store(e),
+            KeyStoreError::Wrap(e) => CoreError::Keys(e),
         }
     }
 }

@@ -26,10 +26,9 @@ use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::client::ClientInfo;
-use crate::error::CoreError;
 use crate::keys::{SigningKey, StoredKey};
 use crate::secret::{RandomError, fill_random};
-use crate::store::{Keys, Store};
+use crate::store::{Keys, Store, StoreError};
 
 /// Bytes in a key-encryption key (AES-256).
 pub const KEK_BYTES: usize = 32;
@@ -142,6 +141,18 @@ impl KeyEncryptionKey {
             .map(LessSafeKey::new)
             .map_err(|_| WrapError::Crypto)
     }
+}
+
+/// Loading or re-wrapping the stored keys failed: in the store, or in
+/// sealing or opening a key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyStoreError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key could not be sealed or opened.
+    #[error(transparent)]
+    Wrap(#[from] WrapError),
 }
 
 /// Sealing or opening a signing key failed.
@@ -332,7 +343,7 @@ fn from_clear(key: &StoredKey) -> SigningKey {
 pub async fn load_keys(
     store: &dyn Keys,
     kek: &KeyEncryptionKey,
-) -> Result<(Vec<SigningKey>, Vec<String>), CoreError> {
+) -> Result<(Vec<SigningKey>, Vec<String>), KeyStoreError> {
     let stored = store.keys().await?;
     let mut keys = Vec::with_capacity(stored.len());
     let mut clear = Vec::new();
@@ -379,7 +390,7 @@ pub async fn rewrap(
     to: &KeyEncryptionKey,
     client: &ClientInfo,
     now: OffsetDateTime,
-) -> Result<Rewrapped, CoreError> {
+) -> Result<Rewrapped, KeyStoreError> {
     let stored = store.keys().await?;
     // Everything is opened before anything is written.
     let mut plan = Vec::with_capacity(stored.len());

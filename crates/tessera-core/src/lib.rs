@@ -1,30 +1,68 @@
 //! Tessera's domain: users, sessions of both kinds, secrets, password hashing,
 //! policies, and the store traits every backend implements.
 //!
-//! Nothing here knows HTTP or SQL: the HTTP layer calls [`Tessera`], and
-//! [`Tessera`] calls a [`store::Store`].
+//! Nothing here knows HTTP or SQL: the HTTP layer calls the services bundled
+//! in [`Tessera`], and they call a [`store::Store`].
+//!
+//! # Layers
+//!
+//! Each module uses only modules of its own layer or below, never above, and
+//! there is no cycle within a layer:
+//!
+//! 1. **Values and rules**, no service: `clock`, `secret`, `username`,
+//!    `user`, `session`, `password`, `attempt`, `rate_limit`, `audit`,
+//!    `client`, `error`, `keys`, `key_wrap`, `jwt`, `revocation`, `store`,
+//!    `session_cache`, `token_cache`, `config`.
+//! 2. **[`context::Context`]**: what every service shares (store, clock,
+//!    settings, hashing pool, session cache; the audit write and the
+//!    live-user lookup). It knows no service.
+//! 3. **Services other services use**: [`revocations::Revocations`],
+//!    [`signing_keys::SigningKeys`], [`sign_in_guard::SignInGuard`], then
+//!    [`session_end::SessionEnd`] (over `Revocations`).
+//! 4. **The services callers use**: [`accounts::Accounts`],
+//!    [`cookie_session::CookieSessions`], [`token_session::TokenSessions`],
+//!    [`user_sessions::UserSessions`], [`health::Health`],
+//!    [`sweeper::Sweeper`], [`audit_log::AuditLog`].
+//! 5. **[`Tessera`]** (`tessera.rs`): builds them all over one store and
+//!    holds them; nothing below knows it.
+//!
+//! A service holds what it needs by `Arc`, given at construction: there are
+//! no back-references.
 
+pub mod accounts;
 pub mod attempt;
 pub mod audit;
+pub mod audit_log;
 pub mod client;
 pub mod clock;
+pub mod config;
+pub mod context;
+pub mod cookie_session;
 pub mod error;
+pub mod health;
 pub mod jwt;
 pub mod key_wrap;
 pub mod keys;
 pub mod password;
 pub mod rate_limit;
 pub mod revocation;
+pub mod revocations;
 pub mod secret;
-pub mod service;
 pub mod session;
-pub mod session_cache;
+mod session_cache;
 pub mod session_end;
+pub mod sign_in_guard;
+pub mod signing_keys;
 pub mod store;
+pub mod sweeper;
+pub mod tessera;
 pub mod token_cache;
 pub mod token_session;
 pub mod user;
+pub mod user_sessions;
 pub mod username;
 
+pub use config::TesseraConfig;
 pub use error::CoreError;
-pub use service::{Tessera, TesseraConfig};
+pub use session_cache::SessionCacheStats;
+pub use tessera::Tessera;

@@ -315,39 +315,6 @@ impl PasswordHasher {
         .await
     }
 
-    /// Verifications per second the pool completes in `window` with
-    /// `in_flight` checks of the dummy hash always waiting: what the Argon2id
-    /// parameters allow on this machine right now.
-    pub async fn throughput(&self, window: Duration, in_flight: usize) -> Result<f64, HashError> {
-        let started = Instant::now();
-        let until = started + window;
-        let loops: Vec<_> = (0..in_flight.max(1))
-            .map(|_| {
-                let hasher = self.clone();
-                tokio::spawn(async move {
-                    let mut done = 0u64;
-                    while Instant::now() < until {
-                        hasher.verify(Zeroizing::new("x".into()), None).await?;
-                        done += 1;
-                    }
-                    Ok::<u64, HashError>(done)
-                })
-            })
-            .collect();
-        let mut done = 0u64;
-        for check in loops {
-            done += check
-                .await
-                .map_err(|e| HashError::Internal(e.to_string()))??;
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        Ok(if seconds > 0.0 {
-            done as f64 / seconds
-        } else {
-            0.0
-        })
-    }
-
     /// Argon2 verifications run so far, dummy ones for unknown users included.
     pub fn verifications(&self) -> u64 {
         self.verifications

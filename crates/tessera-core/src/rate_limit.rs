@@ -18,26 +18,25 @@
 //! Counters live in the store (Redis when configured), so every node shares
 //! them; when they cannot be reached at all, sign-in is refused (503), not
 //! unguarded. Unknown usernames are counted exactly like known ones.
+//!
+//! This module holds the policy and the counter keys;
+//! [`crate::sign_in_guard`] applies them to each attempt.
 
 use std::net::IpAddr;
 
-use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
-use crate::attempt::{Admission, Attempt, doubled};
-use crate::audit::AuditKind;
+use crate::attempt::Attempt;
 use crate::client::ClientInfo;
-use crate::error::CoreError;
-use crate::service::Tessera;
 
 /// Longest a blocked address waits.
-const MAX_IP_BLOCK: Duration = Duration::days(1);
+pub(crate) const MAX_IP_BLOCK: Duration = Duration::days(1);
 /// A slowed account's first wait.
 const FIRST_ACCOUNT_WAIT: Duration = Duration::seconds(1);
 /// Longest a slowed account waits between attempts.
 const MAX_ACCOUNT_WAIT: Duration = Duration::minutes(1);
 /// How long address strikes are remembered for the growing block.
-const STRIKE_MEMORY: Duration = Duration::days(1);
+pub(crate) const STRIKE_MEMORY: Duration = Duration::days(1);
 
 /// Attempts allowed per account and per address within a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +90,13 @@ impl AttemptKeys {
         }
     }
 
-    fn attempt(&self, policy: RateLimitPolicy) -> Attempt<'_> {
+    /// The counter key of the client's address, when it is known.
+    pub(crate) fn ip(&self) -> Option<&str> {
+        self.ip.as_deref()
+    }
+
+    /// The attempt these keys count under `policy`.
+    pub(crate) fn attempt(&self, policy: RateLimitPolicy) -> Attempt<'_> {
         Attempt {
             ip: self.ip.as_deref(),
             account: &self.account,
@@ -100,119 +105,6 @@ impl AttemptKeys {
             first_wait: FIRST_ACCOUNT_WAIT,
             max_wait: MAX_ACCOUNT_WAIT,
         }
-    }
-}
-
-/// An admitted attempt's counts, which tell its failure what to impose.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Admitted {
-    ip: u64,
-    account: u64,
-}
-
-fn seconds_until(now: OffsetDateTime, until: OffsetDateTime) -> u64 {
-    u64::try_from((until - now).whole_seconds().max(1)).unwrap_or(1)
-}
-
-impl Tessera {
-    /// Reserves a password attempt before any password work: refuses with
-    /// [`CoreError::RateLimited`] while the address is blocked or full or
-    /// the account's next attempt is not due, and otherwise counts the
-    /// attempt at once, so that parallel attempts cannot all pass. One store
-    /// operation.
-    pub(crate) async fn reserve_attempt(&self, keys: &AttemptKeys) -> Result<Admitted, CoreError> {
-        let now = self.now();
-        match self
-            .store
-            .reserve(&keys.attempt(self.config.rate_limit), now)
-            .await?
-        {
-            Admission::Granted { ip, account } => Ok(Admitted { ip, account }),
-            Admission::Refused { retry_at } => Err(CoreError::RateLimited {
-                retry_after: seconds_until(now, retry_at),
-            }),
-        }
-    }
-
-    /// A right password: gives the slots back and clears the account's
-    /// count (not the address's: one good password does not excuse a
-    /// thousand guesses from the same address).
-    pub(crate) async fn attempt_succeeded(&self, keys: &AttemptKeys) -> Result<(), CoreError> {
-        let attempt = keys.attempt(self.config.rate_limit);
-        Ok(self.store.release(&attempt, true, self.now()).await?)
-    }
-
-    /// The password was never checked (the hashing pool was busy, the store
-    /// failed): gives the slots back, keeping the original error. A failure
-    /// to do so only leaves the slot counted, the cautious side.
-    pub(crate) async fn attempt_abandoned(&self, keys: &AttemptKeys) {
-        let attempt = keys.attempt(self.config.rate_limit);
-        if let Err(e) = self.store.release(&attempt, false, self.now()).await {
-            tracing::warn!(error = %e, "cannot give back an unchecked password attempt");
-        }
-    }
-
-    /// A wrong password, already counted when it was admitted: the attempt
-    /// that took the address's last slot blocks it (growing with each
-    /// strike); an account past the limit was slowed on admission. Both are
-    /// audited.
-    pub(crate) async fn attempt_failed(
-        &self,
-        keys: &AttemptKeys,
-        admitted: Admitted,
-        client: &ClientInfo,
-    ) -> Result<(), CoreError> {
-        let policy = self.config.rate_limit;
-        let now = self.now();
-        if let Some(ip) = &keys.ip
-            && admitted.ip >= u64::from(policy.login_attempts)
-        {
-            let (strikes, _) = self
-                .store
-                .hit(&format!("strikes:{ip}"), STRIKE_MEMORY, now)
-                .await?;
-            let block = doubled(policy.window, strikes.saturating_sub(1), MAX_IP_BLOCK);
-            self.store.block(ip, now + block, now).await?;
-            self.audit(
-                AuditKind::SignInRateLimited,
-                None,
-                client,
-                json!({ "scope": "ip", "retry_after": block.whole_seconds(), "strike": strikes }),
-            )
-            .await?;
-        }
-        if let Some(wait) = keys.attempt(policy).account_wait(admitted.account) {
-            self.audit(
-                AuditKind::SignInRateLimited,
-                None,
-                client,
-                json!({ "scope": "account", "retry_after": wait.whole_seconds(), "attempts": admitted.account }),
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// Counts a registration attempt from `client`'s address (whatever its
-    /// outcome: probing for taken names is what is limited) and refuses it
-    /// past `rate_limit.registrations` in the window. One atomic store
-    /// operation.
-    pub(crate) async fn count_registration(&self, client: &ClientInfo) -> Result<(), CoreError> {
-        let Some(ip) = client.ip else {
-            return Ok(());
-        };
-        let policy = self.config.rate_limit;
-        let now = self.now();
-        let (count, window_end) = self
-            .store
-            .hit(&format!("reg:{}", address_key(ip)), policy.window, now)
-            .await?;
-        if count > u64::from(policy.registrations) {
-            return Err(CoreError::TooManyRegistrations {
-                retry_after: seconds_until(now, window_end),
-            });
-        }
-        Ok(())
     }
 }
 

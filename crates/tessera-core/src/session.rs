@@ -5,11 +5,13 @@
 //! revoked alike.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::secret::{RandomError, SecretHash, random_token};
+use crate::user::User;
 
 /// The public identifier of a session: random, safe to show, useless as a
 /// credential. It is the JWT `sid` of a token session.
@@ -149,6 +151,15 @@ impl SessionPolicy {
         let half: Duration = idle / 2;
         half.min(Duration::minutes(1))
     }
+}
+
+/// A request's proven identity: a live session and its user.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The user (shared with the cache: no copy per request).
+    pub user: Arc<User>,
+    /// The session the request belongs to.
+    pub session: Session,
 }
 
 #[cfg(test)]

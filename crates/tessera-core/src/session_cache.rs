@@ -97,6 +97,19 @@ pub struct SessionCache {
     users: RwLock<HashMap<Uuid, (Arc<User>, u32)>>,
 }
 
+/// What the in-process session cache holds: for operators (metrics) and
+/// `tessera bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCacheStats {
+    /// Sessions held, both kinds.
+    pub sessions: usize,
+    /// Users held.
+    pub users: usize,
+    /// Approximate bytes the sessions take, by layout at the tables' worst
+    /// load (users are shared with requests and not counted).
+    pub session_bytes: usize,
+}
+
 impl std::fmt::Debug for SessionCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionCache")
@@ -224,9 +237,14 @@ impl SessionCache {
         read(&self.cookies).len() + read(&self.tokens).len()
     }
 
-    /// Whether no session is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// What is held now.
+    pub fn stats(&self) -> SessionCacheStats {
+        let sessions = self.len();
+        SessionCacheStats {
+            sessions,
+            users: read(&self.users).len(),
+            session_bytes: sessions * Self::bytes_per_session(),
+        }
     }
 
     /// Bytes one cached session takes in its table: key and entry, plus the
@@ -290,6 +308,17 @@ mod tests {
         cache.remove(&cookie);
         assert!(cache.cookie(&cookie.secret_hash).is_none());
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn stats_count_what_is_held() {
+        let cache = SessionCache::new();
+        cache.put(&session(SessionKind::Cookie));
+        cache.put(&session(SessionKind::Token));
+        let stats = cache.stats();
+        assert_eq!(stats.sessions, 2);
+        assert_eq!(stats.users, 0);
+        assert_eq!(stats.session_bytes, 2 * SessionCache::bytes_per_session());
     }
 
     #[test]

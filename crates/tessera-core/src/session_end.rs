@@ -1,20 +1,22 @@
 //! The one way a session ends. Sign-out, revocation by id or scope, a
 //! password change, an administrator's disable, a token revocation, refresh
 //! reuse, a sign-in replacing the browser's previous session: each deletes
-//! the session in the store and then calls [`Tessera::ended`], which evicts
+//! the session in the store and then calls [`SessionEnd::ended`], which evicts
 //! cached copies, puts the `sid` into the revocation set (here at once, on
 //! every other node through the store) and audits the end. Nothing that ends
 //! a session may skip a step, so nothing does it by hand.
 
+use std::sync::Arc;
+
 use serde_json::json;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::AuditKind;
 use crate::client::ClientInfo;
+use crate::context::Context;
 use crate::error::CoreError;
 use crate::revocation::RevocationKind;
-use crate::service::Tessera;
+use crate::revocations::Revocations;
 use crate::session::{Session, SessionId};
 
 /// Why sessions ended: decides what the audit log says.
@@ -29,7 +31,22 @@ pub enum Ending {
     RefreshReused,
 }
 
-impl Tessera {
+/// The one path by which sessions end.
+#[derive(Debug)]
+pub struct SessionEnd {
+    context: Arc<Context>,
+    revocations: Arc<Revocations>,
+}
+
+impl SessionEnd {
+    /// Ends sessions over `context`, revoking them in `revocations`.
+    pub fn new(context: Arc<Context>, revocations: Arc<Revocations>) -> Self {
+        Self {
+            context,
+            revocations,
+        }
+    }
+
     /// Deletes one session and ends it; `None` if it was already gone.
     pub(crate) async fn end_session(
         &self,
@@ -37,7 +54,7 @@ impl Tessera {
         client: &ClientInfo,
         why: Ending,
     ) -> Result<Option<Session>, CoreError> {
-        let ended = self.store.delete_session(id).await?;
+        let ended = self.context.store().delete_session(id).await?;
         self.ended(ended.as_slice(), client, why).await?;
         Ok(ended)
     }
@@ -50,7 +67,11 @@ impl Tessera {
         client: &ClientInfo,
         why: Ending,
     ) -> Result<usize, CoreError> {
-        let ended = self.store.delete_user_sessions(user_id, keep).await?;
+        let ended = self
+            .context
+            .store()
+            .delete_user_sessions(user_id, keep)
+            .await?;
         self.ended(&ended, client, why).await?;
         Ok(ended.len())
     }
@@ -68,15 +89,15 @@ impl Tessera {
             return Ok(());
         }
         for session in sessions {
-            self.cache.remove(session);
+            self.context.cache().remove(session);
         }
         // Long enough for the last access token and any cached copy.
-        let until = self.now() + self.config.tokens.revocation_ttl();
+        let until = self.context.now() + self.context.config().tokens.revocation_ttl();
         let entries: Vec<_> = sessions
             .iter()
             .map(|s| (RevocationKind::Sid, s.id.as_str().to_owned(), until))
             .collect();
-        self.revoke(entries).await?;
+        self.revocations.revoke(entries).await?;
         for session in sessions {
             let (id, kind) = (session.id.as_str(), session.kind.as_str());
             let (event, detail) = match why {
@@ -93,20 +114,9 @@ impl Tessera {
                     json!({ "session_id": id, "kind": kind }),
                 ),
             };
-            self.audit(event, Some(session.user_id), client, detail)
+            self.context
+                .audit(event, Some(session.user_id), client, detail)
                 .await?;
-        }
-        Ok(())
-    }
-
-    /// Stores revocations and applies them to this node's set at once.
-    pub(crate) async fn revoke(
-        &self,
-        entries: Vec<(RevocationKind, String, OffsetDateTime)>,
-    ) -> Result<(), CoreError> {
-        if !entries.is_empty() {
-            let stored = self.store.insert_revocations(&entries).await?;
-            self.revocations.apply(&stored);
         }
         Ok(())
     }

@@ -41,6 +41,7 @@ pub async fn register(
     state.http().origins.check(&headers)?;
     let user = state
         .core()
+        .accounts
         .register(&value.username, Zeroizing::new(value.password), &client)
         .await?;
     let body = Registered {
@@ -73,6 +74,7 @@ pub async fn change_password(
 ) -> Result<Response, ApiError> {
     let rotated = state
         .core()
+        .accounts
         .change_password(
             &caller.auth,
             Zeroizing::new(value.current_password),
@@ -89,7 +91,7 @@ pub async fn change_password(
         })?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let (Some(secret), Carrier::Cookie(_)) = (rotated, &caller.carrier) {
-        let max_age = caller.auth.session.absolute_expires_at - state.core().now();
+        let max_age = caller.auth.session.absolute_expires_at - state.core().context.now();
         if let Some(cookie) = state.http().cookie.set(&secret, max_age) {
             response.headers_mut().insert(header::SET_COOKIE, cookie);
         }

@@ -62,7 +62,7 @@ pub async fn audit(
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = page_size(query.limit)?;
-    let records = state.core().audit_log(query.before, limit).await?;
+    let records = state.core().audit_log.page(query.before, limit).await?;
     let next_before = (records.len() == limit as usize)
         .then(|| records.last().map(|r| r.id))
         .flatten();
@@ -108,6 +108,7 @@ pub async fn users(
     let limit = page_size(query.limit)?;
     let users = state
         .core()
+        .accounts
         .list_users(query.after.as_deref(), limit)
         .await?;
     let next_after = (users.len() == limit as usize)
@@ -151,6 +152,7 @@ async fn set_disabled(
 ) -> Result<StatusCode, ApiError> {
     state
         .core()
+        .accounts
         .set_disabled(user_id(id)?, disabled, client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -166,12 +168,14 @@ pub async fn revoke_sessions(
     let id = user_id(&id)?;
     state
         .core()
+        .accounts
         .user(id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     state
         .core()
-        .revoke_sessions(id, None, &client, "admin")
+        .user_sessions
+        .revoke_all(id, None, &client, "admin")
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -208,7 +212,7 @@ pub async fn keys(
     State(state): State<AppState>,
     _admin: Admin,
 ) -> Result<Json<Vec<KeyView>>, ApiError> {
-    let keys = state.core().signing_keys().await?;
+    let keys = state.core().signing_keys.list().await?;
     Ok(Json(keys.iter().map(KeyView::from).collect()))
 }
 
@@ -219,6 +223,6 @@ pub async fn rotate_keys(
     Client(client): Client,
     _admin: Admin,
 ) -> Result<Json<KeyView>, ApiError> {
-    let key = state.core().rotate_signing_key(&client).await?;
+    let key = state.core().signing_keys.rotate(&client).await?;
     Ok(Json(KeyView::from(&key)))
 }

@@ -10,7 +10,7 @@ use secrecy::ExposeSecret as _;
 use tessera_core::CoreError;
 use tessera_core::client::ClientInfo;
 use tessera_core::secret::{Secret, constant_time_str_eq};
-use tessera_core::service::Authenticated;
+use tessera_core::session::Authenticated;
 use tessera_core::user::ADMIN_ROLE;
 
 use crate::csrf::{check_token, is_unsafe};
@@ -97,7 +97,7 @@ impl FromRequestParts<AppState> for Caller {
             // request's credential is never ambiguous. Bearer requests carry
             // no ambient credential, hence need no CSRF defence.
             let token = bearer(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
-            let auth = state.core().authenticate_bearer(token).await?;
+            let auth = state.core().token_sessions.authenticate(token).await?;
             return Ok(Caller {
                 auth,
                 carrier: Carrier::Bearer,
@@ -124,7 +124,7 @@ pub fn csrf_checked(
 ) -> Result<Caller, ApiError> {
     if is_unsafe(&parts.method) {
         state.http().origins.check(&parts.headers)?;
-        let expected = state.core().csrf_token(&secret);
+        let expected = state.core().cookie_sessions.csrf_token(&secret);
         check_token(
             &expected,
             &parts.headers,
@@ -146,7 +146,7 @@ pub async fn cookie_session(
     state: &AppState,
 ) -> Result<(Authenticated, Secret), ApiError> {
     for secret in state.http().cookie.session_secrets(&parts.headers) {
-        match state.core().authenticate_cookie(&secret).await {
+        match state.core().cookie_sessions.authenticate(&secret).await {
             Ok(auth) => return Ok((auth, secret)),
             Err(CoreError::Unauthenticated) => continue,
             Err(e) => return Err(e.into()),

@@ -44,7 +44,8 @@ pub async fn sign_in(
     let planted = state.http().cookie.session_secrets(&headers);
     let signed_in = state
         .core()
-        .sign_in_cookie(
+        .cookie_sessions
+        .sign_in(
             &value.username,
             Zeroizing::new(value.password),
             value.remember_me,
@@ -61,7 +62,7 @@ pub async fn sign_in(
     let body = SessionBody {
         user: UserView::from(&signed_in.user),
         session: SessionView::new(&signed_in.session, Some(signed_in.session.id.as_str())),
-        csrf_token: state.core().csrf_token(&signed_in.secret),
+        csrf_token: state.core().cookie_sessions.csrf_token(&signed_in.secret),
     };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
@@ -81,13 +82,14 @@ pub async fn current(
     // user agent: show the stored one.
     let session = state
         .core()
-        .session(&caller.auth.session.id)
+        .user_sessions
+        .get(&caller.auth.session.id)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     Ok(Json(SessionBody {
         user: UserView::from(caller.auth.user.as_ref()),
         session: SessionView::new(&session, Some(session.id.as_str())),
-        csrf_token: state.core().csrf_token(secret),
+        csrf_token: state.core().cookie_sessions.csrf_token(secret),
     }))
 }
 
@@ -114,7 +116,11 @@ pub async fn sign_out(
     };
     if let Ok(found) = cookie_session(&parts, &state).await {
         let caller = csrf_checked(&parts, &state, found)?;
-        state.core().sign_out(&caller.auth, &client).await?;
+        state
+            .core()
+            .cookie_sessions
+            .sign_out(&caller.auth, &client)
+            .await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Some(clear) = state.http().cookie.clear() {

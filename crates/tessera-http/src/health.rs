@@ -16,7 +16,7 @@ pub async fn healthz() -> Json<Value> {
 /// otherwise. Lost optional parts (Redis) are named under `degraded`: the
 /// node still serves every request, so a load balancer should keep it.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let degraded = state.core().ready().await.map_err(|_| {
+    let degraded = state.core().health.ready().await.map_err(|_| {
         ApiError::new(ProblemKind::NotReady, "the data store cannot be reached").retry_after_secs(5)
     })?;
     Ok(Json(json!({ "status": "ready", "degraded": degraded })))

@@ -18,7 +18,7 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
     let current = caller.auth.session.id.as_str();
-    let sessions = state.core().sessions_of(caller.auth.user.id).await?;
+    let sessions = state.core().user_sessions.list(caller.auth.user.id).await?;
     Ok(Json(
         sessions
             .iter()
@@ -36,7 +36,8 @@ pub async fn revoke_one(
 ) -> Result<Response, ApiError> {
     state
         .core()
-        .revoke_session(caller.auth.user.id, &id, &client)
+        .user_sessions
+        .revoke(caller.auth.user.id, &id, &client)
         .await?;
     Ok(signed_out_if(
         id == caller.auth.session.id.as_str(),
@@ -75,7 +76,8 @@ pub async fn revoke_many(
     };
     state
         .core()
-        .revoke_sessions(caller.auth.user.id, keep, &client, "user")
+        .user_sessions
+        .revoke_all(caller.auth.user.id, keep, &client, "user")
         .await?;
     Ok(signed_out_if(matches!(scope, Scope::All), &caller, &state))
 }

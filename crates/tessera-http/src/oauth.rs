@@ -157,12 +157,17 @@ pub async fn token(
             let password = Zeroizing::new(required(form.password, "password")?);
             state
                 .core()
-                .sign_in_token(&username, password, &client)
+                .token_sessions
+                .sign_in(&username, password, &client)
                 .await?
         }
         "refresh_token" => {
             let refresh = required(form.refresh_token, "refresh_token")?;
-            state.core().refresh(&refresh, &client).await?
+            state
+                .core()
+                .token_sessions
+                .refresh(&refresh, &client)
+                .await?
         }
         _ => {
             return Err(OAuthError::new(
@@ -183,7 +188,11 @@ pub async fn revoke(
     input: Result<Input<TokenForm>, ApiError>,
 ) -> Result<Response, OAuthError> {
     let token = required(input?.value.token, "token")?;
-    state.core().revoke_token(&token, &client).await?;
+    state
+        .core()
+        .token_sessions
+        .revoke_token(&token, &client)
+        .await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -199,7 +208,7 @@ pub async fn introspect(
         .map_err(verifier_error)?;
     let input = Input::<TokenForm>::from_request(Request::from_parts(parts, body), &state).await;
     let token = required(input?.value.token, "token")?;
-    let body = match state.core().introspect(&token).await? {
+    let body = match state.core().token_sessions.introspect(&token).await? {
         Introspection::Inactive => json!({ "active": false }),
         Introspection::Access(claims) => json!({
             "active": true,

@@ -66,7 +66,8 @@ pub async fn revocations(
     }
     let revocations = state
         .core()
-        .revocations_since(since, PAGE)
+        .revocations
+        .since(since, PAGE)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     let cursor = revocations.last().map_or(since, |r| r.seq);
@@ -109,12 +110,12 @@ fn event(r: &Revocation) -> Event {
 /// subscription starts before the backlog is read, so nothing falls between.
 fn stream(state: AppState, since: i64) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(256);
-    let mut live = state.core().revocation_set().subscribe();
+    let mut live = state.core().revocations.set().subscribe();
     tokio::spawn(async move {
         let mut last = since;
         let mut replayed = std::collections::HashSet::new();
         loop {
-            let page = match state.core().revocations_since(last, PAGE).await {
+            let page = match state.core().revocations.since(last, PAGE).await {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(error = %e, "revocation stream cannot read the store");

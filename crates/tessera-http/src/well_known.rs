@@ -14,7 +14,7 @@ const JWKS_MAX_AGE: &str = "public, max-age=60";
 
 /// `GET /.well-known/jwks.json`: current and still-valid previous public keys.
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let mut response = Json(json!({ "keys": state.core().jwks() })).into_response();
+    let mut response = Json(json!({ "keys": state.core().signing_keys.jwks() })).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(JWKS_MAX_AGE),
@@ -24,7 +24,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 
 /// `GET /.well-known/openid-configuration`: where everything is.
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
-    let config = state.core().config();
+    let config = state.core().context.config();
     let issuer = config.tokens.issuer.trim_end_matches('/');
     let algorithms: Vec<&str> = if config.algorithm.is_public() {
         vec![config.algorithm.as_str()]

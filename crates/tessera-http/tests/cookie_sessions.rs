@@ -345,8 +345,11 @@ async fn idle_sessions_expire_and_the_sweep_removes_them() {
     clock.advance(Duration::minutes(31));
     let r = alice.get("/v1/me").await;
     problem(r, 401).await;
-    assert_eq!(server.state.core().sweep_expired().await.unwrap(), 1);
-    assert!(server.state.core().sweep_expired().await.unwrap() == 0);
+    assert_eq!(
+        server.state.core().sweeper.sweep_expired().await.unwrap(),
+        1
+    );
+    assert!(server.state.core().sweeper.sweep_expired().await.unwrap() == 0);
 }
 
 #[tokio::test]
@@ -529,7 +532,8 @@ async fn password_change_rotates_this_session_and_revokes_the_others() {
         server
             .state
             .core()
-            .revocation_set()
+            .revocations
+            .set()
             .is_session_revoked(&laptop.session_id)
     );
     // Old password no longer signs in; the new one does.

@@ -310,7 +310,7 @@ fn at_most_the_limit_verified(answers: &[(u16, Option<i64>)], verified: u64, wro
 async fn parallel_wrong_passwords_from_one_address_are_limited_before_hashing() {
     let server = slow_hashing_server().await;
     server.register("alice").await;
-    let before = server.state.core().password_verifications();
+    let before = server.state.core().sign_in_guard.password_verifications();
     // 40 at once, over both endpoints (they share the limits).
     let requests = (0..40)
         .map(|i| {
@@ -329,7 +329,7 @@ async fn parallel_wrong_passwords_from_one_address_are_limited_before_hashing() 
         })
         .collect();
     let answers = all_at_once(requests).await;
-    let verified = server.state.core().password_verifications() - before;
+    let verified = server.state.core().sign_in_guard.password_verifications() - before;
     at_most_the_limit_verified(&answers, verified, &[401, 400]);
 }
 
@@ -337,7 +337,7 @@ async fn parallel_wrong_passwords_from_one_address_are_limited_before_hashing() 
 async fn parallel_wrong_passwords_from_many_addresses_are_limited_per_account() {
     let server = slow_hashing_server().await;
     server.register("alice").await;
-    let before = server.state.core().password_verifications();
+    let before = server.state.core().sign_in_guard.password_verifications();
     let requests = (0..40)
         .map(|i| {
             server
@@ -348,7 +348,7 @@ async fn parallel_wrong_passwords_from_many_addresses_are_limited_per_account() 
         })
         .collect();
     let answers = all_at_once(requests).await;
-    let verified = server.state.core().password_verifications() - before;
+    let verified = server.state.core().sign_in_guard.password_verifications() - before;
     at_most_the_limit_verified(&answers, verified, &[401]);
 }
 
@@ -356,7 +356,7 @@ async fn parallel_wrong_passwords_from_many_addresses_are_limited_per_account() 
 async fn parallel_wrong_current_passwords_are_limited_before_hashing() {
     let server = slow_hashing_server().await;
     let alice = server.signed_in("alice").await;
-    let before = server.state.core().password_verifications();
+    let before = server.state.core().sign_in_guard.password_verifications();
     let requests = (0..40)
         .map(|_| {
             alice
@@ -368,7 +368,7 @@ async fn parallel_wrong_current_passwords_are_limited_before_hashing() {
         })
         .collect();
     let answers = all_at_once(requests).await;
-    let verified = server.state.core().password_verifications() - before;
+    let verified = server.state.core().sign_in_guard.password_verifications() - before;
     at_most_the_limit_verified(&answers, verified, &[403]);
 }
 

@@ -214,7 +214,8 @@ async fn revoking_a_token_session_refuses_its_access_token_on_the_next_request()
         server
             .state
             .core()
-            .revocation_set()
+            .revocations
+            .set()
             .is_revoked(&app.session_id, "-")
     );
 }
@@ -622,7 +623,7 @@ async fn key_rotation_publishes_the_new_key_and_keeps_the_old_until_its_tokens_e
 
     // Once every token of the old key has expired, it leaves the key set.
     clock.advance(Duration::minutes(12));
-    server.state.core().reload_keys().await.unwrap();
+    server.state.core().signing_keys.reload().await.unwrap();
     let jwks: Value = server
         .anon()
         .get(server.url("/.well-known/jwks.json"))

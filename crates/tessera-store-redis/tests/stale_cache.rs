@@ -65,11 +65,13 @@ async fn a_cache_entry_whose_tombstone_was_lost_is_refused_by_every_node() {
     let client = ClientInfo::new(None, Some("test"));
     let (layer_a, node_a) = node(postgres.clone()).await;
     node_a
+        .accounts
         .register("alice", Zeroizing::new(PASSWORD.into()), &client)
         .await
         .unwrap();
     let signed_in = node_a
-        .sign_in_cookie(
+        .cookie_sessions
+        .sign_in(
             "alice",
             Zeroizing::new(PASSWORD.into()),
             false,
@@ -91,8 +93,16 @@ async fn a_cache_entry_whose_tombstone_was_lost_is_refused_by_every_node() {
         .unwrap();
     let entry: String = raw.get(&entry_key).await.unwrap();
 
-    let auth = node_a.authenticate_cookie(&signed_in.secret).await.unwrap();
-    node_a.sign_out(&auth, &client).await.unwrap();
+    let auth = node_a
+        .cookie_sessions
+        .authenticate(&signed_in.secret)
+        .await
+        .unwrap();
+    node_a
+        .cookie_sessions
+        .sign_out(&auth, &client)
+        .await
+        .unwrap();
     // As if the tombstone write of that sign-out had failed.
     let () = raw.set(&entry_key, &entry).await.unwrap();
     let () = raw.del(&tombstone_key).await.unwrap();
@@ -106,7 +116,7 @@ async fn a_cache_entry_whose_tombstone_was_lost_is_refused_by_every_node() {
     );
     // ...which the node refuses, since the session's sid is revoked.
     assert!(matches!(
-        node_b.authenticate_cookie(&signed_in.secret).await,
+        node_b.cookie_sessions.authenticate(&signed_in.secret).await,
         Err(CoreError::Unauthenticated)
     ));
     let _: () = raw.del(&entry_key).await.unwrap();

@@ -6,9 +6,8 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use tessera_core::client::ClientInfo;
 use tessera_core::key_wrap;
-
-use crate::config::Settings;
-use crate::{data_dir, wiring};
+use tessera_server::config::Settings;
+use tessera_server::{data_dir, wiring};
 
 /// Signing key administration.
 #[derive(Subcommand)]
@@ -38,13 +37,13 @@ pub async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()
         match command {
             KeysCommand::Rotate => {
                 let core = wiring::domain(settings, &backend, false).await?;
-                let key = core.rotate_signing_key(&cli).await?;
+                let key = core.signing_keys.rotate(&cli).await?;
                 println!("{}\t{}\tcurrent", key.kid, key.algorithm.as_str());
             }
             KeysCommand::List => {
                 let core = wiring::domain(settings, &backend, false).await?;
                 let format = time::format_description::well_known::Rfc3339;
-                for key in core.signing_keys().await? {
+                for key in core.signing_keys.list().await? {
                     let state = match (key.retired_at, key.expires_at) {
                         (None, _) => "current".to_owned(),
                         (Some(_), Some(end)) => format!(

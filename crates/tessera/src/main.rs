@@ -1,17 +1,13 @@
 //! `tessera`: the authentication server and its administration commands.
 
-mod bench;
-mod config;
-mod data_dir;
 mod keys;
-mod serve;
 mod users;
-mod wiring;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tessera_server::{config, data_dir, serve, wiring};
 
 /// A request allocates and frees dozens of small buffers (headers, bodies,
 /// futures); mimalloc serves them from thread-local pages at a fraction of
@@ -43,7 +39,7 @@ enum Command {
     #[command(subcommand)]
     Keys(keys::KeysCommand),
     /// Measure sessions against tokens on this machine.
-    Bench(bench::BenchArgs),
+    Bench(tessera_bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,7 +69,7 @@ fn main() -> ExitCode {
             Command::Migrate => wiring::migrate(&settings).await,
             Command::User(command) => users::run(command, &settings).await,
             Command::Keys(command) => keys::run(command, &settings).await,
-            Command::Bench(args) => bench::run(args, settings).await,
+            Command::Bench(args) => tessera_bench::run(args, settings).await,
         }
     });
     match outcome {

@@ -4,10 +4,9 @@ use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use tessera_core::client::ClientInfo;
 use tessera_core::user::ADMIN_ROLE;
+use tessera_server::config::Settings;
+use tessera_server::wiring;
 use zeroize::Zeroizing;
-
-use crate::config::Settings;
-use crate::wiring;
 
 /// User administration from the command line.
 #[derive(Subcommand)]
@@ -56,13 +55,16 @@ pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()
                 roles.sort();
                 roles.dedup();
                 let password = read_password()?;
-                let user = core.create_user(&username, password, roles, &cli).await?;
+                let user = core
+                    .accounts
+                    .create_user(&username, password, roles, &cli)
+                    .await?;
                 println!("{}\t{}", user.id, user.username.display());
             }
             UserCommand::List => {
                 let mut after: Option<String> = None;
                 loop {
-                    let page = core.list_users(after.as_deref(), 500).await?;
+                    let page = core.accounts.list_users(after.as_deref(), 500).await?;
                     for user in &page {
                         println!(
                             "{}\t{}\t{}\t{}",
@@ -80,8 +82,12 @@ pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()
                     }
                 }
             }
-            UserCommand::Disable { username } => set_disabled(&core, &username, true, &cli).await?,
-            UserCommand::Enable { username } => set_disabled(&core, &username, false, &cli).await?,
+            UserCommand::Disable { username } => {
+                set_disabled(&core.accounts, &username, true, &cli).await?
+            }
+            UserCommand::Enable { username } => {
+                set_disabled(&core.accounts, &username, false, &cli).await?
+            }
         }
         anyhow::Ok(())
     }
@@ -91,15 +97,15 @@ pub async fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<()
 }
 
 async fn set_disabled(
-    core: &tessera_core::Tessera,
+    accounts: &tessera_core::accounts::Accounts,
     username: &str,
     disabled: bool,
     cli: &ClientInfo,
 ) -> anyhow::Result<()> {
-    let Some(user) = core.user_by_username(username).await? else {
+    let Some(user) = accounts.user_by_username(username).await? else {
         bail!("no user named {username}");
     };
-    core.set_disabled(user.id, disabled, cli).await?;
+    accounts.set_disabled(user.id, disabled, cli).await?;
     println!(
         "{}\t{}",
         user.id,

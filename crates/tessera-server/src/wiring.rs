@@ -8,6 +8,7 @@ use anyhow::{Context as _, bail};
 use secrecy::ExposeSecret as _;
 use tessera_core::clock::SystemClock;
 use tessera_core::key_wrap::KeyEncryptionKey;
+use tessera_core::revocations::Revocations;
 use tessera_core::store::Store;
 use tessera_core::{Tessera, TesseraConfig};
 use tessera_http::HttpConfig;
@@ -76,11 +77,11 @@ impl Backend {
         }
     }
 
-    /// Keeps `core`'s revocation set current: on every push from another
+    /// Keeps `revocations` current: on every push from another
     /// node (Redis pub/sub, else PostgreSQL NOTIFY) and at least four times
     /// a second from the store, so a lost push costs at most that delay.
     /// With Redis, also pings it so the cache is flushed after an outage.
-    pub fn start_revocation_sync(&self, core: Arc<Tessera>) -> Vec<JoinHandle<()>> {
+    pub fn start_revocation_sync(&self, revocations: Arc<Revocations>) -> Vec<JoinHandle<()>> {
         let pushed = Arc::new(tokio::sync::Notify::new());
         let mut tasks = Vec::new();
         let notify = {
@@ -110,7 +111,7 @@ impl Backend {
                     _ = tick.tick() => {}
                     () = pushed.notified() => {}
                 }
-                match core.sync_revocations().await {
+                match revocations.sync().await {
                     Ok(_) if failing => {
                         failing = false;
                         tracing::info!("revocation sync recovered");

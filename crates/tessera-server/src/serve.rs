@@ -70,7 +70,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             let mut tick = tokio::time::interval(SWEEP_INTERVAL);
             loop {
                 tick.tick().await;
-                match core.sweep_expired().await {
+                match core.sweeper.sweep_expired().await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(removed = n, "expired sessions swept"),
                     Err(e) => tracing::warn!(error = %e, "session sweep failed"),
@@ -78,15 +78,15 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             }
         })
     };
-    let revocation_sync = backend.start_revocation_sync(core.clone());
+    let revocation_sync = backend.start_revocation_sync(core.revocations.clone());
     let key_reload = {
-        let core = core.clone();
+        let keys = core.signing_keys.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(e) = core.reload_keys().await {
+                if let Err(e) = keys.reload().await {
                     tracing::warn!(error = %e, "key reload failed");
                 }
             }

@@ -1,0 +1,25 @@
+//! `tessera bench`: sessions against tokens, measured on this machine.
+//!
+//! Starts servers in this process on loopback (the configured store, or an
+//! embedded one), drives them with a small HTTP/1.1 load generator (one
+//! connection per task, closed loop, or paced for latency at a fixed rate),
+//! and prints one table. Every figure is also given as a ratio to the same
+//! server's unauthenticated endpoint measured in the same run, because a
+//! shared machine is noisy and only ratios travel.
+
+mod args;
+mod capacity;
+mod client;
+mod latency;
+mod load;
+mod memory;
+mod node;
+mod overload;
+mod progress;
+mod report;
+mod run;
+mod scenarios;
+mod table;
+
+pub use args::BenchArgs;
+pub use run::run;

@@ -1,0 +1,99 @@
+//! Bytes per session: in the store, from the store's own accounting, and in
+//! the server's in-process cache, from resident memory.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use tessera_core::Tessera;
+use tessera_core::audit::{AuditEvent, AuditKind};
+use tessera_core::client::ClientInfo;
+use tessera_core::secret::{Secret, SecretKind};
+use tessera_core::session::{Session, SessionId, SessionKind};
+use tessera_core::store::Store;
+use tessera_core::user::UserRecord;
+
+/// Store growth per cookie session, from the store's own accounting, after
+/// storing `sessions` sessions of the bench user; answers their secrets too.
+pub(crate) async fn store_bytes_per_session(
+    store: &Arc<dyn Store>,
+    core: &Tessera,
+    sessions: usize,
+) -> anyhow::Result<(Option<f64>, Vec<Secret>)> {
+    let Some(UserRecord {
+        user,
+        password_hash,
+    }) = store.user_by_username("bench").await?
+    else {
+        bail!("bench user missing");
+    };
+    let before = store.session_storage_bytes().await?;
+    let now = core.context.now();
+    let mut secrets = Vec::with_capacity(sessions);
+    for _ in 0..sessions {
+        let secret = Secret::generate(SecretKind::Session)?;
+        let session = Session {
+            id: SessionId::generate()?,
+            kind: SessionKind::Cookie,
+            user_id: user.id,
+            secret_hash: secret.hash(),
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now + time::Duration::minutes(30),
+            absolute_expires_at: now + time::Duration::hours(12),
+            remember_me: false,
+            ip: Some("203.0.113.10".parse().context("ip")?),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36".into()),
+        };
+        let event = AuditEvent::new(
+            AuditKind::SignInSucceeded,
+            Some(user.id),
+            &ClientInfo::new(session.ip, session.user_agent.as_deref()),
+            now,
+            serde_json::json!({ "session_id": session.id.as_str() }),
+        );
+        store
+            .insert_session(&session, &event, &password_hash)
+            .await?;
+        secrets.push(secret);
+    }
+    let after = store.session_storage_bytes().await?;
+    let bytes = match (before, after) {
+        (Some(b), Some(a)) if sessions > 0 => Some(a.saturating_sub(b) as f64 / sessions as f64),
+        _ => None,
+    };
+    Ok((bytes, secrets))
+}
+
+/// Resident memory growth per session the server's cache takes in while
+/// `secrets` (sessions in the store, not yet cached) authenticate, and the
+/// cache's own per-session estimate.
+pub(crate) async fn cache_bytes_per_session(
+    core: &Tessera,
+    secrets: &[Secret],
+) -> anyhow::Result<(f64, usize)> {
+    let held = core.context.session_cache_stats().sessions;
+    let before = resident_bytes();
+    for secret in secrets {
+        core.cookie_sessions
+            .authenticate(secret)
+            .await
+            .context("a stored session did not authenticate")?;
+    }
+    let after = resident_bytes();
+    let stats = core.context.session_cache_stats();
+    let added = stats.sessions.saturating_sub(held);
+    let grown = after.saturating_sub(before) as f64 / added.max(1) as f64;
+    let estimate = stats.session_bytes / stats.sessions.max(1);
+    Ok((grown, estimate))
+}
+
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}

@@ -1,0 +1,252 @@
+//! The whole benchmark, scenario by scenario, and its report.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tessera_core::keys::Algorithm;
+use tessera_http::csrf::OriginPolicy;
+use tessera_server::config::{Database, Settings};
+
+use crate::args::BenchArgs;
+use crate::capacity::Argon2Capacity;
+use crate::client::{Loader, PASSWORD};
+use crate::load::{Work, closed_loop};
+use crate::memory::{cache_bytes_per_session, store_bytes_per_session};
+use crate::node::Node;
+use crate::overload::{OVERLOAD_CLIENTS, Retry, sign_in_overload};
+use crate::progress::progress;
+use crate::report::{Report, machine};
+use crate::scenarios::{measure, paced, revocation_time, sign_in_against_capacity};
+use crate::table::print_table;
+
+/// Runs the benchmark and prints the report.
+pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> {
+    if args.connections == 0 || args.duration == 0 {
+        bail!("--connections and --duration must be at least 1");
+    }
+    let scratch = tempfile_dir()?;
+    settings.cookie.secure = false;
+    settings.listen = "127.0.0.1:0".parse().context("loopback address")?;
+    // The servers measured are on loopback, whatever the configuration says.
+    settings.origins = OriginPolicy::new(Some("http://127.0.0.1"), &[])
+        .map_err(|e| anyhow::anyhow!("loopback origin: {e}"))?;
+    settings.rate_limit.login_attempts = 1_000_000;
+    settings.rate_limit.registrations = 1_000_000;
+    settings.data_dir = scratch.clone();
+    settings.database = match &args.database_url {
+        Some(url) => Database::Postgres(url.as_str().into()),
+        None => Database::Sqlite(scratch.join("bench.db")),
+    };
+    settings.redis = args
+        .redis_url
+        .clone()
+        .map(|url| (url.into(), format!("bench{}:", std::process::id())));
+    let main = Node::start(settings.clone(), "main").await?;
+    let store_name = main.describe.clone();
+    let capacity = Argon2Capacity::like(main.core.context.config())?;
+
+    progress("preparing users and sessions");
+    let http = Loader::new(main.addr);
+    http.json_post(
+        "/v1/users",
+        &format!(r#"{{"username":"bench","password":"{PASSWORD}"}}"#),
+    )
+    .await?;
+    let cookie = http.cookie_sign_in().await?;
+    let access = http.access_token().await?;
+
+    let duration = Duration::from_secs(args.duration);
+    let conns = args.connections;
+    let mut rows = Vec::new();
+    let healthz = Work::Get {
+        path: "/healthz",
+        header: None,
+    };
+    rows.push(
+        measure(
+            &http,
+            "unauthenticated GET /healthz (ceiling)",
+            healthz.clone(),
+            conns,
+            duration,
+            None,
+        )
+        .await?,
+    );
+    let cookie_row = measure(
+        &http,
+        "GET /v1/me by cookie",
+        Work::Get {
+            path: "/v1/me",
+            header: Some(("cookie", cookie.clone())),
+        },
+        conns,
+        duration,
+        Some(&healthz),
+    )
+    .await?;
+    let cookie_rps = cookie_row.per_second;
+    rows.push(cookie_row);
+    rows.push(
+        measure(
+            &http,
+            "GET /v1/me by bearer (EdDSA)",
+            Work::Get {
+                path: "/v1/me",
+                header: Some(("authorization", format!("Bearer {access}"))),
+            },
+            conns,
+            duration,
+            Some(&healthz),
+        )
+        .await?,
+    );
+    for algorithm in [Algorithm::ES256, Algorithm::RS256, Algorithm::HS256] {
+        let mut alt = settings.clone();
+        let dir = scratch.join(algorithm.as_str());
+        alt.data_dir = dir.clone();
+        alt.database = Database::Sqlite(dir.join("bench.db"));
+        alt.redis = None;
+        alt.algorithm = algorithm;
+        let node = Node::start(alt, algorithm.as_str()).await?;
+        let loader = Loader::new(node.addr);
+        loader
+            .json_post(
+                "/v1/users",
+                &format!(r#"{{"username":"bench","password":"{PASSWORD}"}}"#),
+            )
+            .await?;
+        let token = loader.access_token().await?;
+        let mut row = measure(
+            &loader,
+            &format!("GET /v1/me by bearer ({})", algorithm.as_str()),
+            Work::Get {
+                path: "/v1/me",
+                header: Some(("authorization", format!("Bearer {token}"))),
+            },
+            conns,
+            duration,
+            Some(&healthz),
+        )
+        .await?;
+        row.scenario.push_str(" [own embedded server]");
+        rows.push(row);
+        node.stop().await;
+    }
+    rows.push(
+        measure(
+            &http,
+            "POST /v1/token refresh_token",
+            Work::Refresh,
+            conns,
+            duration,
+            None,
+        )
+        .await?,
+    );
+    let workers = main.core.context.config().hash_workers;
+    let sign_in_clients = (workers * 4).max(conns.min(8));
+    let (sign_in, allowed) =
+        sign_in_against_capacity(&http, &capacity, sign_in_clients, duration).await?;
+    let sign_in_rps = sign_in.per_second;
+    rows.push(sign_in);
+
+    progress("latency at half load");
+    let me = Work::Get {
+        path: "/v1/me",
+        header: Some(("cookie", cookie.clone())),
+    };
+    let half = paced(&http, me.clone(), cookie_rps / 2.0, conns, duration).await?;
+    let idle = paced(&http, me.clone(), 200.0, 4, duration).await?;
+    progress("latency while sign-ins saturate the hashing pool");
+    let during = {
+        let me = me.clone();
+        let background = {
+            let http = http.clone();
+            let n = workers * 4;
+            tokio::spawn(async move {
+                closed_loop(
+                    &http,
+                    Work::SignIn,
+                    n,
+                    duration + Duration::from_millis(500),
+                )
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let during = paced(&http, me, 200.0, 4, duration).await?;
+        let _ = background.await;
+        during
+    };
+    let retry = if args.honour_retry_after {
+        Retry::AsTold
+    } else {
+        Retry::AtOnce
+    };
+    let mut overload = Vec::new();
+    for clients in OVERLOAD_CLIENTS {
+        let case = sign_in_overload(
+            &http,
+            &capacity,
+            clients,
+            retry,
+            sign_in_clients,
+            duration,
+            me.clone(),
+        )
+        .await?;
+        overload.push(case);
+    }
+
+    progress("bytes per session");
+    let (store_bytes, secrets) =
+        store_bytes_per_session(main.store(), &main.core, args.sessions).await?;
+    let (cache_bytes, cache_estimate) = cache_bytes_per_session(&main.core, &secrets).await?;
+    drop(secrets);
+
+    progress("revocation");
+    let revocation = revocation_time(&http).await?;
+    main.stop().await;
+
+    let report = Report {
+        machine: machine(),
+        store: store_name,
+        duration_s: args.duration,
+        connections: conns,
+        rows,
+        me_p99_at_half_load_us: half.p99_us,
+        me_p99_idle_us: idle.p99_us,
+        me_p99_during_sign_in_saturation_us: during.p99_us,
+        argon2_capacity_per_second: allowed,
+        sign_in_to_argon2_capacity: if allowed > 0.0 {
+            sign_in_rps / allowed
+        } else {
+            0.0
+        },
+        store_bytes_per_session: store_bytes,
+        cache_bytes_per_session: cache_bytes,
+        cache_bytes_per_session_estimate: cache_estimate,
+        revocation_refused_after_us: revocation,
+        sign_in_overload: overload,
+    };
+    let _ = std::fs::remove_dir_all(&scratch);
+    eprintln!();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("serialising the report")?
+        );
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+/// A scratch directory for the embedded stores, removed at the end.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tessera-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}

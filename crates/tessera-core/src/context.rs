@@ -1,0 +1,123 @@
+//! [`Context`]: what every service shares — the store, the clock, the
+//! settings, the hashing pool, the in-process session cache — and the two
+//! helpers they all need: the audit write and the live-user lookup.
+//!
+//! Services hold it by `Arc` and reach it by one pointer; it knows none of
+//! them.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, AuditKind};
+use crate::client::ClientInfo;
+use crate::clock::Clock;
+use crate::config::TesseraConfig;
+use crate::error::CoreError;
+use crate::password::PasswordHasher;
+use crate::session_cache::SessionCache;
+use crate::store::Store;
+use crate::user::User;
+
+/// The pieces every service shares.
+pub struct Context {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: TesseraConfig,
+    hasher: PasswordHasher,
+    cache: SessionCache,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// The shared pieces over `store`; starts the hashing pool.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: TesseraConfig,
+    ) -> Result<Self, CoreError> {
+        let hasher = PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?;
+        Ok(Self {
+            store,
+            clock,
+            config,
+            hasher,
+            cache: SessionCache::new(),
+        })
+    }
+
+    /// The current time by the injected clock, to the millisecond: the
+    /// precision every store keeps, so what is answered is what is stored.
+    pub fn now(&self) -> OffsetDateTime {
+        let now = self.clock.now();
+        now.replace_millisecond(now.millisecond()).unwrap_or(now)
+    }
+
+    /// The injected clock, unrounded.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &TesseraConfig {
+        &self.config
+    }
+
+    /// What the in-process session cache holds now (operators, metrics).
+    pub fn session_cache_stats(&self) -> crate::SessionCacheStats {
+        self.cache.stats()
+    }
+
+    /// The store.
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// The hashing pool (Argon2id on its own threads).
+    pub(crate) fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    /// This node's cache of live sessions and their users.
+    pub(crate) fn cache(&self) -> &SessionCache {
+        &self.cache
+    }
+
+    /// The user `user_id` if they exist and are enabled: from the cache,
+    /// else from the store (and then cached).
+    pub(crate) async fn live_user(&self, user_id: Uuid) -> Result<Arc<User>, CoreError> {
+        if let Some(user) = self.cache.user(user_id)
+            && !user.disabled
+        {
+            return Ok(user);
+        }
+        match self.store.user_by_id(user_id).await? {
+            Some(record) if !record.user.disabled => {
+                let user = Arc::new(record.user);
+                self.cache.put_user(user.clone());
+                Ok(user)
+            }
+            _ => Err(CoreError::Unauthenticated),
+        }
+    }
+
+    /// Appends an event to the audit log, dated now.
+    pub(crate) async fn audit(
+        &self,
+        kind: AuditKind,
+        user_id: Option<Uuid>,
+        client: &ClientInfo,
+        detail: serde_json::Value,
+    ) -> Result<(), CoreError> {
+        let event = AuditEvent::new(kind, user_id, client, self.now(), detail);
+        Ok(self.store.append_audit(&event).await?)
+    }
+}

@@ -1,0 +1,194 @@
+//! [`CookieSessions`]: browser sign-in with a cookie — sign-in, the cookie
+//! check of every request, the CSRF token, sign-out.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::audit::{AuditEvent, AuditKind};
+use crate::client::ClientInfo;
+use crate::context::Context;
+use crate::error::CoreError;
+use crate::revocations::Revocations;
+use crate::secret::{Secret, SecretKind};
+use crate::session::{Authenticated, Session, SessionId, SessionKind};
+use crate::session_end::{Ending, SessionEnd};
+use crate::sign_in_guard::SignInGuard;
+use crate::user::{User, UserRecord};
+
+/// Label under which a session's CSRF token is derived from its secret.
+const CSRF_LABEL: &[u8] = b"tessera csrf v1";
+
+/// A new session and the secret that proves it, returned once.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The signed-in user.
+    pub user: User,
+    /// The new session.
+    pub session: Session,
+    /// Its secret (the cookie value); only its hash is stored.
+    pub secret: Secret,
+}
+
+/// Cookie sessions.
+#[derive(Debug)]
+pub struct CookieSessions {
+    context: Arc<Context>,
+    guard: Arc<SignInGuard>,
+    session_end: Arc<SessionEnd>,
+    revocations: Arc<Revocations>,
+}
+
+impl CookieSessions {
+    /// Cookie sessions over `context`: passwords checked through `guard`,
+    /// sessions ended through `session_end`, cached ones checked against
+    /// `revocations`.
+    pub fn new(
+        context: Arc<Context>,
+        guard: Arc<SignInGuard>,
+        session_end: Arc<SessionEnd>,
+        revocations: Arc<Revocations>,
+    ) -> Self {
+        Self {
+            context,
+            guard,
+            session_end,
+            revocations,
+        }
+    }
+
+    /// Cookie sign-in. Any session the request's cookie pointed at is
+    /// deleted and a new one with a new secret is made, so a planted cookie
+    /// can never become a signed-in session (no fixation).
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+        remember_me: bool,
+        replacing: &[Secret],
+        client: &ClientInfo,
+    ) -> Result<SignedIn, CoreError> {
+        let store = self.context.store();
+        let UserRecord {
+            user,
+            password_hash,
+        } = self
+            .guard
+            .check_credentials(username, password, client)
+            .await?;
+        for old in replacing {
+            if let Some(previous) = store.session_by_secret(&old.hash()).await? {
+                self.session_end
+                    .end_session(&previous.id, client, Ending::Revoked("sign_in"))
+                    .await?;
+            }
+        }
+        let secret = Secret::generate(SecretKind::Session)?;
+        let now = self.context.now();
+        let (idle, absolute) = self.context.config().session.lifetimes(remember_me);
+        let session = Session {
+            id: SessionId::generate()?,
+            kind: SessionKind::Cookie,
+            user_id: user.id,
+            secret_hash: secret.hash(),
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now + idle,
+            absolute_expires_at: now + absolute,
+            remember_me,
+            ip: client.ip,
+            user_agent: client.user_agent.clone(),
+        };
+        let event = AuditEvent::new(
+            AuditKind::SignInSucceeded,
+            Some(user.id),
+            client,
+            now,
+            json!({ "session_id": session.id.as_str(), "kind": "cookie" }),
+        );
+        if !store
+            .insert_session(&session, &event, &password_hash)
+            .await?
+        {
+            // The password changed or the user was disabled while this
+            // attempt was being checked: what it proved no longer holds.
+            return Err(CoreError::InvalidCredentials);
+        }
+        Ok(SignedIn {
+            user,
+            session,
+            secret,
+        })
+    }
+
+    /// The user and session behind a cookie secret, if it is live. Records
+    /// use at most once per touch interval.
+    pub async fn authenticate(&self, secret: &Secret) -> Result<Authenticated, CoreError> {
+        let context = &*self.context;
+        let cache = context.cache();
+        let revoked = self.revocations.set();
+        let hash = secret.hash();
+        let now = context.now();
+        // Positive answers only, checked against the revocation set (so a
+        // session ended on another node is refused here too).
+        let cached = self
+            .revocations
+            .fresh()
+            .ok()
+            .and_then(|()| cache.cookie(&hash));
+        let mut session = match cached {
+            Some(session) if revoked.is_session_revoked(session.id.as_str()) => {
+                cache.remove(&session);
+                return Err(CoreError::Unauthenticated);
+            }
+            Some(session) if session.is_live(now) => session,
+            _ => {
+                let Some(session) = context.store().session_by_secret(&hash).await? else {
+                    return Err(CoreError::Unauthenticated);
+                };
+                // A store answer may come from a shared cache (Redis) whose
+                // tombstone write failed: the revocation set has the last word.
+                if session.kind != SessionKind::Cookie
+                    || !session.secret_hash.ct_eq(&hash)
+                    || !session.is_live(now)
+                    || revoked.is_session_revoked(session.id.as_str())
+                {
+                    return Err(CoreError::Unauthenticated);
+                }
+                cache.put(&session);
+                session
+            }
+        };
+        let user = context.live_user(session.user_id).await?;
+        let policy = &context.config().session;
+        let (idle, _) = policy.lifetimes(session.remember_me);
+        if now - session.last_seen_at >= policy.touch_interval(idle) {
+            session.last_seen_at = now;
+            session.idle_expires_at = now + idle;
+            context
+                .store()
+                .touch_session(&session.id, now, session.idle_expires_at)
+                .await?;
+            cache.put(&session);
+        }
+        Ok(Authenticated { user, session })
+    }
+
+    /// The CSRF token of the cookie session whose secret is `secret`.
+    pub fn csrf_token(&self, secret: &Secret) -> String {
+        secret.derive(CSRF_LABEL)
+    }
+
+    /// Ends the caller's own session.
+    pub async fn sign_out(
+        &self,
+        auth: &Authenticated,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        self.session_end
+            .end_session(&auth.session.id, client, Ending::SignedOut)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! [`Revocations`]: this node's revocation set (see [`crate::revocation`])
+//! kept current from the store, and the one way revocations are added.
+//!
+//! A revocation is stored first, then applied here at once; other nodes
+//! learn it when they next [`Revocations::sync`] (on a push from the store,
+//! and four times a second). When staleness is bounded, a set not brought up
+//! to date for that long refuses access tokens and fails readiness.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+
+use crate::context::Context;
+use crate::error::CoreError;
+use crate::revocation::{Revocation, RevocationKind, RevocationSet};
+use crate::store::StoreError;
+
+/// Most revocations read from the store in one go.
+const REVOCATION_PAGE: u32 = 1000;
+
+/// The revocation set and its sync with the store.
+pub struct Revocations {
+    context: Arc<Context>,
+    set: RevocationSet,
+    /// When the set was last brought up to date from the store.
+    synced: Mutex<Instant>,
+    /// `TesseraConfig::revocation_max_staleness`, read on every request.
+    max_staleness: Option<Duration>,
+}
+
+impl std::fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the set itself: it may hold a great many entries.
+        f.debug_struct("Revocations")
+            .field("max_staleness", &self.max_staleness)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Revocations {
+    /// An empty set, not yet read from the store (see [`Self::sync`]).
+    pub fn new(context: Arc<Context>) -> Self {
+        let max_staleness = context.config().revocation_max_staleness;
+        Self {
+            context,
+            set: RevocationSet::new(),
+            synced: Mutex::new(Instant::now()),
+            max_staleness,
+        }
+    }
+
+    /// This node's in-memory revocation set.
+    pub fn set(&self) -> &RevocationSet {
+        &self.set
+    }
+
+    /// Pulls revocations other nodes (or processes) stored since this node
+    /// last looked; returns how many were new.
+    pub async fn sync(&self) -> Result<usize, CoreError> {
+        // Taken before reading: what was stored before this instant is seen.
+        let synced_at = Instant::now();
+        let mut added = 0;
+        loop {
+            let page = self
+                .context
+                .store()
+                .revocations_since(self.set.cursor(), self.context.now(), REVOCATION_PAGE)
+                .await?;
+            added += self.set.apply(&page);
+            if let Some(last) = page.last() {
+                self.set.advance_cursor(last.seq);
+            }
+            if page.len() < REVOCATION_PAGE as usize {
+                *self.synced.lock().unwrap_or_else(|p| p.into_inner()) = synced_at;
+                return Ok(added);
+            }
+        }
+    }
+
+    /// Unexpired revocations after `cursor`, for outside verifiers.
+    pub async fn since(&self, cursor: i64, limit: u32) -> Result<Vec<Revocation>, CoreError> {
+        Ok(self
+            .context
+            .store()
+            .revocations_since(cursor, self.context.now(), limit)
+            .await?)
+    }
+
+    /// Err when staleness is bounded and the last successful sync is older.
+    pub fn fresh(&self) -> Result<(), CoreError> {
+        let Some(limit) = self.max_staleness else {
+            return Ok(());
+        };
+        let synced = *self.synced.lock().unwrap_or_else(|p| p.into_inner());
+        if synced.elapsed() > limit {
+            return Err(CoreError::Store(StoreError::Unavailable(
+                "the revocation set cannot be brought up to date".into(),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stores revocations and applies them to this node's set at once.
+    pub(crate) async fn revoke(
+        &self,
+        entries: Vec<(RevocationKind, String, OffsetDateTime)>,
+    ) -> Result<(), CoreError> {
+        if !entries.is_empty() {
+            let stored = self.context.store().insert_revocations(&entries).await?;
+            self.set.apply(&stored);
+        }
+        Ok(())
+    }
+}

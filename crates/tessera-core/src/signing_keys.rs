@@ -1,0 +1,220 @@
+//! [`SigningKeys`]: the access-token signing keys in force on this node —
+//! the keyring opened from the store with the key-encryption key, rotation,
+//! reloading (also when a token names a key this node has not seen), and
+//! signature-and-claims checks with their cache ([`crate::token_cache`]),
+//! which is valid only as long as the key set it was checked against.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::audit::AuditKind;
+use crate::client::ClientInfo;
+use crate::config::TesseraConfig;
+use crate::context::Context;
+use crate::error::CoreError;
+use crate::jwt::{self, AccessClaims, TokenError};
+use crate::key_wrap::{self, KeyEncryptionKey};
+use crate::keys::{Jwk, Keyring, SigningKey, StoredKey};
+use crate::store::Store;
+use crate::token_cache::VerifiedTokens;
+
+/// The signing keys in force.
+pub struct SigningKeys {
+    context: Arc<Context>,
+    keyring: RwLock<Arc<Keyring>>,
+    /// Seals and opens the signing keys in the store.
+    kek: KeyEncryptionKey,
+    /// Unix seconds of the last key reload, to bound reloads on unknown `kid`s.
+    loaded_at: AtomicI64,
+    /// Tokens whose signature and claims this key set has verified.
+    verified: VerifiedTokens,
+}
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeys")
+            .field("kek", &self.kek)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKeys {
+    /// Makes sure a signing key of the configured algorithm exists
+    /// (rotating to one if the algorithm changed) and loads the key set,
+    /// opened with `kek`; keys still in clear are sealed, and audited.
+    pub async fn open(context: Arc<Context>, kek: KeyEncryptionKey) -> Result<Self, CoreError> {
+        let now = context.clock().now();
+        let (keyring, sealed) = open_keys(context.store(), &kek, context.config(), now).await?;
+        let keys = Self {
+            context,
+            keyring: RwLock::new(Arc::new(keyring)),
+            kek,
+            loaded_at: AtomicI64::new(now.unix_timestamp()),
+            verified: VerifiedTokens::new(),
+        };
+        keys.audit_sealed_keys(sealed).await?;
+        Ok(keys)
+    }
+
+    /// The key set in force.
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.keyring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The public keys to publish.
+    pub fn jwks(&self) -> Vec<Jwk> {
+        self.keyring().jwks(self.context.now())
+    }
+
+    /// Signature and claims of an access token (not its revocation), from
+    /// the cache when this key set verified it before. An unknown `kid`
+    /// makes the node reload its keys (at most once a second) in case
+    /// another node has rotated them.
+    pub(crate) async fn verify(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Arc<AccessClaims>, TokenError> {
+        let policy = &self.context.config().tokens;
+        let leeway = policy.leeway.whole_seconds();
+        if let Some(claims) = self.verified.get(token, now.unix_timestamp() - leeway) {
+            return Ok(claims);
+        }
+        let mut outcome = jwt::verify(&self.keyring(), policy, token, now);
+        if outcome == Err(TokenError::UnknownKey) && self.reload_if_stale(1).await {
+            outcome = jwt::verify(&self.keyring(), policy, token, now);
+        }
+        let claims = Arc::new(outcome?);
+        self.verified
+            .put(token, claims.clone(), now.unix_timestamp() - leeway);
+        Ok(claims)
+    }
+
+    /// Makes a new signing key current; the old one verifies until every
+    /// token it signed has expired.
+    pub async fn rotate(&self, client: &ClientInfo) -> Result<StoredKey, CoreError> {
+        let now = self.context.now();
+        let config = self.context.config();
+        let key = SigningKey::generate(config.algorithm, now)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let key = key_wrap::seal(&self.kek, &key)?;
+        self.context
+            .store()
+            .rotate_key(&key, now, now + config.tokens.revocation_ttl())
+            .await?;
+        self.reload().await?;
+        self.context
+            .audit(
+                AuditKind::KeyRotated,
+                None,
+                client,
+                json!({ "kid": key.kid, "algorithm": key.algorithm.as_str() }),
+            )
+            .await?;
+        Ok(key)
+    }
+
+    /// Every stored key, current first.
+    pub async fn list(&self) -> Result<Vec<StoredKey>, CoreError> {
+        let mut keys = self.context.store().keys().await?;
+        keys.sort_by(|a, b| {
+            a.retired_at
+                .is_some()
+                .cmp(&b.retired_at.is_some())
+                .then(b.created_at.cmp(&a.created_at))
+        });
+        Ok(keys)
+    }
+
+    /// Rereads the key set from the store.
+    pub async fn reload(&self) -> Result<(), CoreError> {
+        let now = self.context.now();
+        let (keys, sealed) = key_wrap::load_keys(self.context.store(), &self.kek).await?;
+        self.audit_sealed_keys(sealed).await?;
+        let ring = Keyring::new(&keys, now).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let changed = self.keyring().kids() != ring.kids();
+        *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+        if changed {
+            // A key may have gone: tokens it verified must be checked again.
+            self.verified.clear();
+        }
+        self.loaded_at
+            .store(now.unix_timestamp(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Audits keys found in clear (stored before keys were sealed) and sealed.
+    async fn audit_sealed_keys(&self, kids: Vec<String>) -> Result<(), CoreError> {
+        if kids.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(?kids, kek = %self.kek.id(), "signing keys stored in clear are now sealed");
+        self.context
+            .audit(
+                AuditKind::KeysSealed,
+                None,
+                &ClientInfo::new(None, Some("tessera")),
+                json!({ "kids": kids, "kek": self.kek.id().to_string() }),
+            )
+            .await
+    }
+
+    /// Reloads the keys if the last load is older than `seconds`; true if it did.
+    async fn reload_if_stale(&self, seconds: i64) -> bool {
+        let now = self.context.now().unix_timestamp();
+        let last = self.loaded_at.load(Ordering::Relaxed);
+        if now - last < seconds
+            || self
+                .loaded_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        self.reload().await.is_ok()
+    }
+}
+
+/// The key set at start: makes sure a current key of the configured
+/// algorithm exists (sealed under `kek`), opens every stored key, sealing
+/// those still in clear (their ids are returned, to be audited).
+async fn open_keys(
+    store: &dyn Store,
+    kek: &KeyEncryptionKey,
+    config: &TesseraConfig,
+    now: OffsetDateTime,
+) -> Result<(Keyring, Vec<String>), CoreError> {
+    let generate = || {
+        SigningKey::generate(config.algorithm, now).map_err(|e| CoreError::Internal(e.to_string()))
+    };
+    // Every stored key opens with `kek` before a key is added under it.
+    let (mut keys, sealed) = key_wrap::load_keys(store, kek).await?;
+    if keys.iter().all(|k| k.retired_at.is_some()) {
+        store
+            .ensure_current_key(&key_wrap::seal(kek, &generate()?)?)
+            .await?;
+        keys = key_wrap::load_keys(store, kek).await?.0;
+    }
+    let current_algorithm = keys
+        .iter()
+        .find(|k| k.retired_at.is_none())
+        .map(|k| k.algorithm);
+    if current_algorithm != Some(config.algorithm) {
+        store
+            .rotate_key(
+                &key_wrap::seal(kek, &generate()?)?,
+                now,
+                now + config.tokens.revocation_ttl(),
+            )
+            .await?;
+        keys = key_wrap::load_keys(store, kek).await?.0;
+    }
+    let keyring = Keyring::new(&keys, now).map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok((keyring, sealed))
+}
