@@ -113,7 +113,7 @@ impl JwtFixture {
 
     /// A fresh valid token minted with `tessera_core::jwt::mint` at `now`.
     pub fn mint(&self) -> String {
-        let claims = AccessClaims::new(
+        let claims = jwt::new_claims(
             &self.policy,
             uuid_nil(),
             "fuzz-session",

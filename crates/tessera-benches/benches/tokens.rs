@@ -8,11 +8,10 @@
 )]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tessera_core::jwt::{self, AccessClaims, TokenPolicy};
+use tessera_core::jwt::{self, TokenPolicy};
 use tessera_core::keys::{Algorithm, Keyring, SigningKey};
 use tessera_core::revocation::{Revocation, RevocationKind, RevocationSet};
 use tessera_core::secret::{Secret, SecretKind, constant_time_str_eq};
-use tessera_core::token_cache::VerifiedTokens;
 use time::OffsetDateTime;
 
 fn sign_and_verify(c: &mut Criterion) {
@@ -26,7 +25,7 @@ fn sign_and_verify(c: &mut Criterion) {
     ] {
         let key = SigningKey::generate(algorithm, now).unwrap();
         let ring = Keyring::new(&[key], now).unwrap();
-        let claims = AccessClaims::new(
+        let claims = jwt::new_claims(
             &policy,
             uuid::Uuid::new_v4(),
             "AAAAAAAAAAAAAAAAAAAAAA",
@@ -48,7 +47,7 @@ fn verified_cache(c: &mut Criterion) {
     let now = OffsetDateTime::now_utc();
     let policy = TokenPolicy::new("https://auth.example");
     let ring = Keyring::new(&[SigningKey::generate(Algorithm::EdDSA, now).unwrap()], now).unwrap();
-    let claims = AccessClaims::new(
+    let claims = jwt::new_claims(
         &policy,
         uuid::Uuid::new_v4(),
         "AAAAAAAAAAAAAAAAAAAAAA",
@@ -57,7 +56,7 @@ fn verified_cache(c: &mut Criterion) {
     )
     .unwrap();
     let token = jwt::mint(&ring, &claims).unwrap();
-    let cache = VerifiedTokens::new();
+    let cache = tessera_verify::VerifiedCache::default();
     cache.put(&token, std::sync::Arc::new(claims), now.unix_timestamp());
     c.bench_function("verified-token cache hit", |b| {
         b.iter(|| cache.get(&token, now.unix_timestamp()).unwrap())

@@ -1,24 +1,16 @@
-//! JWT access tokens: minting, and verification that trusts nothing in the
-//! token until the key named by `kid` has checked it (RFC 8725).
+//! JWT access tokens: minting here; verification is `tessera-verify`'s
+//! [`check`](tessera_verify::check), the same code every service behind
+//! Tessera runs, so the server and its verifiers cannot disagree.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Header, Validation};
-use serde::{Deserialize, Serialize};
+use jsonwebtoken::Header;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::keys::Keyring;
 use crate::secret::random_token;
 
-/// Longest token accepted, in bytes; larger ones are refused before parsing.
-pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// The JOSE `typ` of Tessera access tokens (RFC 9068), checked on the way in
-/// so no other kind of JWT can pass as one.
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
-/// Header parameters a Tessera token may carry. `jku`, `x5u`, `jwk`, `crit`
-/// and the rest would let a token name its own key: refused.
-const ALLOWED_HEADER_PARAMS: &[&str] = &["alg", "typ", "kid"];
+pub use tessera_verify::{ACCESS_TOKEN_TYP, Claims as AccessClaims, MAX_TOKEN_BYTES};
+use tessera_verify::{Expectations, VerifyError};
 
 /// Token settings.
 #[derive(Debug, Clone)]
@@ -59,54 +51,39 @@ impl TokenPolicy {
     pub fn revocation_ttl(&self) -> Duration {
         self.access_ttl + self.leeway * 2
     }
-}
 
-/// The claims of an access token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessClaims {
-    /// Issuer.
-    pub iss: String,
-    /// User id.
-    pub sub: String,
-    /// Audience.
-    pub aud: String,
-    /// Issued at (Unix seconds).
-    pub iat: i64,
-    /// Expiry (Unix seconds).
-    pub exp: i64,
-    /// Token id.
-    pub jti: String,
-    /// Public id of the session the token belongs to.
-    pub sid: String,
-    /// Roles at minting time.
-    pub roles: Vec<String>,
-    /// Not before (Unix seconds); Tessera never sets it, but honours it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<i64>,
-}
-
-impl AccessClaims {
-    /// Claims for `user` in session `sid`, valid from `now` for the policy's TTL.
-    pub fn new(
-        policy: &TokenPolicy,
-        user: Uuid,
-        sid: &str,
-        roles: Vec<String>,
-        now: OffsetDateTime,
-    ) -> Result<Self, TokenError> {
-        let iat = now.unix_timestamp();
-        Ok(Self {
-            iss: policy.issuer.clone(),
-            sub: user.to_string(),
-            aud: policy.audience.clone(),
-            iat,
-            exp: iat + policy.access_ttl.whole_seconds(),
-            jti: random_token(16).map_err(|_| TokenError::Internal("no randomness".into()))?,
-            sid: sid.to_owned(),
-            roles,
-            nbf: None,
-        })
+    /// What a token of this policy must say (issuer, audience, leeway,
+    /// lifetime), in `tessera-verify`'s terms.
+    pub fn expectations(&self) -> Expectations {
+        Expectations {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            leeway: self.leeway.whole_seconds(),
+            max_lifetime: self.access_ttl.whole_seconds(),
+        }
     }
+}
+
+/// Claims for `user` in session `sid`, valid from `now` for the policy's TTL.
+pub fn new_claims(
+    policy: &TokenPolicy,
+    user: Uuid,
+    sid: &str,
+    roles: Vec<String>,
+    now: OffsetDateTime,
+) -> Result<AccessClaims, TokenError> {
+    let iat = now.unix_timestamp();
+    Ok(AccessClaims {
+        iss: policy.issuer.clone(),
+        sub: user.to_string(),
+        aud: policy.audience.clone(),
+        iat,
+        exp: iat + policy.access_ttl.whole_seconds(),
+        jti: random_token(16).map_err(|_| TokenError::Internal("no randomness".into()))?,
+        sid: sid.to_owned(),
+        roles,
+        nbf: None,
+    })
 }
 
 /// Why a token was refused. The variants are for logs and tests; clients see
@@ -143,6 +120,22 @@ pub enum TokenError {
     Internal(String),
 }
 
+impl From<VerifyError> for TokenError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::TooLarge => TokenError::TooLarge,
+            VerifyError::Malformed => TokenError::Malformed,
+            VerifyError::ForbiddenHeader => TokenError::ForbiddenHeader,
+            VerifyError::UnknownKey => TokenError::UnknownKey,
+            VerifyError::AlgorithmMismatch => TokenError::AlgorithmMismatch,
+            VerifyError::Invalid(why) => TokenError::Invalid(why),
+            VerifyError::Revoked => TokenError::Revoked,
+            VerifyError::Stale => TokenError::RevocationsStale,
+            other => TokenError::Internal(other.to_string()),
+        }
+    }
+}
+
 /// Signs `claims` with the keyring's current key.
 pub fn mint(keyring: &Keyring, claims: &AccessClaims) -> Result<String, TokenError> {
     let key = keyring.current();
@@ -153,84 +146,21 @@ pub fn mint(keyring: &Keyring, claims: &AccessClaims) -> Result<String, TokenErr
         .map_err(|e| TokenError::Internal(e.to_string()))
 }
 
-/// Verifies a token: size, shape, header whitelist, `typ`, key by `kid`,
-/// `alg` equal to that key's algorithm, signature, then `iss`, `aud`, `exp`,
-/// `nbf`, `iat` and the presence of every claim. Revocation is the caller's
-/// next check.
+/// Verifies a token at `now`: the RFC 8725 checks of
+/// [`tessera_verify::check`] against this keyring and policy. Revocation
+/// is the caller's next check.
 pub fn verify(
     keyring: &Keyring,
     policy: &TokenPolicy,
     token: &str,
     now: OffsetDateTime,
 ) -> Result<AccessClaims, TokenError> {
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(TokenError::TooLarge);
-    }
-    let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(TokenError::Malformed);
-    };
-    let header_bytes = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| TokenError::Malformed)?;
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&header_bytes).map_err(|_| TokenError::Malformed)?;
-    if header
-        .keys()
-        .any(|k| !ALLOWED_HEADER_PARAMS.contains(&k.as_str()))
-    {
-        return Err(TokenError::ForbiddenHeader);
-    }
-    if header.get("typ").and_then(|t| t.as_str()) != Some(ACCESS_TOKEN_TYP) {
-        return Err(TokenError::ForbiddenHeader);
-    }
-    let kid = header
-        .get("kid")
-        .and_then(|k| k.as_str())
-        .ok_or(TokenError::UnknownKey)?;
-    let key = keyring.get(kid).ok_or(TokenError::UnknownKey)?;
-    // The key decides the algorithm; the header must merely agree with it.
-    if header.get("alg").and_then(|a| a.as_str()) != Some(key.algorithm.as_str()) {
-        return Err(TokenError::AlgorithmMismatch);
-    }
-
-    let mut validation = Validation::new(key.algorithm.jwt());
-    validation.set_issuer(&[&policy.issuer]);
-    validation.set_audience(&[&policy.audience]);
-    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-    validation.leeway = u64::try_from(policy.leeway.whole_seconds()).unwrap_or(0);
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
-        .map_err(|e| TokenError::Invalid(e.to_string()))?;
-    let claims = data.claims;
-    // Time checks against the injected clock, not the system's.
-    // Attacker-chosen numbers: saturating arithmetic, never an overflow.
-    let leeway = policy.leeway.whole_seconds();
-    let now = now.unix_timestamp();
-    if claims.exp.saturating_add(leeway) <= now {
-        return Err(TokenError::Invalid("expired".into()));
-    }
-    if claims.iat.saturating_sub(leeway) > now {
-        return Err(TokenError::Invalid("issued in the future".into()));
-    }
-    if claims
-        .nbf
-        .is_some_and(|nbf| nbf.saturating_sub(leeway) > now)
-    {
-        return Err(TokenError::Invalid("not yet valid".into()));
-    }
-    if claims.exp.saturating_sub(claims.iat)
-        > policy.access_ttl.whole_seconds().saturating_add(leeway)
-    {
-        return Err(TokenError::Invalid("lifetime longer than policy".into()));
-    }
-    if claims.sid.is_empty() || claims.jti.is_empty() {
-        return Err(TokenError::Invalid("missing sid or jti".into()));
-    }
-    Ok(claims)
+    Ok(tessera_verify::check(
+        token,
+        keyring,
+        &policy.expectations(),
+        now.unix_timestamp(),
+    )?)
 }
 
 /// Reads `sid`, `jti` and `exp` of a token whose signature verifies with a
@@ -240,16 +170,11 @@ pub fn verify_ignoring_expiry(
     policy: &TokenPolicy,
     token: &str,
 ) -> Result<AccessClaims, TokenError> {
-    // Far enough in the past that exp and iat checks pass for any real token.
-    let claims_time = token
-        .split('.')
-        .nth(1)
-        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v.get("iat").and_then(serde_json::Value::as_i64))
-        .ok_or(TokenError::Malformed)?;
-    let at = OffsetDateTime::from_unix_timestamp(claims_time).map_err(|_| TokenError::Malformed)?;
-    verify(keyring, policy, token, at)
+    Ok(tessera_verify::check_ignoring_expiry(
+        token,
+        keyring,
+        &policy.expectations(),
+    )?)
 }
 
 #[cfg(test)]
@@ -264,7 +189,7 @@ mod tests {
     }
 
     fn claims(policy: &TokenPolicy, now: OffsetDateTime) -> AccessClaims {
-        AccessClaims::new(policy, Uuid::new_v4(), "sid-1", vec!["admin".into()], now)
+        new_claims(policy, Uuid::new_v4(), "sid-1", vec!["admin".into()], now)
             .unwrap_or_else(|e| unreachable!("{e}"))
     }
 

@@ -13,7 +13,8 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::EncodingKey;
+use tessera_verify::{KeySet, VerifyingKey};
 use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -218,7 +219,7 @@ pub struct PreparedKey {
     /// Algorithm.
     pub algorithm: Algorithm,
     pub(crate) encoding: EncodingKey,
-    pub(crate) decoding: DecodingKey,
+    pub(crate) verifying: VerifyingKey,
     /// The public half, `None` for HS256.
     pub jwk: Option<Jwk>,
     /// When it leaves the key set.
@@ -242,7 +243,7 @@ impl PreparedKey {
     pub fn prepare(key: &SigningKey) -> Result<Self, KeyError> {
         let bad = |why: &str| KeyError(format!("stored key {} is unusable: {why}", key.kid));
         let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
-        let (encoding, decoding, jwk) = match key.algorithm {
+        let (encoding, verifying, jwk) = match key.algorithm {
             Algorithm::EdDSA => {
                 let pair = Ed25519KeyPair::from_pkcs8(&key.private).map_err(|_| bad("Ed25519"))?;
                 let public = pair.public_key().as_ref().to_vec();
@@ -254,7 +255,7 @@ impl PreparedKey {
                 };
                 (
                     EncodingKey::from_ed_der(&key.private),
-                    DecodingKey::from_ed_der(&public),
+                    VerifyingKey::ed25519(&public),
                     Some(jwk),
                 )
             }
@@ -275,7 +276,7 @@ impl PreparedKey {
                 };
                 (
                     EncodingKey::from_ec_der(&key.private),
-                    DecodingKey::from_ec_der(&point),
+                    VerifyingKey::p256(&point),
                     Some(jwk),
                 )
             }
@@ -297,13 +298,13 @@ impl PreparedKey {
                 };
                 (
                     encoding,
-                    DecodingKey::from_rsa_raw_components(&components.n, &components.e),
+                    VerifyingKey::rsa(&components.n, &components.e),
                     Some(jwk),
                 )
             }
             Algorithm::HS256 => (
                 EncodingKey::from_secret(&key.private),
-                DecodingKey::from_secret(&key.private),
+                VerifyingKey::hmac(&key.private),
                 None,
             ),
         };
@@ -311,7 +312,7 @@ impl PreparedKey {
             kid: key.kid.clone(),
             algorithm: key.algorithm,
             encoding,
-            decoding,
+            verifying,
             jwk,
             expires_at: key.expires_at,
             current: key.retired_at.is_none(),
@@ -389,6 +390,14 @@ impl Keyring {
         let mut kids: Vec<String> = self.by_kid.keys().cloned().collect();
         kids.sort();
         kids
+    }
+}
+
+/// The server checks tokens with the same code as every outside verifier
+/// (`tessera-verify`): the keyring is its key set.
+impl KeySet for Keyring {
+    fn key(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.by_kid.get(kid).map(|k| &k.verifying)
     }
 }
 

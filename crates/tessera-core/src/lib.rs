@@ -12,7 +12,7 @@
 //! 1. **Values and rules**, no service: `clock`, `secret`, `username`,
 //!    `user`, `session`, `password`, `attempt`, `rate_limit`, `audit`,
 //!    `client`, `error`, `keys`, `key_wrap`, `jwt`, `revocation`, `store`,
-//!    `session_cache`, `token_cache`, `config`.
+//!    `session_cache`, `config`.
 //! 2. **[`context::Context`]**: what every service shares (store, clock,
 //!    settings, hashing pool, session cache; the audit write and the
 //!    live-user lookup). It knows no service.
@@ -56,7 +56,6 @@ pub mod signing_keys;
 pub mod store;
 pub mod sweeper;
 pub mod tessera;
-pub mod token_cache;
 pub mod token_session;
 pub mod user;
 pub mod user_sessions;

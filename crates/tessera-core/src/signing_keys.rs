@@ -1,7 +1,7 @@
 //! [`SigningKeys`]: the access-token signing keys in force on this node —
 //! the keyring opened from the store with the key-encryption key, rotation,
 //! reloading (also when a token names a key this node has not seen), and
-//! signature-and-claims checks with their cache ([`crate::token_cache`]),
+//! signature-and-claims checks with their cache (`tessera-verify`'s),
 //! which is valid only as long as the key set it was checked against.
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -19,7 +19,7 @@ use crate::jwt::{self, AccessClaims, TokenError};
 use crate::key_wrap::{self, KeyEncryptionKey};
 use crate::keys::{Jwk, Keyring, SigningKey, StoredKey};
 use crate::store::Store;
-use crate::token_cache::VerifiedTokens;
+use tessera_verify::VerifiedCache;
 
 /// The signing keys in force.
 pub struct SigningKeys {
@@ -30,7 +30,7 @@ pub struct SigningKeys {
     /// Unix seconds of the last key reload, to bound reloads on unknown `kid`s.
     loaded_at: AtomicI64,
     /// Tokens whose signature and claims this key set has verified.
-    verified: VerifiedTokens,
+    verified: VerifiedCache,
 }
 
 impl std::fmt::Debug for SigningKeys {
@@ -53,7 +53,7 @@ impl SigningKeys {
             keyring: RwLock::new(Arc::new(keyring)),
             kek,
             loaded_at: AtomicI64::new(now.unix_timestamp()),
-            verified: VerifiedTokens::new(),
+            verified: VerifiedCache::default(),
         };
         keys.audit_sealed_keys(sealed).await?;
         Ok(keys)

@@ -191,7 +191,7 @@ impl TokenSessions {
         session: Session,
         refresh: Secret,
     ) -> Result<TokenGrant, CoreError> {
-        let claims = AccessClaims::new(
+        let claims = jwt::new_claims(
             &self.context.config().tokens,
             user.id,
             session.id.as_str(),

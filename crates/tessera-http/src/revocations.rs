@@ -1,5 +1,7 @@
 //! `GET /v1/revocations`: the revocation set for outside verifiers, as a page
-//! after a cursor or as a live server-sent event stream.
+//! after a cursor or as a live server-sent event stream: the backlog after
+//! the cursor (`event: revocation`), one `event: synced`, then each new
+//! revocation as it happens, with a comment heartbeat every second.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -21,6 +23,9 @@ use crate::state::AppState;
 
 /// Most entries in one page.
 const PAGE: u32 = 1000;
+/// A comment line this often on a live stream: a verifier that hears
+/// nothing for a few of these knows its feed is dead, even when TCP does not.
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Query of `GET /v1/revocations`.
 #[derive(Deserialize)]
@@ -128,6 +133,14 @@ fn stream(state: AppState, since: i64) -> Response {
                 break;
             }
         }
+        // Tells a verifier it now holds everything up to `last`: from here
+        // on it is current, and only then may it trust its set again.
+        let synced = Event::default()
+            .event("synced")
+            .data(format!("{{\"cursor\":{last}}}"));
+        if tx.send(Ok(synced)).await.is_err() {
+            return;
+        }
         loop {
             match live.recv().await {
                 // Live entries can arrive out of order from other nodes;
@@ -146,6 +159,6 @@ fn stream(state: AppState, since: i64) -> Response {
         }
     });
     Sse::new(ReceiverStream::new(rx))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT))
         .into_response()
 }

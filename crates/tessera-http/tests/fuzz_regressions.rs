@@ -223,7 +223,7 @@ fn hugely_negative_nbf_does_not_overflow() {
 #[ignore = "prints the seed token; run by hand after changing the fixture"]
 fn print_seed_token() {
     let fx = harness::jwt_fixture();
-    let claims = jwt::AccessClaims::new(
+    let claims = jwt::new_claims(
         &fx.policy,
         uuid::Uuid::from_u128(0x0123_4567_89ab_4def_8123_4567_89ab_cdef),
         "sid",

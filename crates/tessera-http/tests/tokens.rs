@@ -890,6 +890,10 @@ async fn revocation_feed_pages_and_streams() {
         received.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(received.contains("event: revocation"), "{received}");
+    assert!(
+        received.find("event: synced") < received.find("event: revocation"),
+        "the backlog (empty here) ends with `synced`, before live entries: {received}"
+    );
     server
         .anon()
         .post(server.url("/v1/token/revoke"))
