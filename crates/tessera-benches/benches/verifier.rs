@@ -30,8 +30,11 @@ struct Issuer {
 async fn start_issuer() -> Issuer {
     let dir = tempfile::tempdir().unwrap();
     // The server refuses a data directory others can read.
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -14,8 +14,8 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::EncodingKey;
-use tessera_verify::{KeySet, VerifyingKey};
 use serde::Serialize;
+use tessera_verify::{KeySet, VerifyingKey};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 

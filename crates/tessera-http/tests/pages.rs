@@ -873,7 +873,13 @@ async fn remember_me_keeps_the_long_lifetime() {
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("tessera=ts_"))
         .unwrap();
-    let remember = server.state.core().context.config().session.remember_me_timeout;
+    let remember = server
+        .state
+        .core()
+        .context
+        .config()
+        .session
+        .remember_me_timeout;
     assert!(
         cookie.contains(&format!("Max-Age={}", remember.whole_seconds())),
         "{cookie}"

@@ -97,7 +97,10 @@ impl IntoResponse for Rejection {
                 } else {
                     "Bearer error=\"invalid_token\""
                 };
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
             }
             StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -120,7 +123,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Verified {
             .get::<Verifier>()
             .cloned()
             .ok_or(Rejection::NoVerifier)?;
-        verify_headers(&verifier, &parts.headers).await.map(Verified)
+        verify_headers(&verifier, &parts.headers)
+            .await
+            .map(Verified)
     }
 }
 
@@ -207,9 +212,15 @@ mod tests {
     fn only_one_well_formed_bearer_counts() {
         let mut headers = HeaderMap::new();
         assert_eq!(bearer(&headers), None);
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
         assert_eq!(bearer(&headers), Some("abc"));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer  abc "));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  abc "),
+        );
         assert_eq!(bearer(&headers), Some("abc"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer(&headers), None);

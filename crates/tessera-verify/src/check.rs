@@ -124,7 +124,9 @@ pub fn check(
         return Err(VerifyError::Invalid("not yet valid".into()));
     }
     if claims.exp.saturating_sub(claims.iat) > expect.max_lifetime.saturating_add(leeway) {
-        return Err(VerifyError::Invalid("lifetime longer than the issuer's".into()));
+        return Err(VerifyError::Invalid(
+            "lifetime longer than the issuer's".into(),
+        ));
     }
     if claims.sid.is_empty() || claims.jti.is_empty() {
         return Err(VerifyError::Invalid("missing sid or jti".into()));

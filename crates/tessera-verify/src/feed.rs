@@ -19,7 +19,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs until the verifier is dropped. `first_answer` hears whether the
 /// first connection was accepted.
-pub(crate) async fn follow(shared: Weak<Shared>, first_answer: oneshot::Sender<Result<(), String>>) {
+pub(crate) async fn follow(
+    shared: Weak<Shared>,
+    first_answer: oneshot::Sender<Result<(), String>>,
+) {
     let mut first_answer = Some(first_answer);
     let mut cursor = 0i64;
     let mut backoff = FIRST_BACKOFF;

@@ -109,7 +109,10 @@ impl VerifyingKey {
                 .ok_or_else(|| VerifyError::Key(format!("{name} missing or not base64url")))
         };
         if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
-            return Err(VerifyError::Key(format!("{} is not a signing key", jwk.kid)));
+            return Err(VerifyError::Key(format!(
+                "{} is not a signing key",
+                jwk.kid
+            )));
         }
         let key = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
             ("OKP", Some("Ed25519")) => {
@@ -122,7 +125,9 @@ impl VerifyingKey {
             ("EC", Some("P-256")) => {
                 let (x, y) = (bytes(jwk.x.as_ref(), "x")?, bytes(jwk.y.as_ref(), "y")?);
                 if x.len() != 32 || y.len() != 32 {
-                    return Err(VerifyError::Key("P-256 coordinates are not 32 bytes".into()));
+                    return Err(VerifyError::Key(
+                        "P-256 coordinates are not 32 bytes".into(),
+                    ));
                 }
                 let mut point = Vec::with_capacity(65);
                 point.push(4);

@@ -106,7 +106,11 @@ fn parse_rfc3339(text: &str) -> Option<i64> {
         b'Z' | b'z' => 0,
         sign @ (b'+' | b'-') => {
             let minutes = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
-            if *sign == b'+' { minutes * 60 } else { -minutes * 60 }
+            if *sign == b'+' {
+                minutes * 60
+            } else {
+                -minutes * 60
+            }
         }
         _ => return None,
     };
@@ -138,9 +142,21 @@ mod tests {
     fn rfc3339_times_read_back() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2026-11-30T19:00:00Z"), Some(1_796_065_200));
-        assert_eq!(parse_rfc3339("2026-11-30T19:00:00.123456Z"), Some(1_796_065_200));
-        assert_eq!(parse_rfc3339("2026-11-30T20:00:00+01:00"), Some(1_796_065_200));
-        for bad in ["", "2026-11-30", "2026-13-30T19:00:00Z", "2026-11-30T19:00:00", "x"] {
+        assert_eq!(
+            parse_rfc3339("2026-11-30T19:00:00.123456Z"),
+            Some(1_796_065_200)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-30T20:00:00+01:00"),
+            Some(1_796_065_200)
+        );
+        for bad in [
+            "",
+            "2026-11-30",
+            "2026-13-30T19:00:00Z",
+            "2026-11-30T19:00:00",
+            "x",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }

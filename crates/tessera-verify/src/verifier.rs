@@ -102,11 +102,8 @@ impl VerifierBuilder {
                 .build()
                 .map_err(|e| VerifyError::Unavailable(e.to_string()))?,
         };
-        let discovery: Discovery = get_json(
-            &http,
-            &format!("{issuer}/.well-known/openid-configuration"),
-        )
-        .await?;
+        let discovery: Discovery =
+            get_json(&http, &format!("{issuer}/.well-known/openid-configuration")).await?;
         // RFC 8414 §3.3: the document must name the issuer it was asked for.
         if discovery.issuer.trim_end_matches('/') != issuer {
             return Err(VerifyError::Unavailable(format!(
@@ -249,7 +246,10 @@ impl Verifier {
             return Err(VerifyError::Stale);
         }
         let now = unix_now();
-        let claims = match shared.cache.get(token, now.saturating_sub(shared.expect.leeway)) {
+        let claims = match shared
+            .cache
+            .get(token, now.saturating_sub(shared.expect.leeway))
+        {
             Some(claims) => claims,
             None => {
                 let claims = Arc::new(self.check(token, now).await?);

@@ -103,7 +103,10 @@ async fn until(
         if done(&answer) {
             return start.elapsed();
         }
-        assert!(start.elapsed() < limit, "{what}: still {answer:?} after {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "{what}: still {answer:?} after {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
@@ -149,7 +152,10 @@ async fn tokens_are_checked_locally_like_the_server_checks_them() {
     let mut forged = access.clone();
     let last = forged.pop().unwrap();
     forged.push(if last == 'A' { 'B' } else { 'A' });
-    assert!(matches!(verifier.verify(&forged).await, Err(VerifyError::Invalid(_))));
+    assert!(matches!(
+        verifier.verify(&forged).await,
+        Err(VerifyError::Invalid(_))
+    ));
     let mut parts: Vec<&str> = access.split('.').collect();
     let payload = URL_SAFE_NO_PAD.encode(
         json!({"iss": public, "sub": claims.sub, "aud": public, "iat": claims.iat,
@@ -191,14 +197,21 @@ async fn tokens_are_checked_locally_like_the_server_checks_them() {
         .build()
         .await
         .unwrap();
-    assert!(matches!(other.verify(&access).await, Err(VerifyError::Invalid(_))));
+    assert!(matches!(
+        other.verify(&access).await,
+        Err(VerifyError::Invalid(_))
+    ));
 
     // Revoked: refused within a second of the revocation.
     let took = {
         revoke(&client, &server, &refresh).await;
-        until(&verifier, &access, Duration::from_secs(1), "revocation", |a| {
-            *a == Err(VerifyError::Revoked)
-        })
+        until(
+            &verifier,
+            &access,
+            Duration::from_secs(1),
+            "revocation",
+            |a| *a == Err(VerifyError::Revoked),
+        )
         .await
     };
     println!("revocation reached the verifier in {took:?}");
@@ -218,7 +231,14 @@ async fn tokens_are_checked_locally_like_the_server_checks_them() {
     assert_ne!(header_of(&carol)["kid"], header_of(&bob_old)["kid"]);
     // The forged kid above fetched the key set moments ago; refetches are
     // at most one a second, so the new key is seen within about that.
-    let took = until(&verifier, &carol, Duration::from_secs(3), "new key", Result::is_ok).await;
+    let took = until(
+        &verifier,
+        &carol,
+        Duration::from_secs(3),
+        "new key",
+        Result::is_ok,
+    )
+    .await;
     println!("a token of the new key verified after {took:?}");
     verifier.verify(&bob_old).await.unwrap();
 }
@@ -245,7 +265,10 @@ async fn expired_tokens_are_refused() {
     verifier.verify(&access).await.unwrap();
     // The cached copy expires too: the cache never outlives `exp`.
     tokio::time::sleep(Duration::from_secs(31)).await;
-    assert!(matches!(verifier.verify(&access).await, Err(VerifyError::Invalid(_))));
+    assert!(matches!(
+        verifier.verify(&access).await,
+        Err(VerifyError::Invalid(_))
+    ));
 }
 
 #[tokio::test]
@@ -272,23 +295,44 @@ async fn a_lost_issuer_makes_the_verifier_refuse_and_its_return_restores_it() {
     .await;
     // Staleness counts from the last heartbeat heard (one a second), so it
     // comes between 0 and 1 s after the cut, plus a poll.
-    assert!(took < Duration::from_millis(1500), "stale too late: {took:?}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "stale too late: {took:?}"
+    );
     // A revocation made while the verifier cannot hear it…
     revoke(&client, &server, &alice_refresh).await;
 
     // …is honoured once the feed is back (it resumes from its cursor).
     proxy.restore();
-    until(&verifier, &bob, Duration::from_secs(15), "recovery", Result::is_ok).await;
+    until(
+        &verifier,
+        &bob,
+        Duration::from_secs(15),
+        "recovery",
+        Result::is_ok,
+    )
+    .await;
     assert_eq!(verifier.verify(&alice).await, Err(VerifyError::Revoked));
 
     // The issuer itself stopped and started again.
     server.kill_9();
-    until(&verifier, &bob, Duration::from_secs(5), "stale after stop", |a| {
-        *a == Err(VerifyError::Stale)
-    })
+    until(
+        &verifier,
+        &bob,
+        Duration::from_secs(5),
+        "stale after stop",
+        |a| *a == Err(VerifyError::Stale),
+    )
     .await;
     let server = issuer(dir.path(), port, &public, &[]);
-    until(&verifier, &bob, Duration::from_secs(15), "recovery after restart", Result::is_ok).await;
+    until(
+        &verifier,
+        &bob,
+        Duration::from_secs(15),
+        "recovery after restart",
+        Result::is_ok,
+    )
+    .await;
     assert_eq!(verifier.verify(&alice).await, Err(VerifyError::Revoked));
     let (carol, _) = sign_in(&client, &server, "carol").await;
     verifier.verify(&carol).await.unwrap();
@@ -337,9 +381,13 @@ async fn a_revocation_on_one_node_reaches_a_verifier_following_another() {
         verifier.verify(access).await.unwrap();
         revoke(&client, &node_b, refresh).await;
         times.push(
-            until(&verifier, access, Duration::from_secs(1), "cluster revocation", |a| {
-                *a == Err(VerifyError::Revoked)
-            })
+            until(
+                &verifier,
+                access,
+                Duration::from_secs(1),
+                "cluster revocation",
+                |a| *a == Err(VerifyError::Revoked),
+            )
             .await,
         );
     }

@@ -4,8 +4,8 @@
 
 use tessera_core::CoreError;
 use tessera_core::client::ClientInfo;
-use tessera_core::secret::Secret;
 use tessera_core::cookie_session::SignedIn;
+use tessera_core::secret::Secret;
 use tessera_core::session::{Authenticated, Session, SessionId};
 use tessera_core::user::User;
 use time::OffsetDateTime;
@@ -38,7 +38,11 @@ pub async fn register(
     password: Zeroizing<String>,
     client: &ClientInfo,
 ) -> Result<User, CoreError> {
-    state.core().accounts.register(username, password, client).await
+    state
+        .core()
+        .accounts
+        .register(username, password, client)
+        .await
 }
 
 /// The CSRF token of the cookie session whose secret is `secret`.
