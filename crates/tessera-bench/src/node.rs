@@ -35,7 +35,8 @@ impl Node {
             .await
             .context("binding loopback")?;
         let addr = listener.local_addr().context("local address")?;
-        let state = AppState::new(core.clone(), wiring::http_config(&settings));
+        let state = AppState::new(core.clone(), wiring::http_config(&settings))
+            .with_forward_auth(wiring::forward_auth_config(&settings));
         let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, service).await;

@@ -2,6 +2,8 @@
 //! `Set-Cookie` with the strictest attributes the deployment allows.
 
 use http::{HeaderMap, HeaderValue, header};
+
+use crate::allowed_hosts::{dns_name, url_host};
 use tessera_core::secret::{Secret, SecretKind};
 use time::Duration;
 
@@ -39,6 +41,9 @@ pub struct CookieConfig {
     pub secure: bool,
     /// `SameSite` attribute.
     pub same_site: SameSite,
+    /// Parent domain the cookie covers (`Domain=`), so that sibling hosts
+    /// behind forward authentication see it; `None`: this host only.
+    pub domain: Option<String>,
 }
 
 impl Default for CookieConfig {
@@ -47,21 +52,61 @@ impl Default for CookieConfig {
             name: "__Host-tessera".into(),
             secure: true,
             same_site: SameSite::Lax,
+            domain: None,
         }
     }
 }
 
 impl CookieConfig {
-    /// The name actually used: browsers refuse `__Host-` cookies without
-    /// `Secure`, so the prefix goes when `secure` is off.
-    pub fn effective_name(&self) -> &str {
-        if self.secure {
-            &self.name
+    /// The same cookie for `domain` and its subdomains. Browsers refuse
+    /// `__Host-` cookies with `Domain`, so that prefix becomes `__Secure-`.
+    pub fn with_domain(mut self, domain: String) -> Self {
+        if let Some(rest) = self.name.strip_prefix("__Host-") {
+            self.name = format!("__Secure-{rest}");
+        }
+        self.domain = Some(domain);
+        self
+    }
+
+    /// `raw` lower-cased, if it can be the cookie domain of a server at
+    /// `public_url`: a DNS name of two labels or more (browsers refuse a
+    /// cookie for a whole top-level domain) that holds `public_url`'s host.
+    pub fn check_domain(raw: &str, public_url: &str) -> Result<String, String> {
+        let domain = dns_name(raw)
+            .filter(|d| d.contains('.'))
+            .ok_or_else(|| {
+                format!(
+                    "`{raw}` is not a parent domain such as example.com (a DNS name of two labels or more, no leading or trailing dot, no IP address)"
+                )
+            })?;
+        let host = url_host(public_url)
+            .map(|(host, _)| host.to_ascii_lowercase())
+            .ok_or_else(|| format!("public_url `{public_url}` has no host name"))?;
+        let inside = host
+            .strip_suffix(domain.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'));
+        if inside {
+            Ok(domain)
         } else {
+            Err(format!(
+                "public_url's host `{host}` is not `{domain}` or a subdomain of it: the browser would refuse the cookie"
+            ))
+        }
+    }
+
+    /// The name actually used: browsers refuse `__Host-` cookies without
+    /// `Secure`, so the prefix goes when `secure` is off; and with a domain
+    /// (see [`Self::with_domain`], which renames it to `__Secure-`).
+    pub fn effective_name(&self) -> &str {
+        if !self.secure {
             self.name
                 .strip_prefix("__Host-")
                 .or_else(|| self.name.strip_prefix("__Secure-"))
                 .unwrap_or(&self.name)
+        } else if self.domain.is_some() {
+            self.name.strip_prefix("__Host-").unwrap_or(&self.name)
+        } else {
+            &self.name
         }
     }
 
@@ -103,6 +148,10 @@ impl CookieConfig {
             max_age,
             self.same_site.as_str()
         );
+        if let Some(domain) = &self.domain {
+            cookie.push_str("; Domain=");
+            cookie.push_str(domain);
+        }
         if self.secure {
             cookie.push_str("; Secure");
         }
@@ -170,6 +219,67 @@ mod tests {
             assert!(value.contains(attr), "{value} lacks {attr}");
         }
         assert!(!value.contains("Domain"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_domain_cookie_is_secure_not_host_prefixed() -> Result<(), String> {
+        let config = CookieConfig::default().with_domain("example.test".into());
+        assert_eq!(config.effective_name(), "__Secure-tessera");
+        let value = config
+            .clear()
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        assert!(value.starts_with("__Secure-tessera=;"), "{value}");
+        assert!(value.contains("; Domain=example.test"), "{value}");
+        assert!(value.contains("; Secure"), "{value}");
+        let plain = CookieConfig {
+            secure: false,
+            ..CookieConfig::default()
+        }
+        .with_domain("example.test".into());
+        assert_eq!(plain.effective_name(), "tessera");
+        // Built by hand with a domain and the `__Host-` name: never sent
+        // with a prefix the browser would refuse.
+        let by_hand = CookieConfig {
+            domain: Some("example.test".into()),
+            ..CookieConfig::default()
+        };
+        assert_eq!(by_hand.effective_name(), "tessera");
+
+        let public = "https://auth.example.test";
+        assert_eq!(
+            CookieConfig::check_domain("Example.Test", public)?,
+            "example.test"
+        );
+        assert_eq!(
+            CookieConfig::check_domain("auth.example.test", public)?,
+            "auth.example.test"
+        );
+        for bad in [
+            "",
+            "test",
+            ".example.test",
+            "example.test.",
+            "example..test",
+            "xample.test",
+            "le.test",
+            "other.test",
+            "auth.example.test.evil",
+            "sub.auth.example.test",
+            "127.0.0.1",
+            "example.test:443",
+            "example.test/",
+            "exa mple.test",
+            "*.example.test",
+            "example.test; Secure",
+        ] {
+            assert!(
+                CookieConfig::check_domain(bad, public).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+        assert!(CookieConfig::check_domain("example.test", "http://127.0.0.1:8080").is_err());
         Ok(())
     }
 

@@ -7,11 +7,13 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod allowed_hosts;
 pub mod auth;
 pub mod body;
 pub mod cookie;
 pub mod cookie_session;
 pub mod csrf;
+pub mod forward_auth;
 pub mod health;
 pub mod input;
 pub mod middleware;
@@ -42,7 +44,7 @@ use crate::middleware::cors::CrossOriginLayer;
 use crate::middleware::host::HostCheckLayer;
 use crate::middleware::request_id::RequestIds;
 use crate::middleware::security_headers::SecurityHeadersLayer;
-pub use state::{AppState, HttpConfig};
+pub use state::{AppState, ForwardAuthConfig, HttpConfig};
 
 /// Longest a request may take (a slow upload included) before the client gets a 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -88,6 +90,7 @@ pub fn app(state: AppState) -> Router {
                 .delete(cookie_session::sign_out),
         )
         .route("/v1/revocations", get(revocations::revocations))
+        .route("/v1/auth/forward", get(forward_auth::forward))
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route(
             "/.well-known/openid-configuration",

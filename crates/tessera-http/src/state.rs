@@ -6,6 +6,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use tessera_core::Tessera;
 
+use crate::allowed_hosts::AllowedHosts;
 use crate::cookie::CookieConfig;
 use crate::csrf::OriginPolicy;
 use crate::pages::assets::Assets;
@@ -32,6 +33,27 @@ pub struct HttpConfig {
     pub request_timeout: Option<std::time::Duration>,
 }
 
+/// Forward authentication (`GET /v1/auth/forward`) and the hosts that
+/// signing in may send the browser back to.
+#[derive(Debug, Clone, Default)]
+pub struct ForwardAuthConfig {
+    /// `<public_url>/login`, where a browser is sent to sign in (none: never
+    /// redirected, always 401).
+    pub login_url: Option<String>,
+    /// `forward_auth.allowed_hosts`.
+    pub allowed_hosts: AllowedHosts,
+}
+
+impl ForwardAuthConfig {
+    /// Sign-in on `public_url`'s pages, returning to `allowed_hosts`.
+    pub fn new(public_url: &str, allowed_hosts: AllowedHosts) -> Self {
+        Self {
+            login_url: Some(format!("{}/login", public_url.trim_end_matches('/'))),
+            allowed_hosts,
+        }
+    }
+}
+
 /// Everything a handler needs, cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -43,6 +65,7 @@ struct Shared {
     core: Arc<Tessera>,
     http: HttpConfig,
     ui: UiConfig,
+    forward_auth: ForwardAuthConfig,
     /// The pages' stylesheet and icon, made from `ui` once.
     assets: Assets,
 }
@@ -50,22 +73,52 @@ struct Shared {
 impl AppState {
     /// Bundles the domain service and the HTTP settings.
     /// The web pages look as by default; see [`Self::with_ui`].
+    /// Forward authentication answers 401 only and `return_to` takes paths
+    /// only; see [`Self::with_forward_auth`].
     pub fn new(core: Arc<Tessera>, http: HttpConfig) -> Self {
-        Self::build(core, http, UiConfig::default())
+        Self::build(
+            core,
+            http,
+            UiConfig::default(),
+            ForwardAuthConfig::default(),
+        )
     }
 
     /// The same state with the web pages' product name and accent colour.
     pub fn with_ui(self, ui: UiConfig) -> Self {
-        Self::build(self.inner.core.clone(), self.inner.http.clone(), ui)
+        let forward_auth = self.inner.forward_auth.clone();
+        Self::build(
+            self.inner.core.clone(),
+            self.inner.http.clone(),
+            ui,
+            forward_auth,
+        )
     }
 
-    fn build(core: Arc<Tessera>, http: HttpConfig, ui: UiConfig) -> Self {
+    /// The same state with forward authentication's sign-in redirect and
+    /// allowed hosts.
+    pub fn with_forward_auth(self, forward_auth: ForwardAuthConfig) -> Self {
+        Self::build(
+            self.inner.core.clone(),
+            self.inner.http.clone(),
+            self.inner.ui.clone(),
+            forward_auth,
+        )
+    }
+
+    fn build(
+        core: Arc<Tessera>,
+        http: HttpConfig,
+        ui: UiConfig,
+        forward_auth: ForwardAuthConfig,
+    ) -> Self {
         let assets = Assets::new(ui.accent);
         Self {
             inner: Arc::new(Shared {
                 core,
                 http,
                 ui,
+                forward_auth,
                 assets,
             }),
         }
@@ -84,6 +137,11 @@ impl AppState {
     /// How the web pages look.
     pub fn ui(&self) -> &UiConfig {
         &self.inner.ui
+    }
+
+    /// Forward authentication's settings.
+    pub fn forward_auth(&self) -> &ForwardAuthConfig {
+        &self.inner.forward_auth
     }
 
     /// The web pages' static files.

@@ -101,7 +101,9 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
         });
     }
-    let state = AppState::new(core, wiring::http_config(&settings)).with_ui(settings.ui.clone());
+    let state = AppState::new(core, wiring::http_config(&settings))
+        .with_ui(settings.ui.clone())
+        .with_forward_auth(wiring::forward_auth_config(&settings));
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let outcome = match tls {
         Some(tls) => {

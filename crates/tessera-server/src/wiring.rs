@@ -11,7 +11,7 @@ use tessera_core::key_wrap::KeyEncryptionKey;
 use tessera_core::revocations::Revocations;
 use tessera_core::store::Store;
 use tessera_core::{Tessera, TesseraConfig};
-use tessera_http::HttpConfig;
+use tessera_http::{ForwardAuthConfig, HttpConfig};
 use tessera_store_postgres::PgStore;
 use tessera_store_redis::{Redis, RedisLayer};
 use tessera_store_sqlite::SqliteStore;
@@ -250,6 +250,12 @@ pub fn http_config(settings: &Settings) -> HttpConfig {
         hsts: settings.tls.is_some(),
         request_timeout: None,
     }
+}
+
+/// Forward authentication's sign-in redirect (to `public_url`'s pages) and
+/// allowed hosts.
+pub fn forward_auth_config(settings: &Settings) -> ForwardAuthConfig {
+    ForwardAuthConfig::new(&settings.public_url, settings.forward_auth_hosts.clone())
 }
 
 /// `tessera migrate`.

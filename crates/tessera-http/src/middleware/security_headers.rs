@@ -32,6 +32,13 @@ const DEFAULTS: &[(HeaderName, &str)] = &[
     ),
 ];
 
+/// Marks a response that a reverse proxy may hand to the browser as the
+/// answer of another host (forward authentication): it gets no
+/// `Strict-Transport-Security`, which would set a policy for that host and
+/// its subdomains that is not ours to set.
+#[derive(Debug, Clone, Copy)]
+pub struct ForOtherHosts;
+
 /// Sets the security headers on every response that lacks them.
 #[derive(Clone)]
 pub struct SecurityHeadersLayer {
@@ -113,8 +120,12 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Ok(mut response) = std::task::ready!(this.inner.poll(cx));
+        let other_hosts = response.extensions().get::<ForOtherHosts>().is_some();
         let present = response.headers_mut();
         for (name, value) in this.headers.iter() {
+            if other_hosts && name == header::STRICT_TRANSPORT_SECURITY {
+                continue;
+            }
             if !present.contains_key(name) {
                 present.insert(name.clone(), value.clone());
             }

@@ -1,6 +1,7 @@
 //! `/login`: the sign-in form, and signing in with it. Throttled exactly as
 //! `POST /v1/session` (the same domain call), login-CSRF protected, and
-//! sending the browser on only to a path of this server.
+//! sending the browser on only to a path of this server or to a host of
+//! `forward_auth.allowed_hosts`.
 
 use askama::Template;
 use axum::extract::State;
@@ -70,7 +71,8 @@ pub async fn show(
     uri: Uri,
 ) -> Response {
     let query = PageQuery::of(&uri);
-    let return_to = ReturnTo::or_default(query.get("return_to"));
+    let return_to =
+        ReturnTo::or_default_with(query.get("return_to"), &state.forward_auth().allowed_hosts);
     if visitor.signed_in {
         return see_other(return_to.as_str());
     }
@@ -99,7 +101,10 @@ pub async fn submit(
     headers: HeaderMap,
     PageForm(form): PageForm<LoginForm>,
 ) -> Response {
-    let return_to = ReturnTo::or_default(form.return_to.as_deref());
+    let return_to = ReturnTo::or_default_with(
+        form.return_to.as_deref(),
+        &state.forward_auth().allowed_hosts,
+    );
     if let Err(refused) = login_csrf::check(&state, &headers, form.csrf_token.as_deref()) {
         return refused
             .back_to(return_to.link("/login"), "Back to sign-in")

@@ -117,7 +117,9 @@ pub fn check(state: &AppState, headers: &HeaderMap, given: Option<&str>) -> Resu
 }
 
 /// The session cookie's name with `-login` appended: the same prefix
-/// (`__Host-` when secure) and so the same protection from other hosts.
+/// (`__Host-` when secure, `__Secure-` with a cookie domain) and so the same
+/// protection from other hosts. It never carries `Domain`: forms are
+/// fetched and posted on this host only.
 fn cookie_name(cookies: &CookieConfig) -> String {
     format!("{}-login", cookies.effective_name())
 }

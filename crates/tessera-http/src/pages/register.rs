@@ -63,7 +63,10 @@ pub async fn show(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let return_to = ReturnTo::or_default(PageQuery::of(&uri).get("return_to"));
+    let return_to = ReturnTo::or_default_with(
+        PageQuery::of(&uri).get("return_to"),
+        &state.forward_auth().allowed_hosts,
+    );
     if visitor.signed_in {
         return see_other(DEFAULT);
     }
@@ -92,7 +95,10 @@ pub async fn submit(
     uri: Uri,
     PageForm(form): PageForm<RegisterForm>,
 ) -> Response {
-    let return_to = ReturnTo::or_default(PageQuery::of(&uri).get("return_to"));
+    let return_to = ReturnTo::or_default_with(
+        PageQuery::of(&uri).get("return_to"),
+        &state.forward_auth().allowed_hosts,
+    );
     if let Err(refused) = login_csrf::check(&state, &headers, form.csrf_token.as_deref()) {
         return refused
             .back_to("/register", "Back to registration")

@@ -1,8 +1,11 @@
-//! Where to send the browser after signing in (`return_to`): only a path on
-//! this server. Anything a browser could read as another host (`//evil`,
-//! `/\evil`, a scheme, control characters browsers strip, and the same
-//! hidden behind percent-escapes) is refused, and the caller falls back to
-//! the account page: no open redirect.
+//! Where to send the browser after signing in (`return_to`): a path on
+//! this server, or an absolute URL on a host of `forward_auth.allowed_hosts`
+//! (see [`AllowedHosts`]). Anything a browser could read as another host
+//! (`//evil`, `/\evil`, a scheme, control characters browsers strip, and the
+//! same hidden behind percent-escapes) is refused, and the caller falls back
+//! to the account page: no open redirect.
+
+use crate::allowed_hosts::AllowedHosts;
 
 /// Where a browser goes when `return_to` is absent or refused.
 pub const DEFAULT: &str = "/account";
@@ -38,13 +41,29 @@ impl ReturnTo {
         None
     }
 
+    /// `raw` if it is a same-origin relative path, or an absolute URL on
+    /// one of `hosts`; else `None`.
+    pub fn parse_with(raw: &str, hosts: &AllowedHosts) -> Option<Self> {
+        if raw.starts_with('/') {
+            Self::parse(raw)
+        } else {
+            hosts.allows_url(raw).then(|| Self(raw.to_owned()))
+        }
+    }
+
     /// `raw` if acceptable, else the default.
     pub fn or_default(raw: Option<&str>) -> Self {
-        raw.and_then(Self::parse)
+        Self::or_default_with(raw, &AllowedHosts::default())
+    }
+
+    /// `raw` if acceptable (a path, or a URL on one of `hosts`), else the
+    /// default.
+    pub fn or_default_with(raw: Option<&str>, hosts: &AllowedHosts) -> Self {
+        raw.and_then(|raw| Self::parse_with(raw, hosts))
             .unwrap_or_else(|| Self(DEFAULT.to_owned()))
     }
 
-    /// The path.
+    /// The path (or URL).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -100,7 +119,7 @@ fn is_safe_path(path: &str, layer: Layer) -> bool {
 
 /// One round of percent-decoding; `None` for a broken escape or bytes that
 /// are not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
+pub(crate) fn percent_decode(text: &str) -> Option<String> {
     let mut out = Vec::with_capacity(text.len());
     let mut bytes = text.bytes();
     while let Some(b) = bytes.next() {
@@ -212,6 +231,54 @@ mod tests {
             None
         );
         assert_eq!(ReturnTo::or_default(None).as_str(), DEFAULT);
+    }
+
+    #[test]
+    fn absolute_urls_only_on_allowed_hosts() {
+        let hosts = AllowedHosts::new(&["allowed.test".to_owned()]).unwrap_or_default();
+        for good in [
+            "https://allowed.test/app?x=1",
+            "http://allowed.test:8080/",
+            "HTTPS://Allowed.Test/",
+        ] {
+            assert_eq!(
+                ReturnTo::parse_with(good, &hosts).map(|r| r.0),
+                Some(good.to_owned()),
+                "{good:?} was refused"
+            );
+            assert_eq!(ReturnTo::parse(good), None, "only with the list");
+        }
+        for nasty in [
+            "https://allowed.test.evil.com",
+            "https://evil.com\\@allowed.test",
+            "https://allowed.test@evil.com",
+            "https://allowed.test%40evil.com",
+            "https://evil.com%5C@allowed.test",
+            "https%3A%2F%2Fallowed.test",
+            "https://allowed.test./",
+            "https://ALLOWED.TEST.evil.com/",
+            "javascript://allowed.test/%0Aalert(1)",
+            "//allowed.test/",
+            "allowed.test/",
+        ] {
+            assert_eq!(
+                ReturnTo::parse_with(nasty, &hosts),
+                None,
+                "{nasty:?} was accepted"
+            );
+            assert_eq!(
+                ReturnTo::or_default_with(Some(nasty), &hosts).as_str(),
+                DEFAULT
+            );
+        }
+        // Paths keep their own checks.
+        assert_eq!(ReturnTo::parse_with("//allowed.test", &hosts), None);
+        assert!(ReturnTo::parse_with("/account", &hosts).is_some());
+        let back = ReturnTo::parse_with("https://allowed.test/a?b=c", &hosts);
+        assert_eq!(
+            back.map(|r| r.link("/login")).as_deref(),
+            Some("/login?return_to=https%3A//allowed.test/a%3Fb%3Dc")
+        );
     }
 
     #[test]

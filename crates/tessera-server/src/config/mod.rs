@@ -17,12 +17,14 @@ use tessera_core::keys::Algorithm;
 use tessera_core::password::HashCost;
 use tessera_core::rate_limit::RateLimitPolicy;
 use tessera_core::session::SessionPolicy;
+use tessera_http::allowed_hosts::AllowedHosts;
 use tessera_http::cookie::CookieConfig;
 use tessera_http::csrf::{OriginPolicy, origin_of};
 use zeroize::Zeroizing;
 
 mod duration;
 mod env;
+mod forward_auth;
 mod sections;
 #[cfg(test)]
 mod tests;
@@ -93,6 +95,7 @@ pub struct FileConfig {
     rate_limit: RateLimitSection,
     tls: TlsSection,
     ui: ui::UiSection,
+    forward_auth: forward_auth::ForwardAuthSection,
 }
 
 impl Default for FileConfig {
@@ -119,6 +122,7 @@ impl Default for FileConfig {
             rate_limit: RateLimitSection::default(),
             tls: TlsSection::default(),
             ui: ui::UiSection::default(),
+            forward_auth: forward_auth::ForwardAuthSection::default(),
         }
     }
 }
@@ -183,6 +187,9 @@ pub struct Settings {
     pub hash_workers: usize,
     /// How the web pages look.
     pub ui: tessera_http::pages::ui::UiConfig,
+    /// Hosts that forward authentication and `/login` may send the browser
+    /// back to (`forward_auth.allowed_hosts`).
+    pub forward_auth_hosts: AllowedHosts,
 }
 
 impl Settings {
@@ -355,13 +362,14 @@ impl FileConfig {
         })?;
 
         let session = self.session.validate()?;
-        let cookie = self.cookie.validate()?;
+        let cookie = self.cookie.validate(&public_url)?;
         let origins = OriginPolicy::new(Some(&public_url), &self.allowed_origins)
             .map_err(|e| ConfigError::at("allowed_origins", e))?
             .with_hosts(&self.hosts)
             .map_err(|e| ConfigError::at("hosts", e))?;
         let (hash_cost, hash_workers) = self.password.validate()?;
         let ui = self.ui.validate()?;
+        let forward_auth_hosts = self.forward_auth.validate()?;
 
         Ok(Settings {
             listen,
@@ -388,6 +396,7 @@ impl FileConfig {
             hash_cost,
             hash_workers,
             ui,
+            forward_auth_hosts,
         })
     }
 }

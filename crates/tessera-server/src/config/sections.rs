@@ -157,6 +157,7 @@ pub(super) struct CookieSection {
     #[serde(deserialize_with = "lenient")]
     pub(super) secure: bool,
     pub(super) same_site: String,
+    pub(super) domain: Option<String>,
 }
 
 impl Default for CookieSection {
@@ -166,6 +167,7 @@ impl Default for CookieSection {
             name: defaults.name,
             secure: defaults.secure,
             same_site: defaults.same_site.as_str().to_ascii_lowercase(),
+            domain: None,
         }
     }
 }
@@ -285,7 +287,7 @@ impl TokenSection {
 }
 
 impl CookieSection {
-    pub(super) fn validate(self) -> Result<CookieConfig, ConfigError> {
+    pub(super) fn validate(self, public_url: &str) -> Result<CookieConfig, ConfigError> {
         // RFC 6265 cookie-name is an RFC 2616 token.
         let is_token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
         if self.name.is_empty() || !self.name.chars().all(is_token_char) {
@@ -317,11 +319,18 @@ impl CookieSection {
                 "the name needs something after `__Host-`",
             ));
         }
-        Ok(CookieConfig {
+        let cookie = CookieConfig {
             name: self.name,
             secure: self.secure,
             same_site,
-        })
+            domain: None,
+        };
+        match self.domain {
+            None => Ok(cookie),
+            Some(domain) => CookieConfig::check_domain(domain.trim(), public_url)
+                .map(|domain| cookie.with_domain(domain))
+                .map_err(|e| ConfigError::at("cookie.domain", e)),
+        }
     }
 }
 
