@@ -38,6 +38,11 @@ pub struct Options {
     pub request_timeout: Option<std::time::Duration>,
     /// The web pages' product name and accent, if not the defaults.
     pub ui: Option<tessera_http::pages::ui::UiConfig>,
+    /// `forward_auth.allowed_hosts` (forward authentication then redirects
+    /// to this server's sign-in page).
+    pub forward_auth_hosts: Vec<String>,
+    /// Send `Strict-Transport-Security` (as when serving HTTPS).
+    pub hsts: bool,
 }
 
 pub struct TestServer {
@@ -96,12 +101,17 @@ impl TestServer {
             admin_token: Some(ADMIN_TOKEN.into()),
             introspection_secret: Some(INTROSPECTION_SECRET.into()),
             trusted_proxies: options.trusted_proxies.clone(),
-            hsts: false,
+            hsts: options.hsts,
             request_timeout: options.request_timeout,
         };
         let mut state = AppState::new(core, http);
         if let Some(ui) = options.ui.clone() {
             state = state.with_ui(ui);
+        }
+        if !options.forward_auth_hosts.is_empty() {
+            let hosts = tessera_http::allowed_hosts::AllowedHosts::new(&options.forward_auth_hosts)
+                .unwrap();
+            state = state.with_forward_auth(tessera_http::ForwardAuthConfig::new(&base, hosts));
         }
         let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
