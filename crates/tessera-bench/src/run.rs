@@ -88,6 +88,22 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
     .await?;
     let cookie_rps = cookie_row.per_second;
     rows.push(cookie_row);
+    // What a reverse proxy asks before every request it passes on: it
+    // should cost what /v1/me costs.
+    rows.push(
+        measure(
+            &http,
+            "GET /v1/auth/forward by cookie",
+            Work::Get {
+                path: "/v1/auth/forward",
+                header: Some(("cookie", cookie.clone())),
+            },
+            conns,
+            duration,
+            Some(&healthz),
+        )
+        .await?,
+    );
     rows.push(
         measure(
             &http,

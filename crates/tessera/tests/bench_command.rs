@@ -44,6 +44,7 @@ fn bench_reports_every_scenario_and_measure() {
     for expected in [
         "unauthenticated GET /healthz (ceiling)",
         "GET /v1/me by cookie",
+        "GET /v1/auth/forward by cookie",
         "GET /v1/me by bearer (EdDSA)",
         "GET /v1/me by bearer (ES256) [own embedded server]",
         "GET /v1/me by bearer (RS256) [own embedded server]",
