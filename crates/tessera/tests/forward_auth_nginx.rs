@@ -24,82 +24,72 @@ use common::*;
 use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 
-/// The nginx configuration the README documents, for Tessera at `tessera`
-/// (`host:port`) and the application at `app`, served on `listen`.
-fn nginx_site(listen: &str, tessera: &str, app: &str) -> String {
+/// The nginx locations the README documents, for Tessera at `tessera` (a
+/// base URL) answering to `tessera_host`, and the application at `app`.
+fn nginx_locations(tessera: &str, tessera_host: &str, app: &str) -> String {
+    let ask = |uri: &str, original: &str| {
+        format!(
+            r#"
+        internal;
+        proxy_pass {tessera}{uri};
+        # Tessera answers only to its own names (hosts), never the app's.
+        proxy_set_header Host {tessera_host};
+        proxy_ssl_server_name on;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";{original}"#
+        )
+    };
+    // auth_request understands 2xx, 401 and 403 only: the check describes
+    // no original request, so Tessera never answers it with a 302.
+    let none = r#"
+        proxy_set_header X-Original-URL "";
+        proxy_set_header X-Forwarded-Proto "";
+        proxy_set_header X-Forwarded-Host "";
+        proxy_set_header X-Forwarded-Uri "";"#;
+    // Asked again once refused, describing the original request: a browser
+    // gets Tessera's 302 to its sign-in page (and back), others the 401.
+    let original = r#"
+        proxy_set_header X-Original-URL "";
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header X-Forwarded-Host $http_host;
+        proxy_set_header X-Forwarded-Uri $request_uri;"#;
+    let protect = |check: &str| {
+        format!(
+            r#"
+        auth_request {check};
+        error_page 401 = /_tessera/sign-in;
+        auth_request_set $tessera_user_id $upstream_http_x_tessera_user_id;
+        auth_request_set $tessera_username $upstream_http_x_tessera_username;
+        auth_request_set $tessera_roles $upstream_http_x_tessera_roles;
+        auth_request_set $tessera_session_id $upstream_http_x_tessera_session_id;
+        # Set here, so whatever a client sent under these names is dropped
+        # (an empty value, e.g. no roles, is not sent at all).
+        proxy_set_header X-Tessera-User-Id $tessera_user_id;
+        proxy_set_header X-Tessera-Username $tessera_username;
+        proxy_set_header X-Tessera-Roles $tessera_roles;
+        proxy_set_header X-Tessera-Session-Id $tessera_session_id;
+        proxy_pass {app};"#
+        )
+    };
     format!(
         r#"
-    server {{
-        listen {listen};
-
-        # Every request asks Tessera first (a subrequest with the browser's
-        # cookies and Authorization header, without the body).
-        location = /_tessera/auth {{
-            internal;
-            proxy_pass http://{tessera}/v1/auth/forward;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            # auth_request understands 2xx, 401 and 403 only: describe no
-            # original request here, so that Tessera never answers 302.
-            proxy_set_header X-Original-URL "";
-            proxy_set_header X-Forwarded-Proto "";
-            proxy_set_header X-Forwarded-Host "";
-            proxy_set_header X-Forwarded-Uri "";
-        }}
-        location = /_tessera/auth/admin {{
-            internal;
-            proxy_pass http://{tessera}/v1/auth/forward?role=admin;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Original-URL "";
-            proxy_set_header X-Forwarded-Proto "";
-            proxy_set_header X-Forwarded-Host "";
-            proxy_set_header X-Forwarded-Uri "";
-        }}
-        # Not signed in: ask again, describing the original request. A
-        # browser gets Tessera's 302 to its sign-in page (and back), any
-        # other client the 401.
-        location = /_tessera/sign-in {{
-            internal;
-            proxy_pass http://{tessera}/v1/auth/forward;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Original-URL "";
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $http_host;
-            proxy_set_header X-Forwarded-Uri $request_uri;
-        }}
-
-        location / {{
-            auth_request /_tessera/auth;
-            error_page 401 = /_tessera/sign-in;
-            auth_request_set $tessera_user_id $upstream_http_x_tessera_user_id;
-            auth_request_set $tessera_username $upstream_http_x_tessera_username;
-            auth_request_set $tessera_roles $upstream_http_x_tessera_roles;
-            auth_request_set $tessera_session_id $upstream_http_x_tessera_session_id;
-            # Set here, so whatever a client sent under these names is dropped.
-            proxy_set_header X-Tessera-User-Id $tessera_user_id;
-            proxy_set_header X-Tessera-Username $tessera_username;
-            proxy_set_header X-Tessera-Roles $tessera_roles;
-            proxy_set_header X-Tessera-Session-Id $tessera_session_id;
-            proxy_pass http://{app};
-        }}
-
-        location /admin/ {{
-            auth_request /_tessera/auth/admin;
-            error_page 401 = /_tessera/sign-in;
-            auth_request_set $tessera_user_id $upstream_http_x_tessera_user_id;
-            auth_request_set $tessera_username $upstream_http_x_tessera_username;
-            auth_request_set $tessera_roles $upstream_http_x_tessera_roles;
-            auth_request_set $tessera_session_id $upstream_http_x_tessera_session_id;
-            proxy_set_header X-Tessera-User-Id $tessera_user_id;
-            proxy_set_header X-Tessera-Username $tessera_username;
-            proxy_set_header X-Tessera-Roles $tessera_roles;
-            proxy_set_header X-Tessera-Session-Id $tessera_session_id;
-            proxy_pass http://{app};
-        }}
+    location = /_tessera/auth {{{}
     }}
-"#
+    location = /_tessera/auth/admin {{{}
+    }}
+    location = /_tessera/sign-in {{{}
+    }}
+
+    location / {{{}
+    }}
+    location /admin/ {{{}
+    }}
+"#,
+        ask("/v1/auth/forward", none),
+        ask("/v1/auth/forward?role=admin", none),
+        ask("/v1/auth/forward", original),
+        protect("/_tessera/auth"),
+        protect("/_tessera/auth/admin"),
     )
 }
 
@@ -297,9 +287,12 @@ async fn nginx_auth_request_protects_an_application() {
     ];
     env.extend(cheap);
     let server = Server::start(dir.path(), &env);
-    let tessera_authority = server.base.trim_start_matches("http://").to_owned();
+    let tessera_host = server.base.trim_start_matches("http://").to_owned();
     let nginx_dir = tempfile::tempdir().unwrap();
-    let site = nginx_site(&proxy.to_string(), &tessera_authority, &app.to_string());
+    let site = format!(
+        "server {{\n    listen {proxy};\n{}}}\n",
+        nginx_locations(&server.base, &tessera_host, &format!("http://{app}"))
+    );
     let nginx = Nginx::start(nginx_dir.path(), proxy, &site);
     let at = |path: &str| format!("http://{proxy}{path}");
 

@@ -57,6 +57,26 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_loads() -> Result<(), ConfigError> {
+        let dir = tempfile::tempdir().map_err(|e| ConfigError::at("test", e.to_string()))?;
+        let path = dir.path().join("tessera.toml");
+        std::fs::write(
+            &path,
+            r#"
+public_url = "https://auth.example.test"
+trusted_proxies = ["10.0.0.5"]
+cookie.domain = "example.test"
+forward_auth.allowed_hosts = ["app.example.test"]
+"#,
+        )
+        .map_err(|e| ConfigError::at("test", e.to_string()))?;
+        let settings = Settings::load(Some(&path), Vec::new())?;
+        assert_eq!(settings.cookie.domain.as_deref(), Some("example.test"));
+        assert!(settings.forward_auth_hosts.contains("app.example.test"));
+        Ok(())
+    }
+
+    #[test]
     fn the_cookie_domain_must_hold_public_url() -> Result<(), ConfigError> {
         let public = ("TESSERA_PUBLIC_URL", "https://auth.example.test");
         let settings = load(&[public, ("TESSERA_COOKIE__DOMAIN", "example.test")])?;
