@@ -9,11 +9,11 @@ use uuid::Uuid;
 use crate::keys::Keyring;
 use crate::secret::random_token;
 
-pub use tessera_verify::{ACCESS_TOKEN_TYP, Claims as AccessClaims, MAX_TOKEN_BYTES};
 use tessera_verify::Expectations;
 /// Why a token was refused: `tessera-verify`'s answer, the same for the
 /// server and every service behind it.
 pub use tessera_verify::VerifyError as TokenError;
+pub use tessera_verify::{ACCESS_TOKEN_TYP, Claims as AccessClaims, MAX_TOKEN_BYTES};
 
 use crate::error::CoreError;
 
