@@ -50,6 +50,11 @@ fn issuer(dir: &Path, port: u16, public_url: &str, extra: &[(&str, &str)]) -> Se
 async fn sign_in(client: &reqwest::Client, server: &Server, name: &str) -> (String, String) {
     let status = register(client, server, name).await;
     assert!(status == 201 || status == 409, "register {name}: {status}");
+    grant(client, server, name).await
+}
+
+/// A new token session of the existing user `name`: its access and refresh tokens.
+async fn grant(client: &reqwest::Client, server: &Server, name: &str) -> (String, String) {
     let r = client
         .post(server.url("/v1/token"))
         .form(&[
@@ -364,26 +369,13 @@ async fn a_revocation_on_one_node_reaches_a_verifier_following_another() {
     assert_eq!(register(&client, &node_b, "erin").await, 201);
     let mut times = Vec::new();
     for _ in 0..100 {
-        let r = client
-            .post(node_b.url("/v1/token"))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", "erin"),
-                ("password", PASSWORD),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let body: Value = r.json().await.unwrap();
-        let access = body["access_token"].as_str().unwrap();
-        let refresh = body["refresh_token"].as_str().unwrap();
-        verifier.verify(access).await.unwrap();
-        revoke(&client, &node_b, refresh).await;
+        let (access, refresh) = grant(&client, &node_b, "erin").await;
+        verifier.verify(&access).await.unwrap();
+        revoke(&client, &node_b, &refresh).await;
         times.push(
             until(
                 &verifier,
-                access,
+                &access,
                 Duration::from_secs(1),
                 "cluster revocation",
                 |a| *a == Err(VerifyError::Revoked),
@@ -399,24 +391,36 @@ async fn a_revocation_on_one_node_reaches_a_verifier_following_another() {
     drop(node_a);
 }
 
-/// The `resource_server` example of tessera-verify, built beside this test
-/// by `cargo test --workspace --all-targets`.
+/// The `resource_server` example of tessera-verify, which `cargo test
+/// --workspace --all-targets` (scripts/test) builds beside this test into
+/// `target/<profile>/examples/` as `resource_server-<hash>`: the newest one.
 fn resource_server_binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/verify-… → target/<profile>/examples/resource_server
-    let path = exe
+    // target/<profile>/deps/verify-… → target/<profile>/examples/
+    let examples = exe
         .parent()
         .and_then(Path::parent)
         .unwrap()
-        .join("examples")
-        .join("resource_server");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p tessera-verify --example resource_server` \
-         (scripts/test builds every target)",
-        path.display()
-    );
-    path
+        .join("examples");
+    let newest = std::fs::read_dir(&examples)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name == "resource_server"
+                || (name.starts_with("resource_server-") && !name.contains('.'))
+        })
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .max();
+    match newest {
+        Some((_, path)) => path,
+        None => panic!(
+            "no resource_server example in {}: build it with `cargo build -p tessera-verify \
+             --example resource_server` (scripts/test builds every target)",
+            examples.display()
+        ),
+    }
 }
 
 struct Child(std::process::Child);
@@ -473,7 +477,7 @@ async fn the_resource_server_example_refuses_revoked_tokens_within_a_second() {
     assert_eq!(register(&client, &server, "frank").await, 201);
     let mut times = Vec::new();
     for _ in 0..100 {
-        let (access, refresh) = sign_in(&client, &server, "frank").await;
+        let (access, refresh) = grant(&client, &server, "frank").await;
         let r = hello(Some(access.clone())).await;
         assert_eq!(r.status(), 200);
         let body: Value = r.json().await.unwrap();
@@ -500,7 +504,7 @@ async fn the_resource_server_example_refuses_revoked_tokens_within_a_second() {
     );
 
     // Issuer gone: the example answers 503 once the feed is stale (5 s).
-    let (access, _) = sign_in(&client, &server, "frank").await;
+    let (access, _) = grant(&client, &server, "frank").await;
     assert_eq!(hello(Some(access.clone())).await.status(), 200);
     server.kill_9();
     let lost = Instant::now();
