@@ -56,6 +56,15 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
     let cookie = http.cookie_sign_in().await?;
     let access = http.access_token().await?;
 
+    // Before any load: resident memory then grows only by what the cache
+    // takes in, not refilling pages the allocator kept from earlier work.
+    progress("bytes per session");
+    let (store_bytes, secrets) =
+        store_bytes_per_session(main.store(), &main.core, args.sessions).await?;
+    let (cache_bytes, cache_estimate) = cache_bytes_per_session(&main.core, &secrets).await?;
+    drop(secrets);
+
+
     let duration = Duration::from_secs(args.duration);
     let conns = args.connections;
     let mut rows = Vec::new();
@@ -215,12 +224,6 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         .await?;
         overload.push(case);
     }
-
-    progress("bytes per session");
-    let (store_bytes, secrets) =
-        store_bytes_per_session(main.store(), &main.core, args.sessions).await?;
-    let (cache_bytes, cache_estimate) = cache_bytes_per_session(&main.core, &secrets).await?;
-    drop(secrets);
 
     progress("revocation");
     let revocation = revocation_time(&http).await?;

@@ -9,8 +9,13 @@ use uuid::Uuid;
 use crate::keys::Keyring;
 use crate::secret::random_token;
 
+use tessera_verify::Expectations;
+/// Why a token was refused: `tessera-verify`'s answer, the same for the
+/// server and every service behind it.
+pub use tessera_verify::VerifyError as TokenError;
 pub use tessera_verify::{ACCESS_TOKEN_TYP, Claims as AccessClaims, MAX_TOKEN_BYTES};
-use tessera_verify::{Expectations, VerifyError};
+
+use crate::error::CoreError;
 
 /// Token settings.
 #[derive(Debug, Clone)]
@@ -71,7 +76,7 @@ pub fn new_claims(
     sid: &str,
     roles: Vec<String>,
     now: OffsetDateTime,
-) -> Result<AccessClaims, TokenError> {
+) -> Result<AccessClaims, CoreError> {
     let iat = now.unix_timestamp();
     Ok(AccessClaims {
         iss: policy.issuer.clone(),
@@ -79,71 +84,21 @@ pub fn new_claims(
         aud: policy.audience.clone(),
         iat,
         exp: iat + policy.access_ttl.whole_seconds(),
-        jti: random_token(16).map_err(|_| TokenError::Internal("no randomness".into()))?,
+        jti: random_token(16).map_err(|_| CoreError::Internal("no randomness".into()))?,
         sid: sid.to_owned(),
         roles,
         nbf: None,
     })
 }
 
-/// Why a token was refused. The variants are for logs and tests; clients see
-/// one answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    /// Larger than [`MAX_TOKEN_BYTES`].
-    #[error("token too large")]
-    TooLarge,
-    /// Not three base64url parts, or a header that is not JSON.
-    #[error("malformed token")]
-    Malformed,
-    /// A header parameter outside `alg`, `typ`, `kid`, or a wrong `typ`.
-    #[error("forbidden or unexpected header")]
-    ForbiddenHeader,
-    /// No `kid`, or one that is not in the key set.
-    #[error("unknown key")]
-    UnknownKey,
-    /// `alg` is not the algorithm of the key named by `kid`.
-    #[error("algorithm does not match the key")]
-    AlgorithmMismatch,
-    /// Bad signature, claims, issuer, audience, expiry or not-before.
-    #[error("invalid token: {0}")]
-    Invalid(String),
-    /// The token's session or id has been revoked.
-    #[error("token revoked")]
-    Revoked,
-    /// The node cannot tell whether the token was revoked: its revocation
-    /// set is out of date (the store is unreachable). Fails closed.
-    #[error("revocation set is stale")]
-    RevocationsStale,
-    /// Signing failed on the server.
-    #[error("token minting failed: {0}")]
-    Internal(String),
-}
-
-impl From<VerifyError> for TokenError {
-    fn from(e: VerifyError) -> Self {
-        match e {
-            VerifyError::TooLarge => TokenError::TooLarge,
-            VerifyError::Malformed => TokenError::Malformed,
-            VerifyError::ForbiddenHeader => TokenError::ForbiddenHeader,
-            VerifyError::UnknownKey => TokenError::UnknownKey,
-            VerifyError::AlgorithmMismatch => TokenError::AlgorithmMismatch,
-            VerifyError::Invalid(why) => TokenError::Invalid(why),
-            VerifyError::Revoked => TokenError::Revoked,
-            VerifyError::Stale => TokenError::RevocationsStale,
-            other => TokenError::Internal(other.to_string()),
-        }
-    }
-}
-
 /// Signs `claims` with the keyring's current key.
-pub fn mint(keyring: &Keyring, claims: &AccessClaims) -> Result<String, TokenError> {
+pub fn mint(keyring: &Keyring, claims: &AccessClaims) -> Result<String, CoreError> {
     let key = keyring.current();
     let mut header = Header::new(key.algorithm.jwt());
     header.typ = Some(ACCESS_TOKEN_TYP.into());
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, claims, &key.encoding)
-        .map_err(|e| TokenError::Internal(e.to_string()))
+        .map_err(|e| CoreError::Internal(format!("token minting failed: {e}")))
 }
 
 /// Verifies a token at `now`: the RFC 8725 checks of
@@ -155,12 +110,7 @@ pub fn verify(
     token: &str,
     now: OffsetDateTime,
 ) -> Result<AccessClaims, TokenError> {
-    Ok(tessera_verify::check(
-        token,
-        keyring,
-        &policy.expectations(),
-        now.unix_timestamp(),
-    )?)
+    tessera_verify::check(token, keyring, &policy.expectations(), now.unix_timestamp())
 }
 
 /// Reads `sid`, `jti` and `exp` of a token whose signature verifies with a
@@ -170,11 +120,7 @@ pub fn verify_ignoring_expiry(
     policy: &TokenPolicy,
     token: &str,
 ) -> Result<AccessClaims, TokenError> {
-    Ok(tessera_verify::check_ignoring_expiry(
-        token,
-        keyring,
-        &policy.expectations(),
-    )?)
+    tessera_verify::check_ignoring_expiry(token, keyring, &policy.expectations())
 }
 
 #[cfg(test)]
@@ -194,7 +140,7 @@ mod tests {
     }
 
     #[test]
-    fn every_algorithm_round_trips() -> Result<(), TokenError> {
+    fn every_algorithm_round_trips() -> Result<(), Box<dyn std::error::Error>> {
         let policy = TokenPolicy::new("https://auth.example");
         let now = OffsetDateTime::now_utc();
         for alg in [
@@ -212,7 +158,7 @@ mod tests {
     }
 
     #[test]
-    fn time_bounds_are_enforced_with_leeway() -> Result<(), TokenError> {
+    fn time_bounds_are_enforced_with_leeway() -> Result<(), Box<dyn std::error::Error>> {
         let policy = TokenPolicy::new("https://auth.example");
         let ring = ring(Algorithm::EdDSA);
         let now = OffsetDateTime::now_utc();
@@ -231,7 +177,7 @@ mod tests {
     }
 
     #[test]
-    fn wrong_issuer_or_audience_is_refused() -> Result<(), TokenError> {
+    fn wrong_issuer_or_audience_is_refused() -> Result<(), Box<dyn std::error::Error>> {
         let policy = TokenPolicy::new("https://auth.example");
         let ring = ring(Algorithm::EdDSA);
         let now = OffsetDateTime::now_utc();

@@ -197,10 +197,8 @@ impl TokenSessions {
             session.id.as_str(),
             user.roles.clone(),
             self.context.now(),
-        )
-        .map_err(|e| CoreError::Internal(e.to_string()))?;
-        let access_token = jwt::mint(&self.keys.keyring(), &claims)
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        )?;
+        let access_token = jwt::mint(&self.keys.keyring(), &claims)?;
         Ok(TokenGrant {
             access_token,
             expires_in: claims.exp - claims.iat,
@@ -214,7 +212,7 @@ impl TokenSessions {
     /// its live session and user.
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated, CoreError> {
         let claims = self.verify_access_token(token).await.map_err(|e| match e {
-            TokenError::RevocationsStale => CoreError::Store(StoreError::Unavailable(
+            TokenError::Stale => CoreError::Store(StoreError::Unavailable(
                 "the revocation set cannot be brought up to date".into(),
             )),
             other => {
@@ -249,7 +247,7 @@ impl TokenSessions {
         let claims = self.keys.verify(token, self.context.now()).await?;
         // Never cached: checked on every request.
         if self.revocations.fresh().is_err() {
-            return Err(TokenError::RevocationsStale);
+            return Err(TokenError::Stale);
         }
         if self.revocations.set().is_revoked(&claims.sid, &claims.jti) {
             return Err(TokenError::Revoked);
@@ -327,7 +325,7 @@ impl TokenSessions {
         }
         Ok(match self.verify_access_token(token).await {
             Ok(claims) => Introspection::Access(claims.as_ref().clone()),
-            Err(TokenError::RevocationsStale) => {
+            Err(TokenError::Stale) => {
                 return Err(CoreError::Store(StoreError::Unavailable(
                     "the revocation set cannot be brought up to date".into(),
                 )));

@@ -1,5 +1,4 @@
-//! Verify [Tessera](https://github.com/) access tokens inside the services
-//! behind it: locally, at the cost of a hash lookup, and still refusing a
+//! Verify Tessera access tokens inside the services behind it: locally, at the cost of a hash lookup, and still refusing a
 //! revoked token within about a second.
 //!
 //! A [`Verifier`] reads the issuer's discovery document, keeps its JSON Web

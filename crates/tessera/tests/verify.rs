@@ -50,6 +50,11 @@ fn issuer(dir: &Path, port: u16, public_url: &str, extra: &[(&str, &str)]) -> Se
 async fn sign_in(client: &reqwest::Client, server: &Server, name: &str) -> (String, String) {
     let status = register(client, server, name).await;
     assert!(status == 201 || status == 409, "register {name}: {status}");
+    grant(client, server, name).await
+}
+
+/// A new token session of the existing user `name`: its access and refresh tokens.
+async fn grant(client: &reqwest::Client, server: &Server, name: &str) -> (String, String) {
     let r = client
         .post(server.url("/v1/token"))
         .form(&[
@@ -364,26 +369,13 @@ async fn a_revocation_on_one_node_reaches_a_verifier_following_another() {
     assert_eq!(register(&client, &node_b, "erin").await, 201);
     let mut times = Vec::new();
     for _ in 0..100 {
-        let r = client
-            .post(node_b.url("/v1/token"))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", "erin"),
-                ("password", PASSWORD),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let body: Value = r.json().await.unwrap();
-        let access = body["access_token"].as_str().unwrap();
-        let refresh = body["refresh_token"].as_str().unwrap();
-        verifier.verify(access).await.unwrap();
-        revoke(&client, &node_b, refresh).await;
+        let (access, refresh) = grant(&client, &node_b, "erin").await;
+        verifier.verify(&access).await.unwrap();
+        revoke(&client, &node_b, &refresh).await;
         times.push(
             until(
                 &verifier,
-                access,
+                &access,
                 Duration::from_secs(1),
                 "cluster revocation",
                 |a| *a == Err(VerifyError::Revoked),
@@ -397,4 +389,133 @@ async fn a_revocation_on_one_node_reaches_a_verifier_following_another() {
         times[49], times[98], times[99]
     );
     drop(node_a);
+}
+
+/// The `resource_server` example of tessera-verify, as `cargo build
+/// --example` leaves it in `target/<profile>/examples/` (scripts/test builds
+/// it first; `cargo test --all-targets` builds examples only as test
+/// harnesses, under hashed names, which are not the example).
+fn resource_server_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/verify-… → target/<profile>/examples/resource_server
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("examples")
+        .join("resource_server");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p tessera-verify --example resource_server` \
+         (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the resource_server example built (scripts/test builds it first)"]
+async fn the_resource_server_example_refuses_revoked_tokens_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let server = issuer(dir.path(), port, &public, &[]);
+    let app_port = free_port();
+    let app = format!("http://127.0.0.1:{app_port}");
+    let _example = Child(
+        std::process::Command::new(resource_server_binary())
+            .env("TESSERA_URL", &public)
+            .env("TESSERA_AUDIENCE", &public)
+            .env("TESSERA_INTROSPECTION_SECRET", SECRET)
+            .env("LISTEN", format!("127.0.0.1:{app_port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    while client.get(format!("{app}/healthz")).send().await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the example did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let hello = |token: Option<String>| {
+        let mut request = client.get(format!("{app}/hello"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap() }
+    };
+
+    let r = hello(None).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert_eq!(hello(Some("not.a.token".into())).await.status(), 401);
+
+    // 100 sessions: each one's token works, then is refused once revoked.
+    assert_eq!(register(&client, &server, "frank").await, 201);
+    let mut times = Vec::new();
+    for _ in 0..100 {
+        let (access, refresh) = grant(&client, &server, "frank").await;
+        let r = hello(Some(access.clone())).await;
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert!(body["sub"].is_string() && body["sid"].is_string(), "{body}");
+        revoke(&client, &server, &refresh).await;
+        let revoked = Instant::now();
+        loop {
+            let status = hello(Some(access.clone())).await.status();
+            if status == 401 {
+                break;
+            }
+            assert_eq!(status, 200);
+            assert!(
+                revoked.elapsed() < Duration::from_secs(1),
+                "still accepted after 1 s"
+            );
+        }
+        times.push(revoked.elapsed());
+    }
+    times.sort();
+    println!(
+        "revocation to the resource_server example: p50 {:?}, p99 {:?}, max {:?} (100 revocations)",
+        times[49], times[98], times[99]
+    );
+
+    // Issuer gone: the example answers 503 once the feed is stale (5 s).
+    let (access, _) = grant(&client, &server, "frank").await;
+    assert_eq!(hello(Some(access.clone())).await.status(), 200);
+    server.kill_9();
+    let lost = Instant::now();
+    loop {
+        let r = hello(Some(access.clone())).await;
+        if r.status() == 503 {
+            assert!(r.headers().contains_key("retry-after"));
+            break;
+        }
+        assert_eq!(r.status(), 200);
+        assert!(lost.elapsed() < Duration::from_secs(10), "never went stale");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        client
+            .get(format!("{app}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
