@@ -64,7 +64,6 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
     let (cache_bytes, cache_estimate) = cache_bytes_per_session(&main.core, &secrets).await?;
     drop(secrets);
 
-
     let duration = Duration::from_secs(args.duration);
     let conns = args.connections;
     let mut rows = Vec::new();
