@@ -13,6 +13,7 @@ use crate::cookie_session::CookieSessions;
 use crate::error::CoreError;
 use crate::health::Health;
 use crate::key_wrap::KeyEncryptionKey;
+use crate::oauth_clients::OAuthClients;
 use crate::revocations::Revocations;
 use crate::session_end::SessionEnd;
 use crate::sign_in_guard::SignInGuard;
@@ -34,6 +35,8 @@ pub struct Tessera {
     pub token_sessions: TokenSessions,
     /// A user's sessions: listing and revoking them.
     pub user_sessions: UserSessions,
+    /// OAuth clients: registration, removal, client authentication.
+    pub clients: OAuthClients,
     /// Brute-force limits in front of every password check.
     pub sign_in_guard: Arc<SignInGuard>,
     /// The access-token signing keys.
@@ -88,6 +91,7 @@ impl Tessera {
                 revocations.clone(),
                 signing_keys.clone(),
             ),
+            clients: OAuthClients::new(context.clone(), session_end.clone()),
             user_sessions: UserSessions::new(context.clone(), session_end),
             health: Health::new(context.clone(), revocations.clone()),
             sweeper: Sweeper::new(context.clone(), revocations.clone()),

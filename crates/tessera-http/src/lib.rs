@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod admin_clients;
 pub mod auth;
 pub mod body;
 pub mod cookie;
@@ -96,6 +97,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin/keys", get(admin::keys))
         .route("/v1/admin/keys/rotate", post(admin::rotate_keys))
         .route("/v1/admin/audit", get(admin::audit))
+        .route(
+            "/v1/admin/clients",
+            get(admin_clients::list).post(admin_clients::register),
+        )
+        .route("/v1/admin/clients/{id}", delete(admin_clients::remove))
         .route("/v1/admin/users", get(admin::users))
         .route("/v1/admin/users/{id}/disable", post(admin::disable))
         .route("/v1/admin/users/{id}/enable", post(admin::enable))
