@@ -31,7 +31,7 @@ pub struct OAuthClient {
     pub secret_hash: Option<SecretHash>,
     /// A first-party client: no consent page.
     pub skip_consent: bool,
-    /// The ID token algorithm the client registered (RS256 when none).
+    /// The ID token algorithm the client registered, if any.
     pub id_token_alg: Option<Algorithm>,
     /// When it was registered.
     pub created_at: OffsetDateTime,
@@ -46,11 +46,6 @@ impl OAuthClient {
     /// Whether `uri` is one of its post-logout redirect URIs, exactly.
     pub fn has_post_logout_redirect_uri(&self, uri: &str) -> bool {
         self.post_logout_redirect_uris.iter().any(|r| r == uri)
-    }
-
-    /// The algorithm of its ID tokens.
-    pub fn id_token_algorithm(&self) -> Algorithm {
-        self.id_token_alg.unwrap_or(Algorithm::RS256)
     }
 }
 

@@ -49,15 +49,15 @@ impl OAuthClients {
         }
     }
 
-    /// The algorithms ID tokens can be signed with: RS256 always, and the
-    /// configured access-token algorithm when it is asymmetric.
+    /// The algorithms ID tokens can be signed with: the signing key's
+    /// (the configured algorithm), when it is asymmetric.
     pub fn id_token_algorithms(&self) -> Vec<Algorithm> {
         let configured = self.context.config().algorithm;
-        let mut algs = vec![Algorithm::RS256];
-        if configured.is_public() && configured != Algorithm::RS256 {
-            algs.push(configured);
+        if configured.is_public() {
+            vec![configured]
+        } else {
+            Vec::new()
         }
-        algs
     }
 
     /// Registers a client; the secret (confidential clients only) is

@@ -281,9 +281,15 @@ pub trait Clients: Send + Sync {
         client_id: Uuid,
     ) -> StoreResult<Option<Vec<SessionId>>>;
     /// Records that session `session_id` (stored already) is held by a
-    /// client. The link goes with the session.
-    async fn link_client_session(&self, session_id: &SessionId, client_id: Uuid)
-    -> StoreResult<()>;
+    /// client, with the scope granted. The link goes with the session.
+    async fn link_client_session(
+        &self,
+        session_id: &SessionId,
+        client_id: Uuid,
+        scope: &str,
+    ) -> StoreResult<()>;
+    /// The client holding a session and the scope granted, if any.
+    async fn session_client(&self, session_id: &SessionId) -> StoreResult<Option<(Uuid, String)>>;
     /// The user's sessions held by clients, with the clients' names.
     async fn client_sessions_of_user(&self, user_id: Uuid) -> StoreResult<Vec<ClientSession>>;
 }

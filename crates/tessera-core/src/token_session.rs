@@ -98,6 +98,24 @@ impl TokenSessions {
             .guard
             .check_credentials(username, password, client)
             .await?;
+        self.start(user, &password_hash, client, None)
+            .await?
+            .ok_or(CoreError::InvalidCredentials)
+    }
+
+    /// Starts a token session for `user`, on the condition that the user
+    /// is enabled and still has `password_hash` (see
+    /// [`crate::store::RefreshTokens::insert_token_session`]); `None` when
+    /// that changed meanwhile. A session for an OAuth client (`for_client`:
+    /// its id and the granted scope) is linked to it, and its access tokens
+    /// carry both.
+    pub(crate) async fn start(
+        &self,
+        user: User,
+        password_hash: &str,
+        client: &ClientInfo,
+        for_client: Option<(Uuid, &str)>,
+    ) -> Result<Option<TokenGrant>, CoreError> {
         let policy = &self.context.config().tokens;
         let refresh = Secret::generate(SecretKind::Refresh)?;
         let now = self.context.now();
@@ -115,23 +133,44 @@ impl TokenSessions {
             ip: client.ip,
             user_agent: client.user_agent.clone(),
         };
+        let detail = match for_client {
+            Some((client_id, _)) => {
+                json!({ "session_id": session.id.as_str(), "kind": "token", "client_id": client_id })
+            }
+            None => json!({ "session_id": session.id.as_str(), "kind": "token" }),
+        };
         let event = AuditEvent::new(
             AuditKind::SignInSucceeded,
             Some(user.id),
             client,
             now,
-            json!({ "session_id": session.id.as_str(), "kind": "token" }),
+            detail,
         );
         if !self
             .context
             .store()
-            .insert_token_session(&session, &event, &password_hash)
+            .insert_token_session(&session, &event, password_hash)
             .await?
         {
             // Password changed or user disabled while this was checked.
-            return Err(CoreError::InvalidCredentials);
+            return Ok(None);
         }
-        self.grant(user, session, refresh)
+        if let Some((client_id, scope)) = for_client
+            && let Err(e) = self
+                .context
+                .store()
+                .link_client_session(&session.id, client_id, scope)
+                .await
+        {
+            // Never a client's session without its link (it would escape
+            // the client's removal): the session goes.
+            self.session_end
+                .end_session(&session.id, client, Ending::Revoked("client_link_failed"))
+                .await?;
+            return Err(e.into());
+        }
+        let for_client = for_client.map(|(id, scope)| (id.to_string(), scope.to_owned()));
+        self.grant(user, session, refresh, for_client).map(Some)
     }
 
     /// `grant_type=refresh_token`: exchanges a refresh token for a new pair.
@@ -160,7 +199,17 @@ impl TokenSessions {
             .await?;
         match outcome {
             Rotation::Rotated(session) => match self.context.live_user(session.user_id).await {
-                Ok(user) => self.grant(user.as_ref().clone(), session, fresh),
+                Ok(user) => {
+                    // A client's session keeps its client and scope in
+                    // every access token.
+                    let for_client = self
+                        .context
+                        .store()
+                        .session_client(&session.id)
+                        .await?
+                        .map(|(id, scope)| (id.to_string(), scope));
+                    self.grant(user.as_ref().clone(), session, fresh, for_client)
+                }
                 Err(CoreError::Unauthenticated) => {
                     // The user was disabled or deleted meanwhile.
                     self.session_end
@@ -190,8 +239,9 @@ impl TokenSessions {
         user: User,
         session: Session,
         refresh: Secret,
+        for_client: Option<(String, String)>,
     ) -> Result<TokenGrant, CoreError> {
-        let claims = jwt::new_claims(
+        let mut claims = jwt::new_claims(
             &self.context.config().tokens,
             user.id,
             session.id.as_str(),
@@ -199,6 +249,10 @@ impl TokenSessions {
             self.context.now(),
         )
         .map_err(|e| CoreError::Internal(e.to_string()))?;
+        if let Some((client_id, scope)) = for_client {
+            claims.client_id = Some(client_id);
+            claims.scope = Some(scope);
+        }
         let access_token = jwt::mint(&self.keys.keyring(), &claims)
             .map_err(|e| CoreError::Internal(e.to_string()))?;
         Ok(TokenGrant {

@@ -41,7 +41,8 @@ pub struct ClientView {
     public: bool,
     token_endpoint_auth_method: &'static str,
     skip_consent: bool,
-    id_token_signed_response_alg: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token_signed_response_alg: Option<&'static str>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
 }
@@ -60,7 +61,7 @@ impl From<&OAuthClient> for ClientView {
                 "client_secret_basic"
             },
             skip_consent: c.skip_consent,
-            id_token_signed_response_alg: c.id_token_algorithm().as_str(),
+            id_token_signed_response_alg: c.id_token_alg.map(|a| a.as_str()),
             created_at: c.created_at,
         }
     }

@@ -55,7 +55,14 @@ const ANY_HOST_PATHS: &[&str] = &["/healthz", "/readyz"];
 /// Path prefixes whose form bodies are not searched for a CSRF token: the
 /// OAuth endpoints never read cookies, and the web pages read their forms
 /// (token included) themselves, so that even a refused body gets a page.
-const OWN_FORM_PATHS: &[&str] = &["/v1/token", "/login", "/register", "/account", "/logout"];
+const OWN_FORM_PATHS: &[&str] = &[
+    "/v1/token",
+    "/v1/authorize",
+    "/login",
+    "/register",
+    "/account",
+    "/logout",
+];
 
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {

@@ -796,8 +796,14 @@ impl Clients for RedisLayer {
         &self,
         session_id: &SessionId,
         client_id: Uuid,
+        scope: &str,
     ) -> StoreResult<()> {
-        self.inner.link_client_session(session_id, client_id).await
+        self.inner
+            .link_client_session(session_id, client_id, scope)
+            .await
+    }
+    async fn session_client(&self, session_id: &SessionId) -> StoreResult<Option<(Uuid, String)>> {
+        self.inner.session_client(session_id).await
     }
     async fn client_sessions_of_user(&self, user_id: Uuid) -> StoreResult<Vec<ClientSession>> {
         self.inner.client_sessions_of_user(user_id).await

@@ -38,7 +38,10 @@ const DELETE_CONSENT: &str = "DELETE FROM oauth_consents WHERE user_id = $1 AND 
 const SESSIONS_OF_USER_AND_CLIENT: &str = "SELECT l.session_id FROM oauth_client_sessions l \
      JOIN sessions s ON s.id = l.session_id WHERE s.user_id = $1 AND l.client_id = $2";
 
-const LINK: &str = "INSERT INTO oauth_client_sessions (session_id, client_id) VALUES ($1, $2)";
+const LINK: &str =
+    "INSERT INTO oauth_client_sessions (session_id, client_id, scope) VALUES ($1, $2, $3)";
+const SESSION_CLIENT: &str =
+    "SELECT client_id, scope FROM oauth_client_sessions WHERE session_id = $1";
 const CLIENT_SESSIONS_OF_USER: &str = "SELECT l.session_id, l.client_id, c.name \
      FROM oauth_client_sessions l JOIN sessions s ON s.id = l.session_id \
      JOIN oauth_clients c ON c.id = l.client_id WHERE s.user_id = $1";
@@ -212,14 +215,30 @@ impl<D: Dialect> SqlStore<D> {
         &self,
         session_id: &SessionId,
         client_id: Uuid,
+        scope: &str,
     ) -> StoreResult<()> {
         Sql::<D>::new(LINK)
             .text(session_id.as_str())
             .uuid(client_id)
+            .text(scope)
             .execute(D::on_pool(self.pool()))
             .await
             .map_err(write_error)?;
         Ok(())
+    }
+
+    /// See [`tessera_core::store::Clients::session_client`].
+    pub async fn session_client(
+        &self,
+        session_id: &SessionId,
+    ) -> StoreResult<Option<(Uuid, String)>> {
+        let row = Sql::<D>::new(SESSION_CLIENT)
+            .text(session_id.as_str())
+            .fetch_optional(D::on_pool(self.pool()))
+            .await
+            .map_err(unavailable)?;
+        row.map(|row| Ok((D::uuid(&row, "client_id")?, D::text(&row, "scope")?)))
+            .transpose()
     }
 
     /// See [`tessera_core::store::Clients::client_sessions_of_user`].

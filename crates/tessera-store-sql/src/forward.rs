@@ -298,8 +298,17 @@ macro_rules! forward_store_traits {
                     &self,
                     session_id: &SessionId,
                     client_id: Uuid,
+                    scope: &str,
                 ) -> StoreResult<()> {
-                    self.$field.link_client_session(session_id, client_id).await
+                    self.$field
+                        .link_client_session(session_id, client_id, scope)
+                        .await
+                }
+                async fn session_client(
+                    &self,
+                    session_id: &SessionId,
+                ) -> StoreResult<Option<(Uuid, String)>> {
+                    self.$field.session_client(session_id).await
                 }
                 async fn client_sessions_of_user(
                     &self,

@@ -24,7 +24,8 @@ CREATE TABLE oauth_consents (
 -- Which client holds a session; the link goes with the session.
 CREATE TABLE oauth_client_sessions (
     session_id TEXT PRIMARY KEY NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
-    client_id  TEXT NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE
+    client_id  TEXT NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
+    scope      TEXT NOT NULL
 ) STRICT;
 
 CREATE INDEX oauth_client_sessions_by_client ON oauth_client_sessions (client_id);

@@ -1211,7 +1211,10 @@ pub async fn deleting_a_client_hands_back_its_sessions(store: Arc<dyn Store>) {
             .insert_token_session(s, &sign_in_event(s), "h")
             .await
             .unwrap();
-        store.link_client_session(&s.id, c.id).await.unwrap();
+        store
+            .link_client_session(&s.id, c.id, "openid")
+            .await
+            .unwrap();
     }
     let sessions = store.client_sessions_of_user(alice.id).await.unwrap();
     assert_eq!(sessions.len(), 2);
@@ -1220,6 +1223,12 @@ pub async fn deleting_a_client_hands_back_its_sessions(store: Arc<dyn Store>) {
             && c.client_name == "Photos"
             && c.client_id == photos.id)
     );
+    assert_eq!(
+        store.session_client(&held.id).await.unwrap(),
+        Some((photos.id, "openid".to_owned()))
+    );
+    let (plain, _) = token_session(alice.id);
+    assert_eq!(store.session_client(&plain.id).await.unwrap(), None);
     let (code, secret) = code(photos.id, alice.id);
     store.insert_code(&code).await.unwrap();
 
@@ -1282,7 +1291,10 @@ pub async fn consents_are_per_user_and_client(store: Arc<dyn Store>) {
             .insert_token_session(s, &sign_in_event(s), "h")
             .await
             .unwrap();
-        store.link_client_session(&s.id, photos.id).await.unwrap();
+        store
+            .link_client_session(&s.id, photos.id, "openid profile")
+            .await
+            .unwrap();
     }
     assert_eq!(
         store.delete_consent(alice.id, photos.id).await.unwrap(),
