@@ -22,6 +22,7 @@ pub mod pages;
 pub mod problem;
 pub mod revocations;
 pub mod state;
+pub mod userinfo;
 pub mod views;
 pub mod well_known;
 
@@ -81,6 +82,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/token", post(oauth::token))
         .route("/v1/token/revoke", post(oauth::revoke))
         .route("/v1/token/introspect", post(oauth::introspect))
+        .route("/v1/userinfo", get(userinfo::userinfo))
         // Set before the layers so that preflight OPTIONS, which no handler
         // takes, still passes through the CORS layer.
         .method_not_allowed_fallback(problem::method_not_allowed)
@@ -99,6 +101,10 @@ pub fn app(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(well_known::jwks))
         .route(
             "/.well-known/openid-configuration",
+            get(well_known::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
             get(well_known::openid_configuration),
         )
         .route("/v1/admin/keys", get(admin::keys))

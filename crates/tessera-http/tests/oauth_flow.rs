@@ -595,3 +595,84 @@ async fn the_password_grant_can_be_switched_off() {
         .await;
     oauth_error(r, 400, "unsupported_grant_type").await;
 }
+
+#[tokio::test]
+async fn discovery_and_userinfo() {
+    let server = TestServer::start().await;
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let d: Value = server
+            .anon()
+            .get(server.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(d["issuer"], server.base.as_str());
+        assert_eq!(d["authorization_endpoint"], server.url("/v1/authorize"));
+        assert_eq!(d["token_endpoint"], server.url("/v1/token"));
+        assert_eq!(d["userinfo_endpoint"], server.url("/v1/userinfo"));
+        assert_eq!(d["response_types_supported"], json!(["code"]));
+        assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(
+            d["token_endpoint_auth_methods_supported"],
+            json!(["none", "client_secret_basic", "client_secret_post"])
+        );
+    }
+    let app = client(&server, true, true).await;
+    let b = browser(&server, "frank").await;
+    let code = consent_and_code(&server, &b, &authorize_path(&app.id, "")).await;
+    let tokens: Value = exchange(&server, &app, &code, VERIFIER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let info: Value = reqwest::Client::new()
+        .get(server.url("/v1/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["preferred_username"], "frank");
+    assert_eq!(
+        info["sub"],
+        jwt_part(tokens["id_token"].as_str().unwrap(), 1)["sub"]
+    );
+    // Scope openid alone: no username.
+    let code = consent_and_code(
+        &server,
+        &b,
+        &authorize_path(&app.id, "").replace("scope=openid%20profile", "scope=openid"),
+    )
+    .await;
+    let tokens: Value = exchange(&server, &app, &code, VERIFIER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens["id_token"].is_string());
+    let info: Value = reqwest::Client::new()
+        .get(server.url("/v1/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(info.get("preferred_username").is_none(), "{info}");
+    let r = reqwest::Client::new()
+        .get(server.url("/v1/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
