@@ -38,6 +38,16 @@ pub enum AuditKind {
     KeysRewrapped,
     /// Sign-in was blocked or slowed after too many failures.
     SignInRateLimited,
+    /// An OAuth client was registered.
+    ClientRegistered,
+    /// An OAuth client was removed (and its sessions ended).
+    ClientRemoved,
+    /// A user consented to a client.
+    ConsentGranted,
+    /// A user withdrew a consent (and the client's sessions ended).
+    ConsentRevoked,
+    /// An authorization code was presented again: what it issued was revoked.
+    CodeReused,
 }
 
 impl AuditKind {
@@ -57,6 +67,11 @@ impl AuditKind {
             AuditKind::KeysSealed => "keys.sealed",
             AuditKind::KeysRewrapped => "keys.rewrapped",
             AuditKind::SignInRateLimited => "sign_in.rate_limited",
+            AuditKind::ClientRegistered => "client.registered",
+            AuditKind::ClientRemoved => "client.removed",
+            AuditKind::ConsentGranted => "consent.granted",
+            AuditKind::ConsentRevoked => "consent.revoked",
+            AuditKind::CodeReused => "oauth.code_reused",
         }
     }
 }

@@ -28,6 +28,9 @@ pub struct TesseraConfig {
     pub revocation_max_staleness: Option<std::time::Duration>,
     /// Brute-force limits on sign-in.
     pub rate_limit: RateLimitPolicy,
+    /// Whether `/v1/token` accepts `grant_type=password` (first-party
+    /// clients); the authorization-code flow is always on.
+    pub password_grant: bool,
 }
 
 impl Default for TesseraConfig {
@@ -42,6 +45,7 @@ impl Default for TesseraConfig {
             algorithm: Algorithm::EdDSA,
             revocation_max_staleness: None,
             rate_limit: RateLimitPolicy::default(),
+            password_grant: true,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! each to a status and a problem type.
 
 use crate::key_wrap::{KeyStoreError, WrapError};
+use crate::oauth_client::ClientError;
 use crate::password::{HashError, PasswordPolicyError};
 use crate::secret::RandomError;
 use crate::store::StoreError;
@@ -31,6 +32,12 @@ pub enum CoreError {
     /// An OAuth grant (refresh token, credentials at the token endpoint) was refused.
     #[error("invalid grant: {0}")]
     InvalidGrant(String),
+    /// A client registration was refused.
+    #[error("client refused: {0}")]
+    ClientRefused(#[from] ClientError),
+    /// An OAuth client failed to authenticate (unknown id, wrong secret).
+    #[error("client authentication failed")]
+    InvalidClient,
     /// Too many failed sign-ins from this client or for this account.
     #[error("too many failed sign-ins; retry after {retry_after} s")]
     RateLimited {

@@ -88,6 +88,8 @@ pub fn new_claims(
         sid: sid.to_owned(),
         roles,
         nbf: None,
+        client_id: None,
+        scope: None,
     })
 }
 

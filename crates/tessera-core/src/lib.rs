@@ -11,7 +11,8 @@
 //!
 //! 1. **Values and rules**, no service: `clock`, `secret`, `username`,
 //!    `user`, `session`, `password`, `attempt`, `rate_limit`, `audit`,
-//!    `client`, `error`, `keys`, `key_wrap`, `jwt`, `revocation`, `store`,
+//!    `client`, `oauth_client`, `consent`,
+//!    `authorization_code`, `error`, `keys`, `key_wrap`, `jwt`, `revocation`, `id_token`, `store`,
 //!    `session_cache`, `config`.
 //! 2. **[`context::Context`]**: what every service shares (store, clock,
 //!    settings, hashing pool, session cache; the audit write and the
@@ -21,7 +22,9 @@
 //!    [`session_end::SessionEnd`] (over `Revocations`).
 //! 4. **The services callers use**: [`accounts::Accounts`],
 //!    [`cookie_session::CookieSessions`], [`token_session::TokenSessions`],
-//!    [`user_sessions::UserSessions`], [`health::Health`],
+//!    [`user_sessions::UserSessions`], [`oauth_clients::OAuthClients`],
+//!    [`authorization::Authorization`] (over `TokenSessions` and `OAuthClients`),
+//!    [`health::Health`],
 //!    [`sweeper::Sweeper`], [`audit_log::AuditLog`].
 //! 5. **[`Tessera`]** (`tessera.rs`): builds them all over one store and
 //!    holds them; nothing below knows it.
@@ -33,16 +36,22 @@ pub mod accounts;
 pub mod attempt;
 pub mod audit;
 pub mod audit_log;
+pub mod authorization;
+pub mod authorization_code;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod consent;
 pub mod context;
 pub mod cookie_session;
 pub mod error;
 pub mod health;
+pub mod id_token;
 pub mod jwt;
 pub mod key_wrap;
 pub mod keys;
+pub mod oauth_client;
+pub mod oauth_clients;
 pub mod password;
 pub mod rate_limit;
 pub mod revocation;

@@ -90,6 +90,10 @@ pub enum SecretKind {
     Session,
     /// A token session's refresh token.
     Refresh,
+    /// An OAuth client's secret (confidential clients).
+    ClientSecret,
+    /// An OAuth authorization code.
+    AuthorizationCode,
 }
 
 impl SecretKind {
@@ -97,6 +101,8 @@ impl SecretKind {
         match self {
             SecretKind::Session => "ts_",
             SecretKind::Refresh => "rt_",
+            SecretKind::ClientSecret => "cs_",
+            SecretKind::AuthorizationCode => "ac_",
         }
     }
 }

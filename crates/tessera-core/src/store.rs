@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use crate::attempt::{Admission, Attempt};
 use crate::audit::{AuditEvent, AuditRecord};
+use crate::authorization_code::{AuthorizationCode, CodeRedemption};
+use crate::consent::{ClientSession, Consent};
 use crate::keys::StoredKey;
+use crate::oauth_client::OAuthClient;
 use crate::revocation::{Revocation, RevocationKind};
 use crate::secret::SecretHash;
 use crate::session::{Session, SessionId};
@@ -251,14 +254,97 @@ pub trait Health: Send + Sync {
     async fn session_storage_bytes(&self) -> StoreResult<Option<u64>>;
 }
 
+/// OAuth clients, the consents users gave them and the sessions they hold.
+#[async_trait]
+pub trait Clients: Send + Sync {
+    /// Registers a client.
+    async fn insert_client(&self, client: &OAuthClient) -> StoreResult<()>;
+    /// A client by id.
+    async fn client_by_id(&self, id: Uuid) -> StoreResult<Option<OAuthClient>>;
+    /// Every client, oldest first.
+    async fn list_clients(&self) -> StoreResult<Vec<OAuthClient>>;
+    /// Removes a client with its consents and codes; `None` if there was no
+    /// such client, else the sessions it held (still stored: the caller
+    /// ends them, so each is revoked everywhere).
+    async fn delete_client(&self, id: Uuid) -> StoreResult<Option<Vec<SessionId>>>;
+    /// Records (or replaces) a user's consent to a client.
+    async fn put_consent(&self, consent: &Consent) -> StoreResult<()>;
+    /// A user's consent to a client.
+    async fn consent(&self, user_id: Uuid, client_id: Uuid) -> StoreResult<Option<Consent>>;
+    /// A user's consents, newest first.
+    async fn list_consents(&self, user_id: Uuid) -> StoreResult<Vec<Consent>>;
+    /// Withdraws a user's consent; the user's sessions held by that client
+    /// (still stored: the caller ends them). `None` if there was no consent.
+    async fn delete_consent(
+        &self,
+        user_id: Uuid,
+        client_id: Uuid,
+    ) -> StoreResult<Option<Vec<SessionId>>>;
+    /// Records that session `session_id` (stored already) is held by a
+    /// client, with the scope granted. The link goes with the session.
+    async fn link_client_session(
+        &self,
+        session_id: &SessionId,
+        client_id: Uuid,
+        scope: &str,
+    ) -> StoreResult<()>;
+    /// The client holding a session and the scope granted, if any.
+    async fn session_client(&self, session_id: &SessionId) -> StoreResult<Option<(Uuid, String)>>;
+    /// The user's sessions held by clients, with the clients' names.
+    async fn client_sessions_of_user(&self, user_id: Uuid) -> StoreResult<Vec<ClientSession>>;
+}
+
+/// Authorization codes, stored by hash, each redeemed at most once.
+#[async_trait]
+pub trait AuthorizationCodes: Send + Sync {
+    /// Stores a new code.
+    async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    /// Spends the code whose hash is `hash`, atomically: of concurrent
+    /// redemptions exactly one is [`CodeRedemption::Redeemed`]; every
+    /// other marks it reused. Expiry is the caller's to check.
+    async fn redeem_code(
+        &self,
+        hash: &SecretHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<CodeRedemption>;
+    /// Records the session a redeemed code created; true if the code has
+    /// been presented again meanwhile (the session must then be ended).
+    async fn set_code_session(
+        &self,
+        hash: &SecretHash,
+        session_id: &SessionId,
+    ) -> StoreResult<bool>;
+    /// Forgets codes that expired before `before`.
+    async fn delete_expired_codes(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
 /// Everything a backend provides.
 pub trait Store:
-    Users + Sessions + RefreshTokens + Keys + Revocations + Counters + Audit + Health
+    Users
+    + Sessions
+    + RefreshTokens
+    + Keys
+    + Revocations
+    + Counters
+    + Audit
+    + Health
+    + Clients
+    + AuthorizationCodes
 {
 }
 
-impl<T: Users + Sessions + RefreshTokens + Keys + Revocations + Counters + Audit + Health> Store
-    for T
+impl<
+    T: Users
+        + Sessions
+        + RefreshTokens
+        + Keys
+        + Revocations
+        + Counters
+        + Audit
+        + Health
+        + Clients
+        + AuthorizationCodes,
+> Store for T
 {
 }
 

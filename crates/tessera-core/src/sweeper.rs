@@ -36,6 +36,11 @@ impl Sweeper {
             .await?;
         store.delete_expired_revocations(now).await?;
         store.delete_expired_keys(now).await?;
+        // Spent codes are kept a while past expiry, so a late second use is
+        // still recognised as reuse (and revokes what the first issued).
+        store
+            .delete_expired_codes(now - time::Duration::minutes(10))
+            .await?;
         self.revocations.set().prune(now);
         Ok(sessions)
     }

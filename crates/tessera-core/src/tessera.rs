@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::accounts::Accounts;
 use crate::audit_log::AuditLog;
+use crate::authorization::Authorization;
 use crate::clock::Clock;
 use crate::config::TesseraConfig;
 use crate::context::Context;
@@ -13,6 +14,7 @@ use crate::cookie_session::CookieSessions;
 use crate::error::CoreError;
 use crate::health::Health;
 use crate::key_wrap::KeyEncryptionKey;
+use crate::oauth_clients::OAuthClients;
 use crate::revocations::Revocations;
 use crate::session_end::SessionEnd;
 use crate::sign_in_guard::SignInGuard;
@@ -31,9 +33,13 @@ pub struct Tessera {
     /// Browser sessions: sign-in, the cookie check, CSRF token, sign-out.
     pub cookie_sessions: CookieSessions,
     /// OAuth token sessions: grants, bearer check, revocation, introspection.
-    pub token_sessions: TokenSessions,
+    pub token_sessions: Arc<TokenSessions>,
     /// A user's sessions: listing and revoking them.
     pub user_sessions: UserSessions,
+    /// OAuth clients: registration, removal, client authentication.
+    pub clients: Arc<OAuthClients>,
+    /// The authorization-code flow: codes, consents, ID tokens.
+    pub authorization: Authorization,
     /// Brute-force limits in front of every password check.
     pub sign_in_guard: Arc<SignInGuard>,
     /// The access-token signing keys.
@@ -73,20 +79,30 @@ impl Tessera {
         revocations.sync().await?;
         let session_end = Arc::new(SessionEnd::new(context.clone(), revocations.clone()));
         let sign_in_guard = Arc::new(SignInGuard::new(context.clone()));
+        let token_sessions = Arc::new(TokenSessions::new(
+            context.clone(),
+            sign_in_guard.clone(),
+            session_end.clone(),
+            revocations.clone(),
+            signing_keys.clone(),
+        ));
+        let clients = Arc::new(OAuthClients::new(context.clone(), session_end.clone()));
         Ok(Self {
+            authorization: Authorization::new(
+                context.clone(),
+                clients.clone(),
+                token_sessions.clone(),
+                session_end.clone(),
+                signing_keys.clone(),
+            ),
+            clients,
+            token_sessions,
             accounts: Accounts::new(context.clone(), sign_in_guard.clone(), session_end.clone()),
             cookie_sessions: CookieSessions::new(
                 context.clone(),
                 sign_in_guard.clone(),
                 session_end.clone(),
                 revocations.clone(),
-            ),
-            token_sessions: TokenSessions::new(
-                context.clone(),
-                sign_in_guard.clone(),
-                session_end.clone(),
-                revocations.clone(),
-                signing_keys.clone(),
             ),
             user_sessions: UserSessions::new(context.clone(), session_end),
             health: Health::new(context.clone(), revocations.clone()),

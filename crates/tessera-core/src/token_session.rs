@@ -2,7 +2,8 @@
 //! grants, bearer authentication, and revocation and introspection of
 //! tokens. Access tokens are signed and checked with [`SigningKeys`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use serde_json::json;
 use uuid::Uuid;
@@ -62,7 +63,15 @@ pub struct TokenSessions {
     session_end: Arc<SessionEnd>,
     revocations: Arc<Revocations>,
     keys: Arc<SigningKeys>,
+    /// Which client (and scope) each refreshed session belongs to, if any:
+    /// written once when the session starts and never changed, so one store
+    /// read per session per node serves every later refresh.
+    clients: RwLock<HashMap<SessionId, Option<(String, String)>>>,
 }
+
+/// Most session-to-client links remembered; past it, all are forgotten
+/// (each costs one store read to learn again).
+const CLIENT_LINKS: usize = 100_000;
 
 impl TokenSessions {
     /// Token sessions over `context`: passwords checked through `guard`,
@@ -81,7 +90,32 @@ impl TokenSessions {
             session_end,
             revocations,
             keys,
+            clients: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The client and scope of a token session, remembered per node.
+    async fn client_of(&self, session: &SessionId) -> Result<Option<(String, String)>, CoreError> {
+        if let Some(link) = self
+            .clients
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(session)
+        {
+            return Ok(link.clone());
+        }
+        let link = self
+            .context
+            .store()
+            .session_client(session)
+            .await?
+            .map(|(id, scope)| (id.to_string(), scope));
+        let mut links = self.clients.write().unwrap_or_else(|p| p.into_inner());
+        if links.len() >= CLIENT_LINKS {
+            links.clear();
+        }
+        links.insert(session.clone(), link.clone());
+        Ok(link)
     }
 
     /// `grant_type=password`: checks the password and starts a token session.
@@ -98,6 +132,24 @@ impl TokenSessions {
             .guard
             .check_credentials(username, password, client)
             .await?;
+        self.start(user, &password_hash, client, None)
+            .await?
+            .ok_or(CoreError::InvalidCredentials)
+    }
+
+    /// Starts a token session for `user`, on the condition that the user
+    /// is enabled and still has `password_hash` (see
+    /// [`crate::store::RefreshTokens::insert_token_session`]); `None` when
+    /// that changed meanwhile. A session for an OAuth client (`for_client`:
+    /// its id and the granted scope) is linked to it, and its access tokens
+    /// carry both.
+    pub(crate) async fn start(
+        &self,
+        user: User,
+        password_hash: &str,
+        client: &ClientInfo,
+        for_client: Option<(Uuid, &str)>,
+    ) -> Result<Option<TokenGrant>, CoreError> {
         let policy = &self.context.config().tokens;
         let refresh = Secret::generate(SecretKind::Refresh)?;
         let now = self.context.now();
@@ -115,23 +167,44 @@ impl TokenSessions {
             ip: client.ip,
             user_agent: client.user_agent.clone(),
         };
+        let detail = match for_client {
+            Some((client_id, _)) => {
+                json!({ "session_id": session.id.as_str(), "kind": "token", "client_id": client_id })
+            }
+            None => json!({ "session_id": session.id.as_str(), "kind": "token" }),
+        };
         let event = AuditEvent::new(
             AuditKind::SignInSucceeded,
             Some(user.id),
             client,
             now,
-            json!({ "session_id": session.id.as_str(), "kind": "token" }),
+            detail,
         );
         if !self
             .context
             .store()
-            .insert_token_session(&session, &event, &password_hash)
+            .insert_token_session(&session, &event, password_hash)
             .await?
         {
             // Password changed or user disabled while this was checked.
-            return Err(CoreError::InvalidCredentials);
+            return Ok(None);
         }
-        self.grant(user, session, refresh)
+        if let Some((client_id, scope)) = for_client
+            && let Err(e) = self
+                .context
+                .store()
+                .link_client_session(&session.id, client_id, scope)
+                .await
+        {
+            // Never a client's session without its link (it would escape
+            // the client's removal): the session goes.
+            self.session_end
+                .end_session(&session.id, client, Ending::Revoked("client_link_failed"))
+                .await?;
+            return Err(e.into());
+        }
+        let for_client = for_client.map(|(id, scope)| (id.to_string(), scope.to_owned()));
+        self.grant(user, session, refresh, for_client).map(Some)
     }
 
     /// `grant_type=refresh_token`: exchanges a refresh token for a new pair.
@@ -160,7 +233,12 @@ impl TokenSessions {
             .await?;
         match outcome {
             Rotation::Rotated(session) => match self.context.live_user(session.user_id).await {
-                Ok(user) => self.grant(user.as_ref().clone(), session, fresh),
+                Ok(user) => {
+                    // A client's session keeps its client and scope in
+                    // every access token.
+                    let for_client = self.client_of(&session.id).await?;
+                    self.grant(user.as_ref().clone(), session, fresh, for_client)
+                }
                 Err(CoreError::Unauthenticated) => {
                     // The user was disabled or deleted meanwhile.
                     self.session_end
@@ -190,14 +268,19 @@ impl TokenSessions {
         user: User,
         session: Session,
         refresh: Secret,
+        for_client: Option<(String, String)>,
     ) -> Result<TokenGrant, CoreError> {
-        let claims = jwt::new_claims(
+        let mut claims = jwt::new_claims(
             &self.context.config().tokens,
             user.id,
             session.id.as_str(),
             user.roles.clone(),
             self.context.now(),
         )?;
+        if let Some((client_id, scope)) = for_client {
+            claims.client_id = Some(client_id);
+            claims.scope = Some(scope);
+        }
         let access_token = jwt::mint(&self.keys.keyring(), &claims)?;
         Ok(TokenGrant {
             access_token,

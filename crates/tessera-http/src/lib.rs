@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod admin_clients;
 pub mod allowed_hosts;
 pub mod auth;
 pub mod body;
@@ -23,6 +24,7 @@ pub mod pages;
 pub mod problem;
 pub mod revocations;
 pub mod state;
+pub mod userinfo;
 pub mod views;
 pub mod well_known;
 
@@ -56,7 +58,14 @@ const ANY_HOST_PATHS: &[&str] = &["/healthz", "/readyz"];
 /// Path prefixes whose form bodies are not searched for a CSRF token: the
 /// OAuth endpoints never read cookies, and the web pages read their forms
 /// (token included) themselves, so that even a refused body gets a page.
-const OWN_FORM_PATHS: &[&str] = &["/v1/token", "/login", "/register", "/account", "/logout"];
+const OWN_FORM_PATHS: &[&str] = &[
+    "/v1/token",
+    "/v1/authorize",
+    "/login",
+    "/register",
+    "/account",
+    "/logout",
+];
 
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
@@ -75,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/token", post(oauth::token))
         .route("/v1/token/revoke", post(oauth::revoke))
         .route("/v1/token/introspect", post(oauth::introspect))
+        .route("/v1/userinfo", get(userinfo::userinfo))
         // Set before the layers so that preflight OPTIONS, which no handler
         // takes, still passes through the CORS layer.
         .method_not_allowed_fallback(problem::method_not_allowed)
@@ -96,9 +106,18 @@ pub fn app(state: AppState) -> Router {
             "/.well-known/openid-configuration",
             get(well_known::openid_configuration),
         )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(well_known::openid_configuration),
+        )
         .route("/v1/admin/keys", get(admin::keys))
         .route("/v1/admin/keys/rotate", post(admin::rotate_keys))
         .route("/v1/admin/audit", get(admin::audit))
+        .route(
+            "/v1/admin/clients",
+            get(admin_clients::list).post(admin_clients::register),
+        )
+        .route("/v1/admin/clients/{id}", delete(admin_clients::remove))
         .route("/v1/admin/users", get(admin::users))
         .route("/v1/admin/users/{id}/disable", post(admin::disable))
         .route("/v1/admin/users/{id}/enable", post(admin::enable))

@@ -4,8 +4,9 @@
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -94,7 +95,75 @@ impl From<CoreError> for OAuthError {
             CoreError::Store(StoreError::Duplicate) => {
                 Self::new(StatusCode::CONFLICT, "invalid_request", "conflict")
             }
+            CoreError::InvalidClient => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "the client could not be authenticated",
+            ),
             other => ApiError::from(other).into(),
+        }
+    }
+}
+
+/// The client's id and secret: HTTP Basic (`client_secret_basic`, each part
+/// form-urlencoded, RFC 6749 §2.3.1) or the form's fields
+/// (`client_secret_post`, or `none` with `client_id` alone). Using both
+/// ways at once is refused.
+fn client_credentials(
+    headers: &HeaderMap,
+    form_id: Option<String>,
+    form_secret: Option<String>,
+) -> Result<(String, Option<Zeroizing<String>>), OAuthError> {
+    let invalid_client = || {
+        OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "the client could not be authenticated",
+        )
+    };
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
+    match basic {
+        Some(encoded) => {
+            if form_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method",
+                ));
+            }
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| invalid_client())?;
+            let decoded = Zeroizing::new(String::from_utf8(decoded).map_err(|_| invalid_client())?);
+            let (id, secret) = decoded.split_once(':').ok_or_else(invalid_client)?;
+            let unescape = |s: &str| -> Result<String, OAuthError> {
+                let pairs: Vec<(String, String)> =
+                    serde_urlencoded::from_str(&format!("v={}", s.replace('&', "%26")))
+                        .map_err(|_| invalid_client())?;
+                pairs
+                    .into_iter()
+                    .next()
+                    .map(|(_, v)| v)
+                    .ok_or_else(invalid_client)
+            };
+            let id = unescape(id)?;
+            if form_id.as_deref().is_some_and(|f| f != id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id differs from the one authenticated",
+                ));
+            }
+            Ok((id, Some(Zeroizing::new(unescape(secret)?))))
+        }
+        None => {
+            let id = required(form_id, "client_id")?;
+            Ok((
+                id,
+                form_secret.filter(|s| !s.is_empty()).map(Zeroizing::new),
+            ))
         }
     }
 }
@@ -108,6 +177,11 @@ pub struct TokenForm {
     password: Option<String>,
     refresh_token: Option<String>,
     token: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
     // Accepted and ignored: RFC 7009 lets the server search every kind.
     #[serde(rename = "token_type_hint")]
     _token_type_hint: Option<String>,
@@ -126,15 +200,25 @@ struct TokenResponse {
     expires_in: i64,
     refresh_token: String,
     session_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }
 
 fn token_response(grant: TokenGrant) -> Response {
+    with_id_token(grant, None, None)
+}
+
+fn with_id_token(grant: TokenGrant, id_token: Option<String>, scope: Option<String>) -> Response {
     let body = TokenResponse {
         access_token: grant.access_token,
         token_type: "Bearer",
         expires_in: grant.expires_in,
         refresh_token: grant.refresh_token.expose(),
         session_id: grant.session.id.as_str().to_owned(),
+        id_token,
+        scope,
     };
     let mut response = Json(body).into_response();
     let headers = response.headers_mut();
@@ -143,15 +227,42 @@ fn token_response(grant: TokenGrant) -> Response {
     response
 }
 
-/// `POST /v1/token`: `grant_type=password` or `grant_type=refresh_token`.
+/// `POST /v1/token`: `grant_type=authorization_code`, `password` or
+/// `refresh_token`.
 pub async fn token(
     State(state): State<AppState>,
     Client(client): Client,
+    headers: HeaderMap,
     input: Result<Input<TokenForm>, ApiError>,
 ) -> Result<Response, OAuthError> {
     let form = input?.value;
     let grant_type = required(form.grant_type, "grant_type")?;
     let grant = match grant_type.as_str() {
+        "authorization_code" => {
+            let (client_id, secret) =
+                client_credentials(&headers, form.client_id, form.client_secret)?;
+            let code = required(form.code, "code")?;
+            let redirect_uri = required(form.redirect_uri, "redirect_uri")?;
+            let verifier = required(form.code_verifier, "code_verifier")?;
+            let oauth_client = state
+                .core()
+                .clients
+                .authenticate(&client_id, secret.as_deref().map(String::as_str))
+                .await?;
+            let done = state
+                .core()
+                .authorization
+                .exchange(&oauth_client, &code, &redirect_uri, &verifier, &client)
+                .await?;
+            return Ok(with_id_token(done.grant, done.id_token, Some(done.scope)));
+        }
+        "password" if !state.core().context.config().password_grant => {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "the password grant is switched off: use the authorization code flow",
+            ));
+        }
         "password" => {
             let username = required(form.username, "username")?;
             let password = Zeroizing::new(required(form.password, "password")?);
@@ -173,7 +284,7 @@ pub async fn token(
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                "grant_type must be `password` or `refresh_token`",
+                "grant_type must be `authorization_code`, `password` or `refresh_token`",
             ));
         }
     };

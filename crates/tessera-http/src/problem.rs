@@ -19,6 +19,8 @@ const TYPE_PREFIX: &str = "urn:tessera:problem:";
 pub enum ProblemKind {
     /// 400: the body or parameters could not be understood.
     InvalidRequest,
+    /// 400: an OAuth client registration the rules refuse.
+    InvalidClientMetadata,
     /// 400: a username the rules refuse.
     InvalidUsername,
     /// 400: a new password the rules refuse.
@@ -75,6 +77,11 @@ impl ProblemKind {
             K::InvalidRequest => (
                 "invalid-request",
                 "Invalid request",
+                StatusCode::BAD_REQUEST,
+            ),
+            K::InvalidClientMetadata => (
+                "invalid-client-metadata",
+                "Client registration refused",
                 StatusCode::BAD_REQUEST,
             ),
             K::InvalidUsername => (
@@ -317,6 +324,12 @@ impl From<CoreError> for ApiError {
             CoreError::Unauthenticated => ApiError::unauthenticated(),
             CoreError::InvalidGrant(detail) => ApiError::bad_request(detail),
             CoreError::NotFound => ApiError::not_found(),
+            CoreError::ClientRefused(reason) => {
+                ApiError::new(K::InvalidClientMetadata, reason.to_string())
+            }
+            CoreError::InvalidClient => {
+                ApiError::new(K::Unauthenticated, "the client could not be authenticated")
+            }
             CoreError::RateLimited { retry_after } => ApiError::new(
                 K::RateLimited,
                 format!("too many failed attempts; try again in {retry_after} s"),
@@ -375,8 +388,9 @@ pub async fn method_not_allowed() -> ApiError {
 mod tests {
     use super::ProblemKind as K;
 
-    const ALL: [K; 24] = [
+    const ALL: [K; 25] = [
         K::InvalidRequest,
+        K::InvalidClientMetadata,
         K::InvalidUsername,
         K::WeakPassword,
         K::AmbiguousCredentials,

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tessera_core::authorization::SCOPES;
 
 use crate::state::AppState;
 
@@ -22,7 +23,8 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     response
 }
 
-/// `GET /.well-known/openid-configuration`: where everything is.
+/// `GET /.well-known/openid-configuration` and
+/// `/.well-known/oauth-authorization-server` (RFC 8414): where everything is.
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
     let config = state.core().context.config();
     let issuer = config.tokens.issuer.trim_end_matches('/');
@@ -31,6 +33,11 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
     } else {
         vec![]
     };
+    let grant_types: Vec<&str> = if config.password_grant {
+        vec!["authorization_code", "refresh_token", "password"]
+    } else {
+        vec!["authorization_code", "refresh_token"]
+    };
     let body = json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
@@ -38,9 +45,17 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
         "revocation_endpoint": format!("{issuer}/v1/token/revoke"),
         "introspection_endpoint": format!("{issuer}/v1/token/introspect"),
         "revocations_endpoint": format!("{issuer}/v1/revocations"),
-        "grant_types_supported": ["password", "refresh_token"],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["none"],
+        "authorization_endpoint": format!("{issuer}/v1/authorize"),
+        "userinfo_endpoint": format!("{issuer}/v1/userinfo"),
+        "grant_types_supported": grant_types,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": SCOPES,
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash", "preferred_username"],
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "introspection_endpoint_auth_methods_supported": ["bearer"],
         "access_token_signing_alg_values_supported": algorithms,

@@ -231,6 +231,7 @@ pub async fn domain(
         algorithm: settings.algorithm,
         revocation_max_staleness: serving.then_some(REVOCATION_MAX_STALENESS),
         rate_limit: settings.rate_limit,
+        password_grant: settings.password_grant,
     };
     let kek = key_encryption_key(settings, backend, false).await?;
     let core = Tessera::open(backend.store.clone(), Arc::new(SystemClock), config, kek)

@@ -25,13 +25,16 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use tessera_core::attempt::{Admission, Attempt, IN_FLIGHT_RETRY};
 use tessera_core::audit::{AuditEvent, AuditRecord};
+use tessera_core::authorization_code::{AuthorizationCode, CodeRedemption};
+use tessera_core::consent::{ClientSession, Consent};
 use tessera_core::keys::StoredKey;
+use tessera_core::oauth_client::OAuthClient;
 use tessera_core::revocation::{Revocation, RevocationKind};
 use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId, SessionKind};
 use tessera_core::store::{
-    Audit, Counters, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, Store,
-    StoreError, StoreResult, Users,
+    Audit, AuthorizationCodes, Clients, Counters, Health, Keys, RefreshTokens, Revocations,
+    Rotation, Sessions, Store, StoreError, StoreResult, Users,
 };
 use tessera_core::user::{User, UserRecord};
 use time::OffsetDateTime;
@@ -753,6 +756,81 @@ impl Revocations for RedisLayer {
     }
     async fn delete_expired_revocations(&self, now: OffsetDateTime) -> StoreResult<u64> {
         self.inner.delete_expired_revocations(now).await
+    }
+}
+
+// OAuth clients, consents and codes are not cached: they pass through to
+// the store below (sessions a client holds end through `Sessions`, which
+// buries their cached copies).
+#[async_trait]
+impl Clients for RedisLayer {
+    async fn insert_client(&self, client: &OAuthClient) -> StoreResult<()> {
+        self.inner.insert_client(client).await
+    }
+    async fn client_by_id(&self, id: Uuid) -> StoreResult<Option<OAuthClient>> {
+        self.inner.client_by_id(id).await
+    }
+    async fn list_clients(&self) -> StoreResult<Vec<OAuthClient>> {
+        self.inner.list_clients().await
+    }
+    async fn delete_client(&self, id: Uuid) -> StoreResult<Option<Vec<SessionId>>> {
+        self.inner.delete_client(id).await
+    }
+    async fn put_consent(&self, consent: &Consent) -> StoreResult<()> {
+        self.inner.put_consent(consent).await
+    }
+    async fn consent(&self, user_id: Uuid, client_id: Uuid) -> StoreResult<Option<Consent>> {
+        self.inner.consent(user_id, client_id).await
+    }
+    async fn list_consents(&self, user_id: Uuid) -> StoreResult<Vec<Consent>> {
+        self.inner.list_consents(user_id).await
+    }
+    async fn delete_consent(
+        &self,
+        user_id: Uuid,
+        client_id: Uuid,
+    ) -> StoreResult<Option<Vec<SessionId>>> {
+        self.inner.delete_consent(user_id, client_id).await
+    }
+    async fn link_client_session(
+        &self,
+        session_id: &SessionId,
+        client_id: Uuid,
+        scope: &str,
+    ) -> StoreResult<()> {
+        self.inner
+            .link_client_session(session_id, client_id, scope)
+            .await
+    }
+    async fn session_client(&self, session_id: &SessionId) -> StoreResult<Option<(Uuid, String)>> {
+        self.inner.session_client(session_id).await
+    }
+    async fn client_sessions_of_user(&self, user_id: Uuid) -> StoreResult<Vec<ClientSession>> {
+        self.inner.client_sessions_of_user(user_id).await
+    }
+}
+
+#[async_trait]
+impl AuthorizationCodes for RedisLayer {
+    async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
+        self.inner.insert_code(code).await
+    }
+    async fn redeem_code(
+        &self,
+        hash: &SecretHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<CodeRedemption> {
+        self.inner.redeem_code(hash, now).await
+    }
+    async fn set_code_session(
+        &self,
+        hash: &SecretHash,
+        session_id: &SessionId,
+    ) -> StoreResult<bool> {
+        self.inner.set_code_session(hash, session_id).await
+    }
+    async fn delete_expired_codes(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        self.inner.delete_expired_codes(before).await
     }
 }
 

@@ -40,6 +40,8 @@ pub trait Codec: Backend {
     fn bind_opt_text<'q>(q: Statement<'q, Self>, v: Option<&str>) -> Statement<'q, Self>;
     /// Binds bytes.
     fn bind_bytes<'q>(q: Statement<'q, Self>, v: &[u8]) -> Statement<'q, Self>;
+    /// Binds bytes or NULL.
+    fn bind_opt_bytes<'q>(q: Statement<'q, Self>, v: Option<&[u8]>) -> Statement<'q, Self>;
     /// Binds an integer.
     fn bind_int<'q>(q: Statement<'q, Self>, v: i64) -> Statement<'q, Self>;
     /// Binds a flag.
@@ -51,6 +53,8 @@ pub trait Codec: Backend {
     fn opt_text(row: &Self::Row, column: &str) -> StoreResult<Option<String>>;
     /// A bytes column.
     fn bytes(row: &Self::Row, column: &str) -> StoreResult<Vec<u8>>;
+    /// A bytes column that may be NULL.
+    fn opt_bytes(row: &Self::Row, column: &str) -> StoreResult<Option<Vec<u8>>>;
     /// An integer column.
     fn int(row: &Self::Row, column: &str) -> StoreResult<i64>;
     /// A flag column.
@@ -63,6 +67,8 @@ where
     for<'a> &'a str: Encode<'a, B::Db> + Type<B::Db> + ColumnIndex<B::Row>,
     for<'a> Option<&'a str>: Encode<'a, B::Db> + Type<B::Db>,
     for<'a> &'a [u8]: Encode<'a, B::Db> + Type<B::Db>,
+    for<'a> Option<&'a [u8]>: Encode<'a, B::Db> + Type<B::Db>,
+    for<'a> Option<Vec<u8>>: Decode<'a, B::Db> + Type<B::Db>,
     for<'a> i64: Encode<'a, B::Db> + Decode<'a, B::Db> + Type<B::Db>,
     for<'a> bool: Encode<'a, B::Db> + Decode<'a, B::Db> + Type<B::Db>,
     for<'a> String: Decode<'a, B::Db> + Type<B::Db>,
@@ -95,6 +101,11 @@ where
     }
 
     #[inline]
+    fn bind_opt_bytes<'q>(q: Statement<'q, B>, v: Option<&[u8]>) -> Statement<'q, B> {
+        q.bind(v)
+    }
+
+    #[inline]
     fn bind_int<'q>(q: Statement<'q, B>, v: i64) -> Statement<'q, B> {
         q.bind(v)
     }
@@ -113,6 +124,10 @@ where
     }
 
     fn bytes(row: &B::Row, column: &str) -> StoreResult<Vec<u8>> {
+        row.try_get(column).map_err(corrupt)
+    }
+
+    fn opt_bytes(row: &B::Row, column: &str) -> StoreResult<Option<Vec<u8>>> {
         row.try_get(column).map_err(corrupt)
     }
 

@@ -260,6 +260,87 @@ macro_rules! forward_store_traits {
                     self.$field.session_storage_bytes().await
                 }
             }
+            #[async_trait]
+            impl Clients for $store {
+                async fn insert_client(&self, client: &OAuthClient) -> StoreResult<()> {
+                    self.$field.insert_client(client).await
+                }
+                async fn client_by_id(&self, id: Uuid) -> StoreResult<Option<OAuthClient>> {
+                    self.$field.client_by_id(id).await
+                }
+                async fn list_clients(&self) -> StoreResult<Vec<OAuthClient>> {
+                    self.$field.list_clients().await
+                }
+                async fn delete_client(&self, id: Uuid) -> StoreResult<Option<Vec<SessionId>>> {
+                    self.$field.delete_client(id).await
+                }
+                async fn put_consent(&self, consent: &Consent) -> StoreResult<()> {
+                    self.$field.put_consent(consent).await
+                }
+                async fn consent(
+                    &self,
+                    user_id: Uuid,
+                    client_id: Uuid,
+                ) -> StoreResult<Option<Consent>> {
+                    self.$field.consent(user_id, client_id).await
+                }
+                async fn list_consents(&self, user_id: Uuid) -> StoreResult<Vec<Consent>> {
+                    self.$field.list_consents(user_id).await
+                }
+                async fn delete_consent(
+                    &self,
+                    user_id: Uuid,
+                    client_id: Uuid,
+                ) -> StoreResult<Option<Vec<SessionId>>> {
+                    self.$field.delete_consent(user_id, client_id).await
+                }
+                async fn link_client_session(
+                    &self,
+                    session_id: &SessionId,
+                    client_id: Uuid,
+                    scope: &str,
+                ) -> StoreResult<()> {
+                    self.$field
+                        .link_client_session(session_id, client_id, scope)
+                        .await
+                }
+                async fn session_client(
+                    &self,
+                    session_id: &SessionId,
+                ) -> StoreResult<Option<(Uuid, String)>> {
+                    self.$field.session_client(session_id).await
+                }
+                async fn client_sessions_of_user(
+                    &self,
+                    user_id: Uuid,
+                ) -> StoreResult<Vec<ClientSession>> {
+                    self.$field.client_sessions_of_user(user_id).await
+                }
+            }
+
+            #[async_trait]
+            impl AuthorizationCodes for $store {
+                async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
+                    self.$field.insert_code(code).await
+                }
+                async fn redeem_code(
+                    &self,
+                    hash: &SecretHash,
+                    now: OffsetDateTime,
+                ) -> StoreResult<CodeRedemption> {
+                    self.$field.redeem_code(hash, now).await
+                }
+                async fn set_code_session(
+                    &self,
+                    hash: &SecretHash,
+                    session_id: &SessionId,
+                ) -> StoreResult<bool> {
+                    self.$field.set_code_session(hash, session_id).await
+                }
+                async fn delete_expired_codes(&self, before: OffsetDateTime) -> StoreResult<u64> {
+                    self.$field.delete_expired_codes(before).await
+                }
+            }
         };
     };
 }

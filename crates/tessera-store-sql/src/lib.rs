@@ -7,10 +7,13 @@
 //! [`forward_store_traits!`].
 //!
 //! One module per concept: [`users`], [`sessions`], [`refresh`], [`keys`],
-//! [`revocations`], [`audit`], [`counters`], [`health`].
+//! [`revocations`], [`audit`], [`counters`], [`health`], [`clients`] (OAuth
+//! clients, consents, the sessions they hold), [`codes`] (authorization codes).
 
 pub mod audit;
+pub mod clients;
 pub mod codec;
+pub mod codes;
 pub mod counters;
 pub mod dialect;
 pub mod errors;
@@ -36,13 +39,16 @@ pub mod __private {
     pub use async_trait::async_trait;
     pub use tessera_core::attempt::{Admission, Attempt};
     pub use tessera_core::audit::{AuditEvent, AuditRecord};
+    pub use tessera_core::authorization_code::{AuthorizationCode, CodeRedemption};
+    pub use tessera_core::consent::{ClientSession, Consent};
     pub use tessera_core::keys::StoredKey;
+    pub use tessera_core::oauth_client::OAuthClient;
     pub use tessera_core::revocation::{Revocation, RevocationKind};
     pub use tessera_core::secret::SecretHash;
     pub use tessera_core::session::{Session, SessionId};
     pub use tessera_core::store::{
-        Audit, Counters, Health, Keys, RefreshTokens, Revocations, Rotation, Sessions, StoreResult,
-        Users,
+        Audit, AuthorizationCodes, Clients, Counters, Health, Keys, RefreshTokens, Revocations,
+        Rotation, Sessions, StoreResult, Users,
     };
     pub use tessera_core::user::{User, UserRecord};
     pub use time::{Duration, OffsetDateTime};

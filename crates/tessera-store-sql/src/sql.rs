@@ -39,6 +39,12 @@ impl<'q, D: Dialect> Sql<'q, D> {
         Self(D::bind_bytes(self.0, v))
     }
 
+    /// Binds bytes or NULL.
+    #[inline]
+    pub fn opt_bytes(self, v: Option<&[u8]>) -> Self {
+        Self(D::bind_opt_bytes(self.0, v))
+    }
+
     /// Binds an integer.
     #[inline]
     pub fn int(self, v: i64) -> Self {

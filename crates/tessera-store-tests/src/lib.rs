@@ -14,9 +14,12 @@ use std::sync::Arc;
 
 use tessera_core::attempt::{Admission, Attempt};
 use tessera_core::audit::{AuditEvent, AuditKind};
+use tessera_core::authorization_code::{AuthorizationCode, CodeRedemption};
 use tessera_core::client::ClientInfo;
+use tessera_core::consent::Consent;
 use tessera_core::key_wrap::{self, KeyEncryptionKey};
 use tessera_core::keys::{Algorithm, SigningKey, StoredKey};
+use tessera_core::oauth_client::OAuthClient;
 use tessera_core::revocation::RevocationKind;
 use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::session::{Session, SessionId, SessionKind};
@@ -62,6 +65,12 @@ macro_rules! conformance_suite {
             counters_count_in_windows_and_block,
             reservations_count_attempts_in_flight,
             concurrent_reservations_grant_exactly_the_limit,
+            clients_round_trip,
+            deleting_a_client_hands_back_its_sessions,
+            consents_are_per_user_and_client,
+            codes_are_redeemed_once_and_reuse_is_marked,
+            concurrent_code_redemptions_have_one_winner,
+            expired_codes_are_swept,
         );
     };
     (@each $attrs:tt $factory:path; $($case:ident),* $(,)?) => {
@@ -1116,4 +1125,290 @@ pub async fn concurrent_reservations_grant_exactly_the_limit(store: Arc<dyn Stor
         .collect();
     counts.sort_unstable();
     assert_eq!(counts, (1..=10).collect::<Vec<u64>>(), "one account");
+}
+
+/// A new confidential client with two redirect URIs.
+pub fn client(name: &str) -> OAuthClient {
+    OAuthClient {
+        id: Uuid::new_v4(),
+        name: name.into(),
+        redirect_uris: vec![
+            "https://app.example/cb".into(),
+            "com.example.app:/cb".into(),
+        ],
+        post_logout_redirect_uris: vec!["https://app.example/bye".into()],
+        public: false,
+        secret_hash: Some(Secret::generate(SecretKind::ClientSecret).unwrap().hash()),
+        skip_consent: false,
+        id_token_alg: Some(Algorithm::ES256),
+        created_at: now(),
+    }
+}
+
+/// A code for `client_id` and `user_id`, and its secret.
+pub fn code(client_id: Uuid, user_id: Uuid) -> (AuthorizationCode, Secret) {
+    let secret = Secret::generate(SecretKind::AuthorizationCode).unwrap();
+    let t = now();
+    let code = AuthorizationCode {
+        code_hash: secret.hash(),
+        client_id,
+        user_id,
+        redirect_uri: "https://app.example/cb".into(),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        scope: "openid profile".into(),
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        auth_time: t - Duration::minutes(3),
+        created_at: t,
+        expires_at: t + Duration::seconds(60),
+    };
+    (code, secret)
+}
+
+/// Clients read back as registered; public clients have no secret.
+pub async fn clients_round_trip(store: Arc<dyn Store>) {
+    let confidential = client("Photos");
+    let public = OAuthClient {
+        public: true,
+        secret_hash: None,
+        skip_consent: true,
+        id_token_alg: None,
+        created_at: confidential.created_at + Duration::seconds(1),
+        ..client("SPA")
+    };
+    store.insert_client(&confidential).await.unwrap();
+    store.insert_client(&public).await.unwrap();
+    assert_eq!(
+        store.client_by_id(confidential.id).await.unwrap(),
+        Some(confidential.clone())
+    );
+    assert_eq!(
+        store.client_by_id(public.id).await.unwrap(),
+        Some(public.clone())
+    );
+    assert_eq!(store.client_by_id(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(
+        store.list_clients().await.unwrap(),
+        vec![confidential.clone(), public]
+    );
+    assert!(matches!(
+        store.insert_client(&confidential).await,
+        Err(StoreError::Duplicate)
+    ));
+}
+
+/// Deleting a client removes it, its consents and codes, and hands back
+/// the sessions it held; the sessions of other clients are untouched.
+pub async fn deleting_a_client_hands_back_its_sessions(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let (photos, other) = (client("Photos"), client("Other"));
+    store.insert_client(&photos).await.unwrap();
+    store.insert_client(&other).await.unwrap();
+    let (held, _) = token_session(alice.id);
+    let (kept, _) = token_session(alice.id);
+    for (s, c) in [(&held, &photos), (&kept, &other)] {
+        store
+            .insert_token_session(s, &sign_in_event(s), "h")
+            .await
+            .unwrap();
+        store
+            .link_client_session(&s.id, c.id, "openid")
+            .await
+            .unwrap();
+    }
+    let sessions = store.client_sessions_of_user(alice.id).await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert!(
+        sessions.iter().any(|c| c.session_id == held.id
+            && c.client_name == "Photos"
+            && c.client_id == photos.id)
+    );
+    assert_eq!(
+        store.session_client(&held.id).await.unwrap(),
+        Some((photos.id, "openid".to_owned()))
+    );
+    let (plain, _) = token_session(alice.id);
+    assert_eq!(store.session_client(&plain.id).await.unwrap(), None);
+    let (code, secret) = code(photos.id, alice.id);
+    store.insert_code(&code).await.unwrap();
+
+    assert_eq!(
+        store.delete_client(photos.id).await.unwrap(),
+        Some(vec![held.id.clone()])
+    );
+    assert_eq!(store.delete_client(photos.id).await.unwrap(), None);
+    assert_eq!(store.client_by_id(photos.id).await.unwrap(), None);
+    assert_eq!(
+        store.redeem_code(&secret.hash(), now()).await.unwrap(),
+        CodeRedemption::Unknown
+    );
+    // The session itself is the caller's to end (so it is revoked everywhere).
+    assert!(store.session_by_id(&held.id).await.unwrap().is_some());
+    // A link goes with its session.
+    store.delete_session(&kept.id).await.unwrap();
+    assert!(
+        store
+            .client_sessions_of_user(alice.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A consent is remembered per user and client, replaced by a new one,
+/// and its withdrawal hands back that user's sessions of that client.
+pub async fn consents_are_per_user_and_client(store: Arc<dyn Store>) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    store.insert_user(&alice, "h").await.unwrap();
+    store.insert_user(&bob, "h").await.unwrap();
+    let photos = client("Photos");
+    store.insert_client(&photos).await.unwrap();
+    let first = Consent {
+        user_id: alice.id,
+        client_id: photos.id,
+        scope: "openid".into(),
+        granted_at: now(),
+    };
+    store.put_consent(&first).await.unwrap();
+    let wider = Consent {
+        scope: "openid profile".into(),
+        granted_at: first.granted_at + Duration::seconds(5),
+        ..first.clone()
+    };
+    store.put_consent(&wider).await.unwrap();
+    assert_eq!(
+        store.consent(alice.id, photos.id).await.unwrap(),
+        Some(wider.clone())
+    );
+    assert_eq!(store.consent(bob.id, photos.id).await.unwrap(), None);
+    assert_eq!(store.list_consents(alice.id).await.unwrap(), vec![wider]);
+    assert!(store.list_consents(bob.id).await.unwrap().is_empty());
+
+    let (alices, _) = token_session(alice.id);
+    let (bobs, _) = token_session(bob.id);
+    for s in [&alices, &bobs] {
+        store
+            .insert_token_session(s, &sign_in_event(s), "h")
+            .await
+            .unwrap();
+        store
+            .link_client_session(&s.id, photos.id, "openid profile")
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.delete_consent(alice.id, photos.id).await.unwrap(),
+        Some(vec![alices.id])
+    );
+    assert_eq!(
+        store.delete_consent(alice.id, photos.id).await.unwrap(),
+        None
+    );
+    assert_eq!(store.consent(alice.id, photos.id).await.unwrap(), None);
+}
+
+/// A code is redeemed once; a second presentation is marked, and carries
+/// the session the first created; a code never stored is unknown.
+pub async fn codes_are_redeemed_once_and_reuse_is_marked(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let photos = client("Photos");
+    store.insert_client(&photos).await.unwrap();
+    let (code, secret) = code(photos.id, alice.id);
+    store.insert_code(&code).await.unwrap();
+    assert_eq!(
+        store.redeem_code(&secret.hash(), now()).await.unwrap(),
+        CodeRedemption::Redeemed(code.clone())
+    );
+    let (session, _) = token_session(alice.id);
+    assert!(
+        !store
+            .set_code_session(&secret.hash(), &session.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.redeem_code(&secret.hash(), now()).await.unwrap(),
+        CodeRedemption::Reused {
+            code: code.clone(),
+            session: Some(session.id.clone()),
+        }
+    );
+    let unknown = Secret::generate(SecretKind::AuthorizationCode).unwrap();
+    assert_eq!(
+        store.redeem_code(&unknown.hash(), now()).await.unwrap(),
+        CodeRedemption::Unknown
+    );
+
+    // A reuse that lands before the first exchange recorded its session is
+    // told to the first exchange.
+    let (code, secret) = self::code(photos.id, alice.id);
+    store.insert_code(&code).await.unwrap();
+    assert!(matches!(
+        store.redeem_code(&secret.hash(), now()).await.unwrap(),
+        CodeRedemption::Redeemed(_)
+    ));
+    assert!(matches!(
+        store.redeem_code(&secret.hash(), now()).await.unwrap(),
+        CodeRedemption::Reused { session: None, .. }
+    ));
+    assert!(
+        store
+            .set_code_session(&secret.hash(), &session.id)
+            .await
+            .unwrap()
+    );
+}
+
+/// Of 16 concurrent redemptions of one code, exactly one wins.
+pub async fn concurrent_code_redemptions_have_one_winner(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let photos = client("Photos");
+    store.insert_client(&photos).await.unwrap();
+    let (code, secret) = code(photos.id, alice.id);
+    store.insert_code(&code).await.unwrap();
+    let attempts = (0..16).map(|_| {
+        let store = store.clone();
+        let hash = secret.hash();
+        tokio::spawn(async move { store.redeem_code(&hash, now()).await.unwrap() })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let winners = results
+        .into_iter()
+        .filter(|r| matches!(r.as_ref().unwrap(), CodeRedemption::Redeemed(_)))
+        .count();
+    assert_eq!(winners, 1);
+}
+
+/// Codes expired before the cut-off are swept; later ones stay.
+pub async fn expired_codes_are_swept(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let photos = client("Photos");
+    store.insert_client(&photos).await.unwrap();
+    let (old, old_secret) = code(photos.id, alice.id);
+    let (fresh, fresh_secret) = code(photos.id, alice.id);
+    let fresh = AuthorizationCode {
+        expires_at: old.expires_at + Duration::hours(1),
+        ..fresh
+    };
+    store.insert_code(&old).await.unwrap();
+    store.insert_code(&fresh).await.unwrap();
+    let swept = store
+        .delete_expired_codes(old.expires_at + Duration::milliseconds(1))
+        .await
+        .unwrap();
+    assert_eq!(swept, 1);
+    assert_eq!(
+        store.redeem_code(&old_secret.hash(), now()).await.unwrap(),
+        CodeRedemption::Unknown
+    );
+    assert!(matches!(
+        store
+            .redeem_code(&fresh_secret.hash(), now())
+            .await
+            .unwrap(),
+        CodeRedemption::Redeemed(_)
+    ));
 }

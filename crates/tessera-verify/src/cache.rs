@@ -95,6 +95,8 @@ mod tests {
             sid: "sid".into(),
             roles: vec![],
             nbf: None,
+            client_id: None,
+            scope: None,
         })
     }
 

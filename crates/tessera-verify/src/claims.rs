@@ -26,6 +26,13 @@ pub struct Claims {
     /// Not before (Unix seconds); Tessera does not set it, but it is honoured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    /// The OAuth client the token was issued to (RFC 9068), for tokens
+    /// from the authorization-code flow; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The granted scopes, space-separated (RFC 9068), with `client_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl Claims {

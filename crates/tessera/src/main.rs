@@ -1,5 +1,6 @@
 //! `tessera`: the authentication server and its administration commands.
 
+mod clients;
 mod keys;
 mod users;
 
@@ -38,6 +39,9 @@ enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(clients::ClientCommand),
     /// Measure sessions against tokens on this machine.
     Bench(tessera_bench::BenchArgs),
 }
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
             Command::Migrate => wiring::migrate(&settings).await,
             Command::User(command) => users::run(command, &settings).await,
             Command::Keys(command) => keys::run(command, &settings).await,
+            Command::Client(command) => clients::run(command, &settings).await,
             Command::Bench(args) => tessera_bench::run(args, settings).await,
         }
     });

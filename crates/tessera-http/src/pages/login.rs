@@ -73,7 +73,9 @@ pub async fn show(
     let query = PageQuery::of(&uri);
     let return_to =
         ReturnTo::or_default_with(query.get("return_to"), &state.forward_auth().allowed_hosts);
-    if visitor.signed_in {
+    // `prompt=login` (from the authorization endpoint) asks for a fresh
+    // sign-in even when one is live.
+    if visitor.signed_in && query.get("prompt") != Some("login") {
         return see_other(return_to.as_str());
     }
     let (csrf, cookie) = match login_csrf::for_form(&state.http().cookie, &headers) {

@@ -9,6 +9,7 @@
 pub mod account;
 pub mod account_actions;
 pub mod assets;
+pub mod authorize;
 pub mod device;
 pub mod domain;
 pub mod form;
@@ -51,6 +52,10 @@ pub fn routes() -> Router<AppState> {
             post(account_actions::revoke_all),
         )
         .route("/logout", get(logout::confirm).post(logout::submit))
+        .route(
+            "/v1/authorize",
+            get(authorize::authorize).post(authorize::consent),
+        )
         .route("/assets/{file}", get(asset))
 }
 

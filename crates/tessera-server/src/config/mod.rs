@@ -167,6 +167,8 @@ pub struct Settings {
     pub tokens: TokenPolicy,
     /// Algorithm of new signing keys.
     pub algorithm: Algorithm,
+    /// Whether the password grant is accepted (`token.password_grant`).
+    pub password_grant: bool,
     /// Brute-force limits on sign-in.
     pub rate_limit: RateLimitPolicy,
     /// HTTPS, when configured.
@@ -320,6 +322,7 @@ impl FileConfig {
                 ));
             }
         }
+        let password_grant = self.token.password_grant;
         let (tokens, algorithm) = self.token.validate(&public_url)?;
         let rate_limit = self.rate_limit.validate()?;
         let tls = self.tls.validate()?;
@@ -386,6 +389,7 @@ impl FileConfig {
             key_encryption_key,
             tokens,
             algorithm,
+            password_grant,
             rate_limit,
             tls,
             trusted_proxies,

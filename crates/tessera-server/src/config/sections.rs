@@ -115,6 +115,8 @@ pub(super) struct TokenSection {
     pub(super) refresh_idle_ttl: ConfigDuration,
     pub(super) refresh_absolute_ttl: ConfigDuration,
     pub(super) refresh_reuse_grace: ConfigDuration,
+    /// Whether `grant_type=password` is accepted at `/v1/token`.
+    pub(super) password_grant: bool,
 }
 
 impl Default for TokenSection {
@@ -127,6 +129,7 @@ impl Default for TokenSection {
             refresh_idle_ttl: ConfigDuration(policy.refresh_idle_ttl),
             refresh_absolute_ttl: ConfigDuration(policy.refresh_absolute_ttl),
             refresh_reuse_grace: ConfigDuration(policy.refresh_reuse_grace),
+            password_grant: true,
         }
     }
 }

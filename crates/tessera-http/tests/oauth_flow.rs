@@ -1,0 +1,678 @@
+//! The authorization-code flow with PKCE end to end over HTTP: sign-in,
+//! consent, code, exchange, ID token; and the hostile cases (wrong
+//! verifier, `plain`, code reuse, expiry, redirect mismatch, cross-client
+//! codes, repeated parameters, `prompt=none`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{ADMIN_TOKEN, PASSWORD, TestServer, jwt_part, oauth_error};
+use serde_json::{Value, json};
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const REDIRECT: &str = "https://app.example/cb";
+
+struct App {
+    id: String,
+    secret: Option<String>,
+}
+
+async fn client(server: &TestServer, public: bool, skip_consent: bool) -> App {
+    let r = server
+        .anon()
+        .post(server.url("/v1/admin/clients"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({
+            "name": "Photos",
+            "redirect_uris": [REDIRECT],
+            "public": public,
+            "skip_consent": skip_consent,
+            "post_logout_redirect_uris": ["https://app.example/bye"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    App {
+        id: body["client_id"].as_str().unwrap().to_owned(),
+        secret: body["client_secret"].as_str().map(str::to_owned),
+    }
+}
+
+/// A browser: cookie jar, no redirects followed.
+async fn browser(server: &TestServer, username: &str) -> reqwest::Client {
+    server.register(username).await;
+    let b = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = b
+        .post(server.url("/v1/session"))
+        .json(&json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    b
+}
+
+fn authorize_path(client_id: &str, extra: &str) -> String {
+    format!(
+        "/v1/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20profile&state=xyz&nonce=n-1&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
+        urlencode(REDIRECT)
+    )
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("v", s)]).unwrap()[2..].to_owned()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn query_of(location: &str) -> Vec<(String, String)> {
+    let q = location.split_once('?').unwrap().1;
+    serde_urlencoded::from_str(q).unwrap()
+}
+
+fn get<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// The hidden fields of the consent form.
+fn form_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|rest| {
+            let name = rest
+                .split("name=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let value = rest
+                .split("value=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            (
+                name.to_owned(),
+                value
+                    .replace("&#43;", "+")
+                    .replace("&#x2f;", "/")
+                    .replace("&#47;", "/"),
+            )
+        })
+        .collect()
+}
+
+/// Goes through the consent page (allowing) and returns the code.
+async fn consent_and_code(server: &TestServer, b: &reqwest::Client, path: &str) -> String {
+    let r = b.get(server.url(path)).send().await.unwrap();
+    let loc = if r.status() == 200 {
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("form-action 'self' https://app.example"),
+            "{csp}"
+        );
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Allow Photos?"), "{html}");
+        let mut fields = form_fields(&html);
+        fields.push(("decision".into(), "allow".into()));
+        let r = b
+            .post(server.url("/v1/authorize"))
+            .header("origin", &server.base)
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{:?}", r.text().await);
+        location(&r)
+    } else {
+        assert_eq!(r.status(), 302);
+        location(&r)
+    };
+    assert!(loc.starts_with(REDIRECT), "{loc}");
+    let q = query_of(&loc);
+    assert_eq!(get(&q, "state"), Some("xyz"));
+    assert_eq!(get(&q, "iss"), Some(server.base.as_str()));
+    get(&q, "code").unwrap().to_owned()
+}
+
+async fn exchange(server: &TestServer, app: &App, code: &str, verifier: &str) -> reqwest::Response {
+    let mut fields = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+        ("client_id", app.id.as_str()),
+    ];
+    if let Some(secret) = &app.secret {
+        fields.push(("client_secret", secret));
+    }
+    server.token_request(&fields).await
+}
+
+#[tokio::test]
+async fn a_public_client_signs_a_user_in_with_pkce() {
+    let server = TestServer::start().await;
+    let app = client(&server, true, false).await;
+    let b = browser(&server, "alice").await;
+    let code = consent_and_code(&server, &b, &authorize_path(&app.id, "")).await;
+    assert!(code.starts_with("ac_"));
+    let r = exchange(&server, &app, &code, VERIFIER).await;
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    assert_eq!(tokens["scope"], "openid profile");
+    let access = tokens["access_token"].as_str().unwrap();
+    let claims = jwt_part(access, 1);
+    assert_eq!(claims["client_id"], app.id.as_str());
+    assert_eq!(claims["scope"], "openid profile");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let header = jwt_part(id_token, 0);
+    assert_eq!(header["typ"], "JWT");
+    let id = jwt_part(id_token, 1);
+    assert_eq!(id["iss"], server.base.as_str());
+    assert_eq!(id["aud"], app.id.as_str());
+    assert_eq!(id["nonce"], "n-1");
+    assert_eq!(id["preferred_username"], "alice");
+    assert_eq!(id["sid"], tokens["session_id"]);
+    assert_eq!(id["sub"], claims["sub"]);
+    assert!(id["auth_time"].as_i64().unwrap() <= id["iat"].as_i64().unwrap());
+    // at_hash: the left half of SHA-512 (EdDSA, the default algorithm).
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, access.as_bytes());
+    assert_eq!(
+        id["at_hash"],
+        URL_SAFE_NO_PAD.encode(&digest.as_ref()[..32])
+    );
+
+    // The session is an ordinary token session: the access token works,
+    // the refresh token rotates and keeps client and scope.
+    let me = reqwest::Client::new()
+        .get(server.url("/v1/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let r = server
+        .token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(r.status(), 200);
+    let refreshed: Value = r.json().await.unwrap();
+    let claims = jwt_part(refreshed["access_token"].as_str().unwrap(), 1);
+    assert_eq!(claims["client_id"], app.id.as_str());
+    assert_eq!(claims["scope"], "openid profile");
+
+    // Consent is remembered: the next request goes straight back.
+    let r = b
+        .get(server.url(&authorize_path(&app.id, "")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(location(&r).starts_with(REDIRECT));
+    // prompt=consent asks again.
+    let r = b
+        .get(server.url(&authorize_path(&app.id, "&prompt=consent")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Removing the client ends its sessions.
+    let path = format!("/v1/admin/clients/{}", app.id);
+    assert_eq!(
+        server.admin(reqwest::Method::DELETE, &path).await.status(),
+        204
+    );
+    let me = reqwest::Client::new()
+        .get(server.url("/v1/me"))
+        .bearer_auth(refreshed["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+}
+
+#[tokio::test]
+async fn confidential_clients_authenticate_by_basic_or_post() {
+    let server = TestServer::start().await;
+    let app = client(&server, false, true).await;
+    let b = browser(&server, "bob").await;
+    // skip_consent: straight back with a code.
+    let code = consent_and_code(&server, &b, &authorize_path(&app.id, "")).await;
+    let r = server
+        .anon()
+        .post(server.url("/v1/token"))
+        .basic_auth(&app.id, app.secret.as_deref())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let code = consent_and_code(&server, &b, &authorize_path(&app.id, "")).await;
+    assert_eq!(exchange(&server, &app, &code, VERIFIER).await.status(), 200);
+
+    // Without the secret, or with a wrong one: invalid_client, and the code is not spent.
+    let code = consent_and_code(&server, &b, &authorize_path(&app.id, "")).await;
+    let bare = App {
+        id: app.id.clone(),
+        secret: None,
+    };
+    oauth_error(
+        exchange(&server, &bare, &code, VERIFIER).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    let wrong = App {
+        id: app.id.clone(),
+        secret: Some(format!("cs_{}", "A".repeat(43))),
+    };
+    oauth_error(
+        exchange(&server, &wrong, &code, VERIFIER).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert_eq!(exchange(&server, &app, &code, VERIFIER).await.status(), 200);
+}
+
+#[tokio::test]
+async fn hostile_exchanges_are_refused() {
+    let (server, clock) = TestServer::on_manual_clock().await;
+    let app = client(&server, true, true).await;
+    let other = client(&server, true, true).await;
+    let b = browser(&server, "carol").await;
+    let path = authorize_path(&app.id, "");
+
+    // Wrong verifier: refused, and the code is spent.
+    let code = consent_and_code(&server, &b, &path).await;
+    let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK";
+    oauth_error(
+        exchange(&server, &app, &code, wrong).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    oauth_error(
+        exchange(&server, &app, &code, VERIFIER).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    // `plain`: the challenge itself as verifier.
+    let code = consent_and_code(&server, &b, &path).await;
+    oauth_error(
+        exchange(&server, &app, &code, CHALLENGE).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+
+    // Reuse: the second use fails and revokes what the first issued.
+    let code = consent_and_code(&server, &b, &path).await;
+    let r = exchange(&server, &app, &code, VERIFIER).await;
+    let tokens: Value = r.json().await.unwrap();
+    oauth_error(
+        exchange(&server, &app, &code, VERIFIER).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let r = server
+        .token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    oauth_error(r, 400, "invalid_grant").await;
+
+    // Cross-client: another client's code.
+    let code = consent_and_code(&server, &b, &path).await;
+    oauth_error(
+        exchange(&server, &other, &code, VERIFIER).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+
+    // Redirect mismatch at the exchange.
+    let code = consent_and_code(&server, &b, &path).await;
+    let r = server
+        .token_request(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://app.example/other"),
+            ("code_verifier", VERIFIER),
+            ("client_id", &app.id),
+        ])
+        .await;
+    oauth_error(r, 400, "invalid_grant").await;
+
+    // Expired: 61 s later.
+    let code = consent_and_code(&server, &b, &path).await;
+    clock.advance(time::Duration::seconds(61));
+    oauth_error(
+        exchange(&server, &app, &code, VERIFIER).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+
+    // Missing parameters and garbage codes: clear 4xx.
+    for fields in [
+        vec![("grant_type", "authorization_code")],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", app.id.as_str()),
+        ],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", app.id.as_str()),
+            ("code", "garbage"),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", "not-a-client"),
+            ("code", "garbage"),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    ] {
+        let r = server.token_request(&fields).await;
+        assert!(r.status().is_client_error(), "{fields:?}: {}", r.status());
+    }
+}
+
+#[tokio::test]
+async fn hostile_authorization_requests_never_redirect_anywhere_unregistered() {
+    let server = TestServer::start().await;
+    let app = client(&server, true, false).await;
+    let b = browser(&server, "dave").await;
+
+    // Unknown client, unregistered redirect, repeated parameters: a 400 page.
+    for path in [
+        authorize_path("00000000-0000-0000-0000-000000000000", ""),
+        authorize_path("not-a-uuid", ""),
+        authorize_path(&app.id, "")
+            .replace(&urlencode(REDIRECT), &urlencode("https://evil.example/cb")),
+        authorize_path(&app.id, "").replace(
+            &urlencode(REDIRECT),
+            &urlencode("https://app.example/cb/../x"),
+        ),
+        authorize_path(&app.id, "").replace(
+            &urlencode(REDIRECT),
+            &urlencode("https://app.example/cb?x=1"),
+        ),
+        authorize_path(
+            &app.id,
+            &format!("&redirect_uri={}", urlencode("https://evil.example/")),
+        ),
+        authorize_path(&app.id, &format!("&client_id={}", app.id)),
+        "/v1/authorize".to_owned(),
+        "/v1/authorize?client_id=%00".to_owned(),
+    ] {
+        let r = b.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        assert!(r.headers().get("location").is_none());
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+    }
+
+    // Other errors go back to the client with error, state and iss.
+    for (extra, error) in [
+        ("&code_challenge_method=plain", "invalid_request"),
+        ("&scope=admin", "invalid_scope"),
+        ("&prompt=none%20login", "invalid_request"),
+        ("&max_age=soon", "invalid_request"),
+    ] {
+        let path = authorize_path(&app.id, "").replace("&code_challenge_method=S256", "") + extra;
+        let path = if extra.starts_with("&code_challenge_method") {
+            path
+        } else {
+            format!("{path}&code_challenge_method=S256")
+        };
+        let path = if extra == "&scope=admin" {
+            path.replace("&scope=openid%20profile", "")
+        } else {
+            path
+        };
+        let r = b.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 302, "{path}");
+        let q = query_of(&location(&r));
+        assert_eq!(get(&q, "error"), Some(error), "{path}");
+        assert_eq!(get(&q, "state"), Some("xyz"));
+        assert_eq!(get(&q, "iss"), Some(server.base.as_str()));
+    }
+    let no_pkce = authorize_path(&app.id, "").replace(&format!("&code_challenge={CHALLENGE}"), "");
+    let r = b.get(server.url(&no_pkce)).send().await.unwrap();
+    assert_eq!(
+        get(&query_of(&location(&r)), "error"),
+        Some("invalid_request")
+    );
+    let token = authorize_path(&app.id, "").replace("response_type=code", "response_type=token");
+    let r = b.get(server.url(&token)).send().await.unwrap();
+    assert_eq!(
+        get(&query_of(&location(&r)), "error"),
+        Some("unsupported_response_type")
+    );
+
+    // Consent needed but prompt=none: consent_required; denial: access_denied.
+    let r = b
+        .get(server.url(&authorize_path(&app.id, "&prompt=none")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&query_of(&location(&r)), "error"),
+        Some("consent_required")
+    );
+    let r = b
+        .get(server.url(&authorize_path(&app.id, "")))
+        .send()
+        .await
+        .unwrap();
+    let mut fields = form_fields(&r.text().await.unwrap());
+    fields.push(("decision".into(), "deny".into()));
+    let r = b
+        .post(server.url("/v1/authorize"))
+        .header("origin", &server.base)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&query_of(&location(&r)), "error"),
+        Some("access_denied")
+    );
+    // The consent form without its CSRF token is refused.
+    let forged: Vec<_> = fields
+        .iter()
+        .filter(|(n, _)| n != "csrf_token")
+        .cloned()
+        .collect();
+    let r = b
+        .post(server.url("/v1/authorize"))
+        .header("origin", &server.base)
+        .form(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // Signed out: to the sign-in page and back; prompt=none: login_required.
+    let anon = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = anon
+        .get(server.url(&authorize_path(&app.id, "")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = location(&r);
+    assert!(
+        loc.starts_with("/login?return_to=%2Fv1%2Fauthorize")
+            || loc.starts_with("/login?return_to=/v1/authorize"),
+        "{loc}"
+    );
+    let r = anon
+        .get(server.url(&authorize_path(&app.id, "&prompt=none")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&query_of(&location(&r)), "error"),
+        Some("login_required")
+    );
+    // prompt=login while signed in: the sign-in form, even so.
+    let r = b
+        .get(server.url(&authorize_path(&app.id, "&prompt=login")))
+        .send()
+        .await
+        .unwrap();
+    let loc = location(&r);
+    assert!(
+        loc.ends_with("&prompt=login") && !loc.contains("prompt%3Dlogin"),
+        "{loc}"
+    );
+    let r = b.get(server.url(&loc)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn the_password_grant_can_be_switched_off() {
+    let server = TestServer::with(common::Options {
+        core: tessera_core::TesseraConfig {
+            password_grant: false,
+            ..common::cheap_hashing()
+        },
+        ..common::Options::default()
+    })
+    .await;
+    server.register("erin").await;
+    let r = server
+        .token_request(&[
+            ("grant_type", "password"),
+            ("username", "erin"),
+            ("password", PASSWORD),
+        ])
+        .await;
+    oauth_error(r, 400, "unsupported_grant_type").await;
+}
+
+#[tokio::test]
+async fn discovery_and_userinfo() {
+    let server = TestServer::start().await;
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let d: Value = server
+            .anon()
+            .get(server.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(d["issuer"], server.base.as_str());
+        assert_eq!(d["authorization_endpoint"], server.url("/v1/authorize"));
+        assert_eq!(d["token_endpoint"], server.url("/v1/token"));
+        assert_eq!(d["userinfo_endpoint"], server.url("/v1/userinfo"));
+        assert_eq!(d["response_types_supported"], json!(["code"]));
+        assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(
+            d["token_endpoint_auth_methods_supported"],
+            json!(["none", "client_secret_basic", "client_secret_post"])
+        );
+    }
+    let app = client(&server, true, true).await;
+    let b = browser(&server, "frank").await;
+    let code = consent_and_code(&server, &b, &authorize_path(&app.id, "")).await;
+    let tokens: Value = exchange(&server, &app, &code, VERIFIER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let info: Value = reqwest::Client::new()
+        .get(server.url("/v1/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["preferred_username"], "frank");
+    assert_eq!(
+        info["sub"],
+        jwt_part(tokens["id_token"].as_str().unwrap(), 1)["sub"]
+    );
+    // Scope openid alone: no username.
+    let code = consent_and_code(
+        &server,
+        &b,
+        &authorize_path(&app.id, "").replace("scope=openid%20profile", "scope=openid"),
+    )
+    .await;
+    let tokens: Value = exchange(&server, &app, &code, VERIFIER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens["id_token"].is_string());
+    let info: Value = reqwest::Client::new()
+        .get(server.url("/v1/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(info.get("preferred_username").is_none(), "{info}");
+    let r = reqwest::Client::new()
+        .get(server.url("/v1/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
