@@ -13,18 +13,19 @@ use tessera_core::store::Store;
 use tessera_core::user::UserRecord;
 
 /// Store growth per cookie session, from the store's own accounting, after
-/// storing `sessions` sessions of the bench user; answers their secrets too.
+/// storing `sessions` sessions of `username`; answers their secrets too.
 pub(crate) async fn store_bytes_per_session(
     store: &Arc<dyn Store>,
     core: &Tessera,
+    username: &str,
     sessions: usize,
 ) -> anyhow::Result<(Option<f64>, Vec<Secret>)> {
     let Some(UserRecord {
         user,
         password_hash,
-    }) = store.user_by_username("bench").await?
+    }) = store.user_by_username(username).await?
     else {
-        bail!("bench user missing");
+        bail!("user {username} missing");
     };
     let before = store.session_storage_bytes().await?;
     let now = core.context.now();

@@ -20,6 +20,9 @@ use crate::report::{Report, machine};
 use crate::scenarios::{measure, paced, revocation_time, sign_in_against_capacity};
 use crate::table::print_table;
 
+/// The user whose sessions the bytes-per-session figures count.
+const MEMORY_USER: &str = "bench-memory";
+
 /// Runs the benchmark and prints the report.
 pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> {
     if args.connections == 0 || args.duration == 0 {
@@ -42,6 +45,32 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         .redis_url
         .clone()
         .map(|url| (url.into(), format!("bench{}:", std::process::id())));
+    // Bytes per session first, on a server of its own: resident memory then
+    // grows only by what the cache takes in (not refilling pages the
+    // allocator kept from earlier work), and the measured server's store and
+    // cache do not carry the sessions made for it.
+    let (store_bytes, cache_bytes, cache_estimate) = {
+        let mut alt = settings.clone();
+        if let Database::Sqlite(_) = alt.database {
+            let dir = scratch.join("memory");
+            alt.data_dir = dir.clone();
+            alt.database = Database::Sqlite(dir.join("bench.db"));
+        }
+        let node = Node::start(alt, "memory").await?;
+        Loader::new(node.addr)
+            .json_post(
+                "/v1/users",
+                &format!(r#"{{"username":"{MEMORY_USER}","password":"{PASSWORD}"}}"#),
+            )
+            .await?;
+        progress("bytes per session");
+        let (store_bytes, secrets) =
+            store_bytes_per_session(node.store(), &node.core, MEMORY_USER, args.sessions).await?;
+        let (cache_bytes, cache_estimate) = cache_bytes_per_session(&node.core, &secrets).await?;
+        drop(secrets);
+        node.stop().await;
+        (store_bytes, cache_bytes, cache_estimate)
+    };
     let main = Node::start(settings.clone(), "main").await?;
     let store_name = main.describe.clone();
     let capacity = Argon2Capacity::like(main.core.context.config())?;
@@ -55,14 +84,6 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
     .await?;
     let cookie = http.cookie_sign_in().await?;
     let access = http.access_token().await?;
-
-    // Before any load: resident memory then grows only by what the cache
-    // takes in, not refilling pages the allocator kept from earlier work.
-    progress("bytes per session");
-    let (store_bytes, secrets) =
-        store_bytes_per_session(main.store(), &main.core, args.sessions).await?;
-    let (cache_bytes, cache_estimate) = cache_bytes_per_session(&main.core, &secrets).await?;
-    drop(secrets);
 
     let duration = Duration::from_secs(args.duration);
     let conns = args.connections;
