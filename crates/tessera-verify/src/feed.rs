@@ -96,6 +96,9 @@ async fn read(
                 },
                 "synced" => {
                     synced = true;
+                    // Current before anyone hears it is ready: a verify right
+                    // after `build()` returns must not find the feed stale.
+                    shared.heard_from_feed();
                     if let Some(tx) = first_answer.take() {
                         let _ = tx.send(Ok(()));
                     }
