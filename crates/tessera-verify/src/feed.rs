@@ -29,17 +29,25 @@ pub(crate) async fn follow(
     let mut last_prune = tokio::time::Instant::now();
     loop {
         let Some(live) = shared.upgrade() else { return };
-        let outcome = read(&live, &mut cursor, &mut first_answer, &mut last_prune).await;
+        let mut synced = false;
+        let outcome = read(
+            &live,
+            &mut cursor,
+            &mut synced,
+            &mut first_answer,
+            &mut last_prune,
+        )
+        .await;
         drop(live);
-        match outcome {
-            // The connection delivered: start the backoff over.
-            Ok(true) => backoff = FIRST_BACKOFF,
-            Ok(false) => {}
-            Err(why) => {
-                tracing::warn!(error = %why, "revocation feed lost; reconnecting");
-                if let Some(tx) = first_answer.take() {
-                    let _ = tx.send(Err(why));
-                }
+        // A connection that caught up served well, however it ended: start
+        // the backoff over, so a drop after hours is retried at once.
+        if synced {
+            backoff = FIRST_BACKOFF;
+        }
+        if let Err(why) = outcome {
+            tracing::warn!(error = %why, "revocation feed lost; reconnecting");
+            if let Some(tx) = first_answer.take() {
+                let _ = tx.send(Err(why));
             }
         }
         // Jitter spreads many verifiers' reconnects after an issuer restart.
@@ -50,13 +58,14 @@ pub(crate) async fn follow(
     }
 }
 
-/// One connection: whether it delivered anything before it ended.
+/// One connection, until it ends; `synced` tells whether it caught up.
 async fn read(
     shared: &Shared,
     cursor: &mut i64,
+    synced: &mut bool,
     first_answer: &mut Option<oneshot::Sender<Result<(), String>>>,
     last_prune: &mut tokio::time::Instant,
-) -> Result<bool, String> {
+) -> Result<(), String> {
     let mut request = shared
         .http
         .get(&shared.revocations_uri)
@@ -70,9 +79,9 @@ async fn read(
         return Err(format!("the feed answered {}", response.status()));
     }
     // Current only once the backlog since the cursor has arrived, which
-    // the issuer marks with `synced`: until then a revocation made while
-    // the feed was away could still be on its way.
-    let mut synced = false;
+    // the issuer marks with `synced` (the caller's flag starts false):
+    // until then a revocation made while the feed was away could still be
+    // on its way.
     // The issuer sends a heartbeat every second; silence for the whole
     // staleness window means a dead connection, even one TCP still holds.
     let silence = shared.max_staleness.max(Duration::from_secs(2));
@@ -81,7 +90,7 @@ async fn read(
         let chunk = match tokio::time::timeout(silence, response.chunk()).await {
             Err(_) => return Err("the feed went silent".into()),
             Ok(Err(e)) => return Err(e.to_string()),
-            Ok(Ok(None)) => return Ok(synced),
+            Ok(Ok(None)) => return Ok(()),
             Ok(Ok(Some(chunk))) => chunk,
         };
         let now = unix_now();
@@ -95,7 +104,7 @@ async fn read(
                     Err(e) => tracing::warn!(error = %e, "unreadable revocation entry skipped"),
                 },
                 "synced" => {
-                    synced = true;
+                    *synced = true;
                     // Current before anyone hears it is ready: a verify right
                     // after `build()` returns must not find the feed stale.
                     shared.heard_from_feed();
@@ -108,7 +117,7 @@ async fn read(
         }
         // Entries first, then freshness: a token checked after this point
         // sees every revocation the chunk carried.
-        if synced {
+        if *synced {
             shared.heard_from_feed();
         }
         if last_prune.elapsed() >= PRUNE_EVERY {
