@@ -43,6 +43,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::middleware::cors::CrossOriginLayer;
+use crate::middleware::drain::DrainLayer;
 use crate::middleware::host::HostCheckLayer;
 use crate::middleware::request_id::RequestIds;
 use crate::middleware::security_headers::SecurityHeadersLayer;
@@ -139,6 +140,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::x_request_id())
                 // Outside the panic guard, so a 500 carries them too.
                 .layer(SecurityHeadersLayer::new(hsts))
+                .layer(DrainLayer::new(state.http().draining.clone()))
                 .layer(CatchPanicLayer::custom(|_| {
                     problem::ApiError::internal().into_response()
                 }))

@@ -103,6 +103,7 @@ impl TestServer {
             trusted_proxies: options.trusted_proxies.clone(),
             hsts: options.hsts,
             request_timeout: options.request_timeout,
+            draining: Default::default(),
         };
         let mut state = AppState::new(core, http);
         if let Some(ui) = options.ui.clone() {
