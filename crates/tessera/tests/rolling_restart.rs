@@ -154,7 +154,7 @@ async fn worker(
         round += 1;
         // Clients come and go: a new connection now and then, which the
         // balancer sends to the next node.
-        if round % 20 == 0 {
+        if round.is_multiple_of(20) {
             client = new_client();
         }
         let r = client
@@ -169,7 +169,7 @@ async fn worker(
             .send()
             .await;
         tally.record("GET /v1/me (bearer)", r);
-        if round % 5 == 0 {
+        if round.is_multiple_of(5) {
             let r = client
                 .post(format!("{base}/v1/token"))
                 .form(&[
@@ -278,6 +278,7 @@ async fn a_rolling_restart_under_load_answers_every_request() {
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
 
+    #[allow(clippy::needless_range_loop)] // `start(i)` and the balancer count by index too
     for i in 0..3 {
         let node = nodes[i].take().unwrap();
         let before = tally.ok.load(Ordering::Relaxed);
