@@ -16,7 +16,7 @@ mod common;
 
 use common::oauth::{
     App, REDIRECT, VERIFIER, authorize_path, browser, client_named, consent_and_code, exchange,
-    form_fields, location,
+    form_fields, location, signed_in_tokens,
 };
 use common::{INTROSPECTION_SECRET, TestServer, cheap_hashing, oauth_error, problem};
 use reqwest::Method;
@@ -40,10 +40,7 @@ struct Tokens {
 /// Signs `b` through `app`'s authorization (consenting if asked) and
 /// exchanges the code.
 async fn tokens_for(server: &TestServer, app: &App, b: &reqwest::Client) -> Tokens {
-    let code = consent_and_code(server, b, &authorize_path(&app.id, "")).await;
-    let r = exchange(server, app, &code, VERIFIER).await;
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
+    let body = signed_in_tokens(server, app, b).await;
     Tokens {
         access: body["access_token"].as_str().unwrap().to_owned(),
         refresh: body["refresh_token"].as_str().unwrap().to_owned(),

@@ -176,3 +176,11 @@ pub async fn exchange(
     }
     server.token_request(&fields).await
 }
+
+/// Tokens of one exchange for a signed-in browser (consenting if asked).
+pub async fn signed_in_tokens(server: &TestServer, app: &App, b: &reqwest::Client) -> Value {
+    let code = consent_and_code(server, b, &authorize_path(&app.id, "")).await;
+    let r = exchange(server, app, &code, VERIFIER).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
