@@ -18,6 +18,7 @@ pub mod forward_auth;
 pub mod health;
 pub mod input;
 pub mod middleware;
+pub mod my_consents;
 pub mod my_sessions;
 pub mod oauth;
 pub mod pages;
@@ -83,6 +84,8 @@ pub fn app(state: AppState) -> Router {
             get(my_sessions::list).delete(my_sessions::revoke_many),
         )
         .route("/v1/me/sessions/{id}", delete(my_sessions::revoke_one))
+        .route("/v1/me/consents", get(my_consents::list))
+        .route("/v1/me/consents/{client_id}", delete(my_consents::revoke))
         .route("/v1/token", post(oauth::token))
         .route("/v1/token/revoke", post(oauth::revoke))
         .route("/v1/token/introspect", post(oauth::introspect))

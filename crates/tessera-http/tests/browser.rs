@@ -1,9 +1,10 @@
 //! The web pages in a real browser: `tests/e2e/pages.py` drives two
 //! headless Chromiums (JavaScript off) through registration, sign-in from
-//! two devices, revoking one from the other, a password change, "sign out
-//! everywhere" and the error messages, checking consoles and that every
-//! request stays on the server. It writes screenshots of each page at 1280
-//! and 360 px into `$CARGO_TARGET_DIR/screenshots/`.
+//! two devices, revoking one from the other, a password change, allowing
+//! an OAuth client and revoking its access, "sign out everywhere" and the
+//! error messages, checking consoles and that every request stays on the
+//! server. It writes screenshots of each page at 1280 and 360 px into
+//! `$CARGO_TARGET_DIR/screenshots/`.
 //!
 //! Ignored by default because it needs Chromium, chromedriver (Debian's
 //! `chromium` and `chromium-driver`) and Python with selenium;
@@ -57,10 +58,27 @@ async fn the_pages_work_in_a_real_browser() {
     .await;
     let shots = screenshot_dir();
     std::fs::create_dir_all(&shots).unwrap();
+    // A client answered on this server, so the browser never leaves it.
+    let r = server
+        .anon()
+        .post(server.url("/v1/admin/clients"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({
+            "name": "Photo Album",
+            "redirect_uris": [server.url("/healthz")],
+            "public": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let registered: serde_json::Value = r.json().await.unwrap();
+    let client_id = registered["client_id"].as_str().unwrap();
     let child = tokio::process::Command::new(&python)
         .arg(SCRIPT)
         .arg(&server.base)
         .arg(&shots)
+        .arg(client_id)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -80,7 +98,14 @@ async fn the_pages_work_in_a_real_browser() {
         output.status
     );
     assert!(stdout.contains("all good"), "{stdout}");
-    for page in ["login", "account", "register", "logout"] {
+    for page in [
+        "login",
+        "account",
+        "register",
+        "logout",
+        "consent",
+        "account-apps",
+    ] {
         for width in [1280, 360] {
             let shot = shots.join(format!("{page}-{width}.png"));
             assert!(shot.is_file(), "no screenshot {}", shot.display());
