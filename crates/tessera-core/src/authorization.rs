@@ -311,6 +311,23 @@ impl Authorization {
                 .await?;
             return Err(invalid("the code is invalid, expired or used"));
         }
+        // Consent withdrawn while this exchange ran: the withdrawal ended
+        // the client's sessions it found, which may not have included this
+        // one yet. The store orders the two: whichever comes second sees
+        // the other.
+        if !client.skip_consent {
+            let consent = self
+                .context
+                .store()
+                .consent(code.user_id, client.id)
+                .await?;
+            if !consent.is_some_and(|c| c.covers(&code.scope)) {
+                self.session_end
+                    .end_session(&grant.session.id, by, Ending::Revoked("consent_revoked"))
+                    .await?;
+                return Err(invalid("the user withdrew consent"));
+            }
+        }
         let id_token = if has_scope(&code.scope, "openid") {
             Some(self.id_token(client, &code, &grant).await?)
         } else {

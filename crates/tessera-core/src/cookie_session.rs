@@ -172,7 +172,11 @@ impl CookieSessions {
                 .await?;
             cache.put(&session);
         }
-        Ok(Authenticated { user, session })
+        Ok(Authenticated {
+            user,
+            session,
+            client_id: None,
+        })
     }
 
     /// The CSRF token of the cookie session whose secret is `secret`.

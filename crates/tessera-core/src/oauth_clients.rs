@@ -2,7 +2,8 @@
 //! OAuth clients. A confidential client's secret comes from the CSPRNG, is
 //! shown once and stored only as its SHA-256, compared in constant time.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use serde_json::json;
 use uuid::Uuid;
@@ -33,11 +34,18 @@ pub struct NewClient {
     pub id_token_signed_response_alg: Option<String>,
 }
 
+/// Clients remembered as first-party or not, per node; past this the
+/// memory starts over. A client's `skip_consent` never changes once
+/// registered (and its removal ends its tokens' sessions), so an entry
+/// cannot go stale.
+const FIRST_PARTY_MEMORY: usize = 10_000;
+
 /// The OAuth clients.
 #[derive(Debug)]
 pub struct OAuthClients {
     context: Arc<Context>,
     session_end: Arc<SessionEnd>,
+    first_party: RwLock<HashMap<Uuid, bool>>,
 }
 
 impl OAuthClients {
@@ -46,7 +54,34 @@ impl OAuthClients {
         Self {
             context,
             session_end,
+            first_party: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Whether the client named by a token's `client_id` is first-party
+    /// (registered with `skip_consent`): its tokens may manage the user's
+    /// account, as a cookie session may. An unknown client is not.
+    pub async fn is_first_party(&self, client_id: &str) -> Result<bool, CoreError> {
+        let Ok(id) = Uuid::parse_str(client_id) else {
+            return Ok(false);
+        };
+        if let Some(known) = self
+            .first_party
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            return Ok(*known);
+        }
+        let Some(client) = self.get(id).await? else {
+            return Ok(false);
+        };
+        let mut memory = self.first_party.write().unwrap_or_else(|p| p.into_inner());
+        if memory.len() >= FIRST_PARTY_MEMORY {
+            memory.clear();
+        }
+        memory.insert(id, client.skip_consent);
+        Ok(client.skip_consent)
     }
 
     /// The algorithms ID tokens can be signed with: RS256 always (as

@@ -160,6 +160,10 @@ pub struct Authenticated {
     pub user: Arc<User>,
     /// The session the request belongs to.
     pub session: Session,
+    /// The OAuth client a bearer token was issued to by the authorization-code
+    /// flow (its `client_id` claim); `None` for cookies and password-grant
+    /// tokens.
+    pub client_id: Option<String>,
 }
 
 #[cfg(test)]

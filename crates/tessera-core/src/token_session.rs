@@ -320,7 +320,11 @@ impl TokenSessions {
             return Err(CoreError::Unauthenticated);
         }
         let user = self.context.live_user(session.user_id).await?;
-        Ok(Authenticated { user, session })
+        Ok(Authenticated {
+            user,
+            session,
+            client_id: claims.client_id.clone(),
+        })
     }
 
     /// Signature and claims, then the revocation set. An unknown `kid` makes

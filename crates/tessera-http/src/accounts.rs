@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::auth::{Caller, Carrier, Client};
+use crate::auth::{AccountCaller, Carrier, Client};
 use crate::input::Input;
 use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
@@ -53,7 +53,7 @@ pub async fn register(
 }
 
 /// `GET /v1/me`: the signed-in user, by cookie or bearer token.
-pub async fn me(caller: Caller) -> Json<UserView> {
+pub async fn me(AccountCaller(caller): AccountCaller) -> Json<UserView> {
     Json(UserView::from(caller.auth.user.as_ref()))
 }
 
@@ -69,7 +69,7 @@ pub struct PasswordChange {
 pub async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
-    caller: Caller,
+    AccountCaller(caller): AccountCaller,
     Input { value, .. }: Input<PasswordChange>,
 ) -> Result<Response, ApiError> {
     let rotated = state

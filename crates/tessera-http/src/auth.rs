@@ -107,6 +107,36 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A caller who may use and manage the signed-in account (`/v1/me*`): a
+/// cookie session, a password-grant token, or a token of a first-party
+/// client (registered with `skip_consent`). A token an application got
+/// through the consent page is for that application's own use of the
+/// identity (`/v1/userinfo`, resource servers): here it gets 403
+/// `insufficient-scope`, so it can neither read the account nor list,
+/// end or change what the user holds elsewhere.
+#[derive(Debug)]
+pub struct AccountCaller(pub Caller);
+
+impl FromRequestParts<AppState> for AccountCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if let Some(client_id) = &caller.auth.client_id
+            && !state.core().clients.is_first_party(client_id).await?
+        {
+            return Err(ApiError::new(
+                ProblemKind::InsufficientScope,
+                "tokens of this client are for its own use of the sign-in (/v1/userinfo), not for managing the account",
+            ));
+        }
+        Ok(AccountCaller(caller))
+    }
+}
+
 /// The caller by session cookie alone, whatever else the request carries:
 /// for the endpoints that act on the cookie's session. Unsafe methods pass
 /// the origin and CSRF checks first.

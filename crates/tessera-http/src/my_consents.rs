@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::auth::{Caller, Client};
+use crate::auth::{AccountCaller, Client};
 use crate::input::ApiPath;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -14,7 +14,7 @@ use crate::views::{ConsentView, ConsentsView};
 /// `GET /v1/me/consents`.
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    AccountCaller(caller): AccountCaller,
 ) -> Result<Json<ConsentsView>, ApiError> {
     let consents = state
         .core()
@@ -31,7 +31,7 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     Client(client): Client,
-    caller: Caller,
+    AccountCaller(caller): AccountCaller,
     ApiPath(client_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state

@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::auth::{Caller, Carrier, Client};
+use crate::auth::{AccountCaller, Caller, Carrier, Client};
 use crate::input::{ApiPath, ApiQuery};
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -15,7 +15,7 @@ use crate::views::SessionView;
 /// `GET /v1/me/sessions`.
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    AccountCaller(caller): AccountCaller,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
     let current = caller.auth.session.id.as_str();
     let sessions = state.core().user_sessions.list(caller.auth.user.id).await?;
@@ -31,7 +31,7 @@ pub async fn list(
 pub async fn revoke_one(
     State(state): State<AppState>,
     Client(client): Client,
-    caller: Caller,
+    AccountCaller(caller): AccountCaller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     state
@@ -64,7 +64,7 @@ pub struct ScopeQuery {
 pub async fn revoke_many(
     State(state): State<AppState>,
     Client(client): Client,
-    caller: Caller,
+    AccountCaller(caller): AccountCaller,
     ApiQuery(query): ApiQuery<ScopeQuery>,
 ) -> Result<Response, ApiError> {
     let scope = query

@@ -37,6 +37,9 @@ pub enum ProblemKind {
     NotAdmin,
     /// 403: the caller may not introspect tokens.
     NotVerifier,
+    /// 403: a token an OAuth client got for a user (not a first-party
+    /// client) used to manage that user's account.
+    InsufficientScope,
     /// 403: an unsafe request from an origin that is not allowed.
     ForeignOrigin,
     /// 403: a cookie-authenticated unsafe request without its CSRF token.
@@ -108,6 +111,11 @@ impl ProblemKind {
             K::WrongPassword => ("wrong-password", "Wrong password", StatusCode::FORBIDDEN),
             K::NotAdmin => ("not-admin", "Forbidden", StatusCode::FORBIDDEN),
             K::NotVerifier => ("not-verifier", "Forbidden", StatusCode::FORBIDDEN),
+            K::InsufficientScope => (
+                "insufficient-scope",
+                "Not for this client's tokens",
+                StatusCode::FORBIDDEN,
+            ),
             K::ForeignOrigin => ("foreign-origin", "Foreign origin", StatusCode::FORBIDDEN),
             K::CsrfTokenMissing => (
                 "csrf-token-missing",
@@ -299,6 +307,13 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"tessera\""),
             );
         }
+        if self.kind == ProblemKind::InsufficientScope {
+            // RFC 6750 §3.1.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tessera\", error=\"insufficient_scope\""),
+            );
+        }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
@@ -388,7 +403,7 @@ pub async fn method_not_allowed() -> ApiError {
 mod tests {
     use super::ProblemKind as K;
 
-    const ALL: [K; 25] = [
+    const ALL: [K; 26] = [
         K::InvalidRequest,
         K::InvalidClientMetadata,
         K::InvalidUsername,
@@ -399,6 +414,7 @@ mod tests {
         K::WrongPassword,
         K::NotAdmin,
         K::NotVerifier,
+        K::InsufficientScope,
         K::ForeignOrigin,
         K::CsrfTokenMissing,
         K::CsrfTokenInvalid,

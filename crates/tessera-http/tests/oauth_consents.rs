@@ -61,6 +61,20 @@ async fn me(server: &TestServer, access: &str) -> u16 {
         .as_u16()
 }
 
+/// The status of `/v1/userinfo` with `access`: what an application's own
+/// token may call (an account endpoint answers it 403).
+async fn userinfo(server: &TestServer, access: &str) -> u16 {
+    server
+        .anon()
+        .get(server.url("/v1/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Whether the refresh token still gives a new pair; on success the new
 /// refresh token replaces it.
 async fn refreshes(server: &TestServer, tokens: &mut Tokens) -> bool {
@@ -282,6 +296,7 @@ async fn revoking_on_the_page_ends_that_clients_sessions_of_that_user_only() {
     // Bob uses Photos too.
     let bob = browser(&server, "bob").await;
     let mut bobs = tokens_for(&server, &photos, &bob).await;
+    let bob_plain = server.tokens("bob").await;
 
     let token = page_token(&server, &b).await;
     let r = revoke_on_page(
@@ -296,7 +311,7 @@ async fn revoking_on_the_page_ends_that_clients_sessions_of_that_user_only() {
     // Every Photos session of alice's has ended: refresh refused, access
     // token refused, each sid announced to verifiers.
     for tokens in [&mut first, &mut second] {
-        assert_eq!(me(&server, &tokens.access).await, 401);
+        assert_eq!(userinfo(&server, &tokens.access).await, 401);
         assert!(!refreshes(&server, tokens).await);
     }
     let revoked = revoked_sids(&server).await;
@@ -312,13 +327,13 @@ async fn revoking_on_the_page_ends_that_clients_sessions_of_that_user_only() {
     // Nothing else ended: her other client, her own token, this browser,
     // and Bob's Photos session.
     assert!(refreshes(&server, &mut by_notes).await);
-    assert_eq!(me(&server, &by_notes.access).await, 200);
+    assert_eq!(userinfo(&server, &by_notes.access).await, 200);
     assert_eq!(me(&server, &plain.access).await, 200);
     assert!(refreshes(&server, &mut bobs).await);
-    assert_eq!(me(&server, &bobs.access).await, 200);
+    assert_eq!(userinfo(&server, &bobs.access).await, 200);
     assert!(!revoked.contains(&by_notes.session_id));
     assert!(!revoked.contains(&bobs.session_id));
-    let bobs_consents = consents(&server, &bobs.access).await;
+    let bobs_consents = consents(&server, &bob_plain.access).await;
     assert_eq!(bobs_consents.len(), 1);
     assert_eq!(bobs_consents[0]["client_id"], photos.id.as_str());
 
@@ -531,15 +546,28 @@ async fn the_api_revokes_with_the_same_rules() {
         .unwrap();
     assert_eq!(r.status(), 204);
     assert!(!refreshes(&server, &mut by_photos).await);
-    assert_eq!(me(&server, &by_photos.access).await, 401);
+    assert_eq!(userinfo(&server, &by_photos.access).await, 401);
     assert!(revoked_sids(&server).await.contains(&by_photos.session_id));
     problem(revoke_by_api(&server, &plain.access, &photos.id).await, 404).await;
 
-    // A client may withdraw its own access with its own token: its session
-    // ends with it.
-    let r = revoke_by_api(&server, &by_notes.access, &notes.id).await;
+    // An application's own token manages nothing of the account, not even
+    // its own consent (it ends its session at /v1/token/revoke).
+    for r in [
+        revoke_by_api(&server, &by_notes.access, &notes.id).await,
+        revoke_by_api(&server, &by_notes.access, &photos.id).await,
+    ] {
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer realm=\"tessera\", error=\"insufficient_scope\""
+        );
+        let body = problem(r, 403).await;
+        assert_eq!(body["type"], "urn:tessera:problem:insufficient-scope");
+    }
+    assert_eq!(userinfo(&server, &by_notes.access).await, 200);
+    assert_eq!(consents(&server, &plain.access).await.len(), 1);
+    let r = revoke_by_api(&server, &plain.access, &notes.id).await;
     assert_eq!(r.status(), 204);
-    assert_eq!(me(&server, &by_notes.access).await, 401);
+    assert_eq!(userinfo(&server, &by_notes.access).await, 401);
     assert!(!refreshes(&server, &mut by_notes).await);
     assert!(consents(&server, &plain.access).await.is_empty());
     // Bob's consent to Notes is his own.

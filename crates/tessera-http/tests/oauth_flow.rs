@@ -59,7 +59,7 @@ async fn a_public_client_signs_a_user_in_with_pkce() {
     // The session is an ordinary token session: the access token works,
     // the refresh token rotates and keeps client and scope.
     let me = reqwest::Client::new()
-        .get(server.url("/v1/me"))
+        .get(server.url("/v1/userinfo"))
         .bearer_auth(access)
         .send()
         .await
@@ -100,7 +100,7 @@ async fn a_public_client_signs_a_user_in_with_pkce() {
         204
     );
     let me = reqwest::Client::new()
-        .get(server.url("/v1/me"))
+        .get(server.url("/v1/userinfo"))
         .bearer_auth(refreshed["access_token"].as_str().unwrap())
         .send()
         .await
@@ -973,4 +973,70 @@ async fn a_logout_request_without_a_hint_asks_the_signed_in_user_first() {
     let r = b.get(server.url(&path)).send().await.unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), format!("{BYE}?state=s-2"));
+}
+
+/// A token an application got through the consent page is for its own use
+/// of the sign-in: it manages nothing of the account. A first-party
+/// client's (no consent page) may, as a cookie session may.
+#[tokio::test]
+async fn an_applications_token_cannot_manage_the_account_a_first_party_one_can() {
+    let server = TestServer::start().await;
+    let third = client(&server, true, false).await;
+    let first = client(&server, true, true).await;
+    let b = browser(&server, "ivy").await;
+    let app = signed_in_tokens(&server, &third, &b).await;
+    let own = signed_in_tokens(&server, &first, &b).await;
+    let access = app["access_token"].as_str().unwrap();
+    let session = app["session_id"].as_str().unwrap();
+    let anon = reqwest::Client::new();
+    let attempts = [
+        anon.get(server.url("/v1/me")),
+        anon.get(server.url("/v1/me/sessions")),
+        anon.delete(server.url("/v1/me/sessions?scope=others")),
+        anon.delete(server.url(&format!("/v1/me/sessions/{session}"))),
+        anon.post(server.url("/v1/me/password")).json(&json!({
+            "current_password": PASSWORD,
+            "new_password": "another long passphrase here",
+        })),
+        anon.get(server.url("/v1/me/consents")),
+        anon.delete(server.url(&format!("/v1/me/consents/{}", third.id))),
+    ];
+    for attempt in attempts {
+        let r = attempt.bearer_auth(access).send().await.unwrap();
+        let what = r.url().to_string();
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer realm=\"tessera\", error=\"insufficient_scope\"",
+            "{what}"
+        );
+        let body = common::problem(r, 403).await;
+        assert_eq!(
+            body["type"], "urn:tessera:problem:insufficient-scope",
+            "{what}"
+        );
+    }
+    // Nothing changed: the same tokens work where they may.
+    let userinfo = anon
+        .get(server.url("/v1/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 200);
+    let mine = anon
+        .get(server.url("/v1/me/sessions"))
+        .bearer_auth(own["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mine.status(), 200);
+    let sessions: Value = mine.json().await.unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 3, "{sessions}");
+    let me = anon
+        .get(server.url("/v1/me"))
+        .bearer_auth(own["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
 }
