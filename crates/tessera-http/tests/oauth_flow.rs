@@ -697,6 +697,15 @@ async fn id_tokens_are_rs256_unless_the_client_registered_the_configured_algorit
     assert_eq!(kids.iter().filter(|(_, alg)| alg == "EdDSA").count(), 2);
 }
 
+/// The status of `GET /v1/session` for browser `b`: 200 while signed in.
+async fn session_status(server: &TestServer, b: &reqwest::Client) -> reqwest::StatusCode {
+    b.get(server.url("/v1/session"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 fn logout_path(params: &[(&str, &str)]) -> String {
     format!(
         "/v1/logout?{}",
@@ -727,9 +736,7 @@ async fn an_application_signs_the_user_out_with_its_id_token() {
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), format!("{BYE}?state=s-1"));
     // The application's session and this browser's both ended.
-    let r = server
-        .token_request(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
-        .await;
+    let r = server.refresh(refresh).await;
     oauth_error(r, 400, "invalid_grant").await;
     let me = reqwest::Client::new()
         .get(server.url("/v1/me"))
@@ -738,14 +745,7 @@ async fn an_application_signs_the_user_out_with_its_id_token() {
         .await
         .unwrap();
     assert_eq!(me.status(), 401);
-    assert_eq!(
-        b.get(server.url("/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(session_status(&server, &b).await, 401);
 
     // Without a redirect address: the signed-out notice. The same hint
     // again (its session is gone) changes nothing and still signs out.
@@ -836,14 +836,7 @@ async fn hostile_logout_requests_get_an_error_page_and_end_nothing() {
         );
     }
     // Nothing ended.
-    assert_eq!(
-        b.get(server.url("/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(session_status(&server, &b).await, 200);
     let r = server
         .token_request(&[
             ("grant_type", "refresh_token"),
@@ -879,14 +872,7 @@ async fn a_logout_request_without_a_hint_asks_the_signed_in_user_first() {
         "{html}"
     );
     // Asking signed nobody out.
-    assert_eq!(
-        b.get(server.url("/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(session_status(&server, &b).await, 200);
     let fields = form_fields(&html);
     let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -920,14 +906,7 @@ async fn a_logout_request_without_a_hint_asks_the_signed_in_user_first() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
-    assert_eq!(
-        b.get(server.url("/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(session_status(&server, &b).await, 200);
     // Without the CSRF token: refused.
     let no_token: Vec<(String, String)> = fields
         .iter()
@@ -942,14 +921,7 @@ async fn a_logout_request_without_a_hint_asks_the_signed_in_user_first() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    assert_eq!(
-        b.get(server.url("/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(session_status(&server, &b).await, 200);
 
     let r = b
         .post(server.url("/logout"))
@@ -960,14 +932,7 @@ async fn a_logout_request_without_a_hint_asks_the_signed_in_user_first() {
         .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), format!("{BYE}?state=s-2"));
-    assert_eq!(
-        b.get(server.url("/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(session_status(&server, &b).await, 401);
 
     // Signed out already: straight back to the registered address.
     let r = b.get(server.url(&path)).send().await.unwrap();
