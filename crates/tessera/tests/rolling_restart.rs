@@ -22,20 +22,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, database_url_in, fresh_database};
+use common::{Server, database_url_in, free_port, fresh_database};
 use serde_json::{Value, json};
 use tessera_core::key_wrap::KeyEncryptionKey;
 
 const PASSWORD: &str = "correct horse battery staple";
 const WORKERS: usize = 6;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A round-robin TCP balancer: each connection to the next backend that
 /// accepts one; connections counted per backend.
