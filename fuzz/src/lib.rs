@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use serde::Deserialize;
 use tessera_core::jwt::{self, AccessClaims, TokenPolicy};
-use tessera_core::keys::{Algorithm, Keyring, SigningKey};
+use tessera_core::keys::{Algorithm, KeyPurpose, Keyring, SigningKey};
 use tessera_core::password;
 use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::username::Username;
@@ -72,6 +72,7 @@ impl JwtFixture {
         let current = SigningKey {
             kid: ED25519_KID.to_owned(),
             algorithm: Algorithm::EdDSA,
+            purpose: KeyPurpose::Access,
             private: Zeroizing::new(pkcs8),
             created_at: now,
             retired_at: None,

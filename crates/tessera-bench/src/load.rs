@@ -10,7 +10,7 @@ use http_body_util::Full;
 use hyper::Request;
 use serde_json::Value;
 
-use crate::client::{Loader, PASSWORD, form_request, json_request};
+use crate::client::{Loader, PASSWORD, Sender, form_request, json_request};
 use crate::latency::Latencies;
 
 /// What a load task sends, and what it keeps between requests.
@@ -22,7 +22,21 @@ pub(crate) enum Work {
     },
     Refresh,
     SignIn,
+    /// One authorization-code flow of a signed-in browser (its `cookie`)
+    /// for a public client that needs no consent: the code issued at
+    /// `/v1/authorize`, then exchanged at `/v1/token`.
+    CodeFlow {
+        client_id: String,
+        cookie: String,
+    },
 }
+
+/// The bench's PKCE pair (RFC 7636's example): the cost is the same
+/// whichever pair a client picks.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+/// Where the bench's client is answered (never contacted).
+pub(crate) const CODE_REDIRECT: &str = "http://127.0.0.1/callback";
 
 /// The next request of `work`; `refresh` is the refresh token in hand.
 pub(crate) fn build(work: &Work, refresh: &str) -> anyhow::Result<Request<Full<Bytes>>> {
@@ -44,7 +58,59 @@ pub(crate) fn build(work: &Work, refresh: &str) -> anyhow::Result<Request<Full<B
             "/v1/session",
             &format!(r#"{{"username":"bench","password":"{PASSWORD}"}}"#),
         ),
+        Work::CodeFlow { client_id, cookie } => {
+            let query = serde_urlencoded::to_string([
+                ("response_type", "code"),
+                ("client_id", client_id.as_str()),
+                ("redirect_uri", CODE_REDIRECT),
+                ("scope", "openid profile"),
+                ("state", "bench"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ])
+            .context("encoding the authorization request")?;
+            Request::get(format!("/v1/authorize?{query}"))
+                .header("host", "127.0.0.1")
+                .header("cookie", cookie.as_str())
+                .body(Full::new(Bytes::new()))
+                .context("building a request")
+        }
     }
+}
+
+/// Sends the next request of `work` (both of a code flow) and answers the
+/// last one's status and body.
+async fn perform(
+    loader: &Loader,
+    sender: &mut Sender,
+    work: &Work,
+    refresh: &str,
+) -> anyhow::Result<(u16, Bytes)> {
+    let (status, headers, body) = loader.send(sender, build(work, refresh)?).await?;
+    let Work::CodeFlow { client_id, .. } = work else {
+        return Ok((status, body));
+    };
+    let code = headers
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| l.split_once('?'))
+        .and_then(|(_, q)| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|q| q.into_iter().find(|(n, _)| n == "code").map(|(_, v)| v));
+    let (302, Some(code)) = (status, code) else {
+        return Ok((status, body));
+    };
+    let exchange = serde_urlencoded::to_string([
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CODE_REDIRECT),
+        ("code_verifier", VERIFIER),
+        ("client_id", client_id.as_str()),
+    ])
+    .context("encoding the exchange")?;
+    let (status, _, body) = loader
+        .send(sender, form_request("/v1/token", &exchange)?)
+        .await?;
+    Ok((status, body))
 }
 
 /// What a stretch of load did: latencies of the answered (200) requests,
@@ -79,10 +145,10 @@ async fn connection_loop(
             }
         }
         let started = Instant::now();
-        let outcome = loader.send(&mut sender, build(&work, &refresh)?).await;
+        let outcome = perform(&loader, &mut sender, &work, &refresh).await;
         let took = started.elapsed();
         match outcome {
-            Ok((200, _, body)) => {
+            Ok((200, body)) => {
                 if matches!(work, Work::Refresh) {
                     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     if let Some(next_refresh) =

@@ -4,14 +4,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use tessera_core::client::ClientInfo;
 use tessera_core::keys::Algorithm;
+use tessera_core::oauth_clients::NewClient;
 use tessera_http::csrf::OriginPolicy;
 use tessera_server::config::{Database, Settings};
 
 use crate::args::BenchArgs;
 use crate::capacity::Argon2Capacity;
 use crate::client::{Loader, PASSWORD};
-use crate::load::{Work, closed_loop};
+use crate::load::{CODE_REDIRECT, Work, closed_loop};
 use crate::memory::{cache_bytes_per_session, store_bytes_per_session};
 use crate::node::Node;
 use crate::overload::{OVERLOAD_CLIENTS, Retry, sign_in_overload};
@@ -190,6 +192,24 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         )
         .await?,
     );
+    // A whole authorization-code flow but the sign-in (the browser's
+    // cookie session is made once): the code issued, then exchanged for a
+    // new token session. Its ratio is to the refresh rate.
+    let client_id = code_flow_client(&main).await?;
+    rows.push(
+        measure(
+            &http,
+            "authorization-code flow (code + exchange; ratio to refresh)",
+            Work::CodeFlow {
+                client_id,
+                cookie: cookie.clone(),
+            },
+            conns,
+            duration,
+            Some(&Work::Refresh),
+        )
+        .await?,
+    );
     let workers = main.core.context.config().hash_workers;
     let sign_in_clients = (workers * 4).max(conns.min(8));
     let (sign_in, allowed) =
@@ -281,6 +301,28 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         print_table(&report);
     }
     Ok(())
+}
+
+/// Registers the public, first-party client the code-flow scenario signs
+/// in with; its id.
+async fn code_flow_client(node: &Node) -> anyhow::Result<String> {
+    let (client, _) = node
+        .core
+        .clients
+        .register(
+            NewClient {
+                name: "bench".to_owned(),
+                redirect_uris: vec![CODE_REDIRECT.to_owned()],
+                post_logout_redirect_uris: Vec::new(),
+                public: true,
+                skip_consent: true,
+                id_token_signed_response_alg: None,
+            },
+            &ClientInfo::new(None, Some("tessera-bench")),
+        )
+        .await
+        .context("registering the bench's OAuth client")?;
+    Ok(client.id.to_string())
 }
 
 /// A scratch directory for the embedded stores, removed at the end.

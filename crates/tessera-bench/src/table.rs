@@ -12,7 +12,7 @@ pub(crate) fn print_table(report: &Report) {
     println!();
     println!(
         "{:<58} {:>10} {:>9} {:>9} {:>8}",
-        "scenario", "req/s", "p50 µs", "p99 µs", "vs ceil"
+        "scenario", "req/s", "p50 µs", "p99 µs", "ratio"
     );
     for row in &report.rows {
         let ratio = row
@@ -28,6 +28,9 @@ pub(crate) fn print_table(report: &Report) {
             row.scenario, row.per_second, row.p50_us, row.p99_us, ratio
         );
     }
+    println!(
+        "ratio: to GET /healthz in alternating windows (the code flow's: to the refresh rate)"
+    );
     println!();
     println!(
         "GET /v1/me (cookie) p99 at half its maximum rate: {} µs",

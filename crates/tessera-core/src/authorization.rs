@@ -18,6 +18,7 @@ use crate::consent::Consent;
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::id_token::{self, IdTokenClaims};
+use crate::keys::Algorithm;
 use crate::oauth_client::OAuthClient;
 use crate::oauth_clients::OAuthClients;
 use crate::secret::{Secret, SecretKind, sha256};
@@ -302,7 +303,7 @@ impl Authorization {
             return Err(invalid("the code is invalid, expired or used"));
         }
         let id_token = if has_scope(&code.scope, "openid") {
-            Some(self.id_token(client, &code, &grant)?)
+            Some(self.id_token(client, &code, &grant).await?)
         } else {
             None
         };
@@ -314,19 +315,15 @@ impl Authorization {
     }
 
     /// The ID token going with `grant`.
-    fn id_token(
+    async fn id_token(
         &self,
         client: &OAuthClient,
         code: &AuthorizationCode,
         grant: &TokenGrant,
     ) -> Result<String, CoreError> {
-        let keyring = self.keys.keyring();
-        let alg = keyring.current().algorithm;
-        if !alg.is_public() {
-            return Err(CoreError::Internal(
-                "ID tokens need an asymmetric signing algorithm".into(),
-            ));
-        }
+        // RS256 unless the client registered another (OIDC Registration §2).
+        let alg = client.id_token_alg.unwrap_or(Algorithm::RS256);
+        let key = self.keys.id_token_signer(alg).await?;
         let config = self.context.config();
         let iat = self.context.now().unix_timestamp();
         let claims = IdTokenClaims {
@@ -342,7 +339,7 @@ impl Authorization {
             preferred_username: has_scope(&code.scope, "profile")
                 .then(|| grant.user.username.display().to_owned()),
         };
-        id_token::mint(&keyring, &claims)
+        id_token::mint(&key, &claims)
     }
 }
 

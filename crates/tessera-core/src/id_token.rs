@@ -3,11 +3,13 @@
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Header;
+use jsonwebtoken::{Header, Validation};
 use serde::{Deserialize, Serialize};
+use tessera_verify::MAX_TOKEN_BYTES;
 
 use crate::error::CoreError;
-use crate::keys::{Algorithm, Keyring};
+use crate::jwt::TokenError;
+use crate::keys::{Algorithm, Keyring, PreparedKey};
 
 /// The claims of an ID token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,15 +51,57 @@ pub fn at_hash(alg: Algorithm, access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(half)
 }
 
-/// Signs ID token `claims` with the keyring's current key (`typ: JWT`, so
-/// it can never pass for an access token, whose `typ` differs).
-pub fn mint(keyring: &Keyring, claims: &IdTokenClaims) -> Result<String, CoreError> {
-    let key = keyring.current();
+/// Signs ID token `claims` with `key` (`typ: JWT`, so it can never pass
+/// for an access token, whose `typ` differs).
+pub fn mint(key: &PreparedKey, claims: &IdTokenClaims) -> Result<String, CoreError> {
     let mut header = Header::new(key.algorithm.jwt());
     header.typ = Some("JWT".into());
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, claims, &key.encoding)
         .map_err(|e| CoreError::Internal(format!("ID token minting failed: {e}")))
+}
+
+/// The claims of an ID token signed by a key of `keyring` for `issuer`,
+/// whether or not it has expired (an `id_token_hint` may have: it names
+/// a session, it lets nothing in). The key named by `kid` decides the
+/// algorithm; `typ` must be `JWT`, so an access token is no hint.
+pub fn verify_hint(
+    keyring: &Keyring,
+    issuer: &str,
+    token: &str,
+) -> Result<IdTokenClaims, TokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::TooLarge);
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    if header.typ.as_deref() != Some("JWT")
+        || header.jku.is_some()
+        || header.jwk.is_some()
+        || header.x5u.is_some()
+        || header.crit.is_some()
+    {
+        return Err(TokenError::ForbiddenHeader);
+    }
+    let kid = header.kid.as_deref().ok_or(TokenError::UnknownKey)?;
+    let key = keyring
+        .id_token_verifier(kid)
+        .ok_or(TokenError::UnknownKey)?;
+    if !key.algorithm.is_public() {
+        return Err(TokenError::UnknownKey);
+    }
+    if header.alg != key.algorithm.jwt() {
+        return Err(TokenError::AlgorithmMismatch);
+    }
+    let mut validation = Validation::new(key.algorithm.jwt());
+    validation.set_issuer(&[issuer]);
+    validation.set_required_spec_claims(&["iss", "sub", "aud", "exp", "iat"]);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    // The audience is the client, whichever it is: the caller compares it.
+    validation.validate_aud = false;
+    jsonwebtoken::decode::<IdTokenClaims>(token, &key.decoding, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| TokenError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]

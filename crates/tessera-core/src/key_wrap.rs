@@ -264,6 +264,7 @@ pub fn seal(kek: &KeyEncryptionKey, key: &SigningKey) -> Result<StoredKey, WrapE
     Ok(StoredKey {
         kid: key.kid.clone(),
         algorithm: key.algorithm,
+        purpose: key.purpose,
         sealed,
         created_at: key.created_at,
         retired_at: key.retired_at,
@@ -315,6 +316,7 @@ pub fn unseal(kek: &KeyEncryptionKey, key: &StoredKey) -> Result<SigningKey, Wra
     Ok(SigningKey {
         kid: key.kid.clone(),
         algorithm: key.algorithm,
+        purpose: key.purpose,
         private: in_out,
         created_at: key.created_at,
         retired_at: key.retired_at,
@@ -327,6 +329,7 @@ fn from_clear(key: &StoredKey) -> SigningKey {
     SigningKey {
         kid: key.kid.clone(),
         algorithm: key.algorithm,
+        purpose: key.purpose,
         private: Zeroizing::new(key.sealed.clone()),
         created_at: key.created_at,
         retired_at: key.retired_at,

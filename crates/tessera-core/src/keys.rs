@@ -13,7 +13,7 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::EncodingKey;
+use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde::Serialize;
 use tessera_verify::{KeySet, VerifyingKey};
 use time::OffsetDateTime;
@@ -71,6 +71,37 @@ impl Algorithm {
     }
 }
 
+/// What a key signs. Access tokens are signed with the configured
+/// algorithm; ID tokens with RS256 unless a client asked for the configured
+/// one, so when that is not RS256 an RS256 key is kept beside it, rotated
+/// with it, and never accepted for an access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyPurpose {
+    /// Access tokens (and ID tokens in the configured algorithm).
+    Access,
+    /// ID tokens only (RS256, when the configured algorithm differs).
+    IdToken,
+}
+
+impl KeyPurpose {
+    /// The name stored with the key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::Access => "access",
+            KeyPurpose::IdToken => "id_token",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "access" => Some(KeyPurpose::Access),
+            "id_token" => Some(KeyPurpose::IdToken),
+            _ => None,
+        }
+    }
+}
+
 /// A signing key in clear, as this process holds it in memory: the private
 /// material (PKCS#8 DER, or the HMAC secret) never leaves the server and is
 /// stored only sealed (see [`crate::key_wrap`]).
@@ -80,6 +111,8 @@ pub struct SigningKey {
     pub kid: String,
     /// Its algorithm.
     pub algorithm: Algorithm,
+    /// What it signs.
+    pub purpose: KeyPurpose,
     /// PKCS#8 DER (asymmetric) or raw secret (HS256).
     pub private: Zeroizing<Vec<u8>>,
     /// When it was made.
@@ -95,6 +128,7 @@ impl std::fmt::Debug for SigningKey {
         f.debug_struct("SigningKey")
             .field("kid", &self.kid)
             .field("algorithm", &self.algorithm)
+            .field("purpose", &self.purpose)
             .field("created_at", &self.created_at)
             .field("retired_at", &self.retired_at)
             .field("expires_at", &self.expires_at)
@@ -110,6 +144,8 @@ pub struct StoredKey {
     pub kid: String,
     /// Its algorithm.
     pub algorithm: Algorithm,
+    /// What it signs.
+    pub purpose: KeyPurpose,
     /// The sealed private material. Rows written before keys were sealed
     /// hold it in clear until the next start seals them.
     pub sealed: Vec<u8>,
@@ -126,6 +162,7 @@ impl std::fmt::Debug for StoredKey {
         f.debug_struct("StoredKey")
             .field("kid", &self.kid)
             .field("algorithm", &self.algorithm)
+            .field("purpose", &self.purpose)
             .field("created_at", &self.created_at)
             .field("retired_at", &self.retired_at)
             .field("expires_at", &self.expires_at)
@@ -170,11 +207,18 @@ impl SigningKey {
         Ok(Self {
             kid: random_token(12).map_err(|_| err("an id for the"))?,
             algorithm,
+            purpose: KeyPurpose::Access,
             private: Zeroizing::new(private),
             created_at: now,
             retired_at: None,
             expires_at: None,
         })
+    }
+
+    /// The same key, for ID tokens only.
+    pub fn for_id_tokens(mut self) -> Self {
+        self.purpose = KeyPurpose::IdToken;
+        self
     }
 
     /// Whether the key still belongs in the key set at `now`.
@@ -218,8 +262,13 @@ pub struct PreparedKey {
     pub kid: String,
     /// Algorithm.
     pub algorithm: Algorithm,
+    /// What it signs.
+    pub purpose: KeyPurpose,
     pub(crate) encoding: EncodingKey,
     pub(crate) verifying: VerifyingKey,
+    /// The same public key, for checking ID tokens (which
+    /// `tessera-verify`, made for access tokens, does not).
+    pub(crate) decoding: DecodingKey,
     /// The public half, `None` for HS256.
     pub jwk: Option<Jwk>,
     /// When it leaves the key set.
@@ -243,7 +292,7 @@ impl PreparedKey {
     pub fn prepare(key: &SigningKey) -> Result<Self, KeyError> {
         let bad = |why: &str| KeyError(format!("stored key {} is unusable: {why}", key.kid));
         let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
-        let (encoding, verifying, jwk) = match key.algorithm {
+        let (encoding, verifying, decoding, jwk) = match key.algorithm {
             Algorithm::EdDSA => {
                 let pair = Ed25519KeyPair::from_pkcs8(&key.private).map_err(|_| bad("Ed25519"))?;
                 let public = pair.public_key().as_ref().to_vec();
@@ -256,6 +305,7 @@ impl PreparedKey {
                 (
                     EncodingKey::from_ed_der(&key.private),
                     VerifyingKey::ed25519(&public),
+                    DecodingKey::from_ed_der(&public),
                     Some(jwk),
                 )
             }
@@ -277,6 +327,7 @@ impl PreparedKey {
                 (
                     EncodingKey::from_ec_der(&key.private),
                     VerifyingKey::p256(&point),
+                    DecodingKey::from_ec_der(&point),
                     Some(jwk),
                 )
             }
@@ -299,20 +350,24 @@ impl PreparedKey {
                 (
                     encoding,
                     VerifyingKey::rsa(&components.n, &components.e),
+                    DecodingKey::from_rsa_raw_components(&components.n, &components.e),
                     Some(jwk),
                 )
             }
             Algorithm::HS256 => (
                 EncodingKey::from_secret(&key.private),
                 VerifyingKey::hmac(&key.private),
+                DecodingKey::from_secret(&key.private),
                 None,
             ),
         };
         Ok(Self {
             kid: key.kid.clone(),
             algorithm: key.algorithm,
+            purpose: key.purpose,
             encoding,
             verifying,
+            decoding,
             jwk,
             expires_at: key.expires_at,
             current: key.retired_at.is_none(),
@@ -334,67 +389,117 @@ fn jwk_base(key: &SigningKey) -> Jwk {
     }
 }
 
-/// The keys in force: one signing key and every key still verifying.
+/// The keys in force: one access-token signing key and every access key
+/// still verifying; beside them, the ID-token keys (see [`KeyPurpose`]).
 #[derive(Debug, Clone)]
 pub struct Keyring {
     current: Arc<PreparedKey>,
     by_kid: HashMap<String, Arc<PreparedKey>>,
+    id_current: Option<Arc<PreparedKey>>,
+    id_by_kid: HashMap<String, Arc<PreparedKey>>,
 }
 
 impl Keyring {
-    /// Builds a keyring from stored keys: exactly one must be current.
+    /// Builds a keyring from stored keys: exactly one access key must be
+    /// current; at most one ID-token key is.
     pub fn new(keys: &[SigningKey], now: OffsetDateTime) -> Result<Self, KeyError> {
         let mut by_kid = HashMap::new();
+        let mut id_by_kid = HashMap::new();
         let mut current = None;
+        let mut id_current = None;
         for key in keys.iter().filter(|k| k.is_valid_at(now)) {
             let prepared = Arc::new(PreparedKey::prepare(key)?);
+            let (map, newest) = match key.purpose {
+                KeyPurpose::Access => (&mut by_kid, &mut current),
+                KeyPurpose::IdToken => (&mut id_by_kid, &mut id_current),
+            };
             if prepared.current {
                 // Should two be current (a race between nodes at first start), the newest signs.
-                let newer = current.as_ref().is_none_or(
+                let newer = newest.as_ref().is_none_or(
                     |(created, _): &(OffsetDateTime, Arc<PreparedKey>)| key.created_at > *created,
                 );
                 if newer {
-                    current = Some((key.created_at, prepared.clone()));
+                    *newest = Some((key.created_at, prepared.clone()));
                 }
             }
-            by_kid.insert(key.kid.clone(), prepared);
+            map.insert(key.kid.clone(), prepared);
         }
         let (_, current) = current.ok_or_else(|| KeyError("no current signing key".into()))?;
-        Ok(Self { current, by_kid })
+        Ok(Self {
+            current,
+            by_kid,
+            id_current: id_current.map(|(_, key)| key),
+            id_by_kid,
+        })
     }
 
-    /// The signing key.
+    /// The access-token signing key.
     pub fn current(&self) -> &Arc<PreparedKey> {
         &self.current
     }
 
-    /// A verifying key by `kid`.
+    /// An access-token verifying key by `kid`.
     pub fn get(&self, kid: &str) -> Option<&Arc<PreparedKey>> {
         self.by_kid.get(kid)
     }
 
-    /// The published keys (asymmetric ones still valid at `now`).
+    /// The key that signs ID tokens in `algorithm`: the access key when it
+    /// is of that algorithm, else the current ID-token key if it is.
+    pub fn id_token_signer(&self, algorithm: Algorithm) -> Option<&Arc<PreparedKey>> {
+        if self.current.algorithm == algorithm {
+            return Some(&self.current);
+        }
+        self.id_current
+            .as_ref()
+            .filter(|key| key.algorithm == algorithm)
+    }
+
+    /// The current ID-token key, when one is kept.
+    pub fn id_token_key(&self) -> Option<&Arc<PreparedKey>> {
+        self.id_current.as_ref()
+    }
+
+    /// A key that may have signed an ID token, by `kid` (either purpose).
+    pub fn id_token_verifier(&self, kid: &str) -> Option<&Arc<PreparedKey>> {
+        self.id_by_kid.get(kid).or_else(|| self.by_kid.get(kid))
+    }
+
+    /// The published keys (asymmetric ones still valid at `now`), both
+    /// purposes.
     pub fn jwks(&self, now: OffsetDateTime) -> Vec<Jwk> {
         let mut keys: Vec<&Arc<PreparedKey>> = self
             .by_kid
             .values()
+            .chain(self.id_by_kid.values())
             .filter(|k| k.expires_at.is_none_or(|end| now < end))
             .collect();
-        // Current key first, then by kid, so the document is stable.
-        keys.sort_by(|a, b| b.current.cmp(&a.current).then_with(|| a.kid.cmp(&b.kid)));
+        // Current keys first, access before ID-token keys, then by kid, so
+        // the document is stable.
+        keys.sort_by(|a, b| {
+            b.current
+                .cmp(&a.current)
+                .then_with(|| (a.purpose as u8).cmp(&(b.purpose as u8)))
+                .then_with(|| a.kid.cmp(&b.kid))
+        });
         keys.into_iter().filter_map(|k| k.jwk.clone()).collect()
     }
 
-    /// Ids of every key in the ring.
+    /// Ids of every key in the ring, both purposes.
     pub fn kids(&self) -> Vec<String> {
-        let mut kids: Vec<String> = self.by_kid.keys().cloned().collect();
+        let mut kids: Vec<String> = self
+            .by_kid
+            .keys()
+            .chain(self.id_by_kid.keys())
+            .cloned()
+            .collect();
         kids.sort();
         kids
     }
 }
 
 /// The server checks tokens with the same code as every outside verifier
-/// (`tessera-verify`): the keyring is its key set.
+/// (`tessera-verify`): the keyring's access keys are its key set (an
+/// ID-token key never verifies an access token).
 impl KeySet for Keyring {
     fn key(&self, kid: &str) -> Option<&VerifyingKey> {
         self.by_kid.get(kid).map(|k| &k.verifying)
@@ -445,6 +550,32 @@ mod tests {
         assert_eq!(kids, [current.kid.clone(), old.kid.clone()]);
         assert!(ring.get(&gone.kid).is_none());
         assert!(ring.jwks(now + time::Duration::minutes(11)).len() == 1);
+        Ok(())
+    }
+
+    #[test]
+    fn id_token_keys_sign_id_tokens_only() -> Result<(), KeyError> {
+        let now = OffsetDateTime::now_utc();
+        let access = SigningKey::generate(Algorithm::EdDSA, now)?;
+        let id_key = SigningKey::generate(Algorithm::RS256, now)?.for_id_tokens();
+        let ring = Keyring::new(&[access.clone(), id_key.clone()], now)?;
+        assert_eq!(ring.current().kid, access.kid);
+        assert_eq!(
+            ring.id_token_key().map(|k| k.kid.as_str()),
+            Some(id_key.kid.as_str())
+        );
+        // Published, and found for ID tokens, but never for access tokens.
+        assert_eq!(ring.jwks(now).len(), 2);
+        assert!(KeySet::key(&ring, &id_key.kid).is_none());
+        assert!(KeySet::key(&ring, &access.kid).is_some());
+        assert!(ring.id_token_verifier(&id_key.kid).is_some());
+        assert!(ring.id_token_verifier(&access.kid).is_some());
+        let signer = |alg| ring.id_token_signer(alg).map(|k| k.kid.clone());
+        assert_eq!(signer(Algorithm::RS256), Some(id_key.kid.clone()));
+        assert_eq!(signer(Algorithm::EdDSA), Some(access.kid.clone()));
+        assert_eq!(signer(Algorithm::ES256), None);
+        // An ID-token key alone is no key set.
+        assert!(Keyring::new(&[id_key], now).is_err());
         Ok(())
     }
 

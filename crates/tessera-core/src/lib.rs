@@ -24,6 +24,7 @@
 //!    [`cookie_session::CookieSessions`], [`token_session::TokenSessions`],
 //!    [`user_sessions::UserSessions`], [`oauth_clients::OAuthClients`],
 //!    [`authorization::Authorization`] (over `TokenSessions` and `OAuthClients`),
+//!    [`rp_logout::RpLogout`] (over `OAuthClients`),
 //!    [`health::Health`],
 //!    [`sweeper::Sweeper`], [`audit_log::AuditLog`].
 //! 5. **[`Tessera`]** (`tessera.rs`): builds them all over one store and
@@ -56,6 +57,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod revocation;
 pub mod revocations;
+pub mod rp_logout;
 pub mod secret;
 pub mod session;
 mod session_cache;

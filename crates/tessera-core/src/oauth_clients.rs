@@ -49,15 +49,16 @@ impl OAuthClients {
         }
     }
 
-    /// The algorithms ID tokens can be signed with: the signing key's
-    /// (the configured algorithm), when it is asymmetric.
+    /// The algorithms ID tokens can be signed with: RS256 always (as
+    /// OpenID Connect requires), and the configured algorithm when it is
+    /// asymmetric.
     pub fn id_token_algorithms(&self) -> Vec<Algorithm> {
         let configured = self.context.config().algorithm;
-        if configured.is_public() {
-            vec![configured]
-        } else {
-            Vec::new()
+        let mut algorithms = vec![Algorithm::RS256];
+        if configured.is_public() && configured != Algorithm::RS256 {
+            algorithms.push(configured);
         }
+        algorithms
     }
 
     /// Registers a client; the secret (confidential clients only) is

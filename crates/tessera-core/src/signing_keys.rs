@@ -15,9 +15,10 @@ use crate::client::ClientInfo;
 use crate::config::TesseraConfig;
 use crate::context::Context;
 use crate::error::CoreError;
+use crate::id_token::{self, IdTokenClaims};
 use crate::jwt::{self, AccessClaims, TokenError};
 use crate::key_wrap::{self, KeyEncryptionKey};
-use crate::keys::{Jwk, Keyring, SigningKey, StoredKey};
+use crate::keys::{Algorithm, Jwk, KeyPurpose, Keyring, PreparedKey, SigningKey, StoredKey};
 use crate::store::Store;
 use tessera_verify::VerifiedCache;
 
@@ -96,28 +97,88 @@ impl SigningKeys {
         Ok(claims)
     }
 
-    /// Makes a new signing key current; the old one verifies until every
-    /// token it signed has expired.
+    /// Makes a new signing key current, and a new ID-token key when one
+    /// is kept; the old ones verify until every token they signed has
+    /// expired.
     pub async fn rotate(&self, client: &ClientInfo) -> Result<StoredKey, CoreError> {
         let now = self.context.now();
         let config = self.context.config();
-        let key = SigningKey::generate(config.algorithm, now)
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let key = generate(config.algorithm, KeyPurpose::Access, now).await?;
         let key = key_wrap::seal(&self.kek, &key)?;
+        let expires_at = now + config.tokens.revocation_ttl();
         self.context
             .store()
-            .rotate_key(&key, now, now + config.tokens.revocation_ttl())
+            .rotate_key(&key, now, expires_at)
             .await?;
+        let mut id_token_kid = None;
+        if let Some(old) = self.keyring().id_token_key() {
+            let id_key = generate(old.algorithm, KeyPurpose::IdToken, now).await?;
+            let id_key = key_wrap::seal(&self.kek, &id_key)?;
+            self.context
+                .store()
+                .rotate_key(&id_key, now, expires_at)
+                .await?;
+            id_token_kid = Some(id_key.kid);
+        }
         self.reload().await?;
         self.context
             .audit(
                 AuditKind::KeyRotated,
                 None,
                 client,
-                json!({ "kid": key.kid, "algorithm": key.algorithm.as_str() }),
+                json!({
+                    "kid": key.kid,
+                    "algorithm": key.algorithm.as_str(),
+                    "id_token_kid": id_token_kid,
+                }),
             )
             .await?;
         Ok(key)
+    }
+
+    /// The key that signs ID tokens in `algorithm`: the access key when it
+    /// is of that algorithm, else the RS256 ID-token key, made (once, for
+    /// every node) the first time one is needed.
+    pub async fn id_token_signer(
+        &self,
+        algorithm: Algorithm,
+    ) -> Result<Arc<PreparedKey>, CoreError> {
+        if let Some(key) = self.keyring().id_token_signer(algorithm) {
+            return Ok(key.clone());
+        }
+        if algorithm != Algorithm::RS256 {
+            return Err(CoreError::Internal(format!(
+                "no key signs ID tokens in {}: the client registered an algorithm that is no \
+                 longer configured",
+                algorithm.as_str()
+            )));
+        }
+        // Another node may have made it already: reread before making one.
+        self.reload().await?;
+        if self.keyring().id_token_signer(algorithm).is_none() {
+            let now = self.context.now();
+            let key = generate(algorithm, KeyPurpose::IdToken, now).await?;
+            self.context
+                .store()
+                .ensure_current_key(&key_wrap::seal(&self.kek, &key)?)
+                .await?;
+            self.reload().await?;
+        }
+        self.keyring()
+            .id_token_signer(algorithm)
+            .cloned()
+            .ok_or_else(|| CoreError::Internal("the ID-token key did not load".into()))
+    }
+
+    /// The claims of an ID token this server signed (with either kind of
+    /// key, retired or not, expired or not): an `id_token_hint`.
+    pub async fn id_token_hint(&self, token: &str) -> Result<IdTokenClaims, TokenError> {
+        let issuer = &self.context.config().tokens.issuer;
+        let mut outcome = id_token::verify_hint(&self.keyring(), issuer, token);
+        if outcome == Err(TokenError::UnknownKey) && self.reload_if_stale(1).await {
+            outcome = id_token::verify_hint(&self.keyring(), issuer, token);
+        }
+        outcome
     }
 
     /// Every stored key, current first.
@@ -190,25 +251,25 @@ async fn open_keys(
     config: &TesseraConfig,
     now: OffsetDateTime,
 ) -> Result<(Keyring, Vec<String>), CoreError> {
-    let generate = || {
-        SigningKey::generate(config.algorithm, now).map_err(|e| CoreError::Internal(e.to_string()))
-    };
     // Every stored key opens with `kek` before a key is added under it.
     let (mut keys, sealed) = key_wrap::load_keys(store, kek).await?;
-    if keys.iter().all(|k| k.retired_at.is_some()) {
+    let current_access = |keys: &[SigningKey]| {
+        keys.iter()
+            .find(|k| k.purpose == KeyPurpose::Access && k.retired_at.is_none())
+            .map(|k| k.algorithm)
+    };
+    if current_access(&keys).is_none() {
+        let key = generate(config.algorithm, KeyPurpose::Access, now).await?;
         store
-            .ensure_current_key(&key_wrap::seal(kek, &generate()?)?)
+            .ensure_current_key(&key_wrap::seal(kek, &key)?)
             .await?;
         keys = key_wrap::load_keys(store, kek).await?.0;
     }
-    let current_algorithm = keys
-        .iter()
-        .find(|k| k.retired_at.is_none())
-        .map(|k| k.algorithm);
-    if current_algorithm != Some(config.algorithm) {
+    if current_access(&keys) != Some(config.algorithm) {
+        let key = generate(config.algorithm, KeyPurpose::Access, now).await?;
         store
             .rotate_key(
-                &key_wrap::seal(kek, &generate()?)?,
+                &key_wrap::seal(kek, &key)?,
                 now,
                 now + config.tokens.revocation_ttl(),
             )
@@ -217,4 +278,21 @@ async fn open_keys(
     }
     let keyring = Keyring::new(&keys, now).map_err(|e| CoreError::Internal(e.to_string()))?;
     Ok((keyring, sealed))
+}
+
+/// A new key from the OS CSPRNG, made off the async workers (an RSA key
+/// takes a while).
+async fn generate(
+    algorithm: Algorithm,
+    purpose: KeyPurpose,
+    now: OffsetDateTime,
+) -> Result<SigningKey, CoreError> {
+    let made = tokio::task::spawn_blocking(move || SigningKey::generate(algorithm, now))
+        .await
+        .map_err(|e| CoreError::Internal(format!("key generation stopped: {e}")))?
+        .map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok(match purpose {
+        KeyPurpose::Access => made,
+        KeyPurpose::IdToken => made.for_id_tokens(),
+    })
 }

@@ -159,11 +159,11 @@ pub trait RefreshTokens: Send + Sync {
 pub trait Keys: Send + Sync {
     /// Every stored key.
     async fn keys(&self) -> StoreResult<Vec<StoredKey>>;
-    /// Stores `candidate` as the current key unless a current key exists
-    /// (two nodes starting at once end up with one key).
+    /// Stores `candidate` as the current key of its purpose unless one
+    /// exists (two nodes starting at once end up with one key).
     async fn ensure_current_key(&self, candidate: &StoredKey) -> StoreResult<()>;
-    /// Atomically retires the current key (it verifies until
-    /// `retired_expires_at`) and makes `new` current.
+    /// Atomically retires the current key of `new`'s purpose (it verifies
+    /// until `retired_expires_at`) and makes `new` current.
     async fn rotate_key(
         &self,
         new: &StoredKey,

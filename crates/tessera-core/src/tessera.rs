@@ -16,6 +16,7 @@ use crate::health::Health;
 use crate::key_wrap::KeyEncryptionKey;
 use crate::oauth_clients::OAuthClients;
 use crate::revocations::Revocations;
+use crate::rp_logout::RpLogout;
 use crate::session_end::SessionEnd;
 use crate::sign_in_guard::SignInGuard;
 use crate::signing_keys::SigningKeys;
@@ -40,6 +41,8 @@ pub struct Tessera {
     pub clients: Arc<OAuthClients>,
     /// The authorization-code flow: codes, consents, ID tokens.
     pub authorization: Authorization,
+    /// RP-initiated logout.
+    pub rp_logout: RpLogout,
     /// Brute-force limits in front of every password check.
     pub sign_in_guard: Arc<SignInGuard>,
     /// The access-token signing keys.
@@ -88,6 +91,12 @@ impl Tessera {
         ));
         let clients = Arc::new(OAuthClients::new(context.clone(), session_end.clone()));
         Ok(Self {
+            rp_logout: RpLogout::new(
+                context.clone(),
+                clients.clone(),
+                signing_keys.clone(),
+                session_end.clone(),
+            ),
             authorization: Authorization::new(
                 context.clone(),
                 clients.clone(),

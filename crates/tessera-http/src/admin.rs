@@ -185,6 +185,8 @@ pub async fn revoke_sessions(
 pub struct KeyView {
     kid: String,
     algorithm: &'static str,
+    /// `access`, or `id_token` for the RS256 key that signs only ID tokens.
+    purpose: &'static str,
     current: bool,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
@@ -199,6 +201,7 @@ impl From<&StoredKey> for KeyView {
         Self {
             kid: key.kid.clone(),
             algorithm: key.algorithm.as_str(),
+            purpose: key.purpose.as_str(),
             current: key.retired_at.is_none(),
             created_at: key.created_at,
             retired_at: key.retired_at,

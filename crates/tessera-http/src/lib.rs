@@ -61,6 +61,7 @@ const ANY_HOST_PATHS: &[&str] = &["/healthz", "/readyz"];
 const OWN_FORM_PATHS: &[&str] = &[
     "/v1/token",
     "/v1/authorize",
+    "/v1/logout",
     "/login",
     "/register",
     "/account",

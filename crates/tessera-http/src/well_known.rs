@@ -28,11 +28,18 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
     let config = state.core().context.config();
     let issuer = config.tokens.issuer.trim_end_matches('/');
-    let algorithms: Vec<&str> = if config.algorithm.is_public() {
+    let access_algorithms: Vec<&str> = if config.algorithm.is_public() {
         vec![config.algorithm.as_str()]
     } else {
         vec![]
     };
+    let id_token_algorithms: Vec<&str> = state
+        .core()
+        .clients
+        .id_token_algorithms()
+        .into_iter()
+        .map(|alg| alg.as_str())
+        .collect();
     let grant_types: Vec<&str> = if config.password_grant {
         vec!["authorization_code", "refresh_token", "password"]
     } else {
@@ -47,6 +54,7 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
         "revocations_endpoint": format!("{issuer}/v1/revocations"),
         "authorization_endpoint": format!("{issuer}/v1/authorize"),
         "userinfo_endpoint": format!("{issuer}/v1/userinfo"),
+        "end_session_endpoint": format!("{issuer}/v1/logout"),
         "grant_types_supported": grant_types,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -58,8 +66,8 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "introspection_endpoint_auth_methods_supported": ["bearer"],
-        "access_token_signing_alg_values_supported": algorithms,
-        "id_token_signing_alg_values_supported": algorithms,
+        "access_token_signing_alg_values_supported": access_algorithms,
+        "id_token_signing_alg_values_supported": id_token_algorithms,
         "subject_types_supported": ["public"],
     });
     let mut response = Json(body).into_response();

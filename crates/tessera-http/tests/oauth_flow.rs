@@ -188,6 +188,9 @@ async fn a_public_client_signs_a_user_in_with_pkce() {
     let id_token = tokens["id_token"].as_str().unwrap();
     let header = jwt_part(id_token, 0);
     assert_eq!(header["typ"], "JWT");
+    // RS256 by default, whatever signs access tokens (EdDSA here).
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(jwt_part(access, 0)["alg"], "EdDSA");
     let id = jwt_part(id_token, 1);
     assert_eq!(id["iss"], server.base.as_str());
     assert_eq!(id["aud"], app.id.as_str());
@@ -196,11 +199,11 @@ async fn a_public_client_signs_a_user_in_with_pkce() {
     assert_eq!(id["sid"], tokens["session_id"]);
     assert_eq!(id["sub"], claims["sub"]);
     assert!(id["auth_time"].as_i64().unwrap() <= id["iat"].as_i64().unwrap());
-    // at_hash: the left half of SHA-512 (EdDSA, the default algorithm).
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, access.as_bytes());
+    // at_hash: the left half of SHA-256 (RS256).
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access.as_bytes());
     assert_eq!(
         id["at_hash"],
-        URL_SAFE_NO_PAD.encode(&digest.as_ref()[..32])
+        URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
     );
 
     // The session is an ordinary token session: the access token works,
@@ -675,4 +678,457 @@ async fn discovery_and_userinfo() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+/// Browsers hold the redirects that follow a form post to the page's
+/// `form-action`: the sign-in page of an authorization request must allow
+/// the client's registered redirect origin, and only that one.
+#[tokio::test]
+async fn the_sign_in_page_lets_its_form_lead_on_to_the_client_only() {
+    let server = TestServer::start().await;
+    let app = client(&server, true, true).await;
+    let anon = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let csp_of = |path: String| {
+        let anon = anon.clone();
+        let url = server.url(&path);
+        async move {
+            let r = anon.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let back = authorize_path(&app.id, "");
+    let csp = csp_of(format!("/login?return_to={}", urlencode(&back))).await;
+    assert!(
+        csp.contains("form-action 'self' https://app.example;"),
+        "{csp}"
+    );
+    // An unregistered redirect URI, an unknown client, another path: no
+    // other origin is allowed.
+    let evil = back.replace(&urlencode(REDIRECT), &urlencode("https://evil.example/cb"));
+    let unknown = authorize_path(&uuid::Uuid::new_v4().to_string(), "");
+    for path in [evil, unknown, "/account".to_owned()] {
+        let csp = csp_of(format!("/login?return_to={}", urlencode(&path))).await;
+        assert!(csp.contains("form-action 'self';"), "{path}: {csp}");
+    }
+    let csp = csp_of("/login".to_owned()).await;
+    assert!(csp.contains("form-action 'self';"), "{csp}");
+}
+
+/// Tokens of one exchange for a signed-in browser.
+async fn signed_in_tokens(server: &TestServer, app: &App, b: &reqwest::Client) -> Value {
+    let code = consent_and_code(server, b, &authorize_path(&app.id, "")).await;
+    let r = exchange(server, app, &code, VERIFIER).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn register_with_alg(server: &TestServer, alg: &str) -> reqwest::Response {
+    server
+        .anon()
+        .post(server.url("/v1/admin/clients"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({
+            "name": "Typed",
+            "redirect_uris": [REDIRECT],
+            "public": true,
+            "skip_consent": true,
+            "id_token_signed_response_alg": alg,
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn jwks_kids(server: &TestServer) -> Vec<(String, String)> {
+    let jwks: Value = server
+        .anon()
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["kid"].as_str().unwrap().to_owned(),
+                k["alg"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn id_tokens_are_rs256_unless_the_client_registered_the_configured_algorithm() {
+    let server = TestServer::start().await;
+    let doc: Value = server
+        .anon()
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        json!(["RS256", "EdDSA"])
+    );
+    assert_eq!(
+        doc["access_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
+    );
+    assert_eq!(
+        doc["end_session_endpoint"],
+        format!("{}/v1/logout", server.base)
+    );
+
+    let default = client(&server, true, true).await;
+    let b = browser(&server, "erin").await;
+    let tokens = signed_in_tokens(&server, &default, &b).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let rs_kid = jwt_part(id_token, 0)["kid"].as_str().unwrap().to_owned();
+    let kids = jwks_kids(&server).await;
+    assert!(
+        kids.contains(&(rs_kid.clone(), "RS256".to_owned())),
+        "{kids:?}"
+    );
+    // The ID-token key never passes for an access key.
+    let me = reqwest::Client::new()
+        .get(server.url("/v1/me"))
+        .bearer_auth(id_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+
+    // A client may register the configured algorithm, not another one.
+    let r = register_with_alg(&server, "EdDSA").await;
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    let typed = App {
+        id: body["client_id"].as_str().unwrap().to_owned(),
+        secret: None,
+    };
+    for refused in ["ES256", "HS256", "none", "rs256"] {
+        assert_eq!(
+            register_with_alg(&server, refused).await.status(),
+            400,
+            "{refused}"
+        );
+    }
+    let tokens = signed_in_tokens(&server, &typed, &b).await;
+    let header = jwt_part(tokens["id_token"].as_str().unwrap(), 0);
+    assert_eq!(header["alg"], "EdDSA");
+    let access = tokens["access_token"].as_str().unwrap();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, access.as_bytes());
+    assert_eq!(
+        jwt_part(tokens["id_token"].as_str().unwrap(), 1)["at_hash"],
+        URL_SAFE_NO_PAD.encode(&digest.as_ref()[..32])
+    );
+
+    // Rotation renews both keys; the old ones stay published.
+    let r = server
+        .admin(reqwest::Method::POST, "/v1/admin/keys/rotate")
+        .await;
+    assert_eq!(r.status(), 200);
+    let tokens = signed_in_tokens(&server, &default, &b).await;
+    let new_kid = jwt_part(tokens["id_token"].as_str().unwrap(), 0)["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_kid, rs_kid);
+    let kids = jwks_kids(&server).await;
+    assert!(kids.contains(&(new_kid, "RS256".to_owned())), "{kids:?}");
+    assert!(kids.contains(&(rs_kid, "RS256".to_owned())), "{kids:?}");
+    assert_eq!(kids.iter().filter(|(_, alg)| alg == "EdDSA").count(), 2);
+}
+
+fn logout_path(params: &[(&str, &str)]) -> String {
+    format!(
+        "/v1/logout?{}",
+        serde_urlencoded::to_string(params).unwrap()
+    )
+}
+
+const BYE: &str = "https://app.example/bye";
+
+#[tokio::test]
+async fn an_application_signs_the_user_out_with_its_id_token() {
+    let server = TestServer::start().await;
+    let app = client(&server, true, true).await;
+    let b = browser(&server, "frank").await;
+    let tokens = signed_in_tokens(&server, &app, &b).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+
+    let r = b
+        .get(server.url(&logout_path(&[
+            ("id_token_hint", id_token),
+            ("post_logout_redirect_uri", BYE),
+            ("state", "s-1"),
+        ])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), format!("{BYE}?state=s-1"));
+    // The application's session and this browser's both ended.
+    let r = server
+        .token_request(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
+        .await;
+    oauth_error(r, 400, "invalid_grant").await;
+    let me = reqwest::Client::new()
+        .get(server.url("/v1/me"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+    assert_eq!(
+        b.get(server.url("/v1/session"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // Without a redirect address: the signed-out notice. The same hint
+    // again (its session is gone) changes nothing and still signs out.
+    let r = b
+        .get(server.url(&logout_path(&[("id_token_hint", id_token)])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/login?notice=signed-out");
+
+    // POST with a form works the same.
+    let b = browser(&server, "frank2").await;
+    let tokens = signed_in_tokens(&server, &app, &b).await;
+    let r = b
+        .post(server.url("/v1/logout"))
+        .form(&[
+            ("id_token_hint", tokens["id_token"].as_str().unwrap()),
+            ("post_logout_redirect_uri", BYE),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), BYE);
+    let r = server
+        .token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    oauth_error(r, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn hostile_logout_requests_get_an_error_page_and_end_nothing() {
+    let server = TestServer::start().await;
+    let app = client(&server, true, true).await;
+    let other = client(&server, true, true).await;
+    let b = browser(&server, "gina").await;
+    let tokens = signed_in_tokens(&server, &app, &b).await;
+    let id_token = tokens["id_token"].as_str().unwrap().to_owned();
+    let access = tokens["access_token"].as_str().unwrap();
+    // A signature character well inside (the last one holds padding bits).
+    let mut forged: Vec<char> = id_token.chars().collect();
+    let at = forged.len() - 10;
+    forged[at] = if forged[at] == 'A' { 'B' } else { 'A' };
+    let forged: String = forged.into_iter().collect();
+    let (head, _) = id_token.rsplit_once('.').unwrap();
+    let unsigned = format!("{head}.");
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        // Not registered for the client, or for no client at all.
+        vec![
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", "https://evil.example/"),
+        ],
+        vec![
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", "https://app.example/bye/"),
+        ],
+        vec![
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", "https://app.example/cb"),
+        ],
+        vec![("post_logout_redirect_uri", BYE)],
+        // Hints that are not our ID tokens, or name another client.
+        vec![
+            ("id_token_hint", &forged),
+            ("post_logout_redirect_uri", BYE),
+        ],
+        vec![("id_token_hint", &unsigned)],
+        vec![("id_token_hint", access)],
+        vec![("id_token_hint", "not a token")],
+        vec![("id_token_hint", &id_token), ("client_id", &other.id)],
+        vec![("client_id", "not-a-uuid")],
+        vec![("client_id", "00000000-0000-0000-0000-000000000000")],
+        // A parameter twice.
+        vec![("client_id", &app.id), ("client_id", &app.id)],
+    ];
+    for case in &cases {
+        let r = b.get(server.url(&logout_path(case))).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{case:?}");
+        assert!(r.headers().get("location").is_none(), "{case:?}");
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("This sign-out link is broken"),
+            "{case:?}: {html}"
+        );
+    }
+    // Nothing ended.
+    assert_eq!(
+        b.get(server.url("/v1/session"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = server
+        .token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_logout_request_without_a_hint_asks_the_signed_in_user_first() {
+    let server = TestServer::start().await;
+    let app = client(&server, true, true).await;
+    let b = browser(&server, "hank").await;
+    let path = logout_path(&[
+        ("client_id", &app.id),
+        ("post_logout_redirect_uri", BYE),
+        ("state", "s-2"),
+    ]);
+    let r = b.get(server.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("form-action 'self' https://app.example;"),
+        "{csp}"
+    );
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Photos</strong> asks you to sign out"),
+        "{html}"
+    );
+    // Asking signed nobody out.
+    assert_eq!(
+        b.get(server.url("/v1/session"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let fields = form_fields(&html);
+    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "csrf_token",
+            "client_id",
+            "post_logout_redirect_uri",
+            "state"
+        ]
+    );
+
+    // A changed address is refused and signs nobody out.
+    let tampered: Vec<(String, String)> = fields
+        .iter()
+        .map(|(n, v)| {
+            let v = if n == "post_logout_redirect_uri" {
+                "https://evil.example/"
+            } else {
+                v
+            };
+            (n.clone(), v.to_owned())
+        })
+        .collect();
+    let r = b
+        .post(server.url("/logout"))
+        .header("origin", &server.base)
+        .form(&tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    assert_eq!(
+        b.get(server.url("/v1/session"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Without the CSRF token: refused.
+    let no_token: Vec<(String, String)> = fields
+        .iter()
+        .filter(|(n, _)| n != "csrf_token")
+        .cloned()
+        .collect();
+    let r = b
+        .post(server.url("/logout"))
+        .header("origin", &server.base)
+        .form(&no_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        b.get(server.url("/v1/session"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let r = b
+        .post(server.url("/logout"))
+        .header("origin", &server.base)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), format!("{BYE}?state=s-2"));
+    assert_eq!(
+        b.get(server.url("/v1/session"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // Signed out already: straight back to the registered address.
+    let r = b.get(server.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), format!("{BYE}?state=s-2"));
 }

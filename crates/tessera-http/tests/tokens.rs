@@ -499,7 +499,7 @@ async fn discovery_documents_describe_the_server() {
     );
     assert_eq!(
         config["id_token_signing_alg_values_supported"],
-        json!(["EdDSA"])
+        json!(["RS256", "EdDSA"])
     );
     let r = server
         .anon()

@@ -2,7 +2,7 @@
 //! key in clear.
 
 use sqlx::Executor;
-use tessera_core::keys::{Algorithm, StoredKey};
+use tessera_core::keys::{Algorithm, KeyPurpose, StoredKey};
 use tessera_core::store::StoreResult;
 use time::OffsetDateTime;
 
@@ -11,14 +11,15 @@ use crate::errors::{corrupt, unavailable, write_error};
 use crate::sql::Sql;
 use crate::store::SqlStore;
 
-const ALL: &str = "SELECT kid, algorithm, private_key, created_at, retired_at, expires_at \
+const ALL: &str = "SELECT kid, algorithm, purpose, private_key, created_at, retired_at, expires_at \
      FROM signing_keys ORDER BY created_at";
-const CURRENT_COUNT: &str = "SELECT count(*) AS n FROM signing_keys WHERE retired_at IS NULL";
+const CURRENT_COUNT: &str =
+    "SELECT count(*) AS n FROM signing_keys WHERE retired_at IS NULL AND purpose = $1";
 const INSERT: &str = "INSERT INTO signing_keys \
-     (kid, algorithm, private_key, created_at, retired_at, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
-const RETIRE_CURRENT: &str =
-    "UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE retired_at IS NULL";
+     (kid, algorithm, purpose, private_key, created_at, retired_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const RETIRE_CURRENT: &str = "UPDATE signing_keys SET retired_at = $1, expires_at = $2 \
+     WHERE retired_at IS NULL AND purpose = $3";
 const REPLACE_SEALED: &str =
     "UPDATE signing_keys SET private_key = $1 WHERE kid = $2 AND private_key = $3";
 /// Retired keys no token can still need at `$1`.
@@ -27,9 +28,11 @@ const EXPIRED: &str = "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND
 /// A signing key row.
 fn read_key<D: Dialect>(row: &D::Row) -> StoreResult<StoredKey> {
     let algorithm = D::text(row, "algorithm")?;
+    let purpose = D::text(row, "purpose")?;
     Ok(StoredKey {
         kid: D::text(row, "kid")?,
         algorithm: Algorithm::parse(&algorithm).ok_or_else(|| corrupt("key algorithm"))?,
+        purpose: KeyPurpose::parse(&purpose).ok_or_else(|| corrupt("key purpose"))?,
         sealed: D::bytes(row, "private_key")?,
         created_at: D::time(row, "created_at")?,
         retired_at: D::opt_time(row, "retired_at")?,
@@ -41,6 +44,7 @@ async fn insert_key<D: Dialect>(conn: &mut D::Conn, key: &StoredKey) -> StoreRes
     Sql::<D>::new(INSERT)
         .text(&key.kid)
         .text(key.algorithm.as_str())
+        .text(key.purpose.as_str())
         .bytes(&key.sealed)
         .time(key.created_at)
         .opt_time(key.retired_at)
@@ -85,6 +89,7 @@ impl<D: Dialect> SqlStore<D> {
     pub async fn ensure_current_key(&self, candidate: &StoredKey) -> StoreResult<()> {
         let mut tx = D::begin_serialized(self.pool(), Lock::Keys).await?;
         let row = Sql::<D>::new(CURRENT_COUNT)
+            .text(candidate.purpose.as_str())
             .fetch_one(D::on(&mut tx))
             .await
             .map_err(unavailable)?;
@@ -105,6 +110,7 @@ impl<D: Dialect> SqlStore<D> {
         Sql::<D>::new(RETIRE_CURRENT)
             .time(now)
             .time(retired_expires_at)
+            .text(new.purpose.as_str())
             .execute(D::on(&mut tx))
             .await
             .map_err(unavailable)?;

@@ -18,7 +18,7 @@ use tessera_core::authorization_code::{AuthorizationCode, CodeRedemption};
 use tessera_core::client::ClientInfo;
 use tessera_core::consent::Consent;
 use tessera_core::key_wrap::{self, KeyEncryptionKey};
-use tessera_core::keys::{Algorithm, SigningKey, StoredKey};
+use tessera_core::keys::{Algorithm, KeyPurpose, SigningKey, StoredKey};
 use tessera_core::oauth_client::OAuthClient;
 use tessera_core::revocation::RevocationKind;
 use tessera_core::secret::{Secret, SecretKind};
@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
             concurrent_refresh_rotations_stay_one_branch,
             refresh_of_expired_session_is_refused,
             keys_are_created_once_and_rotated,
+            key_purposes_have_a_current_key_each,
             sealed_key_material_is_replaced_once,
             revocations_are_read_in_order_after_a_cursor,
             counters_count_in_windows_and_block,
@@ -765,6 +766,53 @@ pub async fn keys_are_created_once_and_rotated(store: Arc<dyn Store>) {
     assert_eq!(current.algorithm, Algorithm::ES256);
     assert_eq!(store.delete_expired_keys(until).await.unwrap(), 1);
     assert_eq!(store.keys().await.unwrap().len(), 1);
+}
+
+/// Access and ID-token keys are current side by side: making or rotating
+/// one purpose's key leaves the other's alone.
+pub async fn key_purposes_have_a_current_key_each(store: Arc<dyn Store>) {
+    let t = now();
+    let access = stored_key(Algorithm::EdDSA, t);
+    store.ensure_current_key(&access).await.unwrap();
+    let kek = KeyEncryptionKey::generate().unwrap();
+    let id_key = |at| {
+        key_wrap::seal(
+            &kek,
+            &SigningKey::generate(Algorithm::RS256, at)
+                .unwrap()
+                .for_id_tokens(),
+        )
+        .unwrap()
+    };
+    let first_id = id_key(t);
+    store.ensure_current_key(&first_id).await.unwrap();
+    // A second candidate of either purpose changes nothing.
+    store.ensure_current_key(&id_key(t)).await.unwrap();
+    store
+        .ensure_current_key(&stored_key(Algorithm::EdDSA, t))
+        .await
+        .unwrap();
+    let keys = store.keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    let read = keys.iter().find(|k| k.kid == first_id.kid).unwrap();
+    assert_eq!(read.purpose, KeyPurpose::IdToken);
+    assert_eq!(read.algorithm, Algorithm::RS256);
+    assert!(read.retired_at.is_none());
+
+    let until = t + Duration::minutes(11);
+    let second_id = id_key(t);
+    store.rotate_key(&second_id, t, until).await.unwrap();
+    let keys = store.keys().await.unwrap();
+    let current: Vec<(&str, KeyPurpose)> = keys
+        .iter()
+        .filter(|k| k.retired_at.is_none())
+        .map(|k| (k.kid.as_str(), k.purpose))
+        .collect();
+    assert_eq!(current.len(), 2, "{current:?}");
+    assert!(current.contains(&(access.kid.as_str(), KeyPurpose::Access)));
+    assert!(current.contains(&(second_id.kid.as_str(), KeyPurpose::IdToken)));
+    let old = keys.iter().find(|k| k.kid == first_id.kid).unwrap();
+    assert_eq!(old.expires_at, Some(until));
 }
 
 /// Replacing a key's sealed material is a compare-and-swap: of racing

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use tessera_core::client::ClientInfo;
 use tessera_core::key_wrap;
+use tessera_core::keys::KeyPurpose;
 use tessera_server::config::Settings;
 use tessera_server::{data_dir, wiring};
 
@@ -52,7 +53,17 @@ pub async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()
                         ),
                         (Some(_), None) => "retired".to_owned(),
                     };
-                    println!("{}\t{}\t{}", key.kid, key.algorithm.as_str(), state);
+                    let purpose = match key.purpose {
+                        KeyPurpose::Access => "",
+                        KeyPurpose::IdToken => "\tID tokens only",
+                    };
+                    println!(
+                        "{}\t{}\t{}{}",
+                        key.kid,
+                        key.algorithm.as_str(),
+                        state,
+                        purpose
+                    );
                 }
             }
             KeysCommand::Rewrap { from_key_file } => {

@@ -50,6 +50,7 @@ fn bench_reports_every_scenario_and_measure() {
         "GET /v1/me by bearer (RS256) [own embedded server]",
         "GET /v1/me by bearer (HS256) [own embedded server]",
         "POST /v1/token refresh_token",
+        "authorization-code flow (code + exchange; ratio to refresh)",
         "POST /v1/session (sign-in)",
     ] {
         assert!(

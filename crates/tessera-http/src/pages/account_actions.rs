@@ -18,8 +18,9 @@ use super::signed_in::{NoFields, SignedInForm};
 use crate::auth::Client;
 use crate::state::AppState;
 
-/// Where a browser goes once its own session has ended.
-const SIGNED_OUT: &str = "/login?notice=signed-out";
+/// Where a browser goes once its own session has ended (when no
+/// application asked for it back).
+pub const SIGNED_OUT: &str = "/login?notice=signed-out";
 
 /// The password change form.
 #[derive(Deserialize)]

@@ -16,7 +16,7 @@ use tessera_core::oauth_client::OAuthClient;
 use tessera_core::session::Authenticated;
 
 use super::domain;
-use super::layout::{Layout, PAGE_CSP, page};
+use super::layout::{Layout, allow_form_target, form_target, page, redirect_with};
 use super::page_error::PageError;
 use super::return_to::query_escape;
 use super::signed_in::SignedInForm;
@@ -103,23 +103,6 @@ fn bad_request(state: &AppState, message: &str) -> Response {
     .render(state)
 }
 
-/// The client's redirect URI with `params` added.
-fn redirect_to(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
-    let Ok(mut url) = url::Url::parse(redirect_uri) else {
-        return StatusCode::BAD_REQUEST.into_response();
-    };
-    {
-        let mut query = url.query_pairs_mut();
-        for (name, value) in params {
-            query.append_pair(name, value);
-        }
-    }
-    match HeaderValue::from_str(url.as_str()) {
-        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
-        Err(_) => StatusCode::BAD_REQUEST.into_response(),
-    }
-}
-
 /// An error sent to the client (RFC 6749 §4.1.2.1, with `iss`).
 fn error_redirect(state: &AppState, req_uri: &str, st: Option<&str>, e: &Redirected) -> Response {
     let iss = state.core().context.config().tokens.issuer.clone();
@@ -128,7 +111,7 @@ fn error_redirect(state: &AppState, req_uri: &str, st: Option<&str>, e: &Redirec
         params.push(("state", s));
     }
     params.push(("iss", &iss));
-    redirect_to(req_uri, &params)
+    redirect_with(StatusCode::FOUND, req_uri, &params)
 }
 
 /// `GET /v1/authorize`.
@@ -339,7 +322,7 @@ fn consent_page(
         .zip(values)
         .filter_map(|(name, value)| value.map(|v| (*name, v.to_owned())))
         .collect();
-    let mut response = page(
+    let response = page(
         StatusCode::OK,
         &ConsentPage {
             layout: Layout::signed_in(state),
@@ -350,27 +333,31 @@ fn consent_page(
             fields,
         },
     );
-    if let Some(origin) = form_target(&request.redirect_uri) {
-        let csp = PAGE_CSP.replace(
-            "form-action 'self'",
-            &format!("form-action 'self' {origin}"),
-        );
-        if let Ok(value) = HeaderValue::from_str(&csp) {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_SECURITY_POLICY, value);
-        }
-    }
-    response
+    allow_form_target(response, form_target(&request.redirect_uri))
 }
 
-/// The CSP source of a redirect URI: its origin, or its scheme (native apps).
-fn form_target(redirect_uri: &str) -> Option<String> {
-    let url = url::Url::parse(redirect_uri).ok()?;
-    match url.origin() {
-        url::Origin::Tuple(..) => Some(url.origin().ascii_serialization()),
-        url::Origin::Opaque(_) => Some(format!("{}:", url.scheme())),
+/// The CSP source the sign-in form must also allow when its `return_to` is
+/// an authorization request: the browser follows the form post's redirects
+/// on to the client's registered redirect URI, and browsers hold those
+/// redirects to `form-action` too. Anything else (an allowed host's URL)
+/// is its own origin.
+pub(super) async fn onward_form_target(state: &AppState, return_to: &str) -> Option<String> {
+    if !return_to.starts_with('/') {
+        return form_target(return_to);
     }
+    let (path, query) = return_to.split_once('?')?;
+    if path != "/v1/authorize" {
+        return None;
+    }
+    let pairs = parameters(Some(query)).ok()?;
+    let redirect_uri = param(&pairs, "redirect_uri")?;
+    state
+        .core()
+        .authorization
+        .client_for_redirect(param(&pairs, "client_id")?, redirect_uri)
+        .await
+        .ok()?;
+    form_target(redirect_uri)
 }
 
 /// A code, sent to the client.
@@ -398,7 +385,7 @@ async fn issue(state: &AppState, request: &Request, auth: &Authenticated) -> Res
         params.push(("state", s));
     }
     params.push(("iss", &iss));
-    redirect_to(&request.redirect_uri, &params)
+    redirect_with(StatusCode::FOUND, &request.redirect_uri, &params)
 }
 
 /// The consent form's fields.

@@ -95,6 +95,51 @@ pub fn see_other(location: &str) -> Response {
     }
 }
 
+/// `status` (a redirect) to a client's registered `url` with `params`
+/// added to its query.
+pub fn redirect_with(status: StatusCode, url: &str, params: &[(&str, &str)]) -> Response {
+    let Ok(mut url) = url::Url::parse(url) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    if !params.is_empty() {
+        let mut query = url.query_pairs_mut();
+        for (name, value) in params {
+            query.append_pair(name, value);
+        }
+    }
+    match HeaderValue::from_str(url.as_str()) {
+        Ok(location) => (status, [(header::LOCATION, location)]).into_response(),
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+/// The CSP source of a URL a form may lead to by redirect: its origin, or
+/// its scheme (a native app's redirect URI).
+pub fn form_target(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    match url.origin() {
+        url::Origin::Tuple(..) => Some(url.origin().ascii_serialization()),
+        url::Origin::Opaque(_) => Some(format!("{}:", url.scheme())),
+    }
+}
+
+/// Lets the page's forms lead (by redirect) to `target` as well as here.
+pub fn allow_form_target(mut response: Response, target: Option<String>) -> Response {
+    let Some(target) = target else {
+        return response;
+    };
+    let csp = PAGE_CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {target}"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
 /// Adds a `Set-Cookie` header to `response` when `cookie` was built.
 pub fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
     if let Some(cookie) = cookie {

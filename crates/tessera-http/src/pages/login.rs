@@ -11,9 +11,10 @@ use serde::Deserialize;
 use tessera_core::CoreError;
 use zeroize::Zeroizing;
 
+use super::authorize;
 use super::domain;
 use super::form::PageForm;
-use super::layout::{Layout, page, see_other, with_cookie};
+use super::layout::{Layout, allow_form_target, page, see_other, with_cookie};
 use super::login_csrf::{self, LoginCsrf};
 use super::page_error::{PageError, wait_message, with_retry_after};
 use super::query::PageQuery;
@@ -82,6 +83,7 @@ pub async fn show(
         Ok(found) => found,
         Err(e) => return PageError::from_core(e.into()).render(&state),
     };
+    let target = authorize::onward_form_target(&state, return_to.as_str()).await;
     let response = render(
         &state,
         StatusCode::OK,
@@ -92,7 +94,7 @@ pub async fn show(
         None,
         notice(&query),
     );
-    with_cookie(response, cookie)
+    with_cookie(allow_form_target(response, target), cookie)
 }
 
 /// `POST /login`: signs in and sends the browser on (303), or shows the
@@ -154,6 +156,7 @@ pub async fn submit(
     let Some(csrf) = LoginCsrf::from_request(&state.http().cookie, &headers) else {
         return PageError::csrf().render(&state);
     };
+    let target = authorize::onward_form_target(&state, return_to.as_str()).await;
     let response = render(
         &state,
         status,
@@ -164,7 +167,7 @@ pub async fn submit(
         Some(message),
         None,
     );
-    with_retry_after(response, wait)
+    with_retry_after(allow_form_target(response, target), wait)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,16 +1,23 @@
 //! `/logout`: `GET` asks (a link must not sign anyone out: prefetchers and
-//! foreign pages can follow links), `POST` signs out, CSRF-checked.
+//! foreign pages can follow links), `POST` signs out, CSRF-checked. The same
+//! question answers an application's sign-out request that carries no
+//! `id_token_hint` (`/v1/logout`); its form then also carries where the
+//! application wants the browser back.
 
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use http::StatusCode;
+use tessera_core::rp_logout::LogoutRequest;
+use tessera_core::secret::Secret;
+use tessera_core::session::Authenticated;
 
 use super::account_actions::signed_out;
 use super::domain;
-use super::layout::{Layout, page};
+use super::end_session::{self, LogoutParams};
+use super::layout::{Layout, allow_form_target, form_target, page};
 use super::page_error::PageError;
-use super::signed_in::{NoFields, SignedIn, SignedInForm};
+use super::signed_in::{SignedIn, SignedInForm};
 use crate::auth::Client;
 use crate::state::AppState;
 
@@ -20,6 +27,8 @@ struct LogoutPage<'a> {
     layout: Layout<'a>,
     username: &'a str,
     csrf_token: String,
+    app_name: Option<&'a str>,
+    fields: Vec<(&'static str, String)>,
 }
 
 /// `GET /logout`: the one-button confirmation.
@@ -30,18 +39,70 @@ pub async fn confirm(State(state): State<AppState>, SignedIn(user): SignedIn) ->
             layout: Layout::signed_in(&state),
             username: user.auth.user.username.display(),
             csrf_token: domain::csrf_token(&state, &user.secret),
+            app_name: None,
+            fields: Vec::new(),
         },
     )
 }
 
-/// `POST /logout`: ends this device's session and clears the cookie.
+/// The confirmation for an application's sign-out request: its form leads
+/// (by redirect) back to the application's registered address.
+pub fn confirm_for(
+    state: &AppState,
+    auth: &Authenticated,
+    secret: &Secret,
+    request: &LogoutRequest,
+    app_state: Option<&str>,
+) -> Response {
+    let mut fields = Vec::new();
+    if let Some(client) = &request.client {
+        fields.push(("client_id", client.id.to_string()));
+    }
+    if let Some(uri) = &request.post_logout_redirect_uri {
+        fields.push(("post_logout_redirect_uri", uri.clone()));
+    }
+    if let Some(app_state) = app_state {
+        fields.push(("state", app_state.to_owned()));
+    }
+    let response = page(
+        StatusCode::OK,
+        &LogoutPage {
+            layout: Layout::signed_in(state),
+            username: auth.user.username.display(),
+            csrf_token: domain::csrf_token(state, secret),
+            app_name: request.client.as_ref().map(|c| c.name.as_str()),
+            fields,
+        },
+    );
+    let target = request
+        .post_logout_redirect_uri
+        .as_deref()
+        .and_then(form_target);
+    allow_form_target(response, target)
+}
+
+/// `POST /logout`: ends this device's session and clears the cookie, then
+/// sends the browser back to the application that asked, if one did.
 pub async fn submit(
     State(state): State<AppState>,
     Client(client): Client,
-    SignedInForm { user, .. }: SignedInForm<NoFields>,
+    SignedInForm { user, form }: SignedInForm<LogoutParams>,
 ) -> Response {
-    match domain::sign_out(&state, &user.auth, &client).await {
-        Ok(()) => signed_out(&state),
-        Err(e) => PageError::from_core(e).render(&state),
+    let asked = form.client_id().is_some() || form.post_logout_redirect_uri().is_some();
+    // Checked before signing out: a refused address must change nothing.
+    let request = if asked {
+        match end_session::check(&state, &form, None).await {
+            Ok(request) => Some(request),
+            Err(page) => return page,
+        }
+    } else {
+        None
+    };
+    if let Err(e) = domain::sign_out(&state, &user.auth, &client).await {
+        return PageError::from_core(e).render(&state);
+    }
+    match request {
+        Some(request) => end_session::back(&request, form.state(), state.http().cookie.clear()),
+        None => signed_out(&state),
     }
 }

@@ -12,6 +12,7 @@ pub mod assets;
 pub mod authorize;
 pub mod device;
 pub mod domain;
+pub mod end_session;
 pub mod form;
 pub mod layout;
 pub mod login;
@@ -52,6 +53,10 @@ pub fn routes() -> Router<AppState> {
             post(account_actions::revoke_all),
         )
         .route("/logout", get(logout::confirm).post(logout::submit))
+        .route(
+            "/v1/logout",
+            get(end_session::from_query).post(end_session::from_form),
+        )
         .route(
             "/v1/authorize",
             get(authorize::authorize).post(authorize::consent),
