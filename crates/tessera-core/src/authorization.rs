@@ -171,14 +171,19 @@ impl Authorization {
         Ok(views)
     }
 
-    /// Withdraws the user's consent to a client and ends that client's
-    /// sessions of the user; [`CoreError::NotFound`] if there was none.
+    /// Withdraws the user's consent to a client (`client_id` as a request
+    /// gave it), so the next authorization asks again: the codes not yet
+    /// exchanged go with it and every session that client holds for the
+    /// user ends through [`SessionEnd`] (revoked everywhere, audited).
+    /// Returns how many sessions ended; [`CoreError::NotFound`] if the user
+    /// had no consent for it, or `client_id` is no client id at all. The
+    /// account page and `DELETE /v1/me/consents/{id}` both come here.
     pub async fn revoke_consent(
         &self,
         user_id: Uuid,
         client_id: &str,
         by: &ClientInfo,
-    ) -> Result<(), CoreError> {
+    ) -> Result<usize, CoreError> {
         let client_id = Uuid::parse_str(client_id).map_err(|_| CoreError::NotFound)?;
         let sessions = self
             .context
@@ -186,19 +191,23 @@ impl Authorization {
             .delete_consent(user_id, client_id)
             .await?
             .ok_or(CoreError::NotFound)?;
+        let mut ended = 0;
         for sid in &sessions {
-            self.session_end
+            let gone = self
+                .session_end
                 .end_session(sid, by, Ending::Revoked("consent_revoked"))
                 .await?;
+            ended += usize::from(gone.is_some());
         }
         self.context
             .audit(
                 AuditKind::ConsentRevoked,
                 Some(user_id),
                 by,
-                json!({ "client_id": client_id, "sessions_ended": sessions.len() }),
+                json!({ "client_id": client_id, "sessions_ended": ended }),
             )
-            .await
+            .await?;
+        Ok(ended)
     }
 
     /// Issues a code; only its hash is stored.

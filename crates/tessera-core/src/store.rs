@@ -273,8 +273,10 @@ pub trait Clients: Send + Sync {
     async fn consent(&self, user_id: Uuid, client_id: Uuid) -> StoreResult<Option<Consent>>;
     /// A user's consents, newest first.
     async fn list_consents(&self, user_id: Uuid) -> StoreResult<Vec<Consent>>;
-    /// Withdraws a user's consent; the user's sessions held by that client
-    /// (still stored: the caller ends them). `None` if there was no consent.
+    /// Withdraws a user's consent and deletes the codes issued to that
+    /// client for that user not yet exchanged; the user's sessions held by
+    /// that client (still stored: the caller ends them). `None` if there
+    /// was no consent.
     async fn delete_consent(
         &self,
         user_id: Uuid,

@@ -1,15 +1,27 @@
-//! [`UserSessions`]: a user's sessions of both kinds — listing them, looking
-//! one up, revoking one or all (by the user or an administrator).
+//! [`UserSessions`]: a user's sessions of both kinds — listing them (with
+//! the OAuth client holding each, if any), looking one up, revoking one or
+//! all (by the user or an administrator).
 
 use std::sync::Arc;
 
 use uuid::Uuid;
 
 use crate::client::ClientInfo;
+use crate::consent::ClientSession;
 use crate::context::Context;
 use crate::error::CoreError;
-use crate::session::{Session, SessionId};
+use crate::session::{Session, SessionId, SessionKind};
 use crate::session_end::{Ending, SessionEnd};
+
+/// A live session as its user's list shows it.
+#[derive(Debug, Clone)]
+pub struct ListedSession {
+    /// The session.
+    pub session: Session,
+    /// The OAuth client holding it, for a session the authorization-code
+    /// flow created.
+    pub client: Option<ClientSession>,
+}
 
 /// A user's sessions.
 #[derive(Debug)]
@@ -27,13 +39,30 @@ impl UserSessions {
         }
     }
 
-    /// The user's live sessions, newest first.
-    pub async fn list(&self, user_id: Uuid) -> Result<Vec<Session>, CoreError> {
-        Ok(self
-            .context
-            .store()
+    /// The user's live sessions, newest first, each with the OAuth client
+    /// holding it (sessions the authorization-code flow created).
+    pub async fn list(&self, user_id: Uuid) -> Result<Vec<ListedSession>, CoreError> {
+        let store = self.context.store();
+        let sessions = store
             .list_user_sessions(user_id, self.context.now())
-            .await?)
+            .await?;
+        // Only token sessions are ever held by a client: a user with none
+        // costs no second read.
+        let mut held = if sessions.iter().any(|s| s.kind == SessionKind::Token) {
+            store.client_sessions_of_user(user_id).await?
+        } else {
+            Vec::new()
+        };
+        Ok(sessions
+            .into_iter()
+            .map(|session| {
+                let client = held
+                    .iter()
+                    .position(|c| c.session_id == session.id)
+                    .map(|i| held.swap_remove(i));
+                ListedSession { session, client }
+            })
+            .collect())
     }
 
     /// A session as stored (with the address and user agent the in-process

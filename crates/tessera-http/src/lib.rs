@@ -18,6 +18,7 @@ pub mod forward_auth;
 pub mod health;
 pub mod input;
 pub mod middleware;
+pub mod my_consents;
 pub mod my_sessions;
 pub mod oauth;
 pub mod pages;
@@ -43,6 +44,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::middleware::cors::CrossOriginLayer;
+use crate::middleware::drain::DrainLayer;
 use crate::middleware::host::HostCheckLayer;
 use crate::middleware::request_id::RequestIds;
 use crate::middleware::security_headers::SecurityHeadersLayer;
@@ -82,6 +84,8 @@ pub fn app(state: AppState) -> Router {
             get(my_sessions::list).delete(my_sessions::revoke_many),
         )
         .route("/v1/me/sessions/{id}", delete(my_sessions::revoke_one))
+        .route("/v1/me/consents", get(my_consents::list))
+        .route("/v1/me/consents/{client_id}", delete(my_consents::revoke))
         .route("/v1/token", post(oauth::token))
         .route("/v1/token/revoke", post(oauth::revoke))
         .route("/v1/token/introspect", post(oauth::introspect))
@@ -139,6 +143,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::x_request_id())
                 // Outside the panic guard, so a 500 carries them too.
                 .layer(SecurityHeadersLayer::new(hsts))
+                .layer(DrainLayer::new(state.http().draining.clone()))
                 .layer(CatchPanicLayer::custom(|_| {
                     problem::ApiError::internal().into_response()
                 }))

@@ -22,7 +22,7 @@ pub async fn list(
     Ok(Json(
         sessions
             .iter()
-            .map(|s| SessionView::new(s, Some(current)))
+            .map(|s| SessionView::listed(s, Some(current)))
             .collect(),
     ))
 }

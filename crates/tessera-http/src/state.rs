@@ -9,6 +9,7 @@ use tessera_core::Tessera;
 use crate::allowed_hosts::AllowedHosts;
 use crate::cookie::CookieConfig;
 use crate::csrf::OriginPolicy;
+use crate::middleware::drain::Draining;
 use crate::pages::assets::Assets;
 use crate::pages::ui::UiConfig;
 
@@ -31,6 +32,8 @@ pub struct HttpConfig {
     /// Longest a request may take, body upload included, before a 408
     /// (default 30 s).
     pub request_timeout: Option<std::time::Duration>,
+    /// Set on the way to a shutdown (see [`Draining`]).
+    pub draining: Draining,
 }
 
 /// Forward authentication (`GET /v1/auth/forward`) and the hosts that

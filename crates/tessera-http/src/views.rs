@@ -1,8 +1,10 @@
 //! The JSON shapes the API answers with.
 
 use serde::Serialize;
+use tessera_core::authorization;
 use tessera_core::session::Session;
 use tessera_core::user::User;
+use tessera_core::user_sessions::ListedSession;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -79,6 +81,13 @@ pub struct SessionView {
     pub user_agent: Option<String>,
     /// Whether this is the session making the request.
     pub current: bool,
+    /// The OAuth client holding the session (one the authorization-code
+    /// flow created); absent for any other session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Uuid>,
+    /// That client's name; absent with `client_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
 }
 
 impl SessionView {
@@ -94,6 +103,50 @@ impl SessionView {
             ip: session.ip.map(|ip| ip.to_string()),
             user_agent: session.user_agent.clone(),
             current: current_id == Some(session.id.as_str()),
+            client_id: None,
+            client_name: None,
         }
     }
+
+    /// The view of a session in its user's list, with the client holding it.
+    pub fn listed(listed: &ListedSession, current_id: Option<&str>) -> Self {
+        let mut view = Self::new(&listed.session, current_id);
+        if let Some(client) = &listed.client {
+            view.client_id = Some(client.client_id);
+            view.client_name = Some(client.client_name.clone());
+        }
+        view
+    }
+}
+
+/// A consent the user gave an OAuth client.
+#[derive(Debug, Serialize)]
+pub struct ConsentView {
+    /// The client.
+    pub client_id: Uuid,
+    /// Its name.
+    pub client_name: String,
+    /// The scopes consented to, space-separated.
+    pub scope: String,
+    /// When it was (last) given.
+    #[serde(with = "time::serde::rfc3339")]
+    pub granted_at: OffsetDateTime,
+}
+
+impl From<&authorization::ConsentView> for ConsentView {
+    fn from(view: &authorization::ConsentView) -> Self {
+        Self {
+            client_id: view.consent.client_id,
+            client_name: view.client_name.clone(),
+            scope: view.consent.scope.clone(),
+            granted_at: view.consent.granted_at,
+        }
+    }
+}
+
+/// `GET /v1/me/consents`.
+#[derive(Debug, Serialize)]
+pub struct ConsentsView {
+    /// The user's consents, newest first.
+    pub consents: Vec<ConsentView>,
 }

@@ -352,6 +352,37 @@ async fn probes_answer() {
 }
 
 #[tokio::test]
+async fn a_draining_node_is_not_ready_and_closes_connections_but_still_serves() {
+    let server = TestServer::start().await;
+    server.register("dora").await;
+    let dora = server.sign_in("dora").await;
+    let r = server
+        .anon()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("connection").is_none());
+    server.state.http().draining.start();
+    let r = server
+        .anon()
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["connection"], "close");
+    let body = problem(r, 503).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("shutting down"),
+        "{body}"
+    );
+    // Requests are still answered in full, each the last on its connection.
+    let r = dora.get("/v1/me").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["connection"], "close");
+}
+
+#[tokio::test]
 async fn audit_log_records_sign_ups_and_sign_ins_without_secrets() {
     let server = TestServer::start().await;
     server.register("erin").await;

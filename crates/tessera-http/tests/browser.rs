@@ -1,8 +1,9 @@
 //! The web pages in a real browser. `tests/e2e/pages.py` drives two
 //! headless Chromiums (JavaScript off) through registration, sign-in from
-//! two devices, revoking one from the other, a password change, "sign out
-//! everywhere" and the error messages, checking consoles and that every
-//! request stays on the server. `tests/e2e/authorize.py` takes one through
+//! two devices, revoking one from the other, a password change, allowing
+//! an OAuth client and revoking its access, "sign out everywhere" and the
+//! error messages, checking consoles and that every request stays on the
+//! server. `tests/e2e/authorize.py` takes one through
 //! the OAuth authorization-code flow from an application on another origin
 //! (`relying_party`): sign-in page, consent page, back to the application,
 //! which exchanges the code. Both write screenshots at 1280 and 360 px into
@@ -103,8 +104,34 @@ async fn the_pages_work_in_a_real_browser() {
         ..Options::default()
     })
     .await;
-    let shots = run_script(PAGES, &server, &[]).await;
-    assert_screenshots(&shots, &["login", "account", "register", "logout"]);
+    // A client answered on this server, so the browser never leaves it.
+    let r = server
+        .anon()
+        .post(server.url("/v1/admin/clients"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({
+            "name": "Photo Album",
+            "redirect_uris": [server.url("/healthz")],
+            "public": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let registered: Value = r.json().await.unwrap();
+    let client_id = registered["client_id"].as_str().unwrap();
+    let shots = run_script(PAGES, &server, &[client_id]).await;
+    assert_screenshots(
+        &shots,
+        &[
+            "login",
+            "account",
+            "register",
+            "logout",
+            "consent",
+            "account-apps",
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +166,10 @@ async fn the_authorization_code_flow_works_in_a_real_browser() {
         "deny": rp.authorization_url("deny", &[("prompt", "consent")]),
     });
     let shots = run_script(AUTHORIZE, &server, &[&flows.to_string()]).await;
-    assert_screenshots(&shots, &["authorize-login", "consent", "consent-dark"]);
+    assert_screenshots(
+        &shots,
+        &["authorize-login", "authorize-consent", "authorize-consent-dark"],
+    );
 
     // What the application received: two codes it exchanged, then a refusal.
     let outcomes = rp.outcomes();

@@ -483,6 +483,7 @@ async fn signed_in_forms_need_the_sessions_csrf_token() {
         ("/account/sessions/revoke-others", None),
         ("/logout", None),
         ("/account/sessions/revoke", Some(("session", "x"))),
+        ("/account/consents/revoke", Some(("client_id", "x"))),
         ("/account/password", Some(("current_password", PASSWORD))),
     ] {
         type Fields<'a> = Vec<(&'a str, &'a str)>;

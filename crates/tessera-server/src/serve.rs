@@ -94,14 +94,30 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     };
 
     let handle = Handle::new();
+    let http = wiring::http_config(&settings);
     {
         let handle = handle.clone();
+        let draining = http.draining.clone();
+        let drain = settings.shutdown_drain;
         tokio::spawn(async move {
             shutdown_signal().await;
+            draining.start();
+            if !drain.is_zero() {
+                tracing::info!(
+                    seconds = drain.as_secs_f64(),
+                    "draining: /readyz answers 503 and connections close after their answer"
+                );
+                // A second signal cuts the drain short.
+                tokio::select! {
+                    () = tokio::time::sleep(drain) => {}
+                    () = shutdown_signal() => {}
+                }
+            }
+            tracing::info!("shutting down: finishing in-flight requests");
             handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
         });
     }
-    let state = AppState::new(core, wiring::http_config(&settings))
+    let state = AppState::new(core, http)
         .with_ui(settings.ui.clone())
         .with_forward_auth(wiring::forward_auth_config(&settings));
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -172,5 +188,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

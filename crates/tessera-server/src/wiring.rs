@@ -250,6 +250,7 @@ pub fn http_config(settings: &Settings) -> HttpConfig {
         trusted_proxies: settings.trusted_proxies.clone(),
         hsts: settings.tls.is_some(),
         request_timeout: None,
+        draining: Default::default(),
     }
 }
 

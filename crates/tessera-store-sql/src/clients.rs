@@ -35,6 +35,9 @@ const CONSENT: &str = "SELECT user_id, client_id, scope, granted_at FROM oauth_c
 const CONSENTS_OF_USER: &str = "SELECT user_id, client_id, scope, granted_at FROM oauth_consents \
      WHERE user_id = $1 ORDER BY granted_at DESC, client_id";
 const DELETE_CONSENT: &str = "DELETE FROM oauth_consents WHERE user_id = $1 AND client_id = $2";
+// Codes not yet exchanged would otherwise start a session after the withdrawal.
+const DELETE_UNSPENT_CODES: &str =
+    "DELETE FROM oauth_codes WHERE user_id = $1 AND client_id = $2 AND NOT used";
 const SESSIONS_OF_USER_AND_CLIENT: &str = "SELECT l.session_id FROM oauth_client_sessions l \
      JOIN sessions s ON s.id = l.session_id WHERE s.user_id = $1 AND l.client_id = $2";
 
@@ -191,6 +194,12 @@ impl<D: Dialect> SqlStore<D> {
     ) -> StoreResult<Option<Vec<SessionId>>> {
         let mut tx = self.pool().begin().await.map_err(unavailable)?;
         let deleted = Sql::<D>::new(DELETE_CONSENT)
+            .uuid(user_id)
+            .uuid(client_id)
+            .execute(D::on(&mut tx))
+            .await
+            .map_err(unavailable)?;
+        Sql::<D>::new(DELETE_UNSPENT_CODES)
             .uuid(user_id)
             .uuid(client_id)
             .execute(D::on(&mut tx))

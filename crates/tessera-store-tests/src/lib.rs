@@ -1304,7 +1304,8 @@ pub async fn deleting_a_client_hands_back_its_sessions(store: Arc<dyn Store>) {
 }
 
 /// A consent is remembered per user and client, replaced by a new one,
-/// and its withdrawal hands back that user's sessions of that client.
+/// and its withdrawal hands back that user's sessions of that client and
+/// takes that user's unspent codes for it along.
 pub async fn consents_are_per_user_and_client(store: Arc<dyn Store>) {
     let (alice, bob) = (user("alice"), user("bob"));
     store.insert_user(&alice, "h").await.unwrap();
@@ -1344,15 +1345,50 @@ pub async fn consents_are_per_user_and_client(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
+    // Codes: alice's unspent one goes with her consent; her spent one stays
+    // (a second use must still be recognised); bob's is untouched.
+    let (unspent, unspent_secret) = code(photos.id, alice.id);
+    let (spent, spent_secret) = code(photos.id, alice.id);
+    let (bobs_code, bobs_secret) = code(photos.id, bob.id);
+    for c in [&unspent, &spent, &bobs_code] {
+        store.insert_code(c).await.unwrap();
+    }
+    assert!(matches!(
+        store
+            .redeem_code(&spent_secret.hash(), now())
+            .await
+            .unwrap(),
+        CodeRedemption::Redeemed(_)
+    ));
     assert_eq!(
         store.delete_consent(alice.id, photos.id).await.unwrap(),
-        Some(vec![alices.id])
+        Some(vec![alices.id.clone()])
     );
     assert_eq!(
         store.delete_consent(alice.id, photos.id).await.unwrap(),
         None
     );
     assert_eq!(store.consent(alice.id, photos.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .redeem_code(&unspent_secret.hash(), now())
+            .await
+            .unwrap(),
+        CodeRedemption::Unknown
+    );
+    assert!(matches!(
+        store
+            .redeem_code(&spent_secret.hash(), now())
+            .await
+            .unwrap(),
+        CodeRedemption::Reused { .. }
+    ));
+    assert_eq!(
+        store.redeem_code(&bobs_secret.hash(), now()).await.unwrap(),
+        CodeRedemption::Redeemed(bobs_code)
+    );
+    // The sessions are the caller's to end (so each is revoked everywhere).
+    assert!(store.session_by_id(&alices.id).await.unwrap().is_some());
 }
 
 /// A code is redeemed once; a second presentation is marked, and carries

@@ -3,6 +3,7 @@
 //! so no middleware knows a route by heart.
 
 pub mod cors;
+pub mod drain;
 pub mod form_token;
 pub mod host;
 pub mod request_id;

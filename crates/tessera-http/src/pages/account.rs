@@ -1,13 +1,16 @@
 //! `GET /account`: the signed-in user's profile, the password change form,
-//! and every session of either kind with a way to end it. The forms post
-//! to `account_actions`, which answer 303 back here (or show this page
-//! again with what went wrong).
+//! every session of either kind with a way to end it (naming the OAuth
+//! client that holds it, if any), and the applications the user allowed
+//! with a way to withdraw each. The forms post to `account_actions`, which
+//! answer 303 back here (or show this page again with what went wrong).
 
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use http::{StatusCode, Uri};
-use tessera_core::session::{Session, SessionKind};
+use tessera_core::authorization::ConsentView;
+use tessera_core::session::SessionKind;
+use tessera_core::user_sessions::ListedSession;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
@@ -16,6 +19,7 @@ use super::device;
 use super::domain;
 use super::layout::{Layout, page};
 use super::page_error::PageError;
+use super::permissions;
 use super::query::PageQuery;
 use super::signed_in::{PageUser, SignedIn};
 use crate::state::AppState;
@@ -31,6 +35,7 @@ struct AccountPage<'a> {
     created: String,
     created_iso: String,
     sessions: Vec<SessionRow>,
+    apps: Vec<AppRow>,
     notice: Option<&'static str>,
     password_error: Option<String>,
 }
@@ -47,6 +52,17 @@ struct SessionRow {
     last_seen: String,
     last_seen_iso: String,
     current: bool,
+    /// The OAuth client holding it, by name.
+    client: Option<String>,
+}
+
+/// One application the user allowed, as the page lists it.
+struct AppRow {
+    client_id: String,
+    name: String,
+    permissions: Vec<&'static str>,
+    granted: String,
+    granted_iso: String,
 }
 
 /// What `?done=` may ask the page to say after an action (nothing else:
@@ -57,6 +73,10 @@ fn notice(query: &PageQuery) -> Option<&'static str> {
         "others" => Some("Every other device was signed out."),
         "revoked" => Some("That device was signed out."),
         "gone" => Some("That session had already ended."),
+        "app-revoked" => {
+            Some("That application's access was withdrawn, and it was signed out everywhere.")
+        }
+        "app-gone" => Some("That application had no access any more."),
         _ => None,
     }
 }
@@ -75,15 +95,20 @@ pub async fn render(
     notice: Option<&'static str>,
     password_error: Option<String>,
 ) -> Response {
-    let sessions = match domain::sessions(state, user.auth.user.id).await {
-        Ok(sessions) => sessions,
+    let user_id = user.auth.user.id;
+    let found = tokio::try_join!(
+        domain::sessions(state, user_id),
+        domain::consents(state, user_id)
+    );
+    let (sessions, consents) = match found {
+        Ok(found) => found,
         Err(e) => return PageError::from_core(e).render(state),
     };
     let now = domain::now(state);
     let current = &user.auth.session.id;
     let mut rows: Vec<SessionRow> = sessions
         .iter()
-        .map(|s| row(s, s.id == *current, now))
+        .map(|s| row(s, s.session.id == *current, now))
         .collect();
     // This device first, then newest first as the store answers.
     rows.sort_by_key(|r| !r.current);
@@ -99,13 +124,15 @@ pub async fn render(
             created: date(account.created_at),
             created_iso: iso(account.created_at),
             sessions: rows,
+            apps: consents.iter().map(app_row).collect(),
             notice,
             password_error,
         },
     )
 }
 
-fn row(session: &Session, current: bool, now: OffsetDateTime) -> SessionRow {
+fn row(listed: &ListedSession, current: bool, now: OffsetDateTime) -> SessionRow {
+    let session = &listed.session;
     SessionRow {
         id: session.id.as_str().to_owned(),
         device: device::describe(session.user_agent.as_deref()),
@@ -122,6 +149,18 @@ fn row(session: &Session, current: bool, now: OffsetDateTime) -> SessionRow {
         last_seen: ago(now, session.last_seen_at),
         last_seen_iso: iso(session.last_seen_at),
         current,
+        client: listed.client.as_ref().map(|c| c.client_name.clone()),
+    }
+}
+
+fn app_row(view: &ConsentView) -> AppRow {
+    let consent = &view.consent;
+    AppRow {
+        client_id: consent.client_id.to_string(),
+        name: view.client_name.clone(),
+        permissions: permissions::describe(&consent.scope),
+        granted: date_time(consent.granted_at),
+        granted_iso: iso(consent.granted_at),
     }
 }
 

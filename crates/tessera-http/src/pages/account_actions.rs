@@ -1,5 +1,6 @@
 //! The account page's form posts: change the password, end one session,
-//! end the others, end them all. Each is CSRF-checked by [`SignedInForm`] and
+//! end the others, end them all, withdraw an application's access. Each is
+//! CSRF-checked by [`SignedInForm`] and
 //! answered with 303 (post/redirect/get); a refused password change shows
 //! the account page again with the reason.
 
@@ -33,6 +34,12 @@ pub struct PasswordForm {
 #[derive(Deserialize)]
 pub struct SessionForm {
     session: String,
+}
+
+/// The form naming one application the user allowed.
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    client_id: String,
 }
 
 /// `POST /account/password`.
@@ -121,6 +128,22 @@ pub async fn revoke_all(
     match domain::revoke_sessions(&state, user.auth.user.id, None, &client).await {
         Ok(_) => signed_out(&state),
         Err(e) => PageError::from_core(e).render(&state),
+    }
+}
+
+/// `POST /account/consents/revoke`: withdraws an application's access and
+/// ends every session it holds for the user (never this browser's own: a
+/// cookie session is never an application's).
+pub async fn revoke_consent(
+    State(state): State<AppState>,
+    Client(client): Client,
+    SignedInForm { user, form }: SignedInForm<ConsentForm>,
+) -> Response {
+    match domain::revoke_consent(&state, user.auth.user.id, &form.client_id, &client).await {
+        Ok(_) => see_other("/account?done=app-revoked"),
+        // Withdrawn meanwhile, or never given: nothing left to do.
+        Err(CoreError::NotFound) => see_other("/account?done=app-gone"),
+        Err(other) => PageError::from_core(other).render(&state),
     }
 }
 

@@ -303,11 +303,7 @@ fn consent_page(
     auth: &Authenticated,
     secret: &tessera_core::secret::Secret,
 ) -> Response {
-    let mut permissions = vec!["know who you are on this site (your user id)"];
-    if authorization::has_scope(&request.scope, "profile") {
-        permissions.push("see your username");
-    }
-    permissions.push("act for you while this session lasts");
+    let permissions = super::permissions::describe(&request.scope);
     let client_id = request.client.id.to_string();
     let values = [
         Some(client_id.as_str()),

@@ -3,11 +3,13 @@
 //! split touches this file alone.
 
 use tessera_core::CoreError;
+use tessera_core::authorization::ConsentView;
 use tessera_core::client::ClientInfo;
 use tessera_core::cookie_session::SignedIn;
 use tessera_core::secret::Secret;
-use tessera_core::session::{Authenticated, Session, SessionId};
+use tessera_core::session::{Authenticated, SessionId};
 use tessera_core::user::User;
+use tessera_core::user_sessions::ListedSession;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -55,9 +57,30 @@ pub fn now(state: &AppState) -> OffsetDateTime {
     state.core().context.now()
 }
 
-/// The user's live sessions of both kinds, newest first.
-pub async fn sessions(state: &AppState, user_id: Uuid) -> Result<Vec<Session>, CoreError> {
+/// The user's live sessions of both kinds, newest first, with the OAuth
+/// client holding each (if any).
+pub async fn sessions(state: &AppState, user_id: Uuid) -> Result<Vec<ListedSession>, CoreError> {
     state.core().user_sessions.list(user_id).await
+}
+
+/// The user's consents to OAuth clients, newest first.
+pub async fn consents(state: &AppState, user_id: Uuid) -> Result<Vec<ConsentView>, CoreError> {
+    state.core().authorization.consents(user_id).await
+}
+
+/// Withdraws the user's consent to a client and ends that client's
+/// sessions of the user ([`CoreError::NotFound`] if there was none).
+pub async fn revoke_consent(
+    state: &AppState,
+    user_id: Uuid,
+    client_id: &str,
+    client: &ClientInfo,
+) -> Result<usize, CoreError> {
+    state
+        .core()
+        .authorization
+        .revoke_consent(user_id, client_id, client)
+        .await
 }
 
 /// Ends one of the user's sessions ([`CoreError::NotFound`] if not theirs).

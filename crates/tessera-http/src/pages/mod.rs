@@ -19,6 +19,7 @@ pub mod login;
 pub mod login_csrf;
 pub mod logout;
 pub mod page_error;
+pub mod permissions;
 pub mod query;
 pub mod register;
 pub mod return_to;
@@ -51,6 +52,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/account/sessions/revoke-all",
             post(account_actions::revoke_all),
+        )
+        .route(
+            "/account/consents/revoke",
+            post(account_actions::revoke_consent),
         )
         .route("/logout", get(logout::confirm).post(logout::submit))
         .route(

@@ -21,6 +21,8 @@ use tessera_http::csrf::OriginPolicy;
 use tessera_http::{AppState, HttpConfig, app};
 use tessera_store_sqlite::SqliteStore;
 
+pub mod oauth;
+
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
 pub const INTROSPECTION_SECRET: &str = "test-introspection-secret-0123456789abcdef";
@@ -103,6 +105,7 @@ impl TestServer {
             trusted_proxies: options.trusted_proxies.clone(),
             hsts: options.hsts,
             request_timeout: options.request_timeout,
+            draining: Default::default(),
         };
         let mut state = AppState::new(core, http);
         if let Some(ui) = options.ui.clone() {

@@ -88,8 +88,8 @@ def run(b):
     b.screenshot("authorize-login")
     b.click(sign_in(b))
     assert b.path().startswith("/v1/authorize?"), b.path()
-    b.screenshot("consent")
-    b.screenshot("consent", dark=True)
+    b.screenshot("authorize-consent")
+    b.screenshot("authorize-consent", dark=True)
     names, result = to_callback(b, consent_button(b, "allow"))
     assert names == ["code", "iss", "state"], names
     assert result == f"Signed in as {USERNAME}", result

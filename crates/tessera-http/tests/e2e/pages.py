@@ -1,8 +1,9 @@
 """The web pages in a real browser: headless Chromium driven by selenium.
 
-Run by tests/browser.rs with the test server's base URL and a directory
-for screenshots: python pages.py BASE SCREENSHOTS (CHROMIUM and
-CHROMEDRIVER name the programs, /usr/bin's by default). Both browsers run with
+Run by tests/browser.rs with the test server's base URL, a directory for
+screenshots and the id of an OAuth client registered with BASE + "/healthz"
+as its redirect URI: python pages.py BASE SCREENSHOTS CLIENT_ID (chromium.py
+drives the browsers). Both browsers run with
 JavaScript disabled (the pages have none); every request they make must go
 to BASE, and their consoles must stay free of errors (a CSP violation, a
 missing file). Exits non-zero with the reason on the first failure.
@@ -10,6 +11,7 @@ missing file). Exits non-zero with the reason on the first failure.
 
 import os
 import sys
+from urllib.parse import urlencode
 
 from selenium.webdriver.common.by import By
 
@@ -17,6 +19,7 @@ from chromium import LAPTOP, PASSWORD, PHONE, Browser, step
 
 BASE = sys.argv[1].rstrip("/")
 SHOTS = sys.argv[2]
+CLIENT_ID = sys.argv[3]
 NEW_PASSWORD = "a much better passphrase"
 
 
@@ -123,6 +126,33 @@ def run(laptop, phone):
     laptop.submit("/account/password")
     assert laptop.path() == "/account?done=password", laptop.path()
     laptop.expect("Your password was changed.")
+
+    step("allow an application, see it on the account page, revoke its access")
+    laptop.get("/v1/authorize?" + urlencode({
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": BASE + "/healthz",
+        "scope": "openid profile",
+        "state": "s-1",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256",
+    }))
+    laptop.expect("Allow Photo Album?", "see your username")
+    laptop.screenshot("consent")
+    laptop.submit("/v1/authorize", "Allow")
+    assert laptop.path().startswith("/healthz?code=ac_"), laptop.path()
+    laptop.get("/account")
+    laptop.expect("Connected applications", "Photo Album", "see your username")
+    apps = laptop.driver.find_elements(By.CSS_SELECTOR, "ul.apps > li")
+    assert len(apps) == 1, apps
+    button = apps[0].find_element(By.TAG_NAME, "button")
+    assert button.text == "Revoke access", button.text
+    assert button.accessible_name == "Revoke access for Photo Album", button.accessible_name
+    laptop.screenshot("account-apps")
+    laptop.screenshot("account-apps", dark=True)
+    laptop.click(button)
+    assert laptop.path() == "/account?done=app-revoked", laptop.path()
+    laptop.expect("access was withdrawn", "No application has access to your account.")
 
     step("sign out everywhere")
     phone.fill("username", "alice")

@@ -38,6 +38,9 @@ use sections::{
     CookieSection, PasswordSection, RateLimitSection, SessionSection, TlsSection, TokenSection,
 };
 
+/// Longest `shutdown_drain`: past this, an orchestrator has long given up.
+const MAX_SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A configuration error, naming the key (and variable) at fault.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error at `{key}`{}: {message}", source_hint(.env_var))]
@@ -88,6 +91,7 @@ pub struct FileConfig {
     #[serde(deserialize_with = "list")]
     hosts: Vec<String>,
     log: String,
+    shutdown_drain: ConfigDuration,
     session: SessionSection,
     cookie: CookieSection,
     password: PasswordSection,
@@ -115,6 +119,7 @@ impl Default for FileConfig {
             trusted_proxies: Vec::new(),
             hosts: Vec::new(),
             log: "info".into(),
+            shutdown_drain: ConfigDuration(time::Duration::ZERO),
             session: SessionSection::default(),
             cookie: CookieSection::default(),
             password: PasswordSection::default(),
@@ -177,6 +182,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Log filter directive (`info`, `tessera=debug,warn`, ...).
     pub log: String,
+    /// How long a stopping node keeps serving while it drains (`/readyz`
+    /// 503, `Connection: close`) before it stops accepting connections.
+    pub shutdown_drain: std::time::Duration,
     /// Cookie session lifetimes.
     pub session: SessionPolicy,
     /// Session cookie attributes.
@@ -364,6 +372,10 @@ impl FileConfig {
             ConfigError::at("log", format!("`{}` is not a log filter: {e}", self.log))
         })?;
 
+        let shutdown_drain = std::time::Duration::try_from(self.shutdown_drain.0)
+            .ok()
+            .filter(|d| *d <= MAX_SHUTDOWN_DRAIN)
+            .ok_or_else(|| ConfigError::at("shutdown_drain", "must be between 0s and 10m"))?;
         let session = self.session.validate()?;
         let cookie = self.cookie.validate(&public_url)?;
         let origins = OriginPolicy::new(Some(&public_url), &self.allowed_origins)
@@ -394,6 +406,7 @@ impl FileConfig {
             tls,
             trusted_proxies,
             log: self.log,
+            shutdown_drain,
             session,
             cookie,
             origins,
