@@ -14,9 +14,9 @@ import os
 import time
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -34,6 +34,21 @@ PHONE = (
 
 def step(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def replaced(element):
+    """Whether `element`'s document is gone. Asked in the middle of a
+    navigation, Chromium may answer that the node "does not belong to the
+    document" instead of calling it stale: the same thing."""
+    try:
+        element.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as e:
+        if "does not belong to the document" in (e.msg or ""):
+            return True
+        raise
 
 
 class Browser:
@@ -134,7 +149,7 @@ class Browser:
         """Clicks and waits for the next page to replace this one."""
         page = self.driver.find_element(By.TAG_NAME, "html")
         element.click()
-        WebDriverWait(self.driver, 10).until(staleness_of(page))
+        WebDriverWait(self.driver, 10).until(lambda _: replaced(page))
         self.check_logs()
 
     def console_errors(self):
