@@ -168,7 +168,11 @@ async fn the_authorization_code_flow_works_in_a_real_browser() {
     let shots = run_script(AUTHORIZE, &server, &[&flows.to_string()]).await;
     assert_screenshots(
         &shots,
-        &["authorize-login", "authorize-consent", "authorize-consent-dark"],
+        &[
+            "authorize-login",
+            "authorize-consent",
+            "authorize-consent-dark",
+        ],
     );
 
     // What the application received: two codes it exchanged, then a refusal.
