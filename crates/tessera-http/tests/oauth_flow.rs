@@ -1005,3 +1005,101 @@ async fn an_applications_token_cannot_manage_the_account_a_first_party_one_can()
         .unwrap();
     assert_eq!(me.status(), 200);
 }
+
+/// `grant_type=refresh_token` with `fields` added.
+async fn refresh_with(
+    server: &TestServer,
+    refresh_token: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut all = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    all.extend_from_slice(fields);
+    server.token_request(&all).await
+}
+
+/// The new refresh token of a successful refresh.
+async fn rotated(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["refresh_token"].as_str().unwrap().to_owned()
+}
+
+/// A refresh token is bound to the client it was issued to (OAuth 2.1
+/// §4.3.1): a confidential client's needs that client's secret, no token
+/// serves another client, and a password-grant token serves no client.
+/// A refused attempt does not spend the token.
+#[tokio::test]
+async fn refresh_tokens_are_bound_to_their_client() {
+    let server = TestServer::start().await;
+    let web = client(&server, false, true).await;
+    let spa = client(&server, true, true).await;
+    let web_secret = web.secret.clone().unwrap();
+    let wrong_secret = format!("cs_{}", "A".repeat(43));
+    let b = browser(&server, "gina").await;
+
+    // A confidential client's token.
+    let tokens = signed_in_tokens(&server, &web, &b).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    for (fields, status, error) in [
+        (vec![], 401, "invalid_client"),
+        (vec![("client_id", web.id.as_str())], 401, "invalid_client"),
+        (
+            vec![
+                ("client_id", web.id.as_str()),
+                ("client_secret", wrong_secret.as_str()),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (vec![("client_id", spa.id.as_str())], 400, "invalid_grant"),
+        (vec![("client_id", "not-a-client")], 401, "invalid_client"),
+    ] {
+        oauth_error(refresh_with(&server, refresh, &fields).await, status, error).await;
+    }
+    let refresh = rotated(
+        refresh_with(
+            &server,
+            refresh,
+            &[
+                ("client_id", web.id.as_str()),
+                ("client_secret", web_secret.as_str()),
+            ],
+        )
+        .await,
+    )
+    .await;
+    let r = server
+        .anon()
+        .post(server.url("/v1/token"))
+        .basic_auth(&web.id, Some(&web_secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .send()
+        .await
+        .unwrap();
+    rotated(r).await;
+
+    // A public client's token: by that client, named or not, never by another.
+    let tokens = signed_in_tokens(&server, &spa, &b).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let r = refresh_with(
+        &server,
+        refresh,
+        &[
+            ("client_id", web.id.as_str()),
+            ("client_secret", web_secret.as_str()),
+        ],
+    )
+    .await;
+    oauth_error(r, 400, "invalid_grant").await;
+    let refresh = rotated(refresh_with(&server, refresh, &[("client_id", &spa.id)]).await).await;
+    rotated(refresh_with(&server, &refresh, &[]).await).await;
+
+    // A password-grant token: by no client.
+    let password = server.tokens("gina").await;
+    let r = refresh_with(&server, &password.refresh, &[("client_id", &spa.id)]).await;
+    oauth_error(r, 400, "invalid_grant").await;
+    rotated(server.refresh(&password.refresh).await).await;
+}
