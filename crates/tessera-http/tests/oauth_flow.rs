@@ -636,7 +636,20 @@ async fn id_tokens_are_rs256_unless_the_client_registered_the_configured_algorit
         format!("{}/v1/logout", server.base)
     );
 
+    assert!(
+        jwks_kids(&server)
+            .await
+            .iter()
+            .all(|(_, alg)| alg == "EdDSA")
+    );
     let default = client(&server, true, true).await;
+    // Registering the client made the key its ID tokens will need, so a
+    // relying party fetching the JWKS now already finds it.
+    let published = jwks_kids(&server).await;
+    assert!(
+        published.iter().any(|(_, alg)| alg == "RS256"),
+        "{published:?}"
+    );
     let b = browser(&server, "erin").await;
     let tokens = signed_in_tokens(&server, &default, &b).await;
     let id_token = tokens["id_token"].as_str().unwrap();
