@@ -17,6 +17,7 @@ use tessera_store_redis::{Redis, RedisLayer};
 use tessera_store_sqlite::SqliteStore;
 use tokio::task::JoinHandle;
 
+use crate::config::redact::url as redact;
 use crate::config::{Database, Settings};
 use crate::data_dir;
 
@@ -126,18 +127,6 @@ impl Backend {
             }
         }));
         tasks
-    }
-}
-
-/// A URL without its password.
-fn redact(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, rest)), Some(at)) => {
-            let host = url.get(at + 1..).unwrap_or_default();
-            let user = rest.split(['@', ':']).next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        _ => url.to_owned(),
     }
 }
 
@@ -269,7 +258,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{http_config, redact};
+    use super::http_config;
     use crate::config::Settings;
 
     #[test]
@@ -294,16 +283,4 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn passwords_never_reach_the_log() {
-        assert_eq!(
-            redact("postgres://u:secret@db:5432/x"),
-            "postgres://u:***@db:5432/x"
-        );
-        assert_eq!(
-            redact("redis://:secret@cache:6379"),
-            "redis://:***@cache:6379"
-        );
-        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
-    }
 }
