@@ -50,6 +50,8 @@ pub struct Backend {
     sqlite: Option<Arc<SqliteStore>>,
     postgres: Option<Arc<PgStore>>,
     redis: Option<Arc<Redis>>,
+    /// Held while the embedded store is open: no restore meanwhile.
+    _lock: Option<data_dir::StoreLock>,
 }
 
 impl Backend {
@@ -134,9 +136,10 @@ impl Backend {
 /// (owner-only; one that other users can reach is refused) and applying
 /// migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Backend> {
-    let (store, sqlite, postgres): (Arc<dyn Store>, _, _) = match &settings.database {
+    let (store, sqlite, postgres, lock): (Arc<dyn Store>, _, _, _) = match &settings.database {
         Database::Sqlite(path) => {
             data_dir::ensure_private_dir(&data_dir::of_database(path))?;
+            let lock = data_dir::StoreLock::shared(path)?;
             // Files left more open by an earlier version are closed before use.
             data_dir::restrict_database_files(path)?;
             let store = SqliteStore::open(path)
@@ -145,7 +148,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Backend> {
             store.migrate().await.context("cannot migrate the store")?;
             data_dir::restrict_database_files(path)?;
             let store = Arc::new(store);
-            (store.clone(), Some(store), None)
+            (store.clone(), Some(store), None, Some(lock))
         }
         Database::Postgres(url) => {
             let url = url.expose_secret();
@@ -157,7 +160,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Backend> {
                 .await
                 .context("cannot migrate the PostgreSQL store")?;
             let store = Arc::new(store);
-            (store.clone(), None, Some(store))
+            (store.clone(), None, Some(store), None)
         }
     };
     let (store, redis): (Arc<dyn Store>, _) = match &settings.redis {
@@ -175,6 +178,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Backend> {
         sqlite,
         postgres,
         redis,
+        _lock: lock,
     })
 }
 
@@ -282,5 +286,4 @@ mod tests {
         assert!(!printed.contains(introspection), "{printed}");
         Ok(())
     }
-
 }
