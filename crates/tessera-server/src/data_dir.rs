@@ -120,27 +120,22 @@ impl StoreLock {
             .open(&path)
             .with_context(|| format!("cannot open the lock file {}", path.display()))
             .map_err(Taken::Failed)?;
-        #[cfg(unix)]
-        {
-            use rustix::fs::{FlockOperation, flock};
-            let operation = if exclusive {
-                FlockOperation::NonBlockingLockExclusive
-            } else {
-                FlockOperation::NonBlockingLockShared
-            };
-            match flock(&file, operation) {
-                Ok(()) => {}
-                Err(rustix::io::Errno::WOULDBLOCK) => return Err(Taken::Held),
-                Err(e) => {
-                    return Err(Taken::Failed(anyhow::anyhow!(
-                        "cannot lock {}: {e}",
-                        path.display()
-                    )));
-                }
+        // flock(2) on Unix: held by the open file, released when it is
+        // closed, by the kernel if the process dies.
+        let taken = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match taken {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Taken::Held),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Taken::Failed(
+                    anyhow::Error::new(e).context(format!("cannot lock {}", path.display())),
+                ));
             }
         }
-        #[cfg(not(unix))]
-        let _ = exclusive;
         Ok(Self { _file: file })
     }
 }

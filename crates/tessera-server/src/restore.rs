@@ -44,14 +44,21 @@ pub async fn run(settings: &Settings, file: &Path) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    let aside = set_aside(database).await?;
-    std::fs::rename(&incoming, database).with_context(|| {
-        format!(
-            "cannot move {} into place as {}",
-            incoming.display(),
-            database.display()
-        )
-    })?;
+    let swapped = async {
+        let aside = set_aside(database).await?;
+        std::fs::rename(&incoming, database).with_context(|| {
+            format!(
+                "cannot move {} into place as {}",
+                incoming.display(),
+                database.display()
+            )
+        })?;
+        anyhow::Ok(aside)
+    }
+    .await;
+    // Whatever is left of the copy (all of it, if the swap failed) goes.
+    remove_with_sidecars(&incoming);
+    let aside = swapped?;
     data_dir::sync_dir(&dir);
     data_dir::restrict_database_files(database)?;
 
