@@ -22,7 +22,7 @@ pub enum ConfigCommand {
 
 /// Runs `tessera config check`.
 pub fn run(file: Option<&Path>) -> ExitCode {
-    match Settings::check(file, std::env::vars()) {
+    match Settings::check(file, config::process_env()) {
         Ok((_, effective)) => {
             print!("{effective}");
             ExitCode::SUCCESS

@@ -130,7 +130,7 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    let settings = match config::Settings::load(cli.config.as_deref(), std::env::vars()) {
+    let settings = match config::Settings::load(cli.config.as_deref(), config::process_env()) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("tessera: {e}");

@@ -94,6 +94,17 @@ fn config_check_prints_the_effective_settings_without_any_secret() {
     // It checks; it does not start anything.
     assert!(!dir.path().join("tessera-data").exists());
 
+    // A variable that is not UTF-8 (someone else's) is no reason to fail.
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        let (code, _, err) = run(tessera(dir.path()).args(["config", "check"]).env(
+            "LANG_OF_SOMEONE_ELSE",
+            std::ffi::OsStr::from_bytes(b"caf\xe9"),
+        ));
+        assert_eq!(code, Some(0), "{err}");
+    }
+
     // TESSERA_CONFIG names the file as --config does.
     let (code, out, err) = run(tessera(dir.path())
         .args(["config", "check"])

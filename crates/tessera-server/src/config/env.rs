@@ -26,6 +26,20 @@ pub fn env_var(key: &str) -> String {
     )
 }
 
+/// The process's `TESSERA_*` variables. `std::env::vars` would panic on any
+/// variable that is not UTF-8, whoever set it; these are read as they are,
+/// others are none of the configuration's business. A value that is not
+/// UTF-8 keeps its replacement characters and is refused by the key's check.
+pub fn process_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| {
+            let name = name.into_string().ok()?;
+            name.starts_with(ENV_PREFIX)
+                .then(|| (name, value.to_string_lossy().into_owned()))
+        })
+        .collect()
+}
+
 /// Accepts a native value or its string form (environment variables are
 /// always strings).
 pub(super) fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>

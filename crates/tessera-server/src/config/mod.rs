@@ -35,7 +35,7 @@ mod tests;
 mod ui;
 
 pub use duration::ConfigDuration;
-pub use env::{CONFIG_FILE_VAR, ENV_PREFIX, env_var};
+pub use env::{CONFIG_FILE_VAR, ENV_PREFIX, env_var, process_env};
 pub use keys::keys;
 pub use sections::Tls;
 
