@@ -79,6 +79,7 @@ pub struct FileConfig {
     redis_prefix: String,
     admin_token: Option<SecretString>,
     introspection_secret: Option<SecretString>,
+    metrics_token: Option<SecretString>,
     key_encryption_key: Option<SecretString>,
     key_encryption_key_file: Option<PathBuf>,
     #[serde(deserialize_with = "list")]
@@ -88,6 +89,7 @@ pub struct FileConfig {
     #[serde(deserialize_with = "list")]
     hosts: Vec<String>,
     log: String,
+    log_format: LogFormat,
     session: SessionSection,
     cookie: CookieSection,
     password: PasswordSection,
@@ -109,12 +111,14 @@ impl Default for FileConfig {
             redis_prefix: "tessera:".into(),
             admin_token: None,
             introspection_secret: None,
+            metrics_token: None,
             key_encryption_key: None,
             key_encryption_key_file: None,
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             hosts: Vec::new(),
             log: "info".into(),
+            log_format: LogFormat::Text,
             session: SessionSection::default(),
             cookie: CookieSection::default(),
             password: PasswordSection::default(),
@@ -125,6 +129,16 @@ impl Default for FileConfig {
             forward_auth: forward_auth::ForwardAuthSection::default(),
         }
     }
+}
+
+/// How log lines are written (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Where data lives.
@@ -160,6 +174,8 @@ pub struct Settings {
     pub admin_token: Option<SecretString>,
     /// Bearer secret for introspection and the revocation feed.
     pub introspection_secret: Option<SecretString>,
+    /// Bearer secret for `/metrics`.
+    pub metrics_token: Option<SecretString>,
     /// The key that seals signing keys at rest, when configured (else the
     /// embedded store keeps a generated one in the data directory).
     pub key_encryption_key: Option<KeyEncryptionKey>,
@@ -177,6 +193,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Log filter directive (`info`, `tessera=debug,warn`, ...).
     pub log: String,
+    /// Text or JSON lines.
+    pub log_format: LogFormat,
     /// Cookie session lifetimes.
     pub session: SessionPolicy,
     /// Session cookie attributes.
@@ -312,6 +330,7 @@ impl FileConfig {
         for (key, secret) in [
             ("admin_token", &self.admin_token),
             ("introspection_secret", &self.introspection_secret),
+            ("metrics_token", &self.metrics_token),
         ] {
             if let Some(secret) = secret
                 && secret.expose_secret().chars().count() < 32
@@ -386,6 +405,7 @@ impl FileConfig {
             redis,
             admin_token: self.admin_token,
             introspection_secret: self.introspection_secret,
+            metrics_token: self.metrics_token,
             key_encryption_key,
             tokens,
             algorithm,
@@ -394,6 +414,7 @@ impl FileConfig {
             tls,
             trusted_proxies,
             log: self.log,
+            log_format: self.log_format,
             session,
             cookie,
             origins,
