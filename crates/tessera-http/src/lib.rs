@@ -46,7 +46,7 @@ use crate::middleware::cors::CrossOriginLayer;
 use crate::middleware::host::HostCheckLayer;
 use crate::middleware::request_id::RequestIds;
 use crate::middleware::request_metrics::RequestMetricsLayer;
-use crate::middleware::request_span::RequestSpanLayer;
+use crate::middleware::request_log::RequestLogLayer;
 use crate::middleware::security_headers::SecurityHeadersLayer;
 pub use state::{AppState, ForwardAuthConfig, HttpConfig};
 
@@ -141,7 +141,7 @@ pub fn app(state: AppState) -> Router {
                 // Outermost, so the time counted is the client's.
                 .layer(request_metrics)
                 .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
-                .layer(RequestSpanLayer)
+                .layer(RequestLogLayer)
                 .layer(PropagateRequestIdLayer::x_request_id())
                 // Outside the panic guard, so a 500 carries them too.
                 .layer(SecurityHeadersLayer::new(hsts))

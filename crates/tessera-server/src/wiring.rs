@@ -1,4 +1,4 @@
-//! Turning settings into running parts: logging, the store (embedded, or
+//! Turning settings into running parts: the store (embedded, or
 //! PostgreSQL with optional Redis), the domain service, the fan-out.
 
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use tessera_store_redis::{Redis, RedisLayer};
 use tessera_store_sqlite::SqliteStore;
 use tokio::task::JoinHandle;
 
-use crate::config::{Database, LogFormat, Settings};
+use crate::config::{Database, Settings};
 use crate::data_dir;
 
 /// Connections per node to PostgreSQL.
@@ -28,30 +28,6 @@ const REVOCATION_SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// Access tokens are refused (503) when the revocation set could not be
 /// refreshed for this long.
 pub const REVOCATION_MAX_STALENESS: Duration = Duration::from_secs(2);
-
-/// Logs to stderr, filtered by `RUST_LOG` if set, else by the `log` key,
-/// as text or (`log_format = "json"`) one JSON object per line, with the
-/// event's fields at the top level and the request's under `span`.
-pub fn init_logging(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&settings.log))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match settings.log_format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
-    };
-}
 
 /// The opened store and the concrete parts behind it.
 pub struct Backend {

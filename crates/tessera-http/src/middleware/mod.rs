@@ -6,6 +6,6 @@ pub mod cors;
 pub mod form_token;
 pub mod host;
 pub mod request_id;
+pub mod request_log;
 pub mod request_metrics;
-pub mod request_span;
 pub mod security_headers;

@@ -89,7 +89,7 @@ struct Series {
 }
 
 /// A method as a label value: the standard ones by name, any other as `other`.
-fn method_label(method: &Method) -> &'static str {
+pub fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",
