@@ -45,8 +45,8 @@ use tower_http::timeout::TimeoutLayer;
 use crate::middleware::cors::CrossOriginLayer;
 use crate::middleware::host::HostCheckLayer;
 use crate::middleware::request_id::RequestIds;
-use crate::middleware::request_metrics::RequestMetricsLayer;
 use crate::middleware::request_log::RequestLogLayer;
+use crate::middleware::request_metrics::RequestMetricsLayer;
 use crate::middleware::security_headers::SecurityHeadersLayer;
 pub use state::{AppState, ForwardAuthConfig, HttpConfig};
 

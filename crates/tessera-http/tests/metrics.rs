@@ -33,7 +33,10 @@ fn parser() -> std::ffi::OsString {
 
 /// Parses `text` with prometheus_client; the families as it read them.
 fn parse(text: &str) -> Vec<Value> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/parse_metrics.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/parse_metrics.py"
+    );
     let mut child = Command::new(parser())
         .arg(script)
         .stdin(Stdio::piped())
@@ -68,7 +71,11 @@ fn samples(families: &[Value]) -> Samples {
                 .collect();
             let value = sample["value"].as_f64().unwrap_or(f64::INFINITY);
             all.insert(
-                format!("{}{{{}}}", sample["name"].as_str().unwrap(), labels.join(",")),
+                format!(
+                    "{}{{{}}}",
+                    sample["name"].as_str().unwrap(),
+                    labels.join(",")
+                ),
                 value,
             );
         }
@@ -111,7 +118,9 @@ async fn metrics_need_the_metrics_or_the_admin_token() {
     };
     let r = get(None).await.unwrap();
     problem(r, 401).await;
-    let r = get(Some("wrong-token-0123456789abcdef0123456789ab")).await.unwrap();
+    let r = get(Some("wrong-token-0123456789abcdef0123456789ab"))
+        .await
+        .unwrap();
     problem(r, 401).await;
     // The introspection secret is for verifiers, not for metrics.
     let r = get(Some(INTROSPECTION_SECRET)).await.unwrap();
@@ -179,7 +188,7 @@ async fn counters_move_by_exactly_what_requests_did() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(browser.delete("/v1/session").await.status(), 204);
-    // The signed-out cookie is refused.
+    // The browser's cookie was cleared: it is signed out.
     assert_eq!(browser.get("/v1/me").await.status(), 401);
 
     let (families, after) = scrape(&server).await;
@@ -218,8 +227,8 @@ async fn counters_move_by_exactly_what_requests_did() {
             5.0,
         ),
         // The sign-out's cookie check (not yet cached: a sign-in does not
-        // fill the cache) and the signed-out cookie's.
-        ("tessera_session_cache_lookups_total{result=miss}", 2.0),
+        // fill the cache); the cleared cookie is not sent again.
+        ("tessera_session_cache_lookups_total{result=miss}", 1.0),
         ("tessera_session_cache_lookups_total{result=hit}", 0.0),
         // Each scrape is counted once it is answered: the first one only.
         (
@@ -236,10 +245,16 @@ async fn counters_move_by_exactly_what_requests_did() {
     assert_eq!(after["tessera_password_hash_queue_depth{}"], 0.0);
     // Four password checks queued for a hashing thread, and none waited long.
     assert_eq!(
-        moved(&before, &after, "tessera_password_hash_wait_seconds_count{}"),
+        moved(
+            &before,
+            &after,
+            "tessera_password_hash_wait_seconds_count{}"
+        ),
         4.0
     );
-    assert!(after["tessera_store_operation_duration_seconds_count{operation=rotate_refresh}"] >= 3.0);
+    assert!(
+        after["tessera_store_operation_duration_seconds_count{operation=rotate_refresh}"] >= 3.0
+    );
 
     // The shape: every family prefixed, of a known type; histograms have
     // their +Inf bucket equal to their count; no label value is an id.
@@ -257,7 +272,10 @@ async fn counters_move_by_exactly_what_requests_did() {
             assert_eq!(after.get(&inf), Some(value), "{key}");
         }
         for session in [&tokens.session_id, &other.session_id, &browser.session_id] {
-            assert!(!key.contains(session.as_str()), "a session id became a label: {key}");
+            assert!(
+                !key.contains(session.as_str()),
+                "a session id became a label: {key}"
+            );
         }
     }
 }
@@ -286,16 +304,7 @@ async fn request_series_are_bounded_whatever_the_client_sends() {
             .await
             .unwrap();
     }
-    let text = server
-        .anon()
-        .get(server.url("/metrics"))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = exposition(&server).await;
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("tessera_http_requests_total{"))
@@ -341,8 +350,9 @@ fn series_in(expr: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn the_dashboard_names_only_series_the_server_exports() {
-    let dashboard: Value = serde_json::from_str(include_str!("../../../docs/grafana-dashboard.json"))
-        .expect("docs/grafana-dashboard.json is valid JSON");
+    let dashboard: Value =
+        serde_json::from_str(include_str!("../../../docs/grafana-dashboard.json"))
+            .expect("docs/grafana-dashboard.json is valid JSON");
     let server = TestServer::with(Options {
         core: cheap_hashing(),
         ..Options::default()
@@ -376,16 +386,7 @@ async fn the_dashboard_names_only_series_the_server_exports() {
         .unwrap();
     assert_eq!(r.status(), 503);
 
-    let text = server
-        .anon()
-        .get(server.url("/metrics"))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = exposition(&server).await;
     let exported: std::collections::BTreeSet<&str> = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -421,4 +422,99 @@ async fn the_dashboard_names_only_series_the_server_exports() {
             "{name} is on no panel"
         );
     }
+}
+
+/// `/metrics` as text.
+async fn exposition(server: &TestServer) -> String {
+    server
+        .anon()
+        .get(server.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of one sample line of an exposition, 0 if absent.
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+#[tokio::test]
+async fn throttled_and_disabled_sign_ins_are_told_apart() {
+    let mut core = cheap_hashing();
+    core.rate_limit.login_attempts = 2;
+    let server = TestServer::with(Options {
+        core,
+        ..Options::default()
+    })
+    .await;
+    server.register("carol").await;
+    let sign_in = |password: &'static str| {
+        server
+            .anon()
+            .post(server.url("/v1/session"))
+            .json(&json!({ "username": "carol", "password": password }))
+            .send()
+    };
+    assert_eq!(sign_in("wrong password 1").await.unwrap().status(), 401);
+    assert_eq!(sign_in("wrong password 2").await.unwrap().status(), 401);
+    // The address is blocked now: refused before any password work.
+    assert_eq!(sign_in(PASSWORD).await.unwrap().status(), 429);
+    let text = exposition(&server).await;
+    assert_eq!(
+        value(
+            &text,
+            "tessera_sign_ins_total{outcome=\"wrong_credentials\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(&text, "tessera_sign_ins_total{outcome=\"throttled\"}"),
+        1.0
+    );
+    assert_eq!(value(&text, "tessera_sign_ins_total{outcome=\"ok\"}"), 0.0);
+
+    // On a server of its own (no block): the right password of a disabled account.
+    let server = TestServer::with(Options {
+        core: cheap_hashing(),
+        ..Options::default()
+    })
+    .await;
+    let id2 = server.register("dave").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/v1/admin/users/{id2}/disable"),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let r = server
+        .anon()
+        .post(server.url("/v1/session"))
+        .json(&json!({ "username": "dave", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let text = exposition(&server).await;
+    assert_eq!(
+        value(&text, "tessera_sign_ins_total{outcome=\"disabled\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "tessera_sign_ins_total{outcome=\"wrong_credentials\"}"
+        ),
+        0.0
+    );
 }
