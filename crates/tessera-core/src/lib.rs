@@ -22,7 +22,7 @@
 //!    [`session_end::SessionEnd`] (over `Revocations`).
 //! 4. **The services callers use**: [`accounts::Accounts`],
 //!    [`cookie_session::CookieSessions`], [`token_session::TokenSessions`],
-//!    [`user_sessions::UserSessions`], [`oauth_clients::OAuthClients`],
+//!    [`user_sessions::UserSessions`], [`oauth_clients::OAuthClients`] (over `SigningKeys`),
 //!    [`authorization::Authorization`] (over `TokenSessions` and `OAuthClients`),
 //!    [`rp_logout::RpLogout`] (over `OAuthClients`),
 //!    [`health::Health`],

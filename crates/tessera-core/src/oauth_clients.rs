@@ -16,6 +16,7 @@ use crate::keys::Algorithm;
 use crate::oauth_client::{self, ClientError, OAuthClient};
 use crate::secret::{Secret, SecretKind};
 use crate::session_end::{Ending, SessionEnd};
+use crate::signing_keys::SigningKeys;
 
 /// What an administrator registers.
 #[derive(Debug, Clone, Default)]
@@ -45,15 +46,21 @@ const FIRST_PARTY_MEMORY: usize = 10_000;
 pub struct OAuthClients {
     context: Arc<Context>,
     session_end: Arc<SessionEnd>,
+    keys: Arc<SigningKeys>,
     first_party: RwLock<HashMap<Uuid, bool>>,
 }
 
 impl OAuthClients {
     /// Clients over `context`; their sessions end through `session_end`.
-    pub fn new(context: Arc<Context>, session_end: Arc<SessionEnd>) -> Self {
+    pub fn new(
+        context: Arc<Context>,
+        session_end: Arc<SessionEnd>,
+        keys: Arc<SigningKeys>,
+    ) -> Self {
         Self {
             context,
             session_end,
+            keys,
             first_party: RwLock::new(HashMap::new()),
         }
     }
@@ -133,6 +140,12 @@ impl OAuthClients {
             created_at: self.context.now(),
         };
         self.context.store().insert_client(&client).await?;
+        // The key its ID tokens will be signed with exists (and is in the
+        // JWKS) before the client is told its id: a relying party that
+        // fetches the keys first then never meets an unknown `kid`.
+        self.keys
+            .id_token_signer(client.id_token_alg.unwrap_or(Algorithm::RS256))
+            .await?;
         self.context
             .audit(
                 AuditKind::ClientRegistered,

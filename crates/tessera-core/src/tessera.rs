@@ -89,7 +89,11 @@ impl Tessera {
             revocations.clone(),
             signing_keys.clone(),
         ));
-        let clients = Arc::new(OAuthClients::new(context.clone(), session_end.clone()));
+        let clients = Arc::new(OAuthClients::new(
+            context.clone(),
+            session_end.clone(),
+            signing_keys.clone(),
+        ));
         Ok(Self {
             rp_logout: RpLogout::new(
                 context.clone(),

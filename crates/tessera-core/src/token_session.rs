@@ -14,6 +14,7 @@ use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::jwt::{self, AccessClaims, TokenError};
+use crate::oauth_client::OAuthClient;
 use crate::revocation::RevocationKind;
 use crate::revocations::Revocations;
 use crate::secret::{Secret, SecretKind};
@@ -205,6 +206,47 @@ impl TokenSessions {
         }
         let for_client = for_client.map(|(id, scope)| (id.to_string(), scope.to_owned()));
         self.grant(user, session, refresh, for_client).map(Some)
+    }
+
+    /// Whether `by` (the client the request authenticated as, if any) may
+    /// present this refresh token (OAuth 2.1 §4.3.1: a refresh token is
+    /// bound to the client it was issued to). A client's token only by that
+    /// client — authenticated, when it is confidential; a password-grant
+    /// token by no client. Tokens this cannot place are left to
+    /// [`Self::refresh`] to refuse.
+    pub async fn check_refresh_client(
+        &self,
+        presented: &str,
+        by: Option<&OAuthClient>,
+    ) -> Result<(), CoreError> {
+        let Some(presented) = Secret::parse(SecretKind::Refresh, presented) else {
+            return Ok(());
+        };
+        let Some((session, _)) = self
+            .context
+            .store()
+            .session_by_refresh(&presented.hash())
+            .await?
+        else {
+            return Ok(());
+        };
+        let other_client =
+            || CoreError::InvalidGrant("the refresh token was issued to another client".into());
+        match (self.client_of(&session.id).await?, by) {
+            (Some((issued_to, _)), Some(by)) if by.id.to_string() == issued_to => Ok(()),
+            (Some(_), Some(_)) | (None, Some(_)) => Err(other_client()),
+            (Some((issued_to, _)), None) => {
+                let Ok(id) = Uuid::parse_str(&issued_to) else {
+                    return Err(other_client());
+                };
+                match self.context.store().client_by_id(id).await? {
+                    // A confidential client's token needs its secret.
+                    Some(client) if !client.public => Err(CoreError::InvalidClient),
+                    _ => Ok(()),
+                }
+            }
+            (None, None) => Ok(()),
+        }
     }
 
     /// `grant_type=refresh_token`: exchanges a refresh token for a new pair.

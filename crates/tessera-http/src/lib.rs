@@ -47,10 +47,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::middleware::cors::CrossOriginLayer;
-use crate::middleware::drain::DrainLayer;
 use crate::middleware::host::HostCheckLayer;
 use crate::middleware::request_id::RequestIds;
-use crate::middleware::security_headers::SecurityHeadersLayer;
+use crate::middleware::security_headers::SecurityHeaders;
 pub use state::{AppState, ForwardAuthConfig, HttpConfig};
 
 /// Longest a request may take (a slow upload included) before the client gets a 408.
@@ -136,8 +135,8 @@ pub fn app(state: AppState) -> Router {
                 .layer(TraceLayer::new_for_http())
                 .layer(PropagateRequestIdLayer::x_request_id())
                 // Outside the panic guard, so a 500 carries them too.
-                .layer(SecurityHeadersLayer::new(hsts))
-                .layer(DrainLayer::new(state.http().draining.clone()))
+                .layer(SecurityHeaders::layer(hsts))
+                .layer(state.http().draining.layer())
                 .layer(CatchPanicLayer::custom(|_| {
                     problem::ApiError::internal().into_response()
                 }))

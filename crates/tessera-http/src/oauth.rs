@@ -10,6 +10,7 @@ use base64::Engine as _;
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use tessera_core::CoreError;
+use tessera_core::oauth_client::OAuthClient;
 use tessera_core::secret::constant_time_str_eq;
 use tessera_core::store::StoreError;
 use tessera_core::token_session::{Introspection, TokenGrant};
@@ -149,6 +150,37 @@ impl From<CoreError> for OAuthError {
     }
 }
 
+/// The encoded credentials of an `Authorization: Basic` header.
+fn basic_credentials(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+}
+
+/// The client that authenticated on this request, if it tried: a refresh
+/// token is bound to the client it was issued to.
+async fn presenting_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form_id: Option<String>,
+    form_secret: Option<String>,
+) -> Result<Option<OAuthClient>, OAuthError> {
+    if basic_credentials(headers).is_none() && form_id.as_deref().is_none_or(str::is_empty) {
+        return Ok(None);
+    }
+    let (client_id, secret) = client_credentials(headers, form_id, form_secret)?;
+    let client = state
+        .core()
+        .clients
+        .authenticate(&client_id, secret.as_deref().map(String::as_str))
+        .await?;
+    Ok(Some(client))
+}
+
 /// The client's id and secret: HTTP Basic (`client_secret_basic`, each part
 /// form-urlencoded, RFC 6749 §2.3.1) or the form's fields
 /// (`client_secret_post`, or `none` with `client_id` alone). Using both
@@ -165,14 +197,7 @@ fn client_credentials(
             "the client could not be authenticated",
         )
     };
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        });
-    match basic {
+    match basic_credentials(headers) {
         Some(encoded) => {
             if form_secret.is_some() {
                 return Err(OAuthError::invalid_request(
@@ -360,11 +385,11 @@ pub async fn token(
         }
         "refresh_token" => {
             let refresh = required(form.refresh_token, "refresh_token")?;
-            state
-                .core()
-                .token_sessions
-                .refresh(&refresh, &client)
-                .await?
+            let by =
+                presenting_client(&state, &headers, form.client_id, form.client_secret).await?;
+            let tokens = &state.core().token_sessions;
+            tokens.check_refresh_client(&refresh, by.as_ref()).await?;
+            tokens.refresh(&refresh, &client).await?
         }
         _ => {
             return Err(OAuthError::new(

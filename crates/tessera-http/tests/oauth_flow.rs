@@ -636,7 +636,20 @@ async fn id_tokens_are_rs256_unless_the_client_registered_the_configured_algorit
         format!("{}/v1/logout", server.base)
     );
 
+    assert!(
+        jwks_kids(&server)
+            .await
+            .iter()
+            .all(|(_, alg)| alg == "EdDSA")
+    );
     let default = client(&server, true, true).await;
+    // Registering the client made the key its ID tokens will need, so a
+    // relying party fetching the JWKS now already finds it.
+    let published = jwks_kids(&server).await;
+    assert!(
+        published.iter().any(|(_, alg)| alg == "RS256"),
+        "{published:?}"
+    );
     let b = browser(&server, "erin").await;
     let tokens = signed_in_tokens(&server, &default, &b).await;
     let id_token = tokens["id_token"].as_str().unwrap();
@@ -697,6 +710,15 @@ async fn id_tokens_are_rs256_unless_the_client_registered_the_configured_algorit
     assert_eq!(kids.iter().filter(|(_, alg)| alg == "EdDSA").count(), 2);
 }
 
+/// The status of `GET /v1/session` for browser `b`: 200 while signed in.
+async fn session_status(server: &TestServer, b: &reqwest::Client) -> reqwest::StatusCode {
+    b.get(server.url("/v1/session"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 fn logout_path(params: &[(&str, &str)]) -> String {
     format!(
         "/v1/logout?{}",
@@ -727,9 +749,7 @@ async fn an_application_signs_the_user_out_with_its_id_token() {
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), format!("{BYE}?state=s-1"));
     // The application's session and this browser's both ended.
-    let r = server
-        .token_request(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
-        .await;
+    let r = server.refresh(refresh).await;
     oauth_error(r, 400, "invalid_grant").await;
     let me = reqwest::Client::new()
         .get(server.url("/v1/me"))
@@ -738,14 +758,7 @@ async fn an_application_signs_the_user_out_with_its_id_token() {
         .await
         .unwrap();
     assert_eq!(me.status(), 401);
-    assert_eq!(
-        b.get(server.url("/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(session_status(&server, &b).await, 401);
 
     // Without a redirect address: the signed-out notice. The same hint
     // again (its session is gone) changes nothing and still signs out.
@@ -836,14 +849,7 @@ async fn hostile_logout_requests_get_an_error_page_and_end_nothing() {
         );
     }
     // Nothing ended.
-    assert_eq!(
-        b.get(server.url("/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(session_status(&server, &b).await, 200);
     let r = server
         .token_request(&[
             ("grant_type", "refresh_token"),
@@ -879,14 +885,7 @@ async fn a_logout_request_without_a_hint_asks_the_signed_in_user_first() {
         "{html}"
     );
     // Asking signed nobody out.
-    assert_eq!(
-        b.get(server.url("/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(session_status(&server, &b).await, 200);
     let fields = form_fields(&html);
     let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -920,14 +919,7 @@ async fn a_logout_request_without_a_hint_asks_the_signed_in_user_first() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
-    assert_eq!(
-        b.get(server.url("/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(session_status(&server, &b).await, 200);
     // Without the CSRF token: refused.
     let no_token: Vec<(String, String)> = fields
         .iter()
@@ -942,14 +934,7 @@ async fn a_logout_request_without_a_hint_asks_the_signed_in_user_first() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    assert_eq!(
-        b.get(server.url("/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(session_status(&server, &b).await, 200);
 
     let r = b
         .post(server.url("/logout"))
@@ -960,14 +945,7 @@ async fn a_logout_request_without_a_hint_asks_the_signed_in_user_first() {
         .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), format!("{BYE}?state=s-2"));
-    assert_eq!(
-        b.get(server.url("/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(session_status(&server, &b).await, 401);
 
     // Signed out already: straight back to the registered address.
     let r = b.get(server.url(&path)).send().await.unwrap();
@@ -1039,4 +1017,102 @@ async fn an_applications_token_cannot_manage_the_account_a_first_party_one_can()
         .await
         .unwrap();
     assert_eq!(me.status(), 200);
+}
+
+/// `grant_type=refresh_token` with `fields` added.
+async fn refresh_with(
+    server: &TestServer,
+    refresh_token: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut all = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    all.extend_from_slice(fields);
+    server.token_request(&all).await
+}
+
+/// The new refresh token of a successful refresh.
+async fn rotated(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["refresh_token"].as_str().unwrap().to_owned()
+}
+
+/// A refresh token is bound to the client it was issued to (OAuth 2.1
+/// §4.3.1): a confidential client's needs that client's secret, no token
+/// serves another client, and a password-grant token serves no client.
+/// A refused attempt does not spend the token.
+#[tokio::test]
+async fn refresh_tokens_are_bound_to_their_client() {
+    let server = TestServer::start().await;
+    let web = client(&server, false, true).await;
+    let spa = client(&server, true, true).await;
+    let web_secret = web.secret.clone().unwrap();
+    let wrong_secret = format!("cs_{}", "A".repeat(43));
+    let b = browser(&server, "gina").await;
+
+    // A confidential client's token.
+    let tokens = signed_in_tokens(&server, &web, &b).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    for (fields, status, error) in [
+        (vec![], 401, "invalid_client"),
+        (vec![("client_id", web.id.as_str())], 401, "invalid_client"),
+        (
+            vec![
+                ("client_id", web.id.as_str()),
+                ("client_secret", wrong_secret.as_str()),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (vec![("client_id", spa.id.as_str())], 400, "invalid_grant"),
+        (vec![("client_id", "not-a-client")], 401, "invalid_client"),
+    ] {
+        oauth_error(refresh_with(&server, refresh, &fields).await, status, error).await;
+    }
+    let refresh = rotated(
+        refresh_with(
+            &server,
+            refresh,
+            &[
+                ("client_id", web.id.as_str()),
+                ("client_secret", web_secret.as_str()),
+            ],
+        )
+        .await,
+    )
+    .await;
+    let r = server
+        .anon()
+        .post(server.url("/v1/token"))
+        .basic_auth(&web.id, Some(&web_secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .send()
+        .await
+        .unwrap();
+    rotated(r).await;
+
+    // A public client's token: by that client, named or not, never by another.
+    let tokens = signed_in_tokens(&server, &spa, &b).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let r = refresh_with(
+        &server,
+        refresh,
+        &[
+            ("client_id", web.id.as_str()),
+            ("client_secret", web_secret.as_str()),
+        ],
+    )
+    .await;
+    oauth_error(r, 400, "invalid_grant").await;
+    let refresh = rotated(refresh_with(&server, refresh, &[("client_id", &spa.id)]).await).await;
+    rotated(refresh_with(&server, &refresh, &[]).await).await;
+
+    // A password-grant token: by no client.
+    let password = server.tokens("gina").await;
+    let r = refresh_with(&server, &password.refresh, &[("client_id", &spa.id)]).await;
+    oauth_error(r, 400, "invalid_grant").await;
+    rotated(server.refresh(&password.refresh).await).await;
 }

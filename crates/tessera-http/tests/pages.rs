@@ -569,6 +569,45 @@ async fn return_to_is_followed_only_to_paths_of_this_server() {
     assert_eq!(location(&r), "/account");
 }
 
+/// Signing in for an application goes back through this server's
+/// authorization endpoint, never straight to the application or anywhere
+/// else, whatever `return_to` an attacker puts in a link: only
+/// `/v1/authorize` issues codes, and only to registered redirect URIs.
+#[tokio::test]
+async fn signing_in_for_an_application_returns_only_through_this_server() {
+    use common::oauth::{REDIRECT, authorize_path, client};
+
+    let server = cheap_server().await;
+    server.register("alice").await;
+    let app = client(&server, true, true).await;
+    let back = authorize_path(&app.id, "");
+    let b = browser();
+    let r = sign_in_with(&b, &server, "alice", PASSWORD, Some(&back)).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), back);
+    let r = get(&b, &server, &back).await;
+    assert_eq!(r.status(), 302);
+    assert!(
+        location(&r).starts_with(&format!("{REDIRECT}?code=ac_")),
+        "{}",
+        location(&r)
+    );
+
+    for target in [
+        format!("{REDIRECT}?code=ac_forged&state=xyz"),
+        "//app.example/cb".to_owned(),
+        format!("https://evil.example{back}"),
+        format!("//evil.example{back}"),
+        format!("/\\evil.example{back}"),
+        format!("/%2F%2Fevil.example{back}"),
+    ] {
+        let b = browser();
+        let r = sign_in_with(&b, &server, "alice", PASSWORD, Some(&target)).await;
+        assert_eq!(r.status(), 303, "{target}");
+        assert_eq!(location(&r), "/account", "{target}");
+    }
+}
+
 #[tokio::test]
 async fn the_account_page_manages_password_and_sessions() {
     let server = cheap_server().await;

@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use common::{Proxy, Server, database_url_in, fresh_database};
+use common::{Proxy, Server, database_url_in, free_port, fresh_database};
 use serde_json::{Value, json};
 use tessera_core::key_wrap::KeyEncryptionKey;
 
@@ -68,14 +68,6 @@ impl Drop for OwnRedis {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn status(client: &reqwest::Client, request: reqwest::RequestBuilder) -> u16 {

@@ -1,7 +1,9 @@
 //! A rolling restart under load loses no request: three `tessera serve`
-//! nodes on one PostgreSQL database behind a round-robin TCP balancer (a
-//! connection goes to the next node that accepts it, as nginx's
-//! `proxy_next_upstream error` does); clients keep reading `/v1/me` by
+//! nodes on one PostgreSQL database behind a round-robin TCP balancer that
+//! does what load balancers do (a connection goes to the next node whose
+//! `/readyz`, polled every 100 ms, said 200, and to the next one that
+//! accepts it when a node refuses, as nginx's `proxy_next_upstream error`
+//! does); clients keep reading `/v1/me` by
 //! cookie and by bearer token and rotating refresh tokens while each node
 //! in turn gets SIGTERM, drains (`shutdown_drain`: `/readyz` 503,
 //! `Connection: close` on every answer), stops, and starts again. Every
@@ -22,27 +24,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, database_url_in, fresh_database};
+use common::{Server, database_url_in, free_port, fresh_database};
 use serde_json::{Value, json};
 use tessera_core::key_wrap::KeyEncryptionKey;
 
 const PASSWORD: &str = "correct horse battery staple";
 const WORKERS: usize = 6;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A round-robin TCP balancer: each connection to the next backend that
-/// accepts one; connections counted per backend.
+/// is ready and accepts one; connections counted per backend.
 struct Balancer {
     addr: SocketAddr,
     served: Arc<Vec<AtomicU64>>,
     task: tokio::task::JoinHandle<()>,
+    probe: tokio::task::JoinHandle<()>,
 }
 
 impl Balancer {
@@ -51,6 +46,30 @@ impl Balancer {
         let addr = listener.local_addr().unwrap();
         let served: Arc<Vec<AtomicU64>> =
             Arc::new(backends.iter().map(|_| AtomicU64::new(0)).collect());
+        let ready: Arc<Vec<AtomicBool>> =
+            Arc::new(backends.iter().map(|_| AtomicBool::new(true)).collect());
+        // The health check: /readyz of each node, every 100 ms.
+        let probe = {
+            let ready = ready.clone();
+            let backends = backends.clone();
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .timeout(Duration::from_millis(500))
+                    .build()
+                    .unwrap();
+                loop {
+                    for (i, backend) in backends.iter().enumerate() {
+                        let ok = http
+                            .get(format!("http://{backend}/readyz"))
+                            .send()
+                            .await
+                            .is_ok_and(|r| r.status() == 200);
+                        ready[i].store(ok, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
         let task = {
             let served = served.clone();
             tokio::spawn(async move {
@@ -63,9 +82,15 @@ impl Balancer {
                     next = (next + 1) % backends.len();
                     let backends = backends.clone();
                     let served = served.clone();
+                    let ready = ready.clone();
                     tokio::spawn(async move {
-                        for i in 0..backends.len() {
-                            let index = (start + i) % backends.len();
+                        // Ready nodes first, in turn; the others only when
+                        // none of those accepts.
+                        let mut order: Vec<usize> = (0..backends.len())
+                            .map(|i| (start + i) % backends.len())
+                            .collect();
+                        order.sort_by_key(|&i| !ready[i].load(Ordering::Relaxed));
+                        for index in order {
                             if let Ok(mut server) =
                                 tokio::net::TcpStream::connect(backends[index]).await
                             {
@@ -79,7 +104,12 @@ impl Balancer {
                 }
             })
         };
-        Self { addr, served, task }
+        Self {
+            addr,
+            served,
+            task,
+            probe,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -94,6 +124,7 @@ impl Balancer {
 impl Drop for Balancer {
     fn drop(&mut self) {
         self.task.abort();
+        self.probe.abort();
     }
 }
 

@@ -17,20 +17,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{PASSWORD, Proxy, Server, database_url_in, fresh_database, register};
+use common::{PASSWORD, Proxy, Server, database_url_in, free_port, fresh_database, register};
 use serde_json::{Value, json};
 use tessera_verify::{Verifier, VerifyError};
 
 const SECRET: &str = "verify-introspection-secret-0123456789abcdef";
 const ADMIN_TOKEN: &str = "verify-admin-token-0123456789abcdef0123";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `tessera serve` on `port`, naming `public_url` as its issuer.
 fn issuer(dir: &Path, port: u16, public_url: &str, extra: &[(&str, &str)]) -> Server {

@@ -4,17 +4,12 @@
 //! proxies open their next connection elsewhere instead of reusing one
 //! that is about to close. Requests keep being served all along.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 
-use axum::extract::Request;
 use http::{HeaderValue, Response, header};
-use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+
+use super::edit_response::{EditLayer, EditResponse};
 
 /// Whether this node is draining; clones share the flag.
 #[derive(Debug, Clone, Default)]
@@ -30,84 +25,22 @@ impl Draining {
     pub fn is_draining(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
-}
 
-/// Adds `Connection: close` to every response while draining.
-#[derive(Clone)]
-pub struct DrainLayer {
-    draining: Draining,
-}
-
-impl DrainLayer {
-    /// The layer over the node's flag.
-    pub fn new(draining: Draining) -> Self {
-        Self { draining }
+    /// The layer adding `Connection: close` to every response while
+    /// draining.
+    pub fn layer(&self) -> EditLayer<Draining> {
+        EditLayer::new(self.clone())
     }
 }
 
-impl<S> Layer<S> for DrainLayer {
-    type Service = Drain<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Drain {
-            inner,
-            draining: self.draining.clone(),
-        }
-    }
-}
-
-/// The service [`DrainLayer`] wraps around the router.
-#[derive(Clone)]
-pub struct Drain<S> {
-    inner: S,
-    draining: Draining,
-}
-
-impl<S, B> Service<Request> for Drain<S>
-where
-    S: Service<Request, Response = Response<B>, Error = Infallible>,
-{
-    type Response = Response<B>;
-    type Error = Infallible;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        ResponseFuture {
-            inner: self.inner.call(request),
-            draining: self.draining.clone(),
-        }
-    }
-}
-
-pin_project! {
-    /// The router's response, marked as the connection's last while draining.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-        draining: Draining,
-    }
-}
-
-impl<F, B> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<B>, Infallible>>,
-{
-    type Output = Result<Response<B>, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(mut response) = std::task::ready!(this.inner.poll(cx));
+impl EditResponse for Draining {
+    fn edit<B>(&self, response: &mut Response<B>) {
         // Checked when the answer is ready: a request that began before
         // the drain still closes its connection.
-        if this.draining.is_draining() {
+        if self.is_draining() {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        Poll::Ready(Ok(response))
     }
 }

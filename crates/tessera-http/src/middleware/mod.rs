@@ -4,6 +4,7 @@
 
 pub mod cors;
 pub mod drain;
+pub mod edit_response;
 pub mod form_token;
 pub mod host;
 pub mod request_id;

@@ -5,17 +5,12 @@
 //! One layer with values built once: each header is a lookup and a cheap
 //! clone of a static value per response.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use axum::extract::Request;
 use http::Response;
 use http::{HeaderName, HeaderValue, header};
-use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+
+use super::edit_response::{EditLayer, EditResponse};
 
 /// HSTS for two years, subdomains included, as the HSTS preload list asks.
 const HSTS: &str = "max-age=63072000; includeSubDomains";
@@ -39,15 +34,19 @@ const DEFAULTS: &[(HeaderName, &str)] = &[
 #[derive(Debug, Clone, Copy)]
 pub struct ForOtherHosts;
 
-/// Sets the security headers on every response that lacks them.
+/// The security headers every response gets when it lacks them.
 #[derive(Clone)]
-pub struct SecurityHeadersLayer {
+pub struct SecurityHeaders {
     headers: Arc<[(HeaderName, HeaderValue)]>,
 }
 
-impl SecurityHeadersLayer {
-    /// The defaults, plus `Strict-Transport-Security` when `hsts` (serving HTTPS).
-    pub fn new(hsts: bool) -> Self {
+/// The layer setting [`SecurityHeaders`].
+pub type SecurityHeadersLayer = EditLayer<SecurityHeaders>;
+
+impl SecurityHeaders {
+    /// The defaults, plus `Strict-Transport-Security` when `hsts` (serving
+    /// HTTPS), as a layer.
+    pub fn layer(hsts: bool) -> SecurityHeadersLayer {
         let mut headers: Vec<(HeaderName, HeaderValue)> = DEFAULTS
             .iter()
             .map(|(name, value)| (name.clone(), HeaderValue::from_static(value)))
@@ -58,71 +57,17 @@ impl SecurityHeadersLayer {
                 HeaderValue::from_static(HSTS),
             ));
         }
-        Self {
+        EditLayer::new(Self {
             headers: headers.into(),
-        }
+        })
     }
 }
 
-impl<S> Layer<S> for SecurityHeadersLayer {
-    type Service = SecurityHeaders<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        SecurityHeaders {
-            inner,
-            headers: self.headers.clone(),
-        }
-    }
-}
-
-/// The service [`SecurityHeadersLayer`] wraps around the router.
-#[derive(Clone)]
-pub struct SecurityHeaders<S> {
-    inner: S,
-    headers: Arc<[(HeaderName, HeaderValue)]>,
-}
-
-impl<S, B> Service<Request> for SecurityHeaders<S>
-where
-    S: Service<Request, Response = Response<B>, Error = Infallible>,
-{
-    type Response = Response<B>;
-    type Error = Infallible;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        ResponseFuture {
-            inner: self.inner.call(request),
-            headers: self.headers.clone(),
-        }
-    }
-}
-
-pin_project! {
-    /// The router's response, with the security headers it lacked.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-        headers: Arc<[(HeaderName, HeaderValue)]>,
-    }
-}
-
-impl<F, B> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<B>, Infallible>>,
-{
-    type Output = Result<Response<B>, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(mut response) = std::task::ready!(this.inner.poll(cx));
+impl EditResponse for SecurityHeaders {
+    fn edit<B>(&self, response: &mut Response<B>) {
         let other_hosts = response.extensions().get::<ForOtherHosts>().is_some();
         let present = response.headers_mut();
-        for (name, value) in this.headers.iter() {
+        for (name, value) in self.headers.iter() {
             if other_hosts && name == header::STRICT_TRANSPORT_SECURITY {
                 continue;
             }
@@ -130,6 +75,5 @@ where
                 present.insert(name.clone(), value.clone());
             }
         }
-        Poll::Ready(Ok(response))
     }
 }

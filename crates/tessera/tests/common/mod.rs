@@ -93,7 +93,41 @@ impl Server {
     }
 
     /// `serve` from `command` (see [`tessera_with_umask`]).
-    pub fn start_command(mut command: Command, env: &[(&str, &str)]) -> Self {
+    pub fn start_command(command: Command, env: &[(&str, &str)]) -> Self {
+        Self::try_start(command, env)
+            .unwrap_or_else(|log| panic!("server did not start; log: {log:#?}"))
+    }
+
+    /// `serve` on a free loopback port whose URL is also `public_url`, so
+    /// the issuer is an address outside clients can fetch from. A free port
+    /// can be taken by someone else before the server binds it; then the
+    /// server exits and another port is tried.
+    pub fn start_public(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut failures = Vec::new();
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let listen = format!("127.0.0.1:{port}");
+            let base = format!("http://{listen}");
+            let mut all = vec![("TESSERA_LISTEN", listen.as_str())];
+            all.push(("TESSERA_PUBLIC_URL", base.as_str()));
+            all.extend_from_slice(env);
+            match Self::try_start(tessera(dir), &all) {
+                Ok(server) => {
+                    assert_eq!(server.base, base, "log: {:#?}", server.startup_log);
+                    return server;
+                }
+                Err(log) => failures.push(log),
+            }
+        }
+        panic!("server did not start; logs: {failures:#?}");
+    }
+
+    /// The server, or its log if it exited before listening.
+    fn try_start(mut command: Command, env: &[(&str, &str)]) -> Result<Self, Vec<String>> {
         serve(&mut command, env);
         let mut child = command.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
@@ -108,9 +142,20 @@ impl Server {
         });
         let mut seen = Vec::new();
         let base = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("server did not start; log: {seen:#?}"));
+            let line = match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => line,
+                // Standard error closed: the server exited (e.g. the port
+                // was taken).
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = child.wait();
+                    return Err(seen);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("server did not start in 30 s; log: {seen:#?}")
+                }
+            };
             let address = line
                 .split("listening on ")
                 .nth(1)
@@ -120,12 +165,12 @@ impl Server {
                 break address;
             }
         };
-        Self {
+        Ok(Self {
             child,
             base,
             startup_log: seen,
             log: rx,
-        }
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -318,4 +363,13 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A loopback port free at the moment of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
