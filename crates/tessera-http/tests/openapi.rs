@@ -7,8 +7,10 @@
 //! fallback, not a 405); no undocumented method is served on a documented
 //! path; every endpoint `docs/SPEC.md` names that the server serves is
 //! documented; no route is registered around the document; errors use the
-//! shapes the spec names. The last test hands the served document to an
-//! independent validator (Python openapi-spec-validator).
+//! shapes the spec names. The last tests hand the served document to
+//! independent tools: Python openapi-spec-validator validates it, and
+//! schemathesis sends the JSON API requests generated from it (valid and
+//! invalid) and checks every answer against it.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,7 +26,7 @@ use std::path::Path;
 use std::process::Command;
 
 use axum::response::IntoResponse;
-use common::TestServer;
+use common::{Options, TestServer};
 use http::StatusCode;
 use reqwest::Method;
 use serde_json::Value;
@@ -356,13 +358,7 @@ async fn a_problem_answered_matches_its_documented_type() {
 #[tokio::test]
 #[ignore = "needs Python with openapi-spec-validator: set OPENAPI_VALIDATOR_PYTHON (scripts/test does)"]
 async fn the_served_document_passes_an_independent_validator() {
-    let python = std::env::var_os("OPENAPI_VALIDATOR_PYTHON").unwrap_or_else(|| {
-        panic!(
-            "OPENAPI_VALIDATOR_PYTHON is not set: point it at a python with \
-             openapi-spec-validator (pip install openapi-spec-validator), or run \
-             scripts/test, which does"
-        )
-    });
+    let python = tools_python();
     let server = TestServer::start().await;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/validate_openapi.py");
     let url = server.url("/openapi.json");
@@ -378,4 +374,87 @@ async fn the_served_document_passes_an_independent_validator() {
         "the validator refused the document:\n{stdout}\n{stderr}"
     );
     assert!(stdout.starts_with("valid 3.1"), "{stdout}");
+}
+
+/// Python with the OpenAPI tools, or a loud failure.
+fn tools_python() -> std::ffi::OsString {
+    std::env::var_os("OPENAPI_VALIDATOR_PYTHON").unwrap_or_else(|| {
+        panic!(
+            "OPENAPI_VALIDATOR_PYTHON is not set: point it at a python with \
+             openapi-spec-validator and schemathesis (pip install openapi-spec-validator \
+             schemathesis), or run scripts/test, which does"
+        )
+    })
+}
+
+/// Runs schemathesis (from `python`) on the server's document for the
+/// operations `filters` select, with `token` as bearer on every request.
+fn schemathesis(python: &std::ffi::OsStr, base: &str, filters: &[&str], token: &str) {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
+    // It writes reports and caches where it runs.
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(python)
+        .current_dir(dir.path())
+        .args([
+            "-c",
+            "import sys; from schemathesis.cli import schemathesis; \
+             sys.argv[0] = 'schemathesis'; sys.exit(schemathesis())",
+            "--no-color",
+            "--config-file",
+        ])
+        .arg(scripts.join("schemathesis.toml"))
+        .args(["run", &format!("{base}/openapi.json"), "--url", base])
+        .args(["--max-examples", "10", "--generation-database", "none"])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args(filters)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "schemathesis found answers that differ from the document ({filters:?}):\n{stdout}\n{stderr}"
+    );
+    // Not vacuous: it generated and sent requests.
+    assert!(stdout.contains(" generated"), "{stdout}");
+}
+
+#[tokio::test]
+#[ignore = "needs Python with schemathesis: set OPENAPI_VALIDATOR_PYTHON (scripts/test does)"]
+async fn the_json_api_answers_as_its_document_says() {
+    let python = tools_python();
+    let server = TestServer::with(Options {
+        core: common::cheap_hashing(),
+        ..Options::default()
+    })
+    .await;
+    server.register("schemathesis").await;
+    let user = server.tokens("schemathesis").await.access;
+    let base = server.base.clone();
+    tokio::task::spawn_blocking(move || {
+        // The administration, verifier, discovery and operations endpoints
+        // (and the rest, which the admin token does not sign in to).
+        schemathesis(
+            &python,
+            &base,
+            &["--exclude-tag", "pages"],
+            common::ADMIN_TOKEN,
+        );
+        // The signed-in user's endpoints, with an access token.
+        schemathesis(
+            &python,
+            &base,
+            &[
+                "--include-tag",
+                "me",
+                "--include-tag",
+                "accounts",
+                "--include-tag",
+                "tokens",
+            ],
+            &user,
+        );
+    })
+    .await
+    .unwrap();
 }
