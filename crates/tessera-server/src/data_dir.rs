@@ -1,6 +1,11 @@
 //! The embedded store's directory: owner-only, with owner-only files (the
 //! database, its -wal and -shm, and the generated key-encryption key).
 //!
+//! Every process that opens the embedded store holds a shared lock on
+//! `<database>.lock` for as long as it has it open; `tessera restore` takes
+//! it exclusively, so it never swaps the file under a server or a command,
+//! and nothing opens the store while it does.
+//!
 //! A data directory that other users can enter is refused, not tightened:
 //! it may be a directory shared on purpose (a home directory, `.`), and
 //! whatever it held may already have been read. The operator fixes it with
@@ -65,6 +70,79 @@ pub fn of_database(path: &Path) -> PathBuf {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => PathBuf::from("."),
     }
+}
+
+/// A lock on the embedded store, released when dropped (or when the
+/// process ends, however it ends).
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: std::fs::File,
+}
+
+impl StoreLock {
+    /// Taken by every process that opens the database (`serve` and the
+    /// commands): any number of them at once, but not during a restore.
+    pub fn shared(database: &Path) -> anyhow::Result<Self> {
+        Self::take(database, false).map_err(|e| match e {
+            Taken::Held => anyhow::anyhow!(
+                "{} is being restored (`tessera restore` holds it); try again once it is done",
+                database.display()
+            ),
+            Taken::Failed(e) => e,
+        })
+    }
+
+    /// Taken by `tessera restore`: only while no other process has the
+    /// database open.
+    pub fn exclusive(database: &Path) -> anyhow::Result<Self> {
+        Self::take(database, true).map_err(|e| match e {
+            Taken::Held => anyhow::anyhow!(
+                "{} is in use: a tessera server (or another tessera command) has it open; \
+                 stop it first",
+                database.display()
+            ),
+            Taken::Failed(e) => e,
+        })
+    }
+
+    fn take(database: &Path, exclusive: bool) -> Result<Self, Taken> {
+        let mut name = database.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))
+            .map_err(Taken::Failed)?;
+        // flock(2) on Unix: held by the open file, released when it is
+        // closed, by the kernel if the process dies.
+        let taken = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match taken {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Taken::Held),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Taken::Failed(
+                    anyhow::Error::new(e).context(format!("cannot lock {}", path.display())),
+                ));
+            }
+        }
+        Ok(Self { _file: file })
+    }
+}
+
+enum Taken {
+    Held,
+    Failed(anyhow::Error),
 }
 
 /// The database holds password hashes and sealed signing keys: it and its
@@ -134,9 +212,7 @@ pub async fn key_encryption_key(
     let _ = std::fs::remove_file(&temporary);
     match written {
         Ok(()) => {
-            if let Ok(dir) = std::fs::File::open(data_dir) {
-                let _ = dir.sync_all();
-            }
+            sync_dir(data_dir);
             tracing::info!(
                 path = %path.display(),
                 kek = %kek.id(),
@@ -147,6 +223,15 @@ pub async fn key_encryption_key(
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key_file(&path)?
             .with_context(|| format!("{} vanished while starting", path.display())),
         Err(e) => Err(e).with_context(|| format!("cannot write {}", path.display())),
+    }
+}
+
+/// Makes the names just linked, renamed or removed in `dir` durable. Best
+/// effort: not every file system can sync a directory, and the data itself
+/// is already synced.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
     }
 }
 

@@ -61,6 +61,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let backend = wiring::open_store(&settings).await?;
     let core = wiring::domain(&settings, &backend, true).await?;
     tracing::info!(data_dir = %settings.data_dir.display(), "{}", backend.describe(&settings));
+    let signals = ShutdownSignals::install();
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %local, public_url = %settings.public_url, "listening on {scheme}://{local}");
 
@@ -99,8 +100,9 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         let handle = handle.clone();
         let draining = http.draining.clone();
         let drain = settings.shutdown_drain;
+        let mut signals = signals;
         tokio::spawn(async move {
-            shutdown_signal().await;
+            signals.next().await;
             draining.start();
             if !drain.is_zero() {
                 tracing::info!(
@@ -110,7 +112,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
                 // A second signal cuts the drain short.
                 tokio::select! {
                     () = tokio::time::sleep(drain) => {}
-                    () = shutdown_signal() => {}
+                    () = signals.next() => {}
                 }
             }
             tracing::info!("shutting down: finishing in-flight requests");
@@ -166,26 +168,50 @@ fn limit_http(
         .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// SIGINT (Ctrl-C) and SIGTERM, listened for from before the server says
+/// it is listening: a signal sent the moment it does is a shutdown, never
+/// the default action of killing the process.
+struct ShutdownSignals {
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                terminate: signal(SignalKind::terminate()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Resolves at the next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn on(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = on(&mut self.terminate) => {}
+                () = on(&mut self.interrupt) => {}
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }

@@ -17,6 +17,7 @@ use tessera_store_redis::{Redis, RedisLayer};
 use tessera_store_sqlite::SqliteStore;
 use tokio::task::JoinHandle;
 
+use crate::config::redact::url as redact;
 use crate::config::{Database, Settings};
 use crate::data_dir;
 
@@ -49,6 +50,8 @@ pub struct Backend {
     sqlite: Option<Arc<SqliteStore>>,
     postgres: Option<Arc<PgStore>>,
     redis: Option<Arc<Redis>>,
+    /// Held while the embedded store is open: no restore meanwhile.
+    _lock: Option<data_dir::StoreLock>,
 }
 
 impl Backend {
@@ -129,25 +132,14 @@ impl Backend {
     }
 }
 
-/// A URL without its password.
-fn redact(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, rest)), Some(at)) => {
-            let host = url.get(at + 1..).unwrap_or_default();
-            let user = rest.split(['@', ':']).next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// Opens the configured store, creating the embedded store's directory
 /// (owner-only; one that other users can reach is refused) and applying
 /// migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Backend> {
-    let (store, sqlite, postgres): (Arc<dyn Store>, _, _) = match &settings.database {
+    let (store, sqlite, postgres, lock): (Arc<dyn Store>, _, _, _) = match &settings.database {
         Database::Sqlite(path) => {
             data_dir::ensure_private_dir(&data_dir::of_database(path))?;
+            let lock = data_dir::StoreLock::shared(path)?;
             // Files left more open by an earlier version are closed before use.
             data_dir::restrict_database_files(path)?;
             let store = SqliteStore::open(path)
@@ -156,7 +148,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Backend> {
             store.migrate().await.context("cannot migrate the store")?;
             data_dir::restrict_database_files(path)?;
             let store = Arc::new(store);
-            (store.clone(), Some(store), None)
+            (store.clone(), Some(store), None, Some(lock))
         }
         Database::Postgres(url) => {
             let url = url.expose_secret();
@@ -168,7 +160,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Backend> {
                 .await
                 .context("cannot migrate the PostgreSQL store")?;
             let store = Arc::new(store);
-            (store.clone(), None, Some(store))
+            (store.clone(), None, Some(store), None)
         }
     };
     let (store, redis): (Arc<dyn Store>, _) = match &settings.redis {
@@ -186,6 +178,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Backend> {
         sqlite,
         postgres,
         redis,
+        _lock: lock,
     })
 }
 
@@ -270,7 +263,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{http_config, redact};
+    use super::http_config;
     use crate::config::Settings;
 
     #[test]
@@ -293,18 +286,5 @@ mod tests {
         assert!(!printed.contains(admin), "{printed}");
         assert!(!printed.contains(introspection), "{printed}");
         Ok(())
-    }
-
-    #[test]
-    fn passwords_never_reach_the_log() {
-        assert_eq!(
-            redact("postgres://u:secret@db:5432/x"),
-            "postgres://u:***@db:5432/x"
-        );
-        assert_eq!(
-            redact("redis://:secret@cache:6379"),
-            "redis://:***@cache:6379"
-        );
-        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
     }
 }

@@ -28,6 +28,8 @@ use tessera_store_sql::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub mod backup;
+
 /// The schema migrations, applied in order and recorded in `_sqlx_migrations`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

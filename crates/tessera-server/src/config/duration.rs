@@ -1,8 +1,10 @@
 //! Durations in configuration: `90s`, `30m`, `12h`, `14d`, and compounds
 //! such as `1h30m` or `500ms`.
 
-use serde::Deserialize;
+use std::fmt;
+
 use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// A duration written like `90s`, `30m`, `12h`, `14d`, `1h30m` or `500ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,5 +63,36 @@ impl<'de> Deserialize<'de> for ConfigDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
         ConfigDuration::parse(&raw).map_err(de::Error::custom)
+    }
+}
+
+impl fmt::Display for ConfigDuration {
+    /// The shortest form [`ConfigDuration::parse`] reads back: `30m`,
+    /// `1h30m`, `14d`, `500ms`, `0s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut left = self.0.whole_milliseconds().max(0);
+        if left == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, ms) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+            ("ms", 1),
+        ] {
+            let count = left / ms;
+            if count > 0 {
+                write!(f, "{count}{unit}")?;
+                left %= ms;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for ConfigDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }

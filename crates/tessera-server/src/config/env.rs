@@ -13,6 +13,33 @@ use super::ConfigError;
 /// Prefix of configuration environment variables.
 pub const ENV_PREFIX: &str = "TESSERA_";
 
+/// The one `TESSERA_` variable that is not a key: the configuration file
+/// itself (the `--config` option's variable).
+pub const CONFIG_FILE_VAR: &str = "TESSERA_CONFIG";
+
+/// The variable that sets a dotted key: `session.idle_timeout` is
+/// `TESSERA_SESSION__IDLE_TIMEOUT`.
+pub fn env_var(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
+
+/// The process's `TESSERA_*` variables. `std::env::vars` would panic on any
+/// variable that is not UTF-8, whoever set it; these are read as they are,
+/// others are none of the configuration's business. A value that is not
+/// UTF-8 keeps its replacement characters and is refused by the key's check.
+pub fn process_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| {
+            let name = name.into_string().ok()?;
+            name.starts_with(ENV_PREFIX)
+                .then(|| (name, value.to_string_lossy().into_owned()))
+        })
+        .collect()
+}
+
 /// Accepts a native value or its string form (environment variables are
 /// always strings).
 pub(super) fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -63,12 +90,16 @@ pub(super) fn overlay_env(
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
         };
+        if name == CONFIG_FILE_VAR {
+            continue;
+        }
         let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
         let key = path.join(".");
         if path.iter().any(String::is_empty) {
             return Err(ConfigError {
                 key,
                 env_var: Some(name),
+                file: None,
                 message: "malformed variable name".into(),
             });
         }
@@ -86,6 +117,7 @@ pub(super) fn overlay_env(
                     return Err(ConfigError {
                         key,
                         env_var: Some(name),
+                        file: None,
                         message: format!("`{parent}` is not a section"),
                     });
                 }

@@ -2,13 +2,13 @@
 //! sign-in redirect and `/login`'s `return_to` may send the browser back to
 //! (`forward_auth.allowed_hosts`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tessera_http::allowed_hosts::AllowedHosts;
 
 use super::ConfigError;
 use super::env::list;
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct ForwardAuthSection {
     #[serde(deserialize_with = "list")]

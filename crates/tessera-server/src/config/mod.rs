@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tessera_core::jwt::TokenPolicy;
 use tessera_core::key_wrap::KeyEncryptionKey;
 use tessera_core::keys::Algorithm;
@@ -23,41 +23,52 @@ use tessera_http::csrf::{OriginPolicy, origin_of};
 use zeroize::Zeroizing;
 
 mod duration;
+mod effective;
 mod env;
 mod forward_auth;
+mod keys;
+pub mod redact;
 mod sections;
+mod sources;
 #[cfg(test)]
 mod tests;
 mod ui;
 
 pub use duration::ConfigDuration;
+pub use env::{CONFIG_FILE_VAR, ENV_PREFIX, env_var, process_env};
+pub use keys::keys;
 pub use sections::Tls;
 
 use env::{list, overlay_env};
 use sections::{
     CookieSection, PasswordSection, RateLimitSection, SessionSection, TlsSection, TokenSection,
 };
+use sources::Sources;
 
 /// Longest `shutdown_drain`: past this, an orchestrator has long given up.
 const MAX_SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// A configuration error, naming the key (and variable) at fault.
+/// A configuration error, naming the key and where its value came from.
 #[derive(Debug, thiserror::Error)]
-#[error("configuration error at `{key}`{}: {message}", source_hint(.env_var))]
+#[error("configuration error at `{key}`{}: {message}", source_hint(.env_var, .file))]
 pub struct ConfigError {
     /// Dotted key path, e.g. `session.idle_timeout`.
     pub key: String,
     /// The environment variable the value came from, if it did.
     pub env_var: Option<String>,
+    /// The configuration file the value came from, if it did (and no
+    /// variable overrode it).
+    pub file: Option<PathBuf>,
     /// What is wrong.
     pub message: String,
 }
 
-fn source_hint(env_var: &Option<String>) -> String {
-    env_var
-        .as_ref()
-        .map(|v| format!(" (from {v})"))
-        .unwrap_or_default()
+fn source_hint(env_var: &Option<String>, file: &Option<PathBuf>) -> String {
+    match (env_var, file) {
+        (Some(var), _) => format!(" (from {var})"),
+        (None, Some(file)) => format!(" (in {})", file.display()),
+        (None, None) => String::new(),
+    }
 }
 
 impl ConfigError {
@@ -65,23 +76,31 @@ impl ConfigError {
         Self {
             key: key.to_owned(),
             env_var: None,
+            file: None,
             message: message.into(),
         }
     }
 }
 
-/// The configuration file's shape.
-#[derive(Debug, Deserialize)]
+/// The configuration file's shape. Serialised only for `tessera config
+/// check`: a secret field must say how it is redacted (a `SecretString`
+/// cannot be serialised otherwise).
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FileConfig {
     listen: String,
     public_url: Option<String>,
     data_dir: PathBuf,
+    #[serde(serialize_with = "redact::secret_url")]
     database_url: Option<SecretString>,
+    #[serde(serialize_with = "redact::secret_url")]
     redis_url: Option<SecretString>,
     redis_prefix: String,
+    #[serde(serialize_with = "redact::secret")]
     admin_token: Option<SecretString>,
+    #[serde(serialize_with = "redact::secret")]
     introspection_secret: Option<SecretString>,
+    #[serde(serialize_with = "redact::secret")]
     key_encryption_key: Option<SecretString>,
     key_encryption_key_file: Option<PathBuf>,
     #[serde(deserialize_with = "list")]
@@ -140,6 +159,16 @@ pub enum Database {
     /// A PostgreSQL database shared by every node (its URL may hold a
     /// password: never printed).
     Postgres(SecretString),
+}
+
+impl Database {
+    /// The embedded store's file, or `None` for PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Database::Sqlite(path) => Some(path),
+            Database::Postgres(_) => None,
+        }
+    }
 }
 
 /// The validated configuration.
@@ -208,48 +237,77 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut tree = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::at("--config", format!("cannot read {}: {e}", path.display()))
-                })?;
-                text.parse::<toml::Table>().map_err(|e| {
-                    ConfigError::at(
-                        "--config",
-                        format!("{} is not valid TOML: {e}", path.display()),
-                    )
-                })?
-            }
-            None => toml::Table::new(),
-        };
-        let from_env = overlay_env(&mut tree, env)?;
-        let parsed: FileConfig = serde_path_to_error::deserialize(toml::Value::Table(tree))
-            .map_err(|e| {
-                let mut key = e.path().to_string();
-                let message = e.inner().to_string();
-                // For an unknown key the path names its parent; name the key itself.
-                if let Some(unknown) = message
-                    .strip_prefix("unknown field `")
-                    .and_then(|rest| rest.split('`').next())
-                {
-                    if key == "." {
-                        key = unknown.to_owned();
-                    } else if key.rsplit('.').next() != Some(unknown) {
-                        key = format!("{key}.{unknown}");
-                    }
-                }
-                let env_var = from_env.get(&key).cloned();
-                ConfigError {
-                    key,
-                    env_var,
-                    message,
-                }
-            })?;
-        parsed.validate().map_err(|mut e| {
-            e.env_var = from_env.get(&e.key).cloned();
-            e
-        })
+        let (parsed, sources) = read(file, env)?;
+        parsed.validate().map_err(|e| sources.attribute(e))
     }
+
+    /// Loads as [`Settings::load`] does (what `serve` will run with), and
+    /// describes the effective configuration as TOML, each value with where
+    /// it came from and every secret redacted (`tessera config check`).
+    pub fn check(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Self, String), ConfigError> {
+        let (parsed, sources) = read(file, env)?;
+        let effective = toml::Table::try_from(&parsed).map_err(|e| {
+            ConfigError::at(
+                "--config",
+                format!("cannot describe the configuration: {e}"),
+            )
+        })?;
+        let settings = parsed.validate().map_err(|e| sources.attribute(e))?;
+        let text = effective::describe(effective, &settings, &sources);
+        Ok((settings, text))
+    }
+}
+
+/// The file, then the environment over it, into the file's shape (not yet
+/// validated), with where each key came from.
+fn read(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(FileConfig, Sources), ConfigError> {
+    let mut tree = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::at("--config", format!("cannot read {}: {e}", path.display()))
+            })?;
+            text.parse::<toml::Table>().map_err(|e| {
+                ConfigError::at(
+                    "--config",
+                    format!("{} is not valid TOML: {e}", path.display()),
+                )
+            })?
+        }
+        None => toml::Table::new(),
+    };
+    let file_keys = sources::keys_of(&tree);
+    let from_env = overlay_env(&mut tree, env)?;
+    let sources = Sources::new(file, file_keys, from_env);
+    let parsed: FileConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
+            let mut key = e.path().to_string();
+            let mut message = e.inner().to_string();
+            // For an unknown key the path names its parent; name the key itself.
+            if let Some(unknown) = message
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split('`').next())
+            {
+                if key == "." {
+                    key = unknown.to_owned();
+                } else if key.rsplit('.').next() != Some(unknown) {
+                    key = format!("{key}.{unknown}");
+                }
+                if let Some(meant) = keys::meant(&key) {
+                    message = format!(
+                        "unknown key; did you mean `{meant}` (variable {})?",
+                        env_var(&meant)
+                    );
+                }
+            }
+            sources.attribute(ConfigError::at(&key, message))
+        })?;
+    Ok((parsed, sources))
 }
 
 impl Settings {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tessera_core::jwt::TokenPolicy;
 use tessera_core::keys::Algorithm;
 use tessera_core::password::HashCost;
@@ -14,7 +14,7 @@ use tessera_http::cookie::{CookieConfig, SameSite};
 use super::env::lenient;
 use super::{ConfigDuration, ConfigError};
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct TlsSection {
     pub(super) cert: Option<PathBuf>,
@@ -57,7 +57,7 @@ impl TlsSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RateLimitSection {
     #[serde(deserialize_with = "lenient")]
@@ -106,7 +106,7 @@ impl RateLimitSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct TokenSection {
     pub(super) algorithm: String,
@@ -134,7 +134,7 @@ impl Default for TokenSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct SessionSection {
     pub(super) idle_timeout: ConfigDuration,
@@ -153,7 +153,7 @@ impl Default for SessionSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct CookieSection {
     pub(super) name: String,
@@ -175,7 +175,7 @@ impl Default for CookieSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct PasswordSection {
     #[serde(deserialize_with = "lenient")]

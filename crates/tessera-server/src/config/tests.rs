@@ -1,5 +1,7 @@
 //! Loading, overlaying and validating configuration.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -388,4 +390,202 @@ fn invalid_toml_names_the_file() {
     let (key, _, message) = error_key(load_toml("this is = = not toml", &[]));
     assert_eq!(key, "--config");
     assert!(message.contains("not valid TOML"), "{message}");
+}
+
+#[test]
+fn durations_print_as_they_parse() -> Result<(), String> {
+    for text in [
+        "0s", "45s", "30m", "12h", "14d", "1h30m", "500ms", "1d12h", "1m1s1ms",
+    ] {
+        let parsed = ConfigDuration::parse(text)?;
+        assert_eq!(parsed.to_string(), text);
+        assert_eq!(ConfigDuration::parse(&parsed.to_string())?, parsed);
+    }
+    assert_eq!(
+        ConfigDuration(time::Duration::seconds(3600)).to_string(),
+        "1h"
+    );
+    assert_eq!(ConfigDuration::parse("90s")?.to_string(), "1m30s");
+    Ok(())
+}
+
+#[test]
+fn errors_name_the_file_a_value_came_from() -> Result<(), ConfigError> {
+    let dir = tempfile::tempdir().map_err(|e| ConfigError::at("test", e.to_string()))?;
+    let path = dir.path().join("tessera.toml");
+    std::fs::write(&path, "[session]\nidle_timeout = \"soon\"\n")
+        .map_err(|e| ConfigError::at("test", e.to_string()))?;
+    let e = Settings::load(Some(&path), env(&[])).err();
+    let e = e.ok_or_else(|| ConfigError::at("test", "loaded"))?;
+    assert_eq!(e.file.as_deref(), Some(path.as_path()));
+    assert_eq!(e.env_var, None);
+    let message = e.to_string();
+    assert!(
+        message.contains("`session.idle_timeout`")
+            && message.contains(&format!("(in {})", path.display())),
+        "{message}"
+    );
+    // The variable wins, and is named instead.
+    let e = Settings::load(
+        Some(&path),
+        env(&[("TESSERA_SESSION__IDLE_TIMEOUT", "later")]),
+    )
+    .err()
+    .ok_or_else(|| ConfigError::at("test", "loaded"))?;
+    assert_eq!(e.file, None);
+    assert_eq!(e.env_var.as_deref(), Some("TESSERA_SESSION__IDLE_TIMEOUT"));
+    // A key nobody set is named without a source.
+    let e = Settings::load(None, env(&[("TESSERA_LISTEN", "0.0.0.0:8080")]))
+        .err()
+        .ok_or_else(|| ConfigError::at("test", "loaded"))?;
+    assert_eq!(
+        (e.key.as_str(), e.file, e.env_var),
+        ("public_url", None, None)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_misjoined_variable_gets_a_suggestion() {
+    let (key, var, message) = error_key(Settings::load(
+        None,
+        env(&[("TESSERA_RATE_LIMIT_WINDOW", "5m")]),
+    ));
+    assert_eq!(key, "rate_limit_window");
+    assert_eq!(var.as_deref(), Some("TESSERA_RATE_LIMIT_WINDOW"));
+    assert!(
+        message.contains("TESSERA_RATE_LIMIT__WINDOW") && message.contains("rate_limit.window"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_configuration_file_variable_is_not_a_key() -> Result<(), ConfigError> {
+    Settings::load(None, env(&[(CONFIG_FILE_VAR, "/etc/tessera/tessera.toml")]))?;
+    Ok(())
+}
+
+/// The value lines of `config check`'s text, as (dotted key, line), and
+/// the keys it says are not set.
+fn described(text: &str) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut section = String::new();
+    let mut values = BTreeMap::new();
+    let mut unset = Vec::new();
+    for line in text.lines() {
+        let dotted = |name: &str| {
+            if section.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{section}.{name}")
+            }
+        };
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = header.to_owned();
+        } else if let Some(name) = line
+            .strip_prefix("# ")
+            .and_then(|l| l.split_once(" is not set"))
+            .map(|(name, _)| name)
+        {
+            unset.push(dotted(name));
+        } else if let Some((name, _)) = line.split_once(" = ") {
+            values.insert(dotted(name), line.to_owned());
+        }
+    }
+    (values, unset)
+}
+
+#[test]
+fn check_describes_every_key_and_redacts_every_secret() -> Result<(), ConfigError> {
+    let kek = KeyEncryptionKey::generate().map_err(|e| ConfigError::at("test", e.to_string()))?;
+    let kek_text = kek.to_base64();
+    let admin = "admin-token-that-is-never-printed-0123456789";
+    let introspection = "introspection-secret-never-printed-0123456789";
+    let db_password = "db-password-never-printed";
+    let redis_password = "redis-password-never-printed";
+    let file = format!(
+        "public_url = \"https://auth.example.test\"\n\
+         admin_token = \"{admin}\"\n\
+         database_url = \"postgres://tessera:{db_password}@db:5432/tessera?sslmode=require\"\n\
+         [session]\nidle_timeout = \"1h30m\"\n"
+    );
+    let redis = format!("redis://:{redis_password}@cache:6379/0");
+    let dir = tempfile::tempdir().map_err(|e| ConfigError::at("test", e.to_string()))?;
+    let path = dir.path().join("tessera.toml");
+    std::fs::write(&path, file).map_err(|e| ConfigError::at("test", e.to_string()))?;
+    let (settings, text) = Settings::check(
+        Some(&path),
+        env(&[
+            ("TESSERA_INTROSPECTION_SECRET", introspection),
+            ("TESSERA_REDIS_URL", &redis),
+            ("TESSERA_KEY_ENCRYPTION_KEY", &kek_text),
+            ("TESSERA_TOKEN__ACCESS_TTL", "5m"),
+        ]),
+    )?;
+    assert!(settings.admin_token.is_some());
+    for secret in [
+        admin,
+        introspection,
+        db_password,
+        redis_password,
+        kek_text.trim_end_matches('='),
+    ] {
+        assert!(!text.contains(secret), "{secret} printed:\n{text}");
+    }
+
+    let (values, unset) = described(&text);
+    for key in keys() {
+        assert!(
+            values.contains_key(&key) || unset.contains(&key),
+            "{key} is not described:\n{text}"
+        );
+    }
+    let line = |key: &str| values.get(key).cloned().unwrap_or_default();
+    assert!(line("admin_token").contains("\"<redacted>\"  "), "{text}");
+    assert!(line("admin_token").ends_with("# file"), "{text}");
+    assert!(
+        line("introspection_secret").ends_with("# TESSERA_INTROSPECTION_SECRET"),
+        "{text}"
+    );
+    assert!(line("key_encryption_key").contains("<redacted>"), "{text}");
+    assert!(
+        line("database_url").contains("\"postgres://tessera:***@db:5432/tessera?sslmode=require\""),
+        "{text}"
+    );
+    assert!(
+        line("redis_url").contains("\"redis://:***@cache:6379/0\""),
+        "{text}"
+    );
+    assert!(line("session.idle_timeout").contains("\"1h30m\""), "{text}");
+    assert!(line("session.idle_timeout").ends_with("# file"), "{text}");
+    assert!(
+        line("token.access_ttl").ends_with("# TESSERA_TOKEN__ACCESS_TTL"),
+        "{text}"
+    );
+    assert!(line("listen").ends_with("# default"), "{text}");
+    assert!(
+        line("token.audience").contains("\"https://auth.example.test\""),
+        "derived values are shown: {text}"
+    );
+    assert!(unset.contains(&"tls.cert".to_owned()), "{text}");
+
+    // What is printed is TOML, and with the secrets left out it loads back
+    // to the same settings.
+    let printed: toml::Table = text
+        .parse()
+        .map_err(|e| ConfigError::at("test", format!("{e}")))?;
+    assert_eq!(
+        printed.get("session").and_then(|s| s.get("idle_timeout")),
+        Some(&toml::Value::String("1h30m".into()))
+    );
+    Ok(())
+}
+
+#[test]
+fn check_refuses_what_load_refuses() {
+    let (key, var, message) = error_key(
+        Settings::check(None, env(&[("TESSERA_COOKIE__SAME_SITE", "sometimes")])).map(|(s, _)| s),
+    );
+    assert_eq!(key, "cookie.same_site");
+    assert_eq!(var.as_deref(), Some("TESSERA_COOKIE__SAME_SITE"));
+    assert!(message.contains("sometimes"), "{message}");
 }

@@ -1,11 +1,11 @@
 //! The `[ui]` section: how the web pages look (`ui.title`, `ui.accent`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tessera_http::pages::ui::{Accent, UiConfig};
 
 use super::ConfigError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct UiSection {
     title: String,
