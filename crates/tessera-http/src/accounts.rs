@@ -24,6 +24,7 @@ pub struct Registration {
     /// 1–64 characters; compared case-insensitively after NFKC normalisation.
     username: String,
     /// 8–1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
 }
 
@@ -108,6 +109,7 @@ pub struct PasswordChange {
     /// The password now.
     current_password: String,
     /// The password from now on (8–1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     new_password: String,
 }
 

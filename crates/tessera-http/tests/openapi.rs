@@ -336,6 +336,21 @@ async fn errors_have_the_shapes_the_spec_names() {
 }
 
 #[tokio::test]
+async fn documented_password_limits_are_the_policy() {
+    use tessera_core::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+    let server = TestServer::start().await;
+    let (_, document) = fetch_document(&server).await;
+    let schemas = &document["components"]["schemas"];
+    for field in [
+        &schemas["Registration"]["properties"]["password"],
+        &schemas["PasswordChange"]["properties"]["new_password"],
+    ] {
+        assert_eq!(field["minLength"], MIN_PASSWORD_CHARS);
+        assert_eq!(field["maxLength"], MAX_PASSWORD_CHARS);
+    }
+}
+
+#[tokio::test]
 async fn a_problem_answered_matches_its_documented_type() {
     let server = TestServer::start().await;
     let (_, document) = fetch_document(&server).await;
