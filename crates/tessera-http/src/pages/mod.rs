@@ -70,6 +70,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = "default", response = crate::openapi::responses::OtherProblem),
     ),
 )]
-pub async fn asset(State(state): State<AppState>, ApiPath(file): ApiPath<String>) -> Response {
+async fn asset(State(state): State<AppState>, ApiPath(file): ApiPath<String>) -> Response {
     state.assets().response(&file)
 }
