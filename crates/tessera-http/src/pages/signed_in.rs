@@ -88,9 +88,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignedInForm<T> {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct NoFields {}
 
-/// What a signed-in form post carries, for the OAuth document: the form's
-/// own fields and the session's CSRF token, which [`SignedInForm`] takes
-/// out before typing the rest.
+/// A signed-in page's form post: the form's own fields and the session's
+/// CSRF token.
+// The OpenAPI document's view of what `SignedInForm` reads: it takes the
+// token out before typing the rest.
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct CsrfForm<T> {
     /// The session's CSRF token (the hidden field of the page's form).
