@@ -30,7 +30,10 @@ impl Node {
         progress(&format!("starting the {name} server"));
         let backend = wiring::open_store(&settings).await?;
         let core = wiring::domain(&settings, &backend, true).await?;
-        let mut tasks = backend.start_revocation_sync(core.revocations.clone());
+        let mut tasks = backend.start_revocation_sync(
+            core.revocations.clone(),
+            core.context.metrics().redis_availability(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("binding loopback")?;

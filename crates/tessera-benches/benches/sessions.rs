@@ -166,7 +166,10 @@ fn lookups(c: &mut Criterion) {
                     )
                     .await
                     .unwrap();
-                assert!(matches!(outcome, tessera_core::store::Rotation::Rotated(_)));
+                assert!(matches!(
+                    outcome,
+                    tessera_core::store::Rotation::Rotated(..)
+                ));
                 *current.borrow_mut() = next;
             })
         });

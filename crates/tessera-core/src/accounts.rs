@@ -166,6 +166,7 @@ impl Accounts {
                     end.end_session(current, client, why).await?;
                     return Err(CoreError::Unauthenticated);
                 }
+                event.log();
                 if end.end_session(current, client, why).await?.is_none() {
                     // Ended meanwhile (signed out elsewhere): no replacement either.
                     end.end_session(&replacement.id, client, why).await?;

@@ -111,6 +111,20 @@ impl AuditEvent {
             detail,
         }
     }
+
+    /// Writes the event to the log stream too (target `tessera::audit`),
+    /// once it is stored: operators see it where they see everything else.
+    pub fn log(&self) {
+        tracing::info!(
+            target: "tessera::audit",
+            event = %self.kind,
+            user_id = self.user_id.map(tracing::field::display),
+            ip = self.ip.map(tracing::field::display),
+            user_agent = self.user_agent.as_deref(),
+            detail = %self.detail,
+            "audit"
+        );
+    }
 }
 
 /// A stored event with its position in the log.

@@ -1,6 +1,7 @@
 //! [`Context`]: what every service shares — the store, the clock, the
-//! settings, the hashing pool, the in-process session cache — and the two
-//! helpers they all need: the audit write and the live-user lookup.
+//! settings, the hashing pool, the in-process session cache, the metrics —
+//! and the helpers they all need: the audit write (and its log line) and the
+//! live-user lookup.
 //!
 //! Services hold it by `Arc` and reach it by one pointer; it knows none of
 //! them.
@@ -15,6 +16,8 @@ use crate::client::ClientInfo;
 use crate::clock::Clock;
 use crate::config::TesseraConfig;
 use crate::error::CoreError;
+use crate::metered_store::MeteredStore;
+use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
 use crate::session_cache::SessionCache;
 use crate::store::Store;
@@ -27,6 +30,7 @@ pub struct Context {
     config: TesseraConfig,
     hasher: PasswordHasher,
     cache: SessionCache,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Context {
@@ -38,20 +42,34 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// The shared pieces over `store`; starts the hashing pool.
+    /// The shared pieces over `store` (timed, into a registry of its own);
+    /// starts the hashing pool.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: TesseraConfig,
     ) -> Result<Self, CoreError> {
-        let hasher = PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?;
+        let metrics = Metrics::new();
+        let hasher = PasswordHasher::new(config.hash_cost, config.hash_workers, config.hash_queue)?
+            .with_wait_histogram(metrics.hash_wait());
         Ok(Self {
-            store,
+            store: Arc::new(MeteredStore::new(store, metrics.clone())),
             clock,
             config,
             hasher,
             cache: SessionCache::new(),
+            metrics,
         })
+    }
+
+    /// This server's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// This server's metrics, to hold (the HTTP layer records requests).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// The current time by the injected clock, to the millisecond: the
@@ -118,6 +136,8 @@ impl Context {
         detail: serde_json::Value,
     ) -> Result<(), CoreError> {
         let event = AuditEvent::new(kind, user_id, client, self.now(), detail);
-        Ok(self.store.append_audit(&event).await?)
+        self.store.append_audit(&event).await?;
+        event.log();
+        Ok(())
     }
 }

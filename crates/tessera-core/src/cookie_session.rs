@@ -10,6 +10,7 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
+use crate::metrics::CacheKind;
 use crate::revocations::Revocations;
 use crate::secret::{Secret, SecretKind};
 use crate::session::{Authenticated, Session, SessionId, SessionKind};
@@ -115,6 +116,8 @@ impl CookieSessions {
             // attempt was being checked: what it proved no longer holds.
             return Err(CoreError::InvalidCredentials);
         }
+        event.log();
+        self.context.metrics().session_created(SessionKind::Cookie);
         Ok(SignedIn {
             user,
             session,
@@ -137,6 +140,9 @@ impl CookieSessions {
             .fresh()
             .ok()
             .and_then(|()| cache.cookie(&hash));
+        self.context
+            .metrics()
+            .cache_lookup(CacheKind::Session, cached.is_some());
         let mut session = match cached {
             Some(session) if revoked.is_session_revoked(session.id.as_str()) => {
                 cache.remove(&session);

@@ -448,6 +448,7 @@ pub async fn rewrap(
         }),
     );
     store.append_audit(&event).await?;
+    event.log();
     Ok(done)
 }
 

@@ -13,10 +13,10 @@
 //!    `user`, `session`, `password`, `attempt`, `rate_limit`, `audit`,
 //!    `client`, `oauth_client`, `consent`,
 //!    `authorization_code`, `error`, `keys`, `key_wrap`, `jwt`, `revocation`, `id_token`, `store`,
-//!    `session_cache`, `config`.
+//!    `session_cache`, `config`, `metrics`, `metered_store` (the store, timed).
 //! 2. **[`context::Context`]**: what every service shares (store, clock,
-//!    settings, hashing pool, session cache; the audit write and the
-//!    live-user lookup). It knows no service.
+//!    settings, hashing pool, session cache, metrics; the audit write and
+//!    the live-user lookup). It knows no service.
 //! 3. **Services other services use**: [`revocations::Revocations`],
 //!    [`signing_keys::SigningKeys`], [`sign_in_guard::SignInGuard`], then
 //!    [`session_end::SessionEnd`] (over `Revocations`).
@@ -25,7 +25,7 @@
 //!    [`user_sessions::UserSessions`], [`oauth_clients::OAuthClients`] (over `SigningKeys`),
 //!    [`authorization::Authorization`] (over `TokenSessions` and `OAuthClients`),
 //!    [`rp_logout::RpLogout`] (over `OAuthClients`),
-//!    [`health::Health`],
+//!    [`health::Health`], [`scrape::Scrape`] (what `/metrics` answers),
 //!    [`sweeper::Sweeper`], [`audit_log::AuditLog`].
 //! 5. **[`Tessera`]** (`tessera.rs`): builds them all over one store and
 //!    holds them; nothing below knows it.
@@ -51,6 +51,8 @@ pub mod id_token;
 pub mod jwt;
 pub mod key_wrap;
 pub mod keys;
+pub mod metered_store;
+pub mod metrics;
 pub mod oauth_client;
 pub mod oauth_clients;
 pub mod password;
@@ -58,6 +60,7 @@ pub mod rate_limit;
 pub mod revocation;
 pub mod revocations;
 pub mod rp_logout;
+pub mod scrape;
 pub mod secret;
 pub mod session;
 mod session_cache;

@@ -224,6 +224,8 @@ pub struct PasswordHasher {
     dummy_hash: Arc<String>,
     /// Argon2 verifications run so far (dummy ones included), for metrics.
     verifications: Arc<std::sync::atomic::AtomicU64>,
+    /// Where each hash's time in the queue is recorded.
+    wait: metrics::Histogram,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -266,7 +268,20 @@ impl PasswordHasher {
             pool: Arc::new(HashPool::start(policy, started.elapsed())?),
             dummy_hash: Arc::new(dummy_hash),
             verifications: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            wait: metrics::Histogram::noop(),
         })
+    }
+
+    /// The same hasher, recording each hash's time in the queue into `wait`.
+    pub fn with_wait_histogram(mut self, wait: metrics::Histogram) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Hashes waiting for a thread and hashes running now.
+    pub fn queue_depth(&self) -> (usize, usize) {
+        let state = self.pool.queue.lock();
+        (state.waiting.len(), state.running)
     }
 
     /// Hashes `password` into a PHC string.
@@ -327,12 +342,14 @@ impl PasswordHasher {
         T: Send + 'static,
     {
         let (done, result) = tokio::sync::oneshot::channel();
+        let (wait, queued) = (self.wait.clone(), Instant::now());
         let job: Job = Box::new(move || {
             // The caller has gone (its request timed out or its client
             // left): hashing for nobody would only delay the callers behind.
             if done.is_closed() {
                 return false;
             }
+            wait.record(queued.elapsed());
             let _ = done.send(work());
             true
         });

@@ -101,15 +101,27 @@ impl Revocations {
         Ok(())
     }
 
-    /// Stores revocations and applies them to this node's set at once.
+    /// Stores revocations and applies them to this node's set at once;
+    /// counts them under `reason` (`tessera_revocations_total`).
     pub(crate) async fn revoke(
         &self,
         entries: Vec<(RevocationKind, String, OffsetDateTime)>,
+        reason: &'static str,
     ) -> Result<(), CoreError> {
         if !entries.is_empty() {
             let stored = self.context.store().insert_revocations(&entries).await?;
             self.set.apply(&stored);
+            self.context
+                .metrics()
+                .revoked(reason, u64::try_from(stored.len()).unwrap_or(u64::MAX));
         }
         Ok(())
+    }
+
+    /// Entries in this node's set, and how long ago it was last brought up
+    /// to date from the store (for metrics).
+    pub fn status(&self) -> (usize, Duration) {
+        let synced = *self.synced.lock().unwrap_or_else(|p| p.into_inner());
+        (self.set.len(), synced.elapsed())
     }
 }

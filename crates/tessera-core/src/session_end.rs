@@ -31,6 +31,17 @@ pub enum Ending {
     RefreshReused,
 }
 
+impl Ending {
+    /// The word for it in metrics (`tessera_revocations_total{reason}`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::SignedOut => "signed_out",
+            Ending::Revoked(by) => by,
+            Ending::RefreshReused => "refresh_reused",
+        }
+    }
+}
+
 /// The one path by which sessions end.
 #[derive(Debug)]
 pub struct SessionEnd {
@@ -97,7 +108,7 @@ impl SessionEnd {
             .iter()
             .map(|s| (RevocationKind::Sid, s.id.as_str().to_owned(), until))
             .collect();
-        self.revocations.revoke(entries).await?;
+        self.revocations.revoke(entries, why.as_str()).await?;
         for session in sessions {
             let (id, kind) = (session.id.as_str(), session.kind.as_str());
             let (event, detail) = match why {

@@ -16,6 +16,7 @@ use crate::audit::AuditKind;
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
+use crate::metrics::SignInOutcome;
 use crate::password::Verified;
 use crate::rate_limit::{AttemptKeys, MAX_IP_BLOCK, STRIKE_MEMORY, address_key};
 use crate::user::{User, UserRecord};
@@ -66,14 +67,31 @@ impl SignInGuard {
         // Before any password work, and counted while in flight: a blocked
         // client costs no Argon2 run, and parallel guesses cannot overrun
         // the limit.
-        let admitted = self.reserve_attempt(&keys).await?;
+        let metrics = self.context.metrics();
+        let admitted = match self.reserve_attempt(&keys).await {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                if matches!(e, CoreError::RateLimited { .. }) {
+                    metrics.sign_in(SignInOutcome::Throttled);
+                }
+                return Err(e);
+            }
+        };
         let checked = self.verify_credentials(name.ok(), password, client).await;
         match &checked {
-            Ok(_) => self.attempt_succeeded(&keys).await?,
+            Ok(_) => {
+                self.attempt_succeeded(&keys).await?;
+                metrics.sign_in(SignInOutcome::Ok);
+            }
             Err(CoreError::InvalidCredentials) => {
                 self.attempt_failed(&keys, admitted, client).await?;
             }
-            Err(_) => self.attempt_abandoned(&keys).await,
+            Err(e) => {
+                if matches!(e, CoreError::Busy { .. }) {
+                    metrics.sign_in(SignInOutcome::Busy);
+                }
+                self.attempt_abandoned(&keys).await;
+            }
         }
         checked
     }
@@ -111,6 +129,10 @@ impl SignInGuard {
                 Ok(record)
             }
             (record, reason) => {
+                self.context.metrics().sign_in(match reason {
+                    Some("disabled") => SignInOutcome::Disabled,
+                    _ => SignInOutcome::WrongCredentials,
+                });
                 let user_id = record.map(|r| r.user.id);
                 self.context
                     .audit(

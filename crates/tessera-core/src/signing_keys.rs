@@ -19,6 +19,7 @@ use crate::id_token::{self, IdTokenClaims};
 use crate::jwt::{self, AccessClaims, TokenError};
 use crate::key_wrap::{self, KeyEncryptionKey};
 use crate::keys::{Algorithm, Jwk, KeyPurpose, Keyring, PreparedKey, SigningKey, StoredKey};
+use crate::metrics::CacheKind;
 use crate::store::Store;
 use tessera_verify::VerifiedCache;
 
@@ -84,7 +85,11 @@ impl SigningKeys {
     ) -> Result<Arc<AccessClaims>, TokenError> {
         let policy = &self.context.config().tokens;
         let leeway = policy.leeway.whole_seconds();
-        if let Some(claims) = self.verified.get(token, now.unix_timestamp() - leeway) {
+        let cached = self.verified.get(token, now.unix_timestamp() - leeway);
+        self.context
+            .metrics()
+            .cache_lookup(CacheKind::VerifiedToken, cached.is_some());
+        if let Some(claims) = cached {
             return Ok(claims);
         }
         let mut outcome = jwt::verify(&self.keyring(), policy, token, now);

@@ -112,9 +112,10 @@ pub trait Sessions: Send + Sync {
 /// What exchanging a refresh token did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was current (or replaced within the grace window): the
-    /// session now has the new token as its only current one.
-    Rotated(Session),
+    /// The token was current (or replaced within the grace window, as
+    /// [`Presented`] tells): the session now has the new token as its only
+    /// current one.
+    Rotated(Session, Presented),
     /// The token was replaced longer ago than the grace window: theft. The
     /// whole session has been deleted; here it is, for revocation and audit.
     Reused(Session),
@@ -122,6 +123,15 @@ pub enum Rotation {
     Expired,
     /// No such token.
     Unknown,
+}
+
+/// Which token an exchange that rotated was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    /// The session's current refresh token.
+    Current,
+    /// One replaced within the grace window (a retry, or parallel tabs).
+    WithinGrace,
 }
 
 /// Refresh tokens of token sessions. A session has exactly one current

@@ -17,6 +17,7 @@ use crate::key_wrap::KeyEncryptionKey;
 use crate::oauth_clients::OAuthClients;
 use crate::revocations::Revocations;
 use crate::rp_logout::RpLogout;
+use crate::scrape::Scrape;
 use crate::session_end::SessionEnd;
 use crate::sign_in_guard::SignInGuard;
 use crate::signing_keys::SigningKeys;
@@ -51,6 +52,8 @@ pub struct Tessera {
     pub revocations: Arc<Revocations>,
     /// Readiness.
     pub health: Health,
+    /// This server's metrics, as `/metrics` answers them.
+    pub scrape: Scrape,
     /// The sweep of expired rows.
     pub sweeper: Sweeper,
     /// Reading the audit log.
@@ -119,6 +122,7 @@ impl Tessera {
             ),
             user_sessions: UserSessions::new(context.clone(), session_end),
             health: Health::new(context.clone(), revocations.clone()),
+            scrape: Scrape::new(context.clone(), revocations.clone()),
             sweeper: Sweeper::new(context.clone(), revocations.clone()),
             audit_log: AuditLog::new(context.clone()),
             sign_in_guard,

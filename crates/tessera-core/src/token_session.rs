@@ -14,6 +14,7 @@ use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::jwt::{self, AccessClaims, TokenError};
+use crate::metrics::{CacheKind, RefreshOutcome};
 use crate::oauth_client::OAuthClient;
 use crate::revocation::RevocationKind;
 use crate::revocations::Revocations;
@@ -22,7 +23,7 @@ use crate::session::{Authenticated, Session, SessionId, SessionKind};
 use crate::session_end::{Ending, SessionEnd};
 use crate::sign_in_guard::SignInGuard;
 use crate::signing_keys::SigningKeys;
-use crate::store::{Rotation, StoreError};
+use crate::store::{Presented, Rotation, StoreError};
 use crate::user::{User, UserRecord};
 
 /// An access token and a refresh token for one token session.
@@ -190,6 +191,8 @@ impl TokenSessions {
             // Password changed or user disabled while this was checked.
             return Ok(None);
         }
+        event.log();
+        self.context.metrics().session_created(SessionKind::Token);
         if let Some((client_id, scope)) = for_client
             && let Err(e) = self
                 .context
@@ -257,9 +260,13 @@ impl TokenSessions {
         presented: &str,
         client: &ClientInfo,
     ) -> Result<TokenGrant, CoreError> {
+        let metrics = self.context.metrics();
         let invalid =
             || CoreError::InvalidGrant("the refresh token is invalid, expired or revoked".into());
-        let presented = Secret::parse(SecretKind::Refresh, presented).ok_or_else(invalid)?;
+        let Some(presented) = Secret::parse(SecretKind::Refresh, presented) else {
+            metrics.refresh(RefreshOutcome::Invalid);
+            return Err(invalid());
+        };
         let fresh = Secret::generate(SecretKind::Refresh)?;
         let policy = &self.context.config().tokens;
         let outcome = self
@@ -274,23 +281,33 @@ impl TokenSessions {
             )
             .await?;
         match outcome {
-            Rotation::Rotated(session) => match self.context.live_user(session.user_id).await {
-                Ok(user) => {
-                    // A client's session keeps its client and scope in
-                    // every access token.
-                    let for_client = self.client_of(&session.id).await?;
-                    self.grant(user.as_ref().clone(), session, fresh, for_client)
+            Rotation::Rotated(session, presented) => {
+                match self.context.live_user(session.user_id).await {
+                    Ok(user) => {
+                        // A client's session keeps its client and scope in
+                        // every access token.
+                        let for_client = self.client_of(&session.id).await?;
+                        let grant =
+                            self.grant(user.as_ref().clone(), session, fresh, for_client)?;
+                        metrics.refresh(match presented {
+                            Presented::Current => RefreshOutcome::Ok,
+                            Presented::WithinGrace => RefreshOutcome::GraceReuse,
+                        });
+                        Ok(grant)
+                    }
+                    Err(CoreError::Unauthenticated) => {
+                        // The user was disabled or deleted meanwhile.
+                        self.session_end
+                            .end_session(&session.id, client, Ending::Revoked("user_unavailable"))
+                            .await?;
+                        metrics.refresh(RefreshOutcome::Invalid);
+                        Err(invalid())
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(CoreError::Unauthenticated) => {
-                    // The user was disabled or deleted meanwhile.
-                    self.session_end
-                        .end_session(&session.id, client, Ending::Revoked("user_unavailable"))
-                        .await?;
-                    Err(invalid())
-                }
-                Err(e) => Err(e),
-            },
+            }
             Rotation::Reused(session) => {
+                metrics.refresh(RefreshOutcome::ReuseDetected);
                 // The store deleted it in the same transaction that saw the reuse.
                 self.session_end
                     .ended(
@@ -301,7 +318,10 @@ impl TokenSessions {
                     .await?;
                 Err(invalid())
             }
-            Rotation::Expired | Rotation::Unknown => Err(invalid()),
+            Rotation::Expired | Rotation::Unknown => {
+                metrics.refresh(RefreshOutcome::Invalid);
+                Err(invalid())
+            }
         }
     }
 
@@ -348,7 +368,11 @@ impl TokenSessions {
         let session_id = SessionId::parse(&claims.sid).ok_or(CoreError::Unauthenticated)?;
         // The token passed the revocation check, so a cached copy of its
         // session is still current.
-        let session = match self.context.cache().token(&session_id) {
+        let cached = self.context.cache().token(&session_id);
+        self.context
+            .metrics()
+            .cache_lookup(CacheKind::Session, cached.is_some());
+        let session = match cached {
             Some(session) => session,
             None => match self.context.store().session_by_id(&session_id).await? {
                 Some(s) if s.kind == SessionKind::Token && s.is_live(self.context.now()) => {
@@ -423,7 +447,10 @@ impl TokenSessions {
             // its sid goes into the set, once.
             let until = self.context.now() + self.context.config().tokens.revocation_ttl();
             self.revocations
-                .revoke(vec![(RevocationKind::Sid, claims.sid.clone(), until)])
+                .revoke(
+                    vec![(RevocationKind::Sid, claims.sid.clone(), until)],
+                    "token_revocation",
+                )
                 .await?;
         }
         Ok(())

@@ -17,6 +17,7 @@ pub mod csrf;
 pub mod forward_auth;
 pub mod health;
 pub mod input;
+pub mod metrics;
 pub mod middleware;
 pub mod my_consents;
 pub mod my_sessions;
@@ -44,11 +45,12 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::middleware::cors::CrossOriginLayer;
 use crate::middleware::host::HostCheckLayer;
 use crate::middleware::request_id::RequestIds;
+use crate::middleware::request_log::RequestLogLayer;
+use crate::middleware::request_metrics::RequestMetricsLayer;
 use crate::middleware::security_headers::SecurityHeaders;
 pub use state::{AppState, ForwardAuthConfig, HttpConfig};
 
@@ -56,8 +58,9 @@ pub use state::{AppState, ForwardAuthConfig, HttpConfig};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Paths answered whatever the request's `Host`: load balancers probe
-/// nodes by address, and these reveal nothing.
-const ANY_HOST_PATHS: &[&str] = &["/healthz", "/readyz"];
+/// nodes by address, and Prometheus scrapes them so; these reveal nothing
+/// (`/metrics` only to its token).
+const ANY_HOST_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
 /// Path prefixes whose form bodies are not searched for a CSRF token: the
 /// OAuth endpoints never read cookies, and the web pages read their forms
@@ -75,6 +78,7 @@ const OWN_FORM_PATHS: &[&str] = &[
 /// The whole HTTP API.
 pub fn app(state: AppState) -> Router {
     let hsts = state.http().hsts;
+    let request_metrics = RequestMetricsLayer::new(state.core().context.metrics_handle());
     let request_timeout = state.http().request_timeout.unwrap_or(REQUEST_TIMEOUT);
     // Browsers on the allowed origins (SPAs) may call the token endpoints and
     // /v1/me* across origins; nobody else gets CORS headers.
@@ -122,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(admin::revoke_sessions))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(metrics::metrics))
         .split_for_parts();
     openapi_document.fill(&openapi::finish(api, &state));
     router
@@ -131,8 +136,10 @@ pub fn app(state: AppState) -> Router {
         // call and clones each box per request, so one stack costs one clone.
         .layer(
             ServiceBuilder::new()
+                // Outermost, so the time counted is the client's.
+                .layer(request_metrics)
                 .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
-                .layer(TraceLayer::new_for_http())
+                .layer(RequestLogLayer)
                 .layer(PropagateRequestIdLayer::x_request_id())
                 // Outside the panic guard, so a 500 carries them too.
                 .layer(SecurityHeaders::layer(hsts))

@@ -25,6 +25,9 @@ pub struct HttpConfig {
     /// Bearer secret that lets resource servers introspect tokens and read
     /// the revocation feed, if configured (never printed).
     pub introspection_secret: Option<SecretString>,
+    /// Bearer secret of `/metrics`, if configured (never printed); the
+    /// admin token is accepted there too.
+    pub metrics_token: Option<SecretString>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
     /// Send `Strict-Transport-Security` (when serving HTTPS).

@@ -227,9 +227,16 @@ fn routes_are_registered_only_with_their_documentation() {
                 scan(&path, offenders);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                for needle in [".route(", ".route_service(", ".nest(", "routing::"] {
-                    if text.contains(needle) {
-                        offenders.push(format!("{}: {needle}", path.display()));
+                if text.contains("routing::") {
+                    offenders.push(format!("{}: axum::routing", path.display()));
+                }
+                // A router method given a path literal (other `route()`s,
+                // such as a request context's, take none).
+                for call in [".route(", ".route_service(", ".nest(", ".nest_service("] {
+                    for (at, _) in text.match_indices(call) {
+                        if text[at + call.len()..].trim_start().starts_with('"') {
+                            offenders.push(format!("{}: {call}", path.display()));
+                        }
                     }
                 }
             }

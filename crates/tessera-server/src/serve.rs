@@ -79,7 +79,10 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             }
         })
     };
-    let revocation_sync = backend.start_revocation_sync(core.revocations.clone());
+    let revocation_sync = backend.start_revocation_sync(
+        core.revocations.clone(),
+        core.context.metrics().redis_availability(),
+    );
     let key_reload = {
         let keys = core.signing_keys.clone();
         tokio::spawn(async move {

@@ -1,4 +1,4 @@
-//! Turning settings into running parts: logging, the store (embedded, or
+//! Turning settings into running parts: the store (embedded, or
 //! PostgreSQL with optional Redis), the domain service, the fan-out.
 
 use std::sync::Arc;
@@ -29,19 +29,6 @@ const REVOCATION_SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// Access tokens are refused (503) when the revocation set could not be
 /// refreshed for this long.
 pub const REVOCATION_MAX_STALENESS: Duration = Duration::from_secs(2);
-
-/// Logs to stderr, filtered by `RUST_LOG` if set, else by the `log` key.
-pub fn init_logging(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&settings.log))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
-}
 
 /// The opened store and the concrete parts behind it.
 pub struct Backend {
@@ -83,8 +70,13 @@ impl Backend {
     /// Keeps `revocations` current: on every push from another
     /// node (Redis pub/sub, else PostgreSQL NOTIFY) and at least four times
     /// a second from the store, so a lost push costs at most that delay.
-    /// With Redis, also pings it so the cache is flushed after an outage.
-    pub fn start_revocation_sync(&self, revocations: Arc<Revocations>) -> Vec<JoinHandle<()>> {
+    /// With Redis, also pings it so the cache is flushed after an outage,
+    /// and sets `redis_up` (`tessera_redis_up`) to what the ping found.
+    pub fn start_revocation_sync(
+        &self,
+        revocations: Arc<Revocations>,
+        redis_up: metrics::Gauge,
+    ) -> Vec<JoinHandle<()>> {
         let pushed = Arc::new(tokio::sync::Notify::new());
         let mut tasks = Vec::new();
         let notify = {
@@ -99,7 +91,8 @@ impl Backend {
                 loop {
                     tick.tick().await;
                     // Errors are logged where they arise; readiness reports them.
-                    let _ = redis.ping().await;
+                    let up = redis.ping().await.is_ok();
+                    redis_up.set(if up { 1.0 } else { 0.0 });
                 }
             }));
         } else if let Some(postgres) = &self.postgres {
@@ -240,6 +233,7 @@ pub fn http_config(settings: &Settings) -> HttpConfig {
         origins: settings.origins.clone(),
         admin_token: settings.admin_token.clone(),
         introspection_secret: settings.introspection_secret.clone(),
+        metrics_token: settings.metrics_token.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
         hsts: settings.tls.is_some(),
         request_timeout: None,

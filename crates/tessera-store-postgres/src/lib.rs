@@ -303,7 +303,7 @@ impl Dialect for PgDialect {
     async fn rotate_refresh(&self, pool: &PgPool, x: Exchange) -> StoreResult<Rotation> {
         let mut tx = pool.begin().await.map_err(unavailable)?;
         let outcome = exchange::<Self>(&mut tx, &x).await?;
-        if matches!(outcome, Rotation::Rotated(_) | Rotation::Reused(_)) {
+        if matches!(outcome, Rotation::Rotated(..) | Rotation::Reused(_)) {
             tx.commit().await.map_err(unavailable)?;
         }
         Ok(outcome)

@@ -686,7 +686,7 @@ impl RefreshTokens for RedisLayer {
             .rotate_refresh(presented, new, now, grace, idle_ttl)
             .await?;
         match &outcome {
-            Rotation::Rotated(session) => {
+            Rotation::Rotated(session, _) => {
                 self.bury(&[*presented], &[]).await;
                 self.forget(&session.id, None).await;
             }

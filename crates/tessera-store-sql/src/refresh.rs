@@ -6,7 +6,7 @@
 use tessera_core::audit::AuditEvent;
 use tessera_core::secret::SecretHash;
 use tessera_core::session::Session;
-use tessera_core::store::{Rotation, StoreResult, from_millis, to_millis};
+use tessera_core::store::{Presented, Rotation, StoreResult, from_millis, to_millis};
 use time::OffsetDateTime;
 
 use crate::dialect::{Dialect, Exchange};
@@ -81,7 +81,11 @@ pub async fn exchange<D: Dialect>(conn: &mut D::Conn, x: &Exchange) -> StoreResu
     session.secret_hash = x.new;
     session.last_seen_at = from_millis(to_millis(x.now))?;
     session.idle_expires_at = from_millis(to_millis(idle_expires_at))?;
-    Ok(Rotation::Rotated(session))
+    let presented = match replaced_at {
+        None => Presented::Current,
+        Some(_) => Presented::WithinGrace,
+    };
+    Ok(Rotation::Rotated(session, presented))
 }
 
 impl<D: Dialect> SqlStore<D> {

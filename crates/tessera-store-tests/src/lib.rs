@@ -23,7 +23,7 @@ use tessera_core::oauth_client::OAuthClient;
 use tessera_core::revocation::RevocationKind;
 use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::session::{Session, SessionId, SessionKind};
-use tessera_core::store::{Rotation, Store, StoreError};
+use tessera_core::store::{Presented, Rotation, Store, StoreError};
 use tessera_core::user::User;
 use tessera_core::username::Username;
 use time::{Duration, OffsetDateTime};
@@ -540,7 +540,8 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
         .await
         .unwrap()
     {
-        Rotation::Rotated(s) => {
+        Rotation::Rotated(s, presented) => {
+            assert_eq!(presented, Presented::Current);
             assert_eq!(s.id, session.id);
             assert_eq!(s.secret_hash, second.hash());
         }
@@ -561,7 +562,8 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
             .unwrap()
             .1
     );
-    // Within grace, the replaced token still rotates (and replaces the current one).
+    // Within grace, the replaced token still rotates (and replaces the
+    // current one), and the store says it was a replaced one.
     let third = Secret::generate(SecretKind::Refresh).unwrap();
     let t1 = t0 + Duration::seconds(5);
     assert!(matches!(
@@ -569,7 +571,7 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
             .rotate_refresh(&first.hash(), &third.hash(), t1, grace, idle)
             .await
             .unwrap(),
-        Rotation::Rotated(_)
+        Rotation::Rotated(_, Presented::WithinGrace)
     ));
     assert!(
         !store
@@ -674,7 +676,7 @@ pub async fn concurrent_refresh_rotations_stay_one_branch(store: Arc<dyn Store>)
     let mut current = 0;
     for result in results {
         let (outcome, new) = result.unwrap();
-        assert!(matches!(outcome, Rotation::Rotated(_)), "{outcome:?}");
+        assert!(matches!(outcome, Rotation::Rotated(..)), "{outcome:?}");
         if store
             .session_by_refresh(&new.hash())
             .await

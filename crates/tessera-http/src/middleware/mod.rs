@@ -8,4 +8,6 @@ pub mod edit_response;
 pub mod form_token;
 pub mod host;
 pub mod request_id;
+pub mod request_log;
+pub mod request_metrics;
 pub mod security_headers;

@@ -39,6 +39,8 @@ pub const BEARER: &str = "bearer";
 pub const ADMIN_TOKEN: &str = "admin_token";
 /// Security scheme: the configured `introspection_secret`.
 pub const INTROSPECTION_SECRET: &str = "introspection_secret";
+/// Security scheme: the configured `metrics_token`.
+pub const METRICS_TOKEN: &str = "metrics_token";
 /// Security scheme: an OAuth client's id and secret (`client_secret_basic`).
 pub const CLIENT_BASIC: &str = "client_basic";
 
@@ -120,6 +122,10 @@ impl Modify for SecuritySchemes {
             (
                 INTROSPECTION_SECRET,
                 bearer("The `introspection_secret` from the configuration."),
+            ),
+            (
+                METRICS_TOKEN,
+                bearer("The `metrics_token` from the configuration."),
             ),
             (
                 CLIENT_BASIC,

@@ -26,6 +26,7 @@ pub mod oauth;
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
 pub const INTROSPECTION_SECRET: &str = "test-introspection-secret-0123456789abcdef";
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789abcdef0123456";
 
 /// Knobs for a test server.
 #[derive(Default)]
@@ -102,6 +103,7 @@ impl TestServer {
             origins: OriginPolicy::new(Some(&base), &options.allowed_origins).unwrap(),
             admin_token: Some(ADMIN_TOKEN.into()),
             introspection_secret: Some(INTROSPECTION_SECRET.into()),
+            metrics_token: Some(METRICS_TOKEN.into()),
             trusted_proxies: options.trusted_proxies.clone(),
             hsts: options.hsts,
             request_timeout: options.request_timeout,

@@ -101,6 +101,8 @@ pub struct FileConfig {
     #[serde(serialize_with = "redact::secret")]
     introspection_secret: Option<SecretString>,
     #[serde(serialize_with = "redact::secret")]
+    metrics_token: Option<SecretString>,
+    #[serde(serialize_with = "redact::secret")]
     key_encryption_key: Option<SecretString>,
     key_encryption_key_file: Option<PathBuf>,
     #[serde(deserialize_with = "list")]
@@ -111,6 +113,7 @@ pub struct FileConfig {
     hosts: Vec<String>,
     log: String,
     shutdown_drain: ConfigDuration,
+    log_format: LogFormat,
     session: SessionSection,
     cookie: CookieSection,
     password: PasswordSection,
@@ -132,6 +135,7 @@ impl Default for FileConfig {
             redis_prefix: "tessera:".into(),
             admin_token: None,
             introspection_secret: None,
+            metrics_token: None,
             key_encryption_key: None,
             key_encryption_key_file: None,
             allowed_origins: Vec::new(),
@@ -139,6 +143,7 @@ impl Default for FileConfig {
             hosts: Vec::new(),
             log: "info".into(),
             shutdown_drain: ConfigDuration(time::Duration::ZERO),
+            log_format: LogFormat::Text,
             session: SessionSection::default(),
             cookie: CookieSection::default(),
             password: PasswordSection::default(),
@@ -149,6 +154,16 @@ impl Default for FileConfig {
             forward_auth: forward_auth::ForwardAuthSection::default(),
         }
     }
+}
+
+/// How log lines are written (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Where data lives.
@@ -194,6 +209,8 @@ pub struct Settings {
     pub admin_token: Option<SecretString>,
     /// Bearer secret for introspection and the revocation feed.
     pub introspection_secret: Option<SecretString>,
+    /// Bearer secret for `/metrics`.
+    pub metrics_token: Option<SecretString>,
     /// The key that seals signing keys at rest, when configured (else the
     /// embedded store keeps a generated one in the data directory).
     pub key_encryption_key: Option<KeyEncryptionKey>,
@@ -214,6 +231,8 @@ pub struct Settings {
     /// How long a stopping node keeps serving while it drains (`/readyz`
     /// 503, `Connection: close`) before it stops accepting connections.
     pub shutdown_drain: std::time::Duration,
+    /// Text or JSON lines.
+    pub log_format: LogFormat,
     /// Cookie session lifetimes.
     pub session: SessionPolicy,
     /// Session cookie attributes.
@@ -378,6 +397,7 @@ impl FileConfig {
         for (key, secret) in [
             ("admin_token", &self.admin_token),
             ("introspection_secret", &self.introspection_secret),
+            ("metrics_token", &self.metrics_token),
         ] {
             if let Some(secret) = secret
                 && secret.expose_secret().chars().count() < 32
@@ -456,6 +476,7 @@ impl FileConfig {
             redis,
             admin_token: self.admin_token,
             introspection_secret: self.introspection_secret,
+            metrics_token: self.metrics_token,
             key_encryption_key,
             tokens,
             algorithm,
@@ -465,6 +486,7 @@ impl FileConfig {
             trusted_proxies,
             log: self.log,
             shutdown_drain,
+            log_format: self.log_format,
             session,
             cookie,
             origins,

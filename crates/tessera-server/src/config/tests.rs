@@ -19,6 +19,14 @@ fn load_toml(text: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError>
 }
 
 #[test]
+fn logs_are_text_unless_json_is_asked_for() -> Result<(), ConfigError> {
+    assert_eq!(Settings::load(None, env(&[]))?.log_format, LogFormat::Text);
+    let s = load_toml("log_format = \"json\"", &[])?;
+    assert_eq!(s.log_format, LogFormat::Json);
+    Ok(())
+}
+
+#[test]
 fn defaults_need_no_configuration() -> Result<(), ConfigError> {
     let s = Settings::load(None, env(&[("PATH", "/bin")]))?;
     assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
@@ -239,6 +247,8 @@ fn bad_values_are_named() {
             &[("TESSERA_INTROSPECTION_SECRET", "short")],
             "introspection_secret",
         ),
+        ("", &[("TESSERA_METRICS_TOKEN", "short")], "metrics_token"),
+        ("", &[("TESSERA_LOG_FORMAT", "xml")], "log_format"),
         (
             "",
             &[("TESSERA_KEY_ENCRYPTION_KEY", "not base64!")],
@@ -361,23 +371,26 @@ fn printing_the_settings_shows_no_secret() -> Result<(), ConfigError> {
     let secrets = [
         "admin-token-that-is-never-printed-0123456789",
         "introspection-secret-never-printed-0123456789",
+        "metrics-token-that-is-never-printed-0123456789",
         "db-password-never-printed",
         "redis-password-never-printed",
         kek_text.trim_end_matches('='),
     ];
-    let database = format!("postgres://tessera:{}@db:5432/tessera", secrets[2]);
-    let redis = format!("redis://:{}@cache:6379", secrets[3]);
+    let database = format!("postgres://tessera:{}@db:5432/tessera", secrets[3]);
+    let redis = format!("redis://:{}@cache:6379", secrets[4]);
     let s = Settings::load(
         None,
         env(&[
             ("TESSERA_ADMIN_TOKEN", secrets[0]),
             ("TESSERA_INTROSPECTION_SECRET", secrets[1]),
+            ("TESSERA_METRICS_TOKEN", secrets[2]),
             ("TESSERA_DATABASE_URL", &database),
             ("TESSERA_REDIS_URL", &redis),
             ("TESSERA_KEY_ENCRYPTION_KEY", &kek_text),
         ]),
     )?;
     assert!(s.admin_token.is_some() && s.key_encryption_key.is_some());
+    assert!(s.metrics_token.is_some());
     let printed = format!("{s:?} {s:#?}");
     for secret in secrets {
         assert!(!printed.contains(secret), "{secret} printed: {printed}");

@@ -159,7 +159,13 @@ impl Server {
             let address = line
                 .split("listening on ")
                 .nth(1)
-                .map(|rest| rest.split_whitespace().next().unwrap().to_owned());
+                // Text ends the URL with white space, JSON with a quote.
+                .map(|rest| {
+                    rest.split(|c: char| c.is_whitespace() || c == '"')
+                        .next()
+                        .unwrap()
+                        .to_owned()
+                });
             seen.push(line);
             if let Some(address) = address {
                 break address;
