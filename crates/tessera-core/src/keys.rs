@@ -229,6 +229,7 @@ impl SigningKey {
 
 /// A public key in JWK form (RFC 7517), as published in the JWKS.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwk {
     /// Key type: `OKP`, `EC` or `RSA`.
     pub kty: &'static str,

@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 
 /// What a revocation names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RevocationKind {
     /// A session: every token carrying this `sid`.
@@ -40,6 +41,7 @@ impl RevocationKind {
 
 /// One revocation, as stored and as published to verifiers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Revocation {
     /// Position in the store's log; the cursor of `GET /v1/revocations`.
     pub seq: i64,

@@ -12,26 +12,59 @@ use zeroize::Zeroizing;
 
 use crate::auth::{AccountCaller, Carrier, Client};
 use crate::input::Input;
+use crate::openapi::responses as r;
+use crate::problem::ProblemBody as Problem;
 use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
 use crate::views::UserView;
 
 /// `POST /v1/users` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Registration {
+    /// 1–64 characters; compared case-insensitively after NFKC normalisation.
     username: String,
+    /// 8–1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
 }
 
-#[derive(Serialize)]
+/// A new account.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Registered {
+    /// User id.
     id: Uuid,
+    /// The username as written.
     username: String,
+    /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
 }
 
 /// `POST /v1/users`: self-service registration.
+///
+/// Rate-limited per client address.
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "accounts",
+    request_body(content(
+        (Registration = "application/json"),
+        (Registration = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 201, description = "The account is created", body = Registered),
+        (status = 400, description = "A username or password the rules refuse (`invalid-username`, `weak-password`, with the reason), or an unreadable body (`invalid-request`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 403, response = r::CsrfRefused),
+        (status = 409, description = "The username is taken (`username-taken`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = r::BodyTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 429, response = r::RateLimited),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn register(
     State(state): State<AppState>,
     Client(client): Client,
@@ -53,19 +86,61 @@ pub async fn register(
 }
 
 /// `GET /v1/me`: the signed-in user, by cookie or bearer token.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "accounts",
+    security(("session_cookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The signed-in user", body = UserView),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AccountRefused),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn me(AccountCaller(caller): AccountCaller) -> Json<UserView> {
     Json(UserView::from(caller.auth.user.as_ref()))
 }
 
 /// `POST /v1/me/password` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordChange {
+    /// The password now.
     current_password: String,
+    /// The password from now on (8–1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     new_password: String,
 }
 
 /// `POST /v1/me/password`: checks the current password, sets the new one,
 /// revokes every other session and rotates the current one.
+///
+/// A cookie session gets its new cookie in `Set-Cookie`.
+#[utoipa::path(
+    post,
+    path = "/v1/me/password",
+    tag = "accounts",
+    request_body(content(
+        (PasswordChange = "application/json"),
+        (PasswordChange = "application/x-www-form-urlencoded"),
+    )),
+    security(("session_cookie" = [], "csrf_token" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed; every other session is revoked",
+            headers(("Set-Cookie" = String, description = "The rotated session cookie (cookie sessions)"))),
+        (status = 400, description = "A new password the rules refuse (`weak-password`), or an unreadable body (`invalid-request`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, description = "The current password is wrong (`wrong-password`), the origin or CSRF checks failed, or an application's token (`insufficient-scope`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = r::BodyTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 429, response = r::RateLimited),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Client};
 use crate::input::{ApiPath, ApiQuery};
+use crate::openapi::responses as r;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::views::AdminUserView;
@@ -29,33 +30,62 @@ fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
 }
 
 /// `GET /v1/admin/audit` query.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Only events older than this id (`next_before` of the previous page).
     before: Option<i64>,
+    /// Events in the page (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
+/// One audit event.
+#[derive(Serialize, utoipa::ToSchema)]
 struct AuditEntry {
+    /// Position in the log.
     id: i64,
+    /// What happened (`session.created`, `token.refresh_reused`, ...).
     kind: String,
+    /// The user concerned, if any.
     user_id: Option<Uuid>,
+    /// The client's address.
     ip: Option<String>,
+    /// The client's user agent.
     user_agent: Option<String>,
+    /// When.
     #[serde(with = "time::serde::rfc3339")]
     at: OffsetDateTime,
+    /// The event's details.
+    #[schema(value_type = Object)]
     detail: serde_json::Value,
 }
 
 /// A page of the audit log.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
+    /// Newest first.
     events: Vec<AuditEntry>,
     /// Pass as `before` to get the next (older) page; absent on the last page.
     next_before: Option<i64>,
 }
 
 /// `GET /v1/admin/audit?before=&limit=`: newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit",
+    tag = "admin",
+    params(AuditQuery),
+    security(("admin_token" = []), ("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "A page of the audit log", body = AuditPage),
+        (status = 400, response = r::InvalidRequest),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AdminRefused),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn audit(
     State(state): State<AppState>,
     _admin: Admin,
@@ -85,21 +115,41 @@ pub async fn audit(
 }
 
 /// `GET /v1/admin/users` query.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsersQuery {
+    /// Only users after this normalised username (`next_after` of the previous page).
     after: Option<String>,
+    /// Users in the page (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
 /// A page of users.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UsersPage {
+    /// By normalised username.
     users: Vec<AdminUserView>,
     /// Pass as `after` to get the next page; absent on the last page.
     next_after: Option<String>,
 }
 
 /// `GET /v1/admin/users?after=&limit=`: by normalised username.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/users",
+    tag = "admin",
+    params(UsersQuery),
+    security(("admin_token" = []), ("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "A page of users", body = UsersPage),
+        (status = 400, response = r::InvalidRequest),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AdminRefused),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn users(
     State(state): State<AppState>,
     _admin: Admin,
@@ -125,6 +175,21 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `POST /v1/admin/users/{id}/disable`: blocks sign-in and revokes every session.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users/{id}/disable",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    security(("admin_token" = []), ("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "Disabled; every session of the user is revoked"),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AdminRefused),
+        (status = 404, response = r::NotFound),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn disable(
     State(state): State<AppState>,
     Client(client): Client,
@@ -135,6 +200,21 @@ pub async fn disable(
 }
 
 /// `POST /v1/admin/users/{id}/enable`: allows sign-in again.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users/{id}/enable",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    security(("admin_token" = []), ("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "Enabled"),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AdminRefused),
+        (status = 404, response = r::NotFound),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn enable(
     State(state): State<AppState>,
     Client(client): Client,
@@ -159,6 +239,21 @@ async fn set_disabled(
 }
 
 /// `DELETE /v1/admin/users/{id}/sessions`: signs the user out everywhere.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/users/{id}/sessions",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    security(("admin_token" = []), ("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "Every session of the user is revoked"),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AdminRefused),
+        (status = 404, response = r::NotFound),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn revoke_sessions(
     State(state): State<AppState>,
     Client(client): Client,
@@ -181,17 +276,23 @@ pub async fn revoke_sessions(
 }
 
 /// A signing key as administrators see it (never its private part).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct KeyView {
+    /// Key id (the JWT header's `kid`).
     kid: String,
+    /// `EdDSA`, `ES256`, `RS256` or `HS256`.
     algorithm: &'static str,
     /// `access`, or `id_token` for the RS256 key that signs only ID tokens.
     purpose: &'static str,
+    /// Whether it signs new tokens.
     current: bool,
+    /// When it was made.
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    /// When a newer key replaced it.
     #[serde(with = "time::serde::rfc3339::option")]
     retired_at: Option<OffsetDateTime>,
+    /// When it leaves the key set (the last token it signed has expired).
     #[serde(with = "time::serde::rfc3339::option")]
     expires_at: Option<OffsetDateTime>,
 }
@@ -211,6 +312,19 @@ impl From<&StoredKey> for KeyView {
 }
 
 /// `GET /v1/admin/keys`: every stored signing key, current first.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/keys",
+    tag = "admin",
+    security(("admin_token" = []), ("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The signing keys", body = Vec<KeyView>),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AdminRefused),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn keys(
     State(state): State<AppState>,
     _admin: Admin,
@@ -221,6 +335,19 @@ pub async fn keys(
 
 /// `POST /v1/admin/keys/rotate`: a new signing key becomes current; the old
 /// one stays in the JWKS until the tokens it signed have expired.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/keys/rotate",
+    tag = "admin",
+    security(("admin_token" = []), ("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "The new current key", body = KeyView),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AdminRefused),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn rotate_keys(
     State(state): State<AppState>,
     Client(client): Client,

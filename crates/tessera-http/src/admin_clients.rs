@@ -14,35 +14,52 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Client};
 use crate::input::{ApiPath, Input};
+use crate::openapi::responses as r;
 use crate::problem::ApiError;
+use crate::problem::ProblemBody as Problem;
 use crate::state::AppState;
 
 /// `POST /v1/admin/clients` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientRequest {
+    /// The name users see on the consent page and their account page.
     name: String,
+    /// The redirect URIs an authorization may name (exact match).
     redirect_uris: Vec<String>,
+    /// A public client (SPA, mobile) has no secret.
     public: bool,
+    /// Where `/v1/logout` may send the browser back to.
     #[serde(default)]
     post_logout_redirect_uris: Vec<String>,
+    /// A first-party client: no consent page, and its tokens may manage the account.
     #[serde(default)]
     skip_consent: bool,
+    /// The ID tokens' algorithm (default RS256).
     id_token_signed_response_alg: Option<String>,
 }
 
 /// A client as administrators see it (never its secret's hash).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ClientView {
+    /// The client's id.
     client_id: Uuid,
+    /// Its name.
     name: String,
+    /// Its redirect URIs.
     redirect_uris: Vec<String>,
+    /// Its post-logout redirect URIs.
     post_logout_redirect_uris: Vec<String>,
+    /// Whether it is public (no secret).
     public: bool,
+    /// `none` (public) or `client_secret_basic` (`client_secret_post` is accepted too).
     token_endpoint_auth_method: &'static str,
+    /// Whether it is first-party.
     skip_consent: bool,
+    /// The ID tokens' algorithm, when not the default.
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token_signed_response_alg: Option<&'static str>,
+    /// When it was registered.
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
 }
@@ -68,15 +85,37 @@ impl From<&OAuthClient> for ClientView {
 }
 
 /// The registration answer: the view and, once, the secret.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = RegisteredClient)]
 struct Registered {
     #[serde(flatten)]
     client: ClientView,
+    /// A confidential client's secret: shown this once, stored hashed.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret: Option<String>,
 }
 
 /// `POST /v1/admin/clients` → 201 `{client_id, client_secret?, ...}`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/clients",
+    operation_id = "register_client",
+    tag = "admin",
+    request_body = ClientRequest,
+    security(("admin_token" = []), ("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 201, description = "Registered", body = Registered,
+            headers(("Cache-Control" = String, description = "`no-store`: the secret is shown once"))),
+        (status = 400, description = "Metadata the rules refuse (`invalid-client-metadata`, with the reason), or an unreadable body (`invalid-request`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AdminRefused),
+        (status = 413, response = r::BodyTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn register(
     State(state): State<AppState>,
     Client(by): Client,
@@ -112,6 +151,20 @@ pub async fn register(
 }
 
 /// `GET /v1/admin/clients`: every client, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/clients",
+    operation_id = "list_clients",
+    tag = "admin",
+    security(("admin_token" = []), ("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The OAuth clients", body = Vec<ClientView>),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AdminRefused),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: Admin,
@@ -121,6 +174,22 @@ pub async fn list(
 }
 
 /// `DELETE /v1/admin/clients/{id}` → 204; every session it holds ends.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/clients/{id}",
+    operation_id = "remove_client",
+    tag = "admin",
+    params(("id" = String, Path, description = "The client's id (a UUID)")),
+    security(("admin_token" = []), ("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "Removed; every session it held is revoked"),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AdminRefused),
+        (status = 404, response = r::NotFound),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn remove(
     State(state): State<AppState>,
     Client(by): Client,

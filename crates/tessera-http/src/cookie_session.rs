@@ -9,30 +9,62 @@ use zeroize::Zeroizing;
 
 use crate::auth::{Carrier, Client, cookie_caller, cookie_session, csrf_checked};
 use crate::input::{Input, form_bool};
+use crate::openapi::responses as r;
+use crate::problem::ProblemBody as Problem;
 use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
 use crate::views::{SessionView, UserView};
 
 /// `POST /v1/session` body (JSON or form).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SignIn {
+    /// The username.
     username: String,
+    /// The password.
     password: String,
+    /// Keep the session for `session.remember_me_timeout` (a form's
+    /// checkbox `on` counts as true).
     #[serde(default, deserialize_with = "form_bool")]
     remember_me: bool,
 }
 
 /// What sign-in and `GET /v1/session` answer.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionBody {
+    /// The signed-in user.
     user: UserView,
+    /// The cookie's session.
     session: SessionView,
+    /// The session's CSRF token: send it as `X-CSRF-Token` (or a
+    /// `csrf_token` form field) with every request but GET, HEAD and OPTIONS.
     csrf_token: String,
 }
 
 /// `POST /v1/session`: checks the password and starts a new cookie session.
 /// Sessions named by cookies already on the request are ended first, so a
 /// planted cookie never becomes a signed-in one.
+#[utoipa::path(
+    post,
+    path = "/v1/session",
+    tag = "sessions",
+    request_body(content(
+        (SignIn = "application/json"),
+        (SignIn = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Signed in", body = SessionBody,
+            headers(("Set-Cookie" = String, description = "The new session cookie"))),
+        (status = 400, response = r::InvalidRequest),
+        (status = 401, description = "The username or password is wrong (`invalid-credentials`); which one, or whether the user exists, is not told",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 403, response = r::CsrfRefused),
+        (status = 413, response = r::BodyTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 429, response = r::RateLimited),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn sign_in(
     State(state): State<AppState>,
     Client(client): Client,
@@ -69,6 +101,18 @@ pub async fn sign_in(
 
 /// `GET /v1/session`: the cookie's session and its CSRF token (an
 /// `Authorization` header beside the cookie does not change which).
+#[utoipa::path(
+    get,
+    path = "/v1/session",
+    tag = "sessions",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The cookie's session", body = SessionBody),
+        (status = 401, response = r::Unauthenticated),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn current(
     State(state): State<AppState>,
     request: Request,
@@ -98,6 +142,21 @@ pub async fn current(
 /// just clears the cookie; with one, the CSRF checks apply. A request that
 /// also carries a bearer token is refused: ending the cookie's session
 /// would answer success while the token's session lives on.
+#[utoipa::path(
+    delete,
+    path = "/v1/session",
+    tag = "sessions",
+    security(("session_cookie" = [], "csrf_token" = []), ()),
+    responses(
+        (status = 204, description = "Signed out (or there was no session); the cookie is cleared",
+            headers(("Set-Cookie" = String, description = "Clears the session cookie"))),
+        (status = 400, description = "An `Authorization` header beside the cookie (`ambiguous-credentials`): a token's session ends at `/v1/token/revoke`",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 403, response = r::CsrfRefused),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn sign_out(
     State(state): State<AppState>,
     request: Request,

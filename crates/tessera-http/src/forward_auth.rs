@@ -44,7 +44,42 @@ const FORWARDED_PROTO: &str = "x-forwarded-proto";
 const FORWARDED_HOST: &str = "x-forwarded-host";
 const FORWARDED_URI: &str = "x-forwarded-uri";
 
-/// `GET /v1/auth/forward[?role=R]`.
+/// `GET /v1/auth/forward[?role=R]`: forward authentication for reverse proxies.
+///
+/// Answers with headers only, never a body: 200 lets the request through,
+/// 401 and 403 refuse it, and a 302 sends a browser to sign in and come
+/// back (only from a trusted proxy, for an `Accept` naming `text/html`,
+/// and for an original URL on a host of `forward_auth.allowed_hosts`).
+#[utoipa::path(
+    get,
+    path = "/v1/auth/forward",
+    tag = "verifiers",
+    params(
+        ("role" = Option<Vec<String>>, Query, explode = true, description = "A role the user must hold (may repeat: every one is required)"),
+        ("X-Forwarded-Proto" = Option<String>, Header, description = "The original request's scheme (Traefik, Caddy)"),
+        ("X-Forwarded-Host" = Option<String>, Header, description = "The original request's host"),
+        ("X-Forwarded-Uri" = Option<String>, Header, description = "The original request's path and query"),
+        ("X-Original-URL" = Option<String>, Header, description = "The original URL, absolute (nginx `auth_request`) or a path"),
+        ("Accept" = Option<String>, Header, description = "A browser's, naming `text/html`, may be redirected to sign in"),
+    ),
+    security(("session_cookie" = []), ("bearer" = []), ()),
+    responses(
+        (status = 200, description = "Signed in (and holding every role asked for): let the request through",
+            headers(
+                ("X-Tessera-User-Id" = String, description = "The user's id (a UUID, the tokens' `sub`)"),
+                ("X-Tessera-Username" = String, description = "The username as the user wrote it"),
+                ("X-Tessera-Roles" = String, description = "The user's roles, comma-separated; present and empty when none"),
+                ("X-Tessera-Session-Id" = String, description = "The session's public id"),
+            )),
+        (status = 302, description = "Not signed in, a browser on an allowed host: sign in and come back",
+            headers(("Location" = String, description = "`<public_url>/login?return_to=<original URL>`"))),
+        (status = 401, description = "Not signed in (no body)"),
+        (status = 403, description = "Signed in without a role asked for (no body)"),
+        (status = 500, description = "The server failed (no body)"),
+        (status = 503, description = "The store cannot be reached (no body)",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn forward(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
     let mut response = match Caller::from_request_parts(&mut parts, &state).await {

@@ -22,6 +22,7 @@ pub mod middleware;
 pub mod my_consents;
 pub mod my_sessions;
 pub mod oauth;
+pub mod openapi;
 pub mod pages;
 pub mod problem;
 pub mod revocations;
@@ -35,8 +36,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
 use http::StatusCode;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -79,63 +82,54 @@ pub fn app(state: AppState) -> Router {
     let request_timeout = state.http().request_timeout.unwrap_or(REQUEST_TIMEOUT);
     // Browsers on the allowed origins (SPAs) may call the token endpoints and
     // /v1/me* across origins; nobody else gets CORS headers.
-    let cross_origin = Router::new()
-        .route("/v1/me", get(accounts::me))
-        .route("/v1/me/password", post(accounts::change_password))
-        .route(
-            "/v1/me/sessions",
-            get(my_sessions::list).delete(my_sessions::revoke_many),
-        )
-        .route("/v1/me/sessions/{id}", delete(my_sessions::revoke_one))
-        .route("/v1/me/consents", get(my_consents::list))
-        .route("/v1/me/consents/{client_id}", delete(my_consents::revoke))
-        .route("/v1/token", post(oauth::token))
-        .route("/v1/token/revoke", post(oauth::revoke))
-        .route("/v1/token/introspect", post(oauth::introspect))
-        .route("/v1/userinfo", get(userinfo::userinfo))
-        // Set before the layers so that preflight OPTIONS, which no handler
-        // takes, still passes through the CORS layer.
-        .method_not_allowed_fallback(problem::method_not_allowed)
-        .layer(CrossOriginLayer::new(&state.http().origins.allowed));
-    Router::new()
+    let cross_origin = OpenApiRouter::new()
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::change_password))
+        .routes(routes!(my_sessions::list, my_sessions::revoke_many))
+        .routes(routes!(my_sessions::revoke_one))
+        .routes(routes!(my_consents::list))
+        .routes(routes!(my_consents::revoke))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::introspect))
+        .routes(routes!(userinfo::userinfo));
+    // Set before the layers so that preflight OPTIONS, which no handler
+    // takes, still passes through the CORS layer.
+    let cross_origin = openapi::map_router(cross_origin, |router| {
+        router.method_not_allowed_fallback(problem::method_not_allowed)
+    })
+    .layer(CrossOriginLayer::new(&state.http().origins.allowed));
+    let (openapi_route, openapi_document) = openapi::route();
+    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(cross_origin)
         .merge(pages::routes())
-        .route("/v1/users", post(accounts::register))
-        .route(
-            "/v1/session",
-            post(cookie_session::sign_in)
-                .get(cookie_session::current)
-                .delete(cookie_session::sign_out),
-        )
-        .route("/v1/revocations", get(revocations::revocations))
-        .route("/v1/auth/forward", get(forward_auth::forward))
-        .route("/.well-known/jwks.json", get(well_known::jwks))
-        .route(
-            "/.well-known/openid-configuration",
-            get(well_known::openid_configuration),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(well_known::openid_configuration),
-        )
-        .route("/v1/admin/keys", get(admin::keys))
-        .route("/v1/admin/keys/rotate", post(admin::rotate_keys))
-        .route("/v1/admin/audit", get(admin::audit))
-        .route(
-            "/v1/admin/clients",
-            get(admin_clients::list).post(admin_clients::register),
-        )
-        .route("/v1/admin/clients/{id}", delete(admin_clients::remove))
-        .route("/v1/admin/users", get(admin::users))
-        .route("/v1/admin/users/{id}/disable", post(admin::disable))
-        .route("/v1/admin/users/{id}/enable", post(admin::enable))
-        .route(
-            "/v1/admin/users/{id}/sessions",
-            delete(admin::revoke_sessions),
-        )
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::metrics))
+        .merge(openapi_route)
+        .routes(routes!(accounts::register))
+        .routes(routes!(
+            cookie_session::sign_in,
+            cookie_session::current,
+            cookie_session::sign_out
+        ))
+        .routes(routes!(revocations::revocations))
+        .routes(routes!(forward_auth::forward))
+        .routes(routes!(well_known::jwks))
+        .routes(routes!(well_known::openid_configuration))
+        .routes(routes!(well_known::oauth_authorization_server))
+        .routes(routes!(admin::keys))
+        .routes(routes!(admin::rotate_keys))
+        .routes(routes!(admin::audit))
+        .routes(routes!(admin_clients::list, admin_clients::register))
+        .routes(routes!(admin_clients::remove))
+        .routes(routes!(admin::users))
+        .routes(routes!(admin::disable))
+        .routes(routes!(admin::enable))
+        .routes(routes!(admin::revoke_sessions))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::metrics))
+        .split_for_parts();
+    openapi_document.fill(&openapi::finish(api, &state));
+    router
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         // Outermost first, in one `layer` call: axum boxes the stack at every

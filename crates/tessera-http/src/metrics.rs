@@ -10,13 +10,29 @@ use secrecy::ExposeSecret as _;
 use tessera_core::secret::constant_time_str_eq;
 
 use crate::auth::bearer;
+use crate::openapi::responses as r;
 use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
 
 /// The media type of the text exposition format, version 0.0.4.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// `GET /metrics`.
+/// `GET /metrics`: every series, prefixed `tessera_`, in the Prometheus
+/// text format.
+///
+/// Answered whatever the request's `Host`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    security(("metrics_token" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The series (text exposition format 0.0.4)",
+            body = String, content_type = "text/plain"),
+        (status = 401, response = r::Unauthenticated),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let http = state.http();
     // Each configured token compared in constant time, both always.

@@ -8,11 +8,28 @@ use serde::Deserialize;
 
 use crate::auth::{AccountCaller, Caller, Carrier, Client};
 use crate::input::{ApiPath, ApiQuery};
+use crate::openapi::responses as r;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::views::SessionView;
 
-/// `GET /v1/me/sessions`.
+/// `GET /v1/me/sessions`: every session of the signed-in user, both kinds.
+///
+/// A session an OAuth client holds carries `client_id` and `client_name`.
+#[utoipa::path(
+    get,
+    path = "/v1/me/sessions",
+    operation_id = "list_my_sessions",
+    tag = "me",
+    security(("session_cookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The user's sessions", body = Vec<SessionView>),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AccountRefused),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     AccountCaller(caller): AccountCaller,
@@ -28,6 +45,26 @@ pub async fn list(
 }
 
 /// `DELETE /v1/me/sessions/{id}`: 404 unless it is one of the caller's.
+///
+/// Ending the caller's own cookie session also clears the cookie.
+#[utoipa::path(
+    delete,
+    path = "/v1/me/sessions/{id}",
+    operation_id = "revoke_my_session",
+    tag = "me",
+    params(("id" = String, Path, description = "The session's public id")),
+    security(("session_cookie" = [], "csrf_token" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked",
+            headers(("Set-Cookie" = String, description = "Clears the cookie when it was this cookie's session"))),
+        (status = 400, response = r::InvalidRequest),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AccountRefused),
+        (status = 404, response = r::NotFound),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn revoke_one(
     State(state): State<AppState>,
     Client(client): Client,
@@ -47,20 +84,42 @@ pub async fn revoke_one(
 }
 
 /// Which sessions `DELETE /v1/me/sessions` ends.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum Scope {
+    /// Every session but the caller's: sign out other devices.
     Others,
+    /// Every session, the caller's too: sign out everywhere.
     All,
 }
 
 /// `DELETE /v1/me/sessions` query.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ScopeQuery {
+    /// `others` or `all` (required).
+    #[param(required = true, inline)]
     scope: Option<Scope>,
 }
 
 /// `DELETE /v1/me/sessions?scope=others|all`.
+#[utoipa::path(
+    delete,
+    path = "/v1/me/sessions",
+    operation_id = "revoke_my_sessions",
+    tag = "me",
+    params(ScopeQuery),
+    security(("session_cookie" = [], "csrf_token" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked",
+            headers(("Set-Cookie" = String, description = "Clears the cookie (`scope=all` with a cookie session)"))),
+        (status = 400, response = r::InvalidRequest),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AccountRefused),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn revoke_many(
     State(state): State<AppState>,
     Client(client): Client,

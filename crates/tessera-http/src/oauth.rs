@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tessera_core::CoreError;
 use tessera_core::oauth_client::OAuthClient;
 use tessera_core::secret::constant_time_str_eq;
@@ -22,17 +21,51 @@ use crate::input::Input;
 use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
 
+/// The `error` codes the token endpoints answer (RFC 6749 §5.2, RFC 7009,
+/// RFC 7662, RFC 6750 §3.1, and RFC 8628's `slow_down` with `Retry-After`).
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[schema(as = OAuthErrorCode)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A field missing, malformed or repeated; a body refused.
+    InvalidRequest,
+    /// A wrong password, or a code or refresh token unknown, expired, used or replaced.
+    InvalidGrant,
+    /// The client could not be authenticated (or, at introspection, the caller).
+    InvalidClient,
+    /// A `grant_type` not served.
+    UnsupportedGrantType,
+    /// Too many attempts: wait `Retry-After` seconds.
+    SlowDown,
+    /// The store or the password hashing is unavailable for now.
+    TemporarilyUnavailable,
+    /// The server failed.
+    ServerError,
+    /// Introspection by a caller that may not introspect.
+    InsufficientScope,
+}
+
+/// An RFC 6749 §5.2 error body.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OAuthError)]
+pub struct OAuthErrorBody<'a> {
+    /// The error code.
+    error: ErrorCode,
+    /// What went wrong, for people.
+    error_description: &'a str,
+}
+
 /// An RFC 6749 §5.2 error answer.
 #[derive(Debug)]
 pub struct OAuthError {
     status: StatusCode,
-    error: &'static str,
+    error: ErrorCode,
     description: String,
     retry_after: Option<u64>,
 }
 
 impl OAuthError {
-    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+    fn new(status: StatusCode, error: ErrorCode, description: impl Into<String>) -> Self {
         Self {
             status,
             error,
@@ -42,13 +75,20 @@ impl OAuthError {
     }
 
     fn invalid_request(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            description,
+        )
     }
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.error, "error_description": self.description });
+        let body = OAuthErrorBody {
+            error: self.error,
+            error_description: &self.description,
+        };
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -70,12 +110,14 @@ impl From<ApiError> for OAuthError {
     fn from(e: ApiError) -> Self {
         let mut error = match e.status() {
             StatusCode::SERVICE_UNAVAILABLE => {
-                Self::new(e.status(), "temporarily_unavailable", e.detail())
+                Self::new(e.status(), ErrorCode::TemporarilyUnavailable, e.detail())
             }
             // RFC 8628's registered "slow_down": wait Retry-After seconds.
-            StatusCode::TOO_MANY_REQUESTS => Self::new(e.status(), "slow_down", e.detail()),
-            status if status.is_server_error() => Self::new(status, "server_error", e.detail()),
-            status => Self::new(status, "invalid_request", e.detail()),
+            StatusCode::TOO_MANY_REQUESTS => Self::new(e.status(), ErrorCode::SlowDown, e.detail()),
+            status if status.is_server_error() => {
+                Self::new(status, ErrorCode::ServerError, e.detail())
+            }
+            status => Self::new(status, ErrorCode::InvalidRequest, e.detail()),
         };
         error.retry_after = e.retry_after();
         error
@@ -87,18 +129,20 @@ impl From<CoreError> for OAuthError {
         match e {
             CoreError::InvalidCredentials => Self::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "the username or password is wrong",
             ),
-            CoreError::InvalidGrant(description) => {
-                Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
-            }
+            CoreError::InvalidGrant(description) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidGrant,
+                description,
+            ),
             CoreError::Store(StoreError::Duplicate) => {
-                Self::new(StatusCode::CONFLICT, "invalid_request", "conflict")
+                Self::new(StatusCode::CONFLICT, ErrorCode::InvalidRequest, "conflict")
             }
             CoreError::InvalidClient => Self::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_client",
+                ErrorCode::InvalidClient,
                 "the client could not be authenticated",
             ),
             other => ApiError::from(other).into(),
@@ -149,7 +193,7 @@ fn client_credentials(
     let invalid_client = || {
         OAuthError::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_client",
+            ErrorCode::InvalidClient,
             "the client could not be authenticated",
         )
     };
@@ -195,19 +239,29 @@ fn client_credentials(
 
 /// The fields any token endpoint may receive; all optional, so that a
 /// missing one gets a precise `invalid_request`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct TokenForm {
+    /// `authorization_code`, `password` or `refresh_token` (`/v1/token`).
     grant_type: Option<String>,
+    /// The password grant's username.
     username: Option<String>,
+    /// The password grant's password.
     password: Option<String>,
+    /// The refresh grant's refresh token.
     refresh_token: Option<String>,
+    /// The token to revoke or introspect.
     token: Option<String>,
+    /// The authorization code.
     code: Option<String>,
+    /// The redirect URI the code was issued for.
     redirect_uri: Option<String>,
+    /// The PKCE verifier of the code's challenge.
     code_verifier: Option<String>,
+    /// The OAuth client (`none` and `client_secret_post`).
     client_id: Option<String>,
+    /// A confidential client's secret (`client_secret_post`).
     client_secret: Option<String>,
-    // Accepted and ignored: RFC 7009 lets the server search every kind.
+    /// Accepted and ignored: RFC 7009 lets the server search every kind.
     #[serde(rename = "token_type_hint")]
     _token_type_hint: Option<String>,
 }
@@ -218,15 +272,24 @@ fn required(value: Option<String>, name: &str) -> Result<String, OAuthError> {
         .ok_or_else(|| OAuthError::invalid_request(format!("`{name}` is required")))
 }
 
-#[derive(Serialize)]
+/// A token pair (RFC 6749 §5.1).
+#[derive(Serialize, utoipa::ToSchema)]
 struct TokenResponse {
+    /// The access token (a JWT).
     access_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
     token_type: &'static str,
+    /// Seconds until the access token expires.
     expires_in: i64,
+    /// The refresh token: single use, each use answers a new pair.
     refresh_token: String,
+    /// The session's public id (the tokens' `sid`).
     session_id: String,
+    /// The ID token, when the authorization asked for `openid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
+    /// The granted scopes (authorization-code grant).
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
 }
@@ -254,6 +317,29 @@ fn with_id_token(grant: TokenGrant, id_token: Option<String>, scope: Option<Stri
 
 /// `POST /v1/token`: `grant_type=authorization_code`, `password` or
 /// `refresh_token`.
+///
+/// A refresh token is single-use: each use answers a new pair, and a
+/// replaced one presented after the grace window ends its whole session
+/// (`invalid_grant`). A confidential client authenticates with HTTP Basic
+/// or `client_id` and `client_secret` in the body.
+#[utoipa::path(
+    post,
+    path = "/v1/token",
+    tag = "tokens",
+    request_body(content(
+        (TokenForm = "application/x-www-form-urlencoded"),
+        (TokenForm = "application/json"),
+    )),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "A new token pair", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"),
+                    ("Pragma" = String, description = "`no-cache`"))),
+        (status = 400, response = crate::openapi::responses::OAuthBadRequest),
+        (status = 401, response = crate::openapi::responses::OAuthInvalidClient),
+        (status = "default", response = crate::openapi::responses::OAuthOther),
+    ),
+)]
 pub async fn token(
     State(state): State<AppState>,
     Client(client): Client,
@@ -284,7 +370,7 @@ pub async fn token(
         "password" if !state.core().context.config().password_grant => {
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 "the password grant is switched off: use the authorization code flow",
             ));
         }
@@ -308,7 +394,7 @@ pub async fn token(
         _ => {
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 "grant_type must be `authorization_code`, `password` or `refresh_token`",
             ));
         }
@@ -318,6 +404,23 @@ pub async fn token(
 
 /// `POST /v1/token/revoke` (RFC 7009): always 200 for a well-formed request,
 /// whether or not the token meant anything.
+///
+/// `token` is a refresh or an access token; its session is revoked.
+#[utoipa::path(
+    post,
+    path = "/v1/token/revoke",
+    operation_id = "revoke_token",
+    tag = "tokens",
+    request_body(content(
+        (TokenForm = "application/x-www-form-urlencoded"),
+        (TokenForm = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (no body)"),
+        (status = 400, response = crate::openapi::responses::OAuthBadRequest),
+        (status = "default", response = crate::openapi::responses::OAuthOther),
+    ),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     Client(client): Client,
@@ -332,8 +435,67 @@ pub async fn revoke(
     Ok(StatusCode::OK.into_response())
 }
 
+/// What a token is (RFC 7662 §2.2): `{"active": false}` alone for one that
+/// means nothing (unknown, expired, revoked), else its facts.
+#[derive(Serialize, Default, utoipa::ToSchema)]
+#[schema(as = Introspection)]
+struct IntrospectionBody {
+    /// Whether the token is valid now.
+    active: bool,
+    /// `access_token` or `refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(examples("access_token", "refresh_token"))]
+    token_type: Option<&'static str>,
+    /// Issuer (access tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    /// The user's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    /// Audience (access tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+    /// The username (refresh tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    /// Issued at (Unix seconds): for a refresh token, its session's start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    /// Expiry (Unix seconds): for a refresh token, its session's idle expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    /// The access token's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
+    /// The session's public id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
+    /// The user's roles when the access token was minted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<String>>,
+}
+
 /// `POST /v1/token/introspect` (RFC 7662): for resource servers holding the
 /// introspection secret, and for administrators.
+#[utoipa::path(
+    post,
+    path = "/v1/token/introspect",
+    tag = "tokens",
+    request_body(content(
+        (TokenForm = "application/x-www-form-urlencoded"),
+        (TokenForm = "application/json"),
+    )),
+    security(("introspection_secret" = []), ("admin_token" = []), ("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "What the token is", body = IntrospectionBody,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = crate::openapi::responses::OAuthBadRequest),
+        (status = 401, response = crate::openapi::responses::OAuthInvalidClient),
+        (status = 403, description = "`insufficient_scope`: the caller is signed in but neither holds the introspection secret nor is an administrator",
+            body = crate::oauth::OAuthErrorBody),
+        (status = "default", response = crate::openapi::responses::OAuthOther),
+    ),
+)]
 pub async fn introspect(
     State(state): State<AppState>,
     request: Request,
@@ -345,30 +507,32 @@ pub async fn introspect(
     let input = Input::<TokenForm>::from_request(Request::from_parts(parts, body), &state).await;
     let token = required(input?.value.token, "token")?;
     let body = match state.core().token_sessions.introspect(&token).await? {
-        Introspection::Inactive => json!({ "active": false }),
-        Introspection::Access(claims) => json!({
-            "active": true,
-            "token_type": "access_token",
-            "iss": claims.iss,
-            "sub": claims.sub,
-            "aud": claims.aud,
-            "iat": claims.iat,
-            "exp": claims.exp,
-            "jti": claims.jti,
-            "sid": claims.sid,
-            "roles": claims.roles,
-        }),
-        Introspection::Refresh { session, user } => json!({
-            "active": true,
-            "token_type": "refresh_token",
-            "sub": user.id.to_string(),
-            "username": user.username.display(),
-            "sid": session.id.as_str(),
-            "iat": session.created_at.unix_timestamp(),
-            "exp": session.expires_at().unix_timestamp(),
-        }),
+        Introspection::Inactive => IntrospectionBody::default(),
+        Introspection::Access(claims) => IntrospectionBody {
+            active: true,
+            token_type: Some("access_token"),
+            iss: Some(claims.iss),
+            sub: Some(claims.sub),
+            aud: Some(claims.aud),
+            iat: Some(claims.iat),
+            exp: Some(claims.exp),
+            jti: Some(claims.jti),
+            sid: Some(claims.sid),
+            roles: Some(claims.roles),
+            username: None,
+        },
+        Introspection::Refresh { session, user } => IntrospectionBody {
+            active: true,
+            token_type: Some("refresh_token"),
+            sub: Some(user.id.to_string()),
+            username: Some(user.username.display().to_owned()),
+            sid: Some(session.id.as_str().to_owned()),
+            iat: Some(session.created_at.unix_timestamp()),
+            exp: Some(session.expires_at().unix_timestamp()),
+            ..IntrospectionBody::default()
+        },
     };
-    let mut response = Json::<Value>(body).into_response();
+    let mut response = Json(body).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -404,12 +568,16 @@ pub async fn authorize_verifier(
 /// The OAuth form of a verifier-authorisation failure (RFC 7662 §2.3).
 fn verifier_error(e: ApiError) -> OAuthError {
     match e.status() {
-        StatusCode::UNAUTHORIZED => {
-            OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", e.detail())
-        }
-        StatusCode::FORBIDDEN => {
-            OAuthError::new(StatusCode::FORBIDDEN, "insufficient_scope", e.detail())
-        }
+        StatusCode::UNAUTHORIZED => OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidClient,
+            e.detail(),
+        ),
+        StatusCode::FORBIDDEN => OAuthError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InsufficientScope,
+            e.detail(),
+        ),
         _ => e.into(),
     }
 }

@@ -73,6 +73,41 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    /// Every kind, for the OpenAPI document's list of problem types.
+    pub const ALL: [ProblemKind; 26] = [
+        Self::InvalidRequest,
+        Self::InvalidClientMetadata,
+        Self::InvalidUsername,
+        Self::WeakPassword,
+        Self::AmbiguousCredentials,
+        Self::Unauthenticated,
+        Self::InvalidCredentials,
+        Self::WrongPassword,
+        Self::NotAdmin,
+        Self::NotVerifier,
+        Self::InsufficientScope,
+        Self::ForeignOrigin,
+        Self::CsrfTokenMissing,
+        Self::CsrfTokenInvalid,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::UsernameTaken,
+        Self::Conflict,
+        Self::BodyTooLarge,
+        Self::UnsupportedMediaType,
+        Self::UnknownHost,
+        Self::RateLimited,
+        Self::Internal,
+        Self::Busy,
+        Self::StoreUnavailable,
+        Self::NotReady,
+    ];
+
+    /// The `type` URN (`urn:tessera:problem:<slug>`).
+    pub fn type_urn(self) -> String {
+        format!("{TYPE_PREFIX}{}", self.slug())
+    }
+
     /// The tail of the `type` URN, its title and its HTTP status.
     const fn describe(self) -> (&'static str, &'static str, StatusCode) {
         use ProblemKind as K;
@@ -203,13 +238,43 @@ pub struct ApiError {
     retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// An RFC 9457 problem, as `application/problem+json`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemBody<'a> {
+    /// What kind of problem: a URN, one per kind.
     #[serde(rename = "type")]
+    #[schema(schema_with = problem_types)]
     kind: String,
+    /// The kind's title, the same for every occurrence.
     title: &'a str,
+    /// The HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
     status: u16,
+    /// What went wrong this time, for people.
     detail: &'a str,
+}
+
+/// The schema of `type`: one of the URNs of [`ProblemKind::ALL`], each
+/// described with its status and title.
+fn problem_types() -> utoipa::openapi::Object {
+    let described = ProblemKind::ALL
+        .iter()
+        .map(|k| {
+            format!(
+                "- `{}`: {} {}",
+                k.type_urn(),
+                k.status().as_u16(),
+                k.title()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(ProblemKind::ALL.iter().map(|k| k.type_urn())))
+        .description(Some(format!("What kind of problem:\n{described}")))
+        .build()
 }
 
 impl ApiError {
@@ -290,7 +355,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.kind.status();
         let body = ProblemBody {
-            kind: format!("{TYPE_PREFIX}{}", self.kind.slug()),
+            kind: self.kind.type_urn(),
             title: self.kind.title(),
             status: status.as_u16(),
             detail: &self.detail,
@@ -403,34 +468,7 @@ pub async fn method_not_allowed() -> ApiError {
 mod tests {
     use super::ProblemKind as K;
 
-    const ALL: [K; 26] = [
-        K::InvalidRequest,
-        K::InvalidClientMetadata,
-        K::InvalidUsername,
-        K::WeakPassword,
-        K::AmbiguousCredentials,
-        K::Unauthenticated,
-        K::InvalidCredentials,
-        K::WrongPassword,
-        K::NotAdmin,
-        K::NotVerifier,
-        K::InsufficientScope,
-        K::ForeignOrigin,
-        K::CsrfTokenMissing,
-        K::CsrfTokenInvalid,
-        K::NotFound,
-        K::MethodNotAllowed,
-        K::UsernameTaken,
-        K::Conflict,
-        K::BodyTooLarge,
-        K::UnsupportedMediaType,
-        K::UnknownHost,
-        K::RateLimited,
-        K::Internal,
-        K::Busy,
-        K::StoreUnavailable,
-        K::NotReady,
-    ];
+    const ALL: [K; 26] = K::ALL;
 
     #[test]
     fn every_kind_has_its_own_urn_and_an_error_status() {

@@ -18,6 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::input::ApiQuery;
 use crate::oauth::authorize_verifier;
+use crate::openapi::responses as r;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -28,13 +29,18 @@ const PAGE: u32 = 1000;
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Query of `GET /v1/revocations`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Since {
+    /// The cursor: entries after it (default 0, or `Last-Event-ID`).
+    #[param(minimum = 0)]
     since: Option<i64>,
 }
 
-#[derive(Serialize)]
+/// A page of the revocation set.
+#[derive(Serialize, utoipa::ToSchema)]
 struct RevocationPage {
+    /// At most 1000 entries, oldest first.
     revocations: Vec<Revocation>,
     /// Pass as `since` next time.
     cursor: i64,
@@ -43,6 +49,35 @@ struct RevocationPage {
 }
 
 /// `GET /v1/revocations?since=N`, JSON or `text/event-stream`.
+///
+/// For verifiers: the revoked `sid`s and `jti`s after a cursor, as a page,
+/// or (`Accept: text/event-stream`) as a stream: the backlog
+/// (`event: revocation`, `id:` its `seq`, data a `Revocation`), one
+/// `event: synced` (data `{"cursor": N}`), then each revocation as it
+/// happens, with a comment heartbeat every second.
+#[utoipa::path(
+    get,
+    path = "/v1/revocations",
+    tag = "verifiers",
+    params(
+        Since,
+        ("Last-Event-ID" = Option<i64>, Header, description = "The cursor when `since` is absent (a reconnecting event stream)"),
+        ("Accept" = Option<String>, Header, description = "`text/event-stream` for the live stream"),
+    ),
+    security(("introspection_secret" = []), ("admin_token" = []), ("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "A page after the cursor, or the live stream",
+            content(
+                (RevocationPage = "application/json"),
+                (String = "text/event-stream"),
+            )),
+        (status = 400, response = r::InvalidRequest),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::VerifierRefused),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
 pub async fn revocations(
     State(state): State<AppState>,
     request: Request,

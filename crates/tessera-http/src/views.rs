@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// A user as shown to themselves and to administrators.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// User id.
     pub id: Uuid,
@@ -34,7 +34,7 @@ impl From<&User> for UserView {
 }
 
 /// A user as administrators see them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AdminUserView {
     /// Everything the user sees.
     #[serde(flatten)]
@@ -57,11 +57,12 @@ impl From<&User> for AdminUserView {
 }
 
 /// A session, by its public id: never its secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     /// Public id (the JWT `sid` of a token session).
     pub id: String,
     /// `cookie` or `token`.
+    #[schema(value_type = String, examples("cookie", "token"))]
     pub kind: &'static str,
     /// Sign-in time.
     #[serde(with = "time::serde::rfc3339")]
@@ -120,7 +121,7 @@ impl SessionView {
 }
 
 /// A consent the user gave an OAuth client.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConsentView {
     /// The client.
     pub client_id: Uuid,
@@ -145,7 +146,7 @@ impl From<&authorization::ConsentView> for ConsentView {
 }
 
 /// `GET /v1/me/consents`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConsentsView {
     /// The user's consents, newest first.
     pub consents: Vec<ConsentView>,

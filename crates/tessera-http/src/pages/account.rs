@@ -81,7 +81,21 @@ fn notice(query: &PageQuery) -> Option<&'static str> {
     }
 }
 
-/// `GET /account`.
+/// `GET /account`: the signed-in user's profile, password change form,
+/// sessions and connected applications.
+#[utoipa::path(
+    get,
+    path = "/account",
+    operation_id = "account_page",
+    tag = "pages",
+    params(("done" = Option<String>, Query, description = "Which action's notice to show (`password`, `revoked`, `gone`, `others`, `app-revoked`, `app-gone`)")),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The account page", body = String, content_type = "text/html"),
+        (status = 303, response = crate::openapi::responses::SignInFirst),
+        (status = "default", response = crate::openapi::responses::PageError),
+    ),
+)]
 pub async fn show(State(state): State<AppState>, SignedIn(user): SignedIn, uri: Uri) -> Response {
     let query = PageQuery::of(&uri);
     render(&state, &user, StatusCode::OK, notice(&query), None).await

@@ -15,8 +15,9 @@ use super::account;
 use super::domain;
 use super::layout::{see_other, with_cookie};
 use super::page_error::{PageError, wait_message, with_retry_after};
-use super::signed_in::{NoFields, SignedInForm};
+use super::signed_in::{CsrfForm, NoFields, SignedInForm};
 use crate::auth::Client;
+use crate::openapi::responses as r;
 use crate::state::AppState;
 
 /// Where a browser goes once its own session has ended (when no
@@ -24,25 +25,54 @@ use crate::state::AppState;
 pub const SIGNED_OUT: &str = "/login?notice=signed-out";
 
 /// The password change form.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordForm {
+    /// The password now.
     current_password: String,
+    /// The password from now on.
     new_password: String,
 }
 
 /// The form naming one session.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SessionForm {
+    /// The session's public id.
     session: String,
 }
 
 /// The form naming one application the user allowed.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = RevokeConsentForm)]
 pub struct ConsentForm {
+    /// The OAuth client's id.
     client_id: String,
 }
 
-/// `POST /account/password`.
+/// `POST /account/password`: changes the password; every other session ends.
+#[utoipa::path(
+    post,
+    path = "/account/password",
+    operation_id = "account_change_password",
+    tag = "pages",
+    request_body(content = CsrfForm<PasswordForm>, content_type = "application/x-www-form-urlencoded"),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 303, description = "Changed (or signed out meanwhile: to the sign-in page); the session is rotated",
+            headers(("Location" = String, description = "`/account?done=password`"),
+                    ("Set-Cookie" = String, description = "The rotated session cookie"))),
+        (status = 400, description = "The account page again: the new password is refused, and why",
+            body = String, content_type = "text/html"),
+        (status = 403, description = "The account page again: the current password is wrong (or an error page: the CSRF check failed)",
+            body = String, content_type = "text/html"),
+        (status = 429, description = "The account page again: too many wrong passwords",
+            body = String, content_type = "text/html",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The account page again: the server is busy",
+            body = String, content_type = "text/html",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
@@ -92,6 +122,20 @@ pub async fn change_password(
 }
 
 /// `POST /account/sessions/revoke`: ends one session (this device's too).
+#[utoipa::path(
+    post,
+    path = "/account/sessions/revoke",
+    operation_id = "account_revoke_session",
+    tag = "pages",
+    request_body(content = CsrfForm<SessionForm>, content_type = "application/x-www-form-urlencoded"),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 303, description = "Ended (or already gone); this device's own session: to the sign-in page, the cookie cleared; not signed in: to the sign-in page",
+            headers(("Location" = String, description = "`/account?done=revoked`, `/account?done=gone`, or `/login?notice=signed-out`"),
+                    ("Set-Cookie" = String, description = "Clears the cookie when this device's session ended"))),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn revoke_one(
     State(state): State<AppState>,
     Client(client): Client,
@@ -107,6 +151,19 @@ pub async fn revoke_one(
 }
 
 /// `POST /account/sessions/revoke-others`: signs out every other device.
+#[utoipa::path(
+    post,
+    path = "/account/sessions/revoke-others",
+    operation_id = "account_revoke_other_sessions",
+    tag = "pages",
+    request_body(content = CsrfForm<NoFields>, content_type = "application/x-www-form-urlencoded"),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 303, description = "Every other session ended (not signed in: to the sign-in page)",
+            headers(("Location" = String, description = "`/account?done=others`"))),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn revoke_others(
     State(state): State<AppState>,
     Client(client): Client,
@@ -120,6 +177,20 @@ pub async fn revoke_others(
 }
 
 /// `POST /account/sessions/revoke-all`: signs out everywhere, here too.
+#[utoipa::path(
+    post,
+    path = "/account/sessions/revoke-all",
+    operation_id = "account_revoke_all_sessions",
+    tag = "pages",
+    request_body(content = CsrfForm<NoFields>, content_type = "application/x-www-form-urlencoded"),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 303, description = "Every session ended: to the sign-in page, the cookie cleared",
+            headers(("Location" = String, description = "`/login?notice=signed-out`"),
+                    ("Set-Cookie" = String, description = "Clears the session cookie"))),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn revoke_all(
     State(state): State<AppState>,
     Client(client): Client,
@@ -134,6 +205,19 @@ pub async fn revoke_all(
 /// `POST /account/consents/revoke`: withdraws an application's access and
 /// ends every session it holds for the user (never this browser's own: a
 /// cookie session is never an application's).
+#[utoipa::path(
+    post,
+    path = "/account/consents/revoke",
+    operation_id = "account_revoke_consent",
+    tag = "pages",
+    request_body(content = CsrfForm<ConsentForm>, content_type = "application/x-www-form-urlencoded"),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 303, description = "Withdrawn (or there was nothing to withdraw); not signed in: to the sign-in page",
+            headers(("Location" = String, description = "`/account?done=app-revoked` or `/account?done=app-gone`"))),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn revoke_consent(
     State(state): State<AppState>,
     Client(client): Client,

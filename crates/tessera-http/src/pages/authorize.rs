@@ -19,8 +19,10 @@ use super::domain;
 use super::layout::{Layout, allow_form_target, form_target, page, redirect_with};
 use super::page_error::PageError;
 use super::return_to::query_escape;
+use super::signed_in::CsrfForm;
 use super::signed_in::SignedInForm;
 use crate::auth::{Client, cookie_session};
+use crate::openapi::responses as r;
 use crate::state::AppState;
 
 /// Parameters that are echoed through the consent form.
@@ -114,7 +116,37 @@ fn error_redirect(state: &AppState, req_uri: &str, st: Option<&str>, e: &Redirec
     redirect_with(StatusCode::FOUND, req_uri, &params)
 }
 
-/// `GET /v1/authorize`.
+/// `GET /v1/authorize`: the OAuth 2.1 authorization endpoint (code flow
+/// with PKCE S256, OpenID Connect).
+///
+/// An unknown client or redirect URI gets an error page, never a redirect;
+/// other errors go back to the client with `error`, `state` and `iss`.
+#[utoipa::path(
+    get,
+    path = "/v1/authorize",
+    tag = "pages",
+    params(
+        ("response_type" = String, Query, description = "`code`"),
+        ("client_id" = String, Query, description = "The registered client"),
+        ("redirect_uri" = String, Query, description = "One of the client's registered redirect URIs, exactly"),
+        ("code_challenge" = String, Query, description = "PKCE: BASE64URL(SHA-256(code_verifier))"),
+        ("code_challenge_method" = String, Query, description = "`S256`"),
+        ("scope" = Option<String>, Query, description = "Space-separated: `openid`, `profile`"),
+        ("state" = Option<String>, Query, description = "Echoed back to the client"),
+        ("nonce" = Option<String>, Query, description = "Put in the ID token"),
+        ("prompt" = Option<String>, Query, description = "`none` (answer `login_required` or `consent_required` instead of a page), `login` (sign in afresh), `consent`"),
+        ("max_age" = Option<u64>, Query, description = "Seconds since the last sign-in beyond which the user signs in again"),
+    ),
+    security(("session_cookie" = []), ()),
+    responses(
+        (status = 200, description = "The consent page", body = String, content_type = "text/html"),
+        (status = 302, description = "Back to the client's `redirect_uri` with `code`, `state` and `iss` (or `error`, `error_description`, `state`, `iss`); or, not signed in (or `prompt=login`), to the sign-in page, which comes back here",
+            headers(("Location" = String, description = "The client's redirect URI, or `/login?return_to=…`"))),
+        (status = 400, description = "An unknown client or redirect URI, or an unreadable query: an error page, never a redirect",
+            body = String, content_type = "text/html"),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn authorize(State(state): State<AppState>, parts: Parts) -> Response {
     let pairs = match parameters(parts.uri.query()) {
         Ok(pairs) => pairs,
@@ -384,20 +416,45 @@ async fn issue(state: &AppState, request: &Request, auth: &Authenticated) -> Res
     redirect_with(StatusCode::FOUND, &request.redirect_uri, &params)
 }
 
-/// The consent form's fields.
-#[derive(Deserialize)]
+/// The consent form's fields: the authorization request carried through.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AuthorizeConsentForm)]
 pub struct ConsentForm {
+    /// The client.
     client_id: String,
+    /// Its redirect URI.
     redirect_uri: String,
+    /// The scopes asked for.
     #[serde(default)]
     scope: String,
+    /// The client's `state`.
     state: Option<String>,
+    /// The client's `nonce`.
     nonce: Option<String>,
+    /// The PKCE challenge.
     code_challenge: String,
+    /// `allow`, or anything else to deny.
     decision: String,
 }
 
 /// `POST /v1/authorize`: the consent page's answer.
+#[utoipa::path(
+    post,
+    path = "/v1/authorize",
+    operation_id = "authorize_consent",
+    tag = "pages",
+    request_body(content = CsrfForm<ConsentForm>, content_type = "application/x-www-form-urlencoded"),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 303, description = "Allowed: back to the client's `redirect_uri` with `code`, `state` and `iss`; or, not signed in, to the sign-in page",
+            headers(("Location" = String, description = "The client's redirect URI, or `/login?return_to=…`"))),
+        (status = 302, description = "Denied (`access_denied`) or refused: back to the client's `redirect_uri` with `error`, `state` and `iss`",
+            headers(("Location" = String, description = "The client's redirect URI"))),
+        (status = 400, description = "An unknown client or redirect URI: an error page",
+            body = String, content_type = "text/html"),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn consent(
     State(state): State<AppState>,
     Client(by): Client,

@@ -22,18 +22,24 @@ use super::page_error::PageError;
 use crate::auth::{Client, cookie_session};
 use crate::body::decode_form;
 use crate::input::into_typed;
+use crate::openapi::responses as r;
 use crate::state::AppState;
 
 /// The request's parameters (others, such as `ui_locales` and
 /// `logout_hint`, are ignored). Empty values count as absent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogoutParams {
+    /// An ID token this server issued (expired or not): names the session to end.
     #[serde(default)]
     id_token_hint: Option<String>,
+    /// The application asking (the hint's audience, when both are given).
     #[serde(default)]
     client_id: Option<String>,
+    /// Where to send the browser afterwards: one the client registered.
     #[serde(default)]
     post_logout_redirect_uri: Option<String>,
+    /// Echoed back to `post_logout_redirect_uri`.
     #[serde(default)]
     state: Option<String>,
 }
@@ -59,7 +65,24 @@ impl LogoutParams {
     }
 }
 
-/// `GET /v1/logout`.
+/// `GET /v1/logout`: RP-initiated logout (the `end_session_endpoint`).
+#[utoipa::path(
+    get,
+    path = "/v1/logout",
+    operation_id = "end_session",
+    tag = "pages",
+    params(LogoutParams),
+    security(("session_cookie" = []), ()),
+    responses(
+        (status = 303, description = "Signed out (with a valid hint: the hinted session, and this browser's when it is the same user's) or nothing to do: to the registered `post_logout_redirect_uri` with `state`, else to the sign-in page",
+            headers(("Location" = String, description = "The application's address, or `/login?notice=signed-out`"),
+                    ("Set-Cookie" = String, description = "Clears the session cookie when this browser's session ended"))),
+        (status = 200, description = "No hint and signed in: a page asking to confirm the sign-out", body = String, content_type = "text/html"),
+        (status = 400, description = "A refused request (bad hint, unknown client, `client_id` not the hint's audience, unregistered `post_logout_redirect_uri`): an error page, nothing ended",
+            body = String, content_type = "text/html"),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn from_query(
     State(state): State<AppState>,
     Client(client): Client,
@@ -79,6 +102,23 @@ pub async fn from_query(
 }
 
 /// `POST /v1/logout` (the same parameters, form-encoded).
+#[utoipa::path(
+    post,
+    path = "/v1/logout",
+    operation_id = "end_session_form",
+    tag = "pages",
+    request_body(content = LogoutParams, content_type = "application/x-www-form-urlencoded"),
+    security(("session_cookie" = []), ()),
+    responses(
+        (status = 303, description = "Signed out (with a valid hint: the hinted session, and this browser's when it is the same user's) or nothing to do: to the registered `post_logout_redirect_uri` with `state`, else to the sign-in page",
+            headers(("Location" = String, description = "The application's address, or `/login?notice=signed-out`"),
+                    ("Set-Cookie" = String, description = "Clears the session cookie when this browser's session ended"))),
+        (status = 200, description = "No hint and signed in: a page asking to confirm the sign-out", body = String, content_type = "text/html"),
+        (status = 400, description = "A refused request (bad hint, unknown client, `client_id` not the hint's audience, unregistered `post_logout_redirect_uri`): an error page, nothing ended",
+            body = String, content_type = "text/html"),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn from_form(
     State(state): State<AppState>,
     Client(client): Client,

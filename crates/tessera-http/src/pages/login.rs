@@ -22,6 +22,7 @@ use super::return_to::ReturnTo;
 use super::signed_in::Visitor;
 use crate::auth::Client;
 use crate::input::form_bool;
+use crate::openapi::responses as r;
 use crate::state::AppState;
 
 /// The one message for every wrong credential: which part was wrong (or
@@ -42,14 +43,19 @@ struct LoginPage<'a> {
 }
 
 /// The form's fields.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginForm {
+    /// The username.
     username: String,
+    /// The password.
     password: String,
+    /// The checkbox: keep the session for `session.remember_me_timeout`.
     #[serde(default, deserialize_with = "form_bool")]
     remember_me: bool,
+    /// Where to go once signed in (a path here, or a URL on an allowed host).
     #[serde(default)]
     return_to: Option<String>,
+    /// The pre-session CSRF token of the form (bound to its cookie).
     #[serde(default)]
     csrf_token: Option<String>,
 }
@@ -65,6 +71,24 @@ fn notice(query: &PageQuery) -> Option<&'static str> {
 }
 
 /// `GET /login`: the form (or, when already signed in, straight on).
+#[utoipa::path(
+    get,
+    path = "/login",
+    operation_id = "login_page",
+    tag = "pages",
+    params(
+        ("return_to" = Option<String>, Query, description = "Where to go once signed in: a path of this server, or a URL on a host of `forward_auth.allowed_hosts` (anything else is ignored)"),
+        ("notice" = Option<String>, Query, description = "`signed-out` or `registered`: a notice to show"),
+        ("prompt" = Option<String>, Query, description = "`login`: show the form even when signed in"),
+    ),
+    responses(
+        (status = 200, description = "The sign-in form", body = String, content_type = "text/html",
+            headers(("Set-Cookie" = String, description = "The form's pre-session CSRF cookie"))),
+        (status = 303, description = "Already signed in: on to `return_to` (or `/account`)",
+            headers(("Location" = String, description = "`return_to`, or `/account`"))),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -99,6 +123,27 @@ pub async fn show(
 
 /// `POST /login`: signs in and sends the browser on (303), or shows the
 /// form again with what went wrong.
+#[utoipa::path(
+    post,
+    path = "/login",
+    operation_id = "login_form",
+    tag = "pages",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: on to `return_to` (or `/account`)",
+            headers(("Location" = String, description = "`return_to`, or `/account`"),
+                    ("Set-Cookie" = String, description = "The new session cookie"))),
+        (status = 403, description = "The form again: the username or password is wrong (which one is not told)",
+            body = String, content_type = "text/html"),
+        (status = 429, description = "The form again: too many failed sign-ins, try again in N s",
+            body = String, content_type = "text/html",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The form again: the server is busy",
+            body = String, content_type = "text/html",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn submit(
     State(state): State<AppState>,
     Client(client): Client,

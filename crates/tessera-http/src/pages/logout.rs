@@ -17,8 +17,9 @@ use super::domain;
 use super::end_session::{self, LogoutParams};
 use super::layout::{Layout, allow_form_target, form_target, page};
 use super::page_error::PageError;
-use super::signed_in::{SignedIn, SignedInForm};
+use super::signed_in::{CsrfForm, SignedIn, SignedInForm};
 use crate::auth::Client;
+use crate::openapi::responses as r;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -32,6 +33,18 @@ struct LogoutPage<'a> {
 }
 
 /// `GET /logout`: the one-button confirmation.
+#[utoipa::path(
+    get,
+    path = "/logout",
+    operation_id = "logout_page",
+    tag = "pages",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The confirmation page", body = String, content_type = "text/html"),
+        (status = 303, response = r::SignInFirst),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn confirm(State(state): State<AppState>, SignedIn(user): SignedIn) -> Response {
     page(
         StatusCode::OK,
@@ -83,6 +96,22 @@ pub fn confirm_for(
 
 /// `POST /logout`: ends this device's session and clears the cookie, then
 /// sends the browser back to the application that asked, if one did.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    operation_id = "logout_form",
+    tag = "pages",
+    request_body(content = CsrfForm<LogoutParams>, content_type = "application/x-www-form-urlencoded"),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 303, description = "Signed out: to the application's registered `post_logout_redirect_uri` (with `state`) when one asked, else to the sign-in page; not signed in: to the sign-in page",
+            headers(("Location" = String, description = "The application's address, or `/login?notice=signed-out`"),
+                    ("Set-Cookie" = String, description = "Clears the session cookie"))),
+        (status = 400, description = "An application's address that is not registered: an error page, nothing ended",
+            body = String, content_type = "text/html"),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn submit(
     State(state): State<AppState>,
     Client(client): Client,

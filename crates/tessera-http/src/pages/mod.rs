@@ -26,50 +26,50 @@ pub mod return_to;
 pub mod signed_in;
 pub mod ui;
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::input::ApiPath;
 use crate::state::AppState;
 
-/// The pages' routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/login", get(login::show).post(login::submit))
-        .route("/register", get(register::show).post(register::submit))
-        .route("/account", get(account::show))
-        .route("/account/password", post(account_actions::change_password))
-        .route(
-            "/account/sessions/revoke",
-            post(account_actions::revoke_one),
-        )
-        .route(
-            "/account/sessions/revoke-others",
-            post(account_actions::revoke_others),
-        )
-        .route(
-            "/account/sessions/revoke-all",
-            post(account_actions::revoke_all),
-        )
-        .route(
-            "/account/consents/revoke",
-            post(account_actions::revoke_consent),
-        )
-        .route("/logout", get(logout::confirm).post(logout::submit))
-        .route(
-            "/v1/logout",
-            get(end_session::from_query).post(end_session::from_form),
-        )
-        .route(
-            "/v1/authorize",
-            get(authorize::authorize).post(authorize::consent),
-        )
-        .route("/assets/{file}", get(asset))
+/// The pages' routes, each documented where its handler is.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login::show, login::submit))
+        .routes(routes!(register::show, register::submit))
+        .routes(routes!(account::show))
+        .routes(routes!(account_actions::change_password))
+        .routes(routes!(account_actions::revoke_one))
+        .routes(routes!(account_actions::revoke_others))
+        .routes(routes!(account_actions::revoke_all))
+        .routes(routes!(account_actions::revoke_consent))
+        .routes(routes!(logout::confirm, logout::submit))
+        .routes(routes!(end_session::from_query, end_session::from_form))
+        .routes(routes!(authorize::authorize, authorize::consent))
+        .routes(routes!(asset))
 }
 
 /// `GET /assets/{file}`: the stylesheet or the icon.
+///
+/// Their names carry a hash of their content, so they are cached for good.
+#[utoipa::path(
+    get,
+    path = "/assets/{file}",
+    tag = "pages",
+    params(("file" = String, Path, description = "`style.<hash>.css` or `icon.<hash>.svg`, as the pages link them")),
+    responses(
+        (status = 200, description = "The file",
+            content(
+                (String = "text/css"),
+                (String = "image/svg+xml"),
+            ),
+            headers(("Cache-Control" = String, description = "Immutable, cached for a year"))),
+        (status = 404, description = "No such file", body = String, content_type = "text/plain"),
+        (status = "default", response = crate::openapi::responses::OtherProblem),
+    ),
+)]
 async fn asset(State(state): State<AppState>, ApiPath(file): ApiPath<String>) -> Response {
     state.assets().response(&file)
 }

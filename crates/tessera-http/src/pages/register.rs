@@ -19,6 +19,7 @@ use super::query::PageQuery;
 use super::return_to::{DEFAULT, ReturnTo};
 use super::signed_in::Visitor;
 use crate::auth::Client;
+use crate::openapi::responses as r;
 use crate::state::AppState;
 
 /// What went wrong, as the form shows it.
@@ -40,10 +41,13 @@ struct RegisterPage<'a> {
 }
 
 /// The form's fields.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterForm {
+    /// The username (1–64 characters).
     username: String,
+    /// The password (8–1024 characters).
     password: String,
+    /// The pre-session CSRF token of the form (bound to its cookie).
     #[serde(default)]
     csrf_token: Option<String>,
 }
@@ -57,6 +61,20 @@ enum Field {
 }
 
 /// `GET /register`: the form (or, when already signed in, the account).
+#[utoipa::path(
+    get,
+    path = "/register",
+    operation_id = "register_page",
+    tag = "pages",
+    params(("return_to" = Option<String>, Query, description = "Carried on to the sign-in link")),
+    responses(
+        (status = 200, description = "The registration form", body = String, content_type = "text/html",
+            headers(("Set-Cookie" = String, description = "The form's pre-session CSRF cookie"))),
+        (status = 303, description = "Already signed in: to `/account`",
+            headers(("Location" = String, description = "`/account`"))),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -88,6 +106,29 @@ pub async fn show(
 
 /// `POST /register`: creates the account and signs in (303 to the account
 /// page), or shows the form again with the reasons for refusing it.
+#[utoipa::path(
+    post,
+    path = "/register",
+    operation_id = "register_form",
+    tag = "pages",
+    request_body(content = RegisterForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Registered and signed in: to `/account` (or, should signing in fail, to `/login?notice=registered`)",
+            headers(("Location" = String, description = "`/account`"),
+                    ("Set-Cookie" = String, description = "The new session cookie"))),
+        (status = 400, description = "The form again, with why the username or password is refused",
+            body = String, content_type = "text/html"),
+        (status = 409, description = "The form again: the username is taken",
+            body = String, content_type = "text/html"),
+        (status = 429, description = "The form again: too many registrations from this address",
+            body = String, content_type = "text/html",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The form again: the server is busy",
+            body = String, content_type = "text/html",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = "default", response = r::PageError),
+    ),
+)]
 pub async fn submit(
     State(state): State<AppState>,
     Client(client): Client,

@@ -85,8 +85,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignedInForm<T> {
 }
 
 /// A post with no field but its CSRF token.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct NoFields {}
+
+/// A signed-in page's form post: the form's own fields and the session's
+/// CSRF token.
+// The OpenAPI document's view of what `SignedInForm` reads: it takes the
+// token out before typing the rest.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct CsrfForm<T> {
+    /// The session's CSRF token (the hidden field of the page's form).
+    pub csrf_token: String,
+    /// The form's fields.
+    #[serde(flatten)]
+    pub fields: T,
+}
 
 /// The user behind the request's session cookie, or the answer for a
 /// visitor who has none.
