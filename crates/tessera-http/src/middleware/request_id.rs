@@ -50,18 +50,23 @@ impl RequestIds {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let digits = (16 - n.leading_zeros() as usize / 4).max(1);
         let mut id = [0u8; PREFIX_LEN + 16];
-        id[..PREFIX_LEN].copy_from_slice(&self.prefix);
-        let end = PREFIX_LEN + digits;
-        write_hex(&mut id[PREFIX_LEN..end], n);
+        if let Some((prefix, counter)) = id.split_at_mut_checked(PREFIX_LEN) {
+            prefix.copy_from_slice(&self.prefix);
+            if let Some(counter) = counter.get_mut(..digits) {
+                write_hex(counter, n);
+            }
+        }
         // Only hex digits and a dash: always a valid header value.
-        HeaderValue::from_bytes(&id[..end]).unwrap_or(HeaderValue::from_static("-"))
+        id.get(..PREFIX_LEN + digits)
+            .and_then(|id| HeaderValue::from_bytes(id).ok())
+            .unwrap_or(HeaderValue::from_static("-"))
     }
 }
 
 /// Writes the `out.len()` lowest hex digits of `n` into `out`.
 fn write_hex(out: &mut [u8], mut n: u64) {
     for digit in out.iter_mut().rev() {
-        *digit = HEX[(n & 0xf) as usize];
+        *digit = HEX.get((n & 0xf) as usize).copied().unwrap_or(b'0');
         n >>= 4;
     }
 }
@@ -79,7 +84,9 @@ mod tests {
     #[test]
     fn ids_are_the_prefix_and_the_counter_in_hex() {
         let ids = RequestIds::new();
-        let prefix = std::str::from_utf8(&ids.prefix).unwrap_or_default().to_owned();
+        let prefix = std::str::from_utf8(&ids.prefix)
+            .unwrap_or_default()
+            .to_owned();
         assert_eq!(prefix.len(), 17);
         assert!(prefix.ends_with('-'));
         assert!(prefix[..16].bytes().all(|b| b.is_ascii_hexdigit()));
