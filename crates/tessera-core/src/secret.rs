@@ -130,8 +130,10 @@ impl Secret {
         if encoded.len() != ENCODED_LEN || !encoded.bytes().all(is_base64url) {
             return None;
         }
-        let decoded = URL_SAFE_NO_PAD.decode(encoded).ok()?;
-        let bytes = <[u8; SECRET_BYTES]>::try_from(decoded.as_slice()).ok()?;
+        // Into a buffer on the stack: this runs on every cookie request.
+        let mut decoded = [0u8; SECRET_BYTES + 3];
+        let len = URL_SAFE_NO_PAD.decode_slice(encoded, &mut decoded).ok()?;
+        let bytes = <[u8; SECRET_BYTES]>::try_from(decoded.get(..len)?).ok()?;
         Some(Self { kind, bytes })
     }
 

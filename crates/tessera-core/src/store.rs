@@ -367,6 +367,42 @@ pub fn to_millis(t: OffsetDateTime) -> i64 {
 
 /// A stored time back; [`StoreError::Corrupt`] if out of range.
 pub fn from_millis(ms: i64) -> StoreResult<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+    // Whole seconds, then the milliseconds: 64-bit arithmetic, where the
+    // nanosecond constructor divides 128-bit numbers (this runs four times
+    // per cached session answer).
+    let millis = ms.rem_euclid(1000);
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .and_then(|t| t.replace_millisecond(u16::try_from(millis).unwrap_or(0)))
         .map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_times_round_trip_to_the_millisecond() {
+        for ms in [
+            0,
+            1,
+            999,
+            1_000,
+            -1,
+            -999,
+            -1_001,
+            1_764_560_000_123,
+            -62_135_596_800_000,
+        ] {
+            let t = from_millis(ms).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            assert_eq!(
+                t,
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                "{ms}"
+            );
+            assert_eq!(to_millis(t), ms);
+        }
+        assert!(from_millis(i64::MAX).is_err());
+        assert!(from_millis(i64::MIN).is_err());
+    }
 }

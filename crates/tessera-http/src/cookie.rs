@@ -113,7 +113,11 @@ impl CookieConfig {
     /// Every well-formed session secret among the request's cookies of our
     /// name. Garbage, over-long and non-ASCII values are skipped: they can
     /// only lead to "not signed in", never to an error.
-    pub fn session_secrets(&self, headers: &HeaderMap) -> Vec<Secret> {
+    /// Lazily: the first is usually the one, and the caller stops there.
+    pub fn session_secrets<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+    ) -> impl Iterator<Item = Secret> + Send + 'a {
         let name = self.effective_name();
         headers
             .get_all(header::COOKIE)
@@ -121,12 +125,11 @@ impl CookieConfig {
             .filter(|v| v.len() <= MAX_COOKIE_HEADER_BYTES)
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
-            .filter_map(|pair| {
+            .filter_map(move |pair| {
                 let (k, v) = pair.split_once('=')?;
-                (k.trim() == name).then(|| v.trim().trim_matches('"'))
+                (k.trim() == name).then(move || v.trim().trim_matches('"'))
             })
             .filter_map(|v| Secret::parse(SecretKind::Session, v))
-            .collect()
     }
 
     /// The `Set-Cookie` value that stores `secret` for `max_age`.
@@ -185,18 +188,20 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_str(&line).map_err(|_| tessera_core::secret::RandomError)?,
         );
-        let found = config.session_secrets(&h);
+        let found: Vec<_> = config.session_secrets(&h).collect();
         assert_eq!(found.len(), 1);
         assert_eq!(found.first().map(Secret::hash), Some(secret.hash()));
         assert!(
             config
                 .session_secrets(&headers(&["__Host-tessera=ts_x"]))
-                .is_empty()
+                .next()
+                .is_none()
         );
         assert!(
             config
                 .session_secrets(&headers(&["tessera=ts_x; =; ;;"]))
-                .is_empty()
+                .next()
+                .is_none()
         );
         Ok(())
     }

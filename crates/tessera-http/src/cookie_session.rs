@@ -73,7 +73,7 @@ pub async fn sign_in(
 ) -> Result<Response, ApiError> {
     // Login CSRF: a foreign site must not sign the browser into its account.
     state.http().origins.check(&headers)?;
-    let planted = state.http().cookie.session_secrets(&headers);
+    let planted: Vec<_> = state.http().cookie.session_secrets(&headers).collect();
     let signed_in = state
         .core()
         .cookie_sessions

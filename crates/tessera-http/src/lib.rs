@@ -43,12 +43,12 @@ use utoipa_axum::routes;
 
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::middleware::cors::CrossOriginLayer;
+use crate::middleware::edit_response::EditLayer;
+use crate::middleware::form_token::FormTokenLayer;
 use crate::middleware::host::HostCheckLayer;
-use crate::middleware::request_id::RequestIds;
 use crate::middleware::request_log::RequestLogLayer;
 use crate::middleware::request_metrics::RequestMetricsLayer;
 use crate::middleware::security_headers::SecurityHeaders;
@@ -138,12 +138,12 @@ pub fn app(state: AppState) -> Router {
             ServiceBuilder::new()
                 // Outermost, so the time counted is the client's.
                 .layer(request_metrics)
-                .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
-                .layer(RequestLogLayer)
-                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(RequestLogLayer::default())
                 // Outside the panic guard, so a 500 carries them too.
-                .layer(SecurityHeaders::layer(hsts))
-                .layer(state.http().draining.layer())
+                .layer(EditLayer::new((
+                    SecurityHeaders::new(hsts),
+                    state.http().draining.clone(),
+                )))
                 .layer(CatchPanicLayer::custom(|_| {
                     problem::ApiError::internal().into_response()
                 }))
@@ -156,10 +156,7 @@ pub fn app(state: AppState) -> Router {
                     request_timeout,
                 ))
                 .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
-                .layer(axum::middleware::from_fn_with_state(
-                    OWN_FORM_PATHS,
-                    middleware::form_token::stash_form_token,
-                )),
+                .layer(FormTokenLayer::new(OWN_FORM_PATHS)),
         )
         .with_state(state)
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::{HeaderValue, Response, header};
 
-use super::edit_response::{EditLayer, EditResponse};
+use super::edit_response::EditResponse;
 
 /// Whether this node is draining; clones share the flag.
 #[derive(Debug, Clone, Default)]
@@ -25,14 +25,9 @@ impl Draining {
     pub fn is_draining(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
-
-    /// The layer adding `Connection: close` to every response while
-    /// draining.
-    pub fn layer(&self) -> EditLayer<Draining> {
-        EditLayer::new(self.clone())
-    }
 }
 
+/// While draining, every response says `Connection: close`.
 impl EditResponse for Draining {
     fn edit<B>(&self, response: &mut Response<B>) {
         // Checked when the answer is ready: a request that began before

@@ -3,12 +3,18 @@
 //! here, its `csrf_token` field stashed for the CSRF check, and the decoded
 //! form handed on so the `Input` extractor decodes it only once.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::header;
 use http_body_util::BodyExt;
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
 
 use crate::body::{BodyFormat, MAX_BODY_BYTES, body_format, decode_form};
 use crate::csrf::{CSRF_FIELD, CSRF_HEADER, is_unsafe};
@@ -18,30 +24,121 @@ use crate::problem::ApiError;
 #[derive(Debug, Clone)]
 pub struct FormCsrfToken(pub String);
 
-/// A form body [`stash_form_token`] has already decoded, for [`crate::input::Input`].
+/// A form body [`FormTokenLayer`] has already decoded, for [`crate::input::Input`].
 #[derive(Debug, Clone)]
 pub struct DecodedForm(pub serde_json::Value);
 
-/// Middleware: for unsafe form posts without an `X-CSRF-Token` header,
-/// reads the `csrf_token` field out of the (size-limited) body and stashes
-/// it in the request's extensions, then hands the body on unchanged.
-/// `exempt` are path prefixes whose handlers never read cookies (nor answer
-/// in problem+json): their bodies are left alone.
-pub async fn stash_form_token(
-    State(exempt): State<&'static [&'static str]>,
-    request: Request,
-    next: Next,
-) -> Response {
-    // Only cookie-carrying requests can need the token.
-    let path = request.uri().path();
-    let wants_stash = is_unsafe(request.method())
-        && request.headers().contains_key(header::COOKIE)
-        && !exempt.iter().any(|prefix| path.starts_with(prefix))
-        && !request.headers().contains_key(CSRF_HEADER)
-        && body_format(request.headers().get(header::CONTENT_TYPE)) == Some(BodyFormat::Form);
-    if !wants_stash {
-        return next.run(request).await;
+/// The layer stashing form posts' CSRF tokens. `exempt` are path prefixes
+/// whose handlers never read cookies (nor answer in problem+json): their
+/// bodies are left alone.
+#[derive(Debug, Clone, Copy)]
+pub struct FormTokenLayer {
+    exempt: &'static [&'static str],
+}
+
+impl FormTokenLayer {
+    /// The layer, leaving bodies under `exempt` path prefixes alone.
+    pub fn new(exempt: &'static [&'static str]) -> Self {
+        Self { exempt }
     }
+}
+
+impl<S> Layer<S> for FormTokenLayer {
+    type Service = FormToken<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FormToken {
+            inner,
+            exempt: self.exempt,
+        }
+    }
+}
+
+/// The service [`FormTokenLayer`] wraps around each route.
+#[derive(Debug, Clone)]
+pub struct FormToken<S> {
+    inner: S,
+    exempt: &'static [&'static str],
+}
+
+impl<S> FormToken<S> {
+    /// Whether `request` is an unsafe, cookie-carrying form post without an
+    /// `X-CSRF-Token` header: the only kind whose body may hold the token.
+    /// Decided from the head alone, so every other request passes straight
+    /// through (no allocation, no extra future).
+    fn wants_stash(&self, request: &Request) -> bool {
+        let path = request.uri().path();
+        is_unsafe(request.method())
+            && request.headers().contains_key(header::COOKIE)
+            && !self.exempt.iter().any(|prefix| path.starts_with(prefix))
+            && !request.headers().contains_key(CSRF_HEADER)
+            && body_format(request.headers().get(header::CONTENT_TYPE)) == Some(BodyFormat::Form)
+    }
+}
+
+impl<S> Service<Request> for FormToken<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if !self.wants_stash(&request) {
+            return ResponseFuture::Direct {
+                inner: self.inner.call(request),
+            };
+        }
+        // The service that was made ready goes with the request; this one
+        // keeps a fresh clone for the next call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::Stashing {
+            inner: Box::pin(async move {
+                match stash(request).await {
+                    Ok(request) => inner.call(request).await,
+                    Err(refused) => Ok(refused),
+                }
+            }),
+        }
+    }
+}
+
+pin_project! {
+    /// The inner service's answer, directly or after the body was read.
+    #[project = ResponseFutureProjection]
+    pub enum ResponseFuture<F> {
+        /// Not a form post needing its token: the inner future as is.
+        Direct { #[pin] inner: F },
+        /// A form post: its body read first.
+        Stashing { inner: Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>> },
+    }
+}
+
+impl<F> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ResponseFutureProjection::Direct { inner } => inner.poll(cx),
+            ResponseFutureProjection::Stashing { inner } => inner.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Reads the (size-limited) body, stashes its `csrf_token` field in the
+/// request's extensions and hands the body on unchanged; a body too large
+/// or unreadable is answered here.
+async fn stash(request: Request) -> Result<Request, Response> {
     let (mut parts, body) = request.into_parts();
     let bytes = match http_body_util::Limited::new(body, MAX_BODY_BYTES)
         .collect()
@@ -52,11 +149,11 @@ pub async fn stash_form_token(
             let too_large = e
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some();
-            return if too_large {
+            return Err(if too_large {
                 ApiError::body_too_large().into_response()
             } else {
                 ApiError::bad_request("the request body could not be read").into_response()
-            };
+            });
         }
     };
     // A malformed (or empty) form is left for the handler's extractor to
@@ -69,6 +166,5 @@ pub async fn stash_form_token(
         }
         parts.extensions.insert(DecodedForm(form));
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }

@@ -1,7 +1,9 @@
 //! Which request a log line belongs to, and the line that closes it.
 //!
+//! Each request gets its id here: the `x-request-id` it arrived with, or a
+//! new one ([`RequestIds`]), echoed on its answer unless the handler set one.
 //! While a request's future is polled, this thread's [`current`] request is
-//! its context: `request_id` (the `x-request-id` set by the layer before),
+//! its context: `request_id`,
 //! `method` and `route` (the matched route template, never the path or
 //! query, which may hold ids or tokens). The log formatter adds them to
 //! every line logged meanwhile. When the answer is ready one line (target
@@ -27,17 +29,16 @@ use http::{HeaderValue, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use crate::middleware::request_id::{REQUEST_ID, RequestIds};
 use crate::middleware::request_metrics::method_label;
 
-/// The header the request id is in (set by the layer before this one).
-const REQUEST_ID: &str = "x-request-id";
 /// The route of a request no route matched.
 const UNMATCHED: &str = "unmatched";
 
 /// What every log line of a request says about it.
 #[derive(Debug)]
 pub struct RequestContext {
-    request_id: Option<HeaderValue>,
+    request_id: HeaderValue,
     method: &'static str,
     route: Option<MatchedPath>,
 }
@@ -45,10 +46,7 @@ pub struct RequestContext {
 impl RequestContext {
     /// The request id (empty if the header is not text).
     pub fn request_id(&self) -> &str {
-        self.request_id
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
+        self.request_id.to_str().unwrap_or_default()
     }
 
     /// The method (`other` for a non-standard one).
@@ -74,15 +72,20 @@ pub fn current<T>(f: impl FnOnce(Option<&RequestContext>) -> T) -> T {
     })
 }
 
-/// Gives each request its log context and its closing line.
-#[derive(Clone, Copy, Default)]
-pub struct RequestLogLayer;
+/// Gives each request its id, its log context and its closing line.
+#[derive(Clone, Default)]
+pub struct RequestLogLayer {
+    ids: RequestIds,
+}
 
 impl<S> Layer<S> for RequestLogLayer {
     type Service = RequestLog<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequestLog { inner }
+        RequestLog {
+            inner,
+            ids: self.ids.clone(),
+        }
     }
 }
 
@@ -90,6 +93,7 @@ impl<S> Layer<S> for RequestLogLayer {
 #[derive(Clone)]
 pub struct RequestLog<S> {
     inner: S,
+    ids: RequestIds,
 }
 
 impl<S, B> Service<Request> for RequestLog<S>
@@ -106,7 +110,10 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let context = Arc::new(RequestContext {
-            request_id: request.headers().get(REQUEST_ID).cloned(),
+            request_id: match request.headers().get(REQUEST_ID) {
+                Some(given) => given.clone(),
+                None => self.ids.next_id(),
+            },
             method: method_label(request.method()),
             route: request.extensions().get::<MatchedPath>().cloned(),
         });
@@ -155,7 +162,12 @@ where
         let this = self.project();
         let inner = this.inner;
         within(this.context, || {
-            let Ok(response) = std::task::ready!(inner.poll(cx));
+            let Ok(mut response) = std::task::ready!(inner.poll(cx));
+            if !response.headers().contains_key(REQUEST_ID) {
+                response
+                    .headers_mut()
+                    .insert(REQUEST_ID, this.context.request_id.clone());
+            }
             let status = response.status().as_u16();
             if response.status().is_server_error() {
                 let duration_ms = this.started.elapsed().as_secs_f64() * 1000.0;
@@ -176,7 +188,7 @@ mod tests {
     #[test]
     fn the_context_is_the_request_s_only_while_it_runs() {
         let context = Arc::new(RequestContext {
-            request_id: Some(HeaderValue::from_static("abc-1")),
+            request_id: HeaderValue::from_static("abc-1"),
             method: "GET",
             route: None,
         });

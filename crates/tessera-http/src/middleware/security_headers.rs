@@ -10,7 +10,7 @@ use std::sync::Arc;
 use http::Response;
 use http::{HeaderName, HeaderValue, header};
 
-use super::edit_response::{EditLayer, EditResponse};
+use super::edit_response::EditResponse;
 
 /// HSTS for two years, subdomains included, as the HSTS preload list asks.
 const HSTS: &str = "max-age=63072000; includeSubDomains";
@@ -40,13 +40,10 @@ pub struct SecurityHeaders {
     headers: Arc<[(HeaderName, HeaderValue)]>,
 }
 
-/// The layer setting [`SecurityHeaders`].
-pub type SecurityHeadersLayer = EditLayer<SecurityHeaders>;
-
 impl SecurityHeaders {
     /// The defaults, plus `Strict-Transport-Security` when `hsts` (serving
-    /// HTTPS), as a layer.
-    pub fn layer(hsts: bool) -> SecurityHeadersLayer {
+    /// HTTPS); an [`EditResponse`] for [`super::edit_response::EditLayer`].
+    pub fn new(hsts: bool) -> Self {
         let mut headers: Vec<(HeaderName, HeaderValue)> = DEFAULTS
             .iter()
             .map(|(name, value)| (name.clone(), HeaderValue::from_static(value)))
@@ -57,9 +54,9 @@ impl SecurityHeaders {
                 HeaderValue::from_static(HSTS),
             ));
         }
-        EditLayer::new(Self {
+        Self {
             headers: headers.into(),
-        })
+        }
     }
 }
 
@@ -67,12 +64,15 @@ impl EditResponse for SecurityHeaders {
     fn edit<B>(&self, response: &mut Response<B>) {
         let other_hosts = response.extensions().get::<ForOtherHosts>().is_some();
         let present = response.headers_mut();
+        // Room for all at once, rather than a regrowth halfway.
+        present.reserve(self.headers.len());
         for (name, value) in self.headers.iter() {
             if other_hosts && name == header::STRICT_TRANSPORT_SECURITY {
                 continue;
             }
-            if !present.contains_key(name) {
-                present.insert(name.clone(), value.clone());
+            // One lookup per header: a handler's own value stays.
+            if let header::Entry::Vacant(slot) = present.entry(name) {
+                slot.insert(value.clone());
             }
         }
     }

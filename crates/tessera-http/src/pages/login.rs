@@ -159,7 +159,7 @@ pub async fn submit(
             .back_to(return_to.link("/login"), "Back to sign-in")
             .render(&state);
     }
-    let planted = state.http().cookie.session_secrets(&headers);
+    let planted: Vec<_> = state.http().cookie.session_secrets(&headers).collect();
     let outcome = domain::sign_in(
         &state,
         &form.username,

@@ -225,7 +225,7 @@ async fn sign_in_new_user(
     headers: &HeaderMap,
     form: RegisterForm,
 ) -> Response {
-    let planted = state.http().cookie.session_secrets(headers);
+    let planted: Vec<_> = state.http().cookie.session_secrets(headers).collect();
     match domain::sign_in(
         state,
         &form.username,
