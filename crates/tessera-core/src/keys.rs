@@ -305,7 +305,7 @@ impl PreparedKey {
                 };
                 (
                     EncodingKey::from_ed_der(&key.private),
-                    VerifyingKey::ed25519(&public),
+                    VerifyingKey::ed25519(&public).map_err(|_| bad("Ed25519 public key"))?,
                     DecodingKey::from_ed_der(&public),
                     Some(jwk),
                 )
@@ -327,7 +327,7 @@ impl PreparedKey {
                 };
                 (
                     EncodingKey::from_ec_der(&key.private),
-                    VerifyingKey::p256(&point),
+                    VerifyingKey::p256(&point).map_err(|_| bad("P-256 public key"))?,
                     DecodingKey::from_ec_der(&point),
                     Some(jwk),
                 )
@@ -350,7 +350,8 @@ impl PreparedKey {
                 };
                 (
                     encoding,
-                    VerifyingKey::rsa(&components.n, &components.e),
+                    VerifyingKey::rsa(&components.n, &components.e)
+                        .map_err(|_| bad("RSA public key"))?,
                     DecodingKey::from_rsa_raw_components(&components.n, &components.e),
                     Some(jwk),
                 )
