@@ -6,8 +6,11 @@
 use tessera_core::audit::AuditEvent;
 use tessera_core::secret::SecretHash;
 use tessera_core::session::Session;
-use tessera_core::store::{Presented, Rotation, StoreResult, from_millis, to_millis};
+use tessera_core::store::{
+    Holder, Presented, Rotation, StoreResult, check_presenter, from_millis, to_millis,
+};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::dialect::{Dialect, Exchange};
 use crate::errors::{unavailable, write_error};
@@ -16,16 +19,36 @@ use crate::sql::Sql;
 use crate::store::SqlStore;
 
 /// A refresh token (`$1`) with its session (`session_columns!`) and when
-/// it was replaced (`replaced_at`, NULL while current), in one read. A
-/// macro, so a dialect can extend it in static SQL (a row lock).
+/// it was replaced (`replaced_at`, NULL while current), in one read; a
+/// caller may add columns and joins. A macro, so a dialect can extend it in
+/// static SQL (a row lock).
 #[macro_export]
 macro_rules! session_by_refresh {
-    () => {
+    ($($columns:literal, $joins:literal)?) => {
         concat!(
             "SELECT r.replaced_at AS replaced_at, ",
             "s.id, s.kind, s.user_id, s.secret_hash, s.created_at, s.last_seen_at, s.idle_expires_at, ",
-            "s.absolute_expires_at, s.remember_me, s.ip, s.user_agent ",
-            "FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = $1"
+            "s.absolute_expires_at, s.remember_me, s.ip, s.user_agent",
+            $($columns,)?
+            " FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id",
+            $($joins,)?
+            " WHERE r.hash = $1"
+        )
+    };
+}
+
+/// [`session_by_refresh!`] and the client holding the session, if any
+/// (`client_id`, `client_scope`, `client_public`): all an exchange decides
+/// on, in one read. Each join is by primary key; a link goes with its
+/// session and with its client (foreign keys), so it never lacks either.
+#[macro_export]
+macro_rules! refresh_for_exchange {
+    () => {
+        $crate::session_by_refresh!(
+            ", l.client_id AS client_id, l.scope AS client_scope, \
+             COALESCE(c.public, TRUE) AS client_public",
+            " LEFT JOIN oauth_client_sessions l ON l.session_id = s.id \
+             LEFT JOIN oauth_clients c ON c.id = l.client_id"
         )
     };
 }
@@ -38,9 +61,11 @@ const REPLACED_BEFORE: &str =
 
 /// Performs `x` inside a transaction on `conn` that the dialect has made
 /// exclusive for the token's session (a row lock, or the database's one
-/// writer): reads the token and its session in one statement, then either
-/// deletes the session (reuse past the grace window) or writes the
-/// exchange in one round trip. The caller commits.
+/// writer): reads the token, its session and the session's client in one
+/// statement; refuses a client the token is not for before anything else
+/// (a stranger neither spends nor revokes it), then either deletes the
+/// session (reuse past the grace window) or writes the exchange in one
+/// round trip. The caller commits.
 pub async fn exchange<D: Dialect>(conn: &mut D::Conn, x: &Exchange) -> StoreResult<Rotation> {
     let row = Sql::<D>::new(D::REFRESH_FOR_EXCHANGE)
         .bytes(x.presented.as_bytes())
@@ -50,6 +75,17 @@ pub async fn exchange<D: Dialect>(conn: &mut D::Conn, x: &Exchange) -> StoreResu
     let Some(row) = row else {
         return Ok(Rotation::Unknown);
     };
+    let holder = match D::opt_uuid(&row, "client_id")? {
+        Some(client_id) => Some(Holder {
+            client_id,
+            scope: D::text(&row, "client_scope")?,
+            public: D::flag(&row, "client_public")?,
+        }),
+        None => None,
+    };
+    if let Err(wrong) = check_presenter(holder.as_ref(), x.by) {
+        return Ok(Rotation::WrongClient(wrong));
+    }
     let replaced_at = D::opt_time(&row, "replaced_at")?;
     let mut session = read_session::<D>(&row)?;
     if !session.is_live(x.now) {
@@ -85,7 +121,7 @@ pub async fn exchange<D: Dialect>(conn: &mut D::Conn, x: &Exchange) -> StoreResu
         None => Presented::Current,
         Some(_) => Presented::WithinGrace,
     };
-    Ok(Rotation::Rotated(session, presented))
+    Ok(Rotation::Rotated(session, presented, holder))
 }
 
 impl<D: Dialect> SqlStore<D> {
@@ -105,6 +141,7 @@ impl<D: Dialect> SqlStore<D> {
         &self,
         presented: &SecretHash,
         new: &SecretHash,
+        by: Option<Uuid>,
         now: OffsetDateTime,
         grace: time::Duration,
         idle_ttl: time::Duration,
@@ -112,6 +149,7 @@ impl<D: Dialect> SqlStore<D> {
         let x = Exchange {
             presented: *presented,
             new: *new,
+            by,
             now,
             grace,
             idle_ttl,

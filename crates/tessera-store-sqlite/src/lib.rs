@@ -22,8 +22,8 @@ use tessera_core::store::{Rotation, StoreError, StoreResult, from_millis, to_mil
 use tessera_store_sql::counters::{admitted, bind_attempt, refused};
 use tessera_store_sql::refresh::exchange;
 use tessera_store_sql::{
-    Backend, Dialect, Exchange, Lock, Sql, SqlStore, Statement, corrupt, keys, session_by_refresh,
-    session_columns, unavailable,
+    Backend, Dialect, Exchange, Lock, Sql, SqlStore, Statement, corrupt, keys,
+    refresh_for_exchange, session_columns, unavailable,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -150,7 +150,7 @@ impl Dialect for SqliteDialect {
     );
     const WRITES_ARE_ONE_STATEMENT: bool = false;
     // Exchanges run in the writer's transaction, which holds the write lock.
-    const REFRESH_FOR_EXCHANGE: &'static str = session_by_refresh!();
+    const REFRESH_FOR_EXCHANGE: &'static str = refresh_for_exchange!();
     // Three statements, one wake-up of the database thread.
     const EXCHANGE_REFRESH: &'static str = "\
         UPDATE refresh_tokens SET replaced_at = $1 WHERE session_id = $2 AND replaced_at IS NULL; \
