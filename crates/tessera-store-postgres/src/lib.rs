@@ -217,8 +217,7 @@ impl Dialect for PgDialect {
     // One statement: its parts see one snapshot, so the token inserted is
     // not among those it replaces.
     const EXCHANGE_REFRESH: &'static str = "\
-        WITH replaced AS (UPDATE refresh_tokens SET replaced_at = $1 \
-            WHERE session_id = $2 AND replaced_at IS NULL), \
+        WITH replaced AS (UPDATE refresh_tokens SET replaced_at = $1 WHERE hash = $5), \
         added AS (INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($3, $2, $1)) \
         UPDATE sessions SET secret_hash = $3, last_seen_at = $1, idle_expires_at = $4 WHERE id = $2";
     const INSERT_AUDIT: &'static str = "INSERT INTO audit_log \

@@ -110,6 +110,7 @@ pub async fn exchange<D: Dialect>(conn: &mut D::Conn, x: &Exchange) -> StoreResu
         .text(session.id.as_str())
         .bytes(x.new.as_bytes())
         .time(idle_expires_at)
+        .bytes(session.secret_hash.as_bytes())
         .execute(D::on(&mut *conn))
         .await
         .map_err(write_error)?;

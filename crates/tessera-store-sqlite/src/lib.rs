@@ -153,7 +153,7 @@ impl Dialect for SqliteDialect {
     const REFRESH_FOR_EXCHANGE: &'static str = refresh_for_exchange!();
     // Three statements, one wake-up of the database thread.
     const EXCHANGE_REFRESH: &'static str = "\
-        UPDATE refresh_tokens SET replaced_at = $1 WHERE session_id = $2 AND replaced_at IS NULL; \
+        UPDATE refresh_tokens SET replaced_at = $1 WHERE hash = $5; \
         INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($3, $2, $1); \
         UPDATE sessions SET secret_hash = $3, last_seen_at = $1, idle_expires_at = $4 WHERE id = $2";
     const INSERT_AUDIT: &'static str = "INSERT INTO audit_log \
