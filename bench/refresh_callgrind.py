@@ -41,6 +41,7 @@ class Chain:
     def __init__(self, port):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         self.host = f"127.0.0.1:{port}"
+        self.port = port
         self.refresh = None
 
     def token(self, fields):
@@ -57,6 +58,10 @@ class Chain:
 
     def sign_in(self):
         self.token({"grant_type": "password", "username": "bench", "password": PASSWORD})
+        # A new connection for the chain: this one may idle past the
+        # server's keep-alive timeout while the other chains sign in.
+        self.conn.close()
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
 
     def run(self, n):
         for _ in range(n):
@@ -64,11 +69,21 @@ class Chain:
 
 
 def in_parallel(chains, n):
-    threads = [threading.Thread(target=c.run, args=(n,)) for c in chains]
+    failures = []
+
+    def run(chain):
+        try:
+            chain.run(n)
+        except Exception as e:  # reported below, after every thread ends
+            failures.append(e)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in chains]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} chain(s) failed: {failures[0]!r}")
 
 
 def main():
@@ -101,6 +116,7 @@ def main():
                 time.sleep(0.25)
             else:
                 raise RuntimeError("the server did not start")
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
             c.request("POST", "/v1/users",
                       json.dumps({"username": "bench", "password": PASSWORD}),
                       {"Host": f"127.0.0.1:{port}", "Content-Type": "application/json"})

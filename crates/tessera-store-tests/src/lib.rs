@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
             concurrent_refresh_rotations_stay_one_branch,
             refresh_of_expired_session_is_refused,
             refresh_is_bound_to_its_client,
+            concurrent_exchanges_of_every_kind_each_get_their_own_answer,
             keys_are_created_once_and_rotated,
             key_purposes_have_a_current_key_each,
             sealed_key_material_is_replaced_once,
@@ -883,6 +884,97 @@ pub async fn refresh_is_bound_to_its_client(store: Arc<dyn Store>) {
     // An unknown token is unknown to anyone.
     let unknown = Secret::generate(SecretKind::Refresh).unwrap();
     assert_eq!(rotate(unknown, Some(spa.id), t0).await.0, Rotation::Unknown);
+}
+
+/// Exchanges of every outcome at once, on different sessions (a store may
+/// run concurrent exchanges in one transaction, each after the other):
+/// each gets the answer it would get alone, and the store is left as they
+/// would leave it one by one.
+pub async fn concurrent_exchanges_of_every_kind_each_get_their_own_answer(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let photos = client("Photos");
+    store.insert_client(&photos).await.unwrap();
+    let (grace, idle, t0) = (Duration::seconds(10), Duration::days(14), now());
+    let late = t0 + Duration::seconds(11);
+    for round in 0..4 {
+        // Sessions rotated a first time at t0, so each has a replaced token.
+        let mut sessions = Vec::new();
+        for holder in [None, Some(&photos), None, None] {
+            let (session, first) = held_session(&store, alice.id, holder).await;
+            let second = Secret::generate(SecretKind::Refresh).unwrap();
+            let by = holder.map(|c| c.id);
+            let outcome = store
+                .rotate_refresh(&first.hash(), &second.hash(), by, t0, grace, idle)
+                .await
+                .unwrap();
+            assert!(matches!(outcome, Rotation::Rotated(..)), "{outcome:?}");
+            sessions.push((session, first, second));
+        }
+        let unknown = Secret::generate(SecretKind::Refresh).unwrap();
+        // (presented, by, what it must answer); in a different order each round.
+        let mut cases = vec![
+            (sessions[0].2.clone(), None, "rotated"),
+            (sessions[1].2.clone(), None, "wrong client"),
+            (sessions[2].1.clone(), None, "reused"),
+            (unknown, None, "unknown"),
+            (sessions[3].2.clone(), None, "rotated"),
+            (sessions[1].2.clone(), Some(photos.id), "rotated"),
+        ];
+        cases.rotate_left(round);
+        let attempts = cases.into_iter().map(|(presented, by, expected)| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let new = Secret::generate(SecretKind::Refresh).unwrap();
+                let outcome = store
+                    .rotate_refresh(&presented.hash(), &new.hash(), by, late, grace, idle)
+                    .await
+                    .unwrap();
+                (outcome, new, expected)
+            })
+        });
+        for result in futures::future::join_all(attempts).await {
+            let (outcome, new, expected) = result.unwrap();
+            let current = || async {
+                store
+                    .session_by_refresh(&new.hash())
+                    .await
+                    .unwrap()
+                    .is_some_and(|(_, current)| current)
+            };
+            match expected {
+                "rotated" => {
+                    assert!(matches!(outcome, Rotation::Rotated(..)), "{outcome:?}");
+                    assert!(current().await);
+                }
+                "wrong client" => {
+                    assert_eq!(outcome, Rotation::WrongClient(WrongClient::Unauthenticated))
+                }
+                "reused" => assert!(matches!(outcome, Rotation::Reused(_)), "{outcome:?}"),
+                _ => assert_eq!(outcome, Rotation::Unknown),
+            }
+            if expected != "rotated" {
+                assert!(!current().await, "{expected}: the new token was stored");
+            }
+        }
+        assert!(
+            store
+                .session_by_id(&sessions[2].0.id)
+                .await
+                .unwrap()
+                .is_none(),
+            "the reused session is gone"
+        );
+        for i in [0, 1, 3] {
+            assert!(
+                store
+                    .session_by_id(&sessions[i].0.id)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+    }
 }
 
 /// A new key of `algorithm`, sealed (under a throwaway key-encryption key) as
