@@ -27,8 +27,8 @@ pub(crate) enum Signer {
     P256(EcdsaKeyPair, SystemRandom),
     /// RS256 (PKCS #1 v1.5).
     Rsa(RsaKeyPair, SystemRandom),
-    /// HS256.
-    Hmac(hmac::Key),
+    /// HS256 (boxed: the key's state is a kilobyte).
+    Hmac(Box<hmac::Key>),
 }
 
 impl Signer {
@@ -49,7 +49,7 @@ impl Signer {
                 RsaKeyPair::from_pkcs8(private).map_err(|_| bad("RSA"))?,
                 SystemRandom::new(),
             ),
-            Algorithm::HS256 => Self::Hmac(hmac::Key::new(hmac::HMAC_SHA256, private)),
+            Algorithm::HS256 => Self::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, private))),
         })
     }
 
