@@ -40,13 +40,21 @@ access=$(curl -fsS "$base/v1/token" -d grant_type=password -d "username=$user" -
 run() {
     local name="$1"; shift
     echo "== $name"
-    wrk --latency -d "${seconds}s" -c "$connections" -t "$threads" "$@" | grep -E "Requests/sec|^ +(50|99)%|Non-2xx|Socket errors"
+    wrk --latency -d "${seconds}s" -c "$connections" -t "$threads" "$@" | grep -E "Requests/sec|^ +(50|99)%|Non-2xx|Socket errors|^refresh.lua:"
 }
 
 run "GET /healthz (ceiling)" "$base/healthz"
 run "GET /v1/me by cookie" -H "Cookie: $cookie" "$base/v1/me"
 run "GET /v1/me by bearer" -H "Authorization: Bearer $access" "$base/v1/me"
-USERNAME="$user" PASSWORD="$password" BASE="$base" \
+# One refresh-token chain per connection, each started by a password grant
+# made here, one after the other (the sign-in limits count attempts in flight).
+tokens=$(mktemp)
+trap 'rm -f "$tokens"' EXIT
+for _ in $(seq "$connections"); do
+    curl -fsS "$base/v1/token" -d grant_type=password -d "username=$user" -d "password=$password" |
+        json refresh_token >>"$tokens"
+done
+REFRESH_TOKENS="$tokens" WRK_THREADS="$threads" USERNAME="$user" PASSWORD="$password" \
     run "POST /v1/token refresh_token (one chain per connection)" -s refresh.lua "$base/v1/token"
 USERNAME="$user" PASSWORD="$password" \
     run "POST /v1/session (sign-in)" -s signin.lua "$base/v1/session"

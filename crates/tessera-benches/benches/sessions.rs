@@ -160,6 +160,7 @@ fn lookups(c: &mut Criterion) {
                     .rotate_refresh(
                         &presented,
                         &next.hash(),
+                        None,
                         now_ms(),
                         Duration::seconds(10),
                         Duration::days(14),

@@ -3,7 +3,7 @@
 use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Header, Validation};
+use jsonwebtoken::Validation;
 use serde::{Deserialize, Serialize};
 use tessera_verify::MAX_TOKEN_BYTES;
 
@@ -54,10 +54,7 @@ pub fn at_hash(alg: Algorithm, access_token: &str) -> String {
 /// Signs ID token `claims` with `key` (`typ: JWT`, so it can never pass
 /// for an access token, whose `typ` differs).
 pub fn mint(key: &PreparedKey, claims: &IdTokenClaims) -> Result<String, CoreError> {
-    let mut header = Header::new(key.algorithm.jwt());
-    header.typ = Some("JWT".into());
-    header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, &key.encoding)
+    key.sign("JWT", claims)
         .map_err(|e| CoreError::Internal(format!("ID token minting failed: {e}")))
 }
 

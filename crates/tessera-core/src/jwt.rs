@@ -2,7 +2,6 @@
 //! [`check`](tessera_verify::check), the same code every service behind
 //! Tessera runs, so the server and its verifiers cannot disagree.
 
-use jsonwebtoken::Header;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -95,11 +94,9 @@ pub fn new_claims(
 
 /// Signs `claims` with the keyring's current key.
 pub fn mint(keyring: &Keyring, claims: &AccessClaims) -> Result<String, CoreError> {
-    let key = keyring.current();
-    let mut header = Header::new(key.algorithm.jwt());
-    header.typ = Some(ACCESS_TOKEN_TYP.into());
-    header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, &key.encoding)
+    keyring
+        .current()
+        .sign(ACCESS_TOKEN_TYP, claims)
         .map_err(|e| CoreError::Internal(format!("token minting failed: {e}")))
 }
 

@@ -12,13 +12,14 @@ use aws_lc_rs::signature::{
     RsaPublicKeyComponents,
 };
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{DecodingKey, Header};
 use serde::Serialize;
 use tessera_verify::{KeySet, VerifyingKey};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use crate::jws::Signer;
 use crate::secret::{fill_random, random_token};
 
 /// The signing algorithms Tessera issues tokens with.
@@ -265,7 +266,7 @@ pub struct PreparedKey {
     pub algorithm: Algorithm,
     /// What it signs.
     pub purpose: KeyPurpose,
-    pub(crate) encoding: EncodingKey,
+    pub(crate) signer: Signer,
     pub(crate) verifying: VerifyingKey,
     /// The same public key, for checking ID tokens (which
     /// `tessera-verify`, made for access tokens, does not).
@@ -289,11 +290,23 @@ impl std::fmt::Debug for PreparedKey {
 }
 
 impl PreparedKey {
+    /// A compact JWS of `claims` signed with this key, its header naming the
+    /// key and `typ`.
+    pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
+        let mut header = Header::new(self.algorithm.jwt());
+        header.typ = Some(typ.into());
+        header.kid = Some(self.kid.clone());
+        self.signer
+            .sign(&header, claims)
+            .map_err(|e| KeyError(format!("signing with key {} failed: {e}", self.kid)))
+    }
+
     /// Parses stored material into signing and verifying keys.
     pub fn prepare(key: &SigningKey) -> Result<Self, KeyError> {
         let bad = |why: &str| KeyError(format!("stored key {} is unusable: {why}", key.kid));
         let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
-        let (encoding, verifying, decoding, jwk) = match key.algorithm {
+        let signer = Signer::new(key.algorithm, &key.private)?;
+        let (verifying, decoding, jwk) = match key.algorithm {
             Algorithm::EdDSA => {
                 let pair = Ed25519KeyPair::from_pkcs8(&key.private).map_err(|_| bad("Ed25519"))?;
                 let public = pair.public_key().as_ref().to_vec();
@@ -304,7 +317,6 @@ impl PreparedKey {
                     ..jwk_base(key)
                 };
                 (
-                    EncodingKey::from_ed_der(&key.private),
                     VerifyingKey::ed25519(&public),
                     DecodingKey::from_ed_der(&public),
                     Some(jwk),
@@ -326,7 +338,6 @@ impl PreparedKey {
                     ..jwk_base(key)
                 };
                 (
-                    EncodingKey::from_ec_der(&key.private),
                     VerifyingKey::p256(&point),
                     DecodingKey::from_ec_der(&point),
                     Some(jwk),
@@ -336,12 +347,6 @@ impl PreparedKey {
                 let pair =
                     aws_lc_rs::rsa::KeyPair::from_pkcs8(&key.private).map_err(|_| bad("RSA"))?;
                 let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
-                let pem = format!(
-                    "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-                    STANDARD.encode(key.private.as_slice())
-                );
-                let encoding =
-                    EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| bad("RSA PEM"))?;
                 let jwk = Jwk {
                     kty: "RSA",
                     n: Some(b64(&components.n)),
@@ -349,14 +354,12 @@ impl PreparedKey {
                     ..jwk_base(key)
                 };
                 (
-                    encoding,
                     VerifyingKey::rsa(&components.n, &components.e),
                     DecodingKey::from_rsa_raw_components(&components.n, &components.e),
                     Some(jwk),
                 )
             }
             Algorithm::HS256 => (
-                EncodingKey::from_secret(&key.private),
                 VerifyingKey::hmac(&key.private),
                 DecodingKey::from_secret(&key.private),
                 None,
@@ -366,7 +369,7 @@ impl PreparedKey {
             kid: key.kid.clone(),
             algorithm: key.algorithm,
             purpose: key.purpose,
-            encoding,
+            signer,
             verifying,
             decoding,
             jwk,

@@ -48,6 +48,7 @@ pub mod cookie_session;
 pub mod error;
 pub mod health;
 pub mod id_token;
+mod jws;
 pub mod jwt;
 pub mod key_wrap;
 pub mod keys;

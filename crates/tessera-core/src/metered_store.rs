@@ -196,6 +196,7 @@ impl RefreshTokens for MeteredStore {
         &self,
         presented: &SecretHash,
         new: &SecretHash,
+        by: Option<Uuid>,
         now: OffsetDateTime,
         grace: time::Duration,
         idle_ttl: time::Duration,
@@ -203,7 +204,7 @@ impl RefreshTokens for MeteredStore {
         self.timed(
             "rotate_refresh",
             self.inner
-                .rotate_refresh(presented, new, now, grace, idle_ttl),
+                .rotate_refresh(presented, new, by, now, grace, idle_ttl),
         )
         .await
     }

@@ -114,8 +114,8 @@ pub trait Sessions: Send + Sync {
 pub enum Rotation {
     /// The token was current (or replaced within the grace window, as
     /// [`Presented`] tells): the session now has the new token as its only
-    /// current one.
-    Rotated(Session, Presented),
+    /// current one. With the client holding the session, if any.
+    Rotated(Session, Presented, Option<Holder>),
     /// The token was replaced longer ago than the grace window: theft. The
     /// whole session has been deleted; here it is, for revocation and audit.
     Reused(Session),
@@ -123,6 +123,45 @@ pub enum Rotation {
     Expired,
     /// No such token.
     Unknown,
+    /// The token may not be exchanged by the client presenting it (see
+    /// [`check_presenter`]): nothing was changed, nothing revoked.
+    WrongClient(WrongClient),
+}
+
+/// The OAuth client holding a token session, as an exchange reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// The client's id.
+    pub client_id: Uuid,
+    /// The scope granted to it.
+    pub scope: String,
+    /// Whether the client is public (has no secret to authenticate with).
+    pub public: bool,
+}
+
+/// Why a client may not exchange a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrongClient {
+    /// A confidential client's token presented without that client's
+    /// authentication.
+    Unauthenticated,
+    /// A token issued to another client, or to none, presented by a client.
+    Other,
+}
+
+/// Whether `by` (the client the request authenticated as, if any) may
+/// exchange a refresh token of a session held by `holder` (OAuth 2.1
+/// §4.3.1: a refresh token is bound to the client it was issued to). A
+/// client's token only by that client, which may go unnamed only when it is
+/// public; a password-grant token by no client.
+pub fn check_presenter(holder: Option<&Holder>, by: Option<Uuid>) -> Result<(), WrongClient> {
+    match (holder, by) {
+        (None, None) => Ok(()),
+        (Some(holder), Some(by)) if holder.client_id == by => Ok(()),
+        (Some(holder), None) if holder.public => Ok(()),
+        (Some(_), None) => Err(WrongClient::Unauthenticated),
+        (_, Some(_)) => Err(WrongClient::Other),
+    }
 }
 
 /// Which token an exchange that rotated was given.
@@ -149,11 +188,14 @@ pub trait RefreshTokens: Send + Sync {
     ) -> StoreResult<bool>;
     /// Exchanges `presented` for `new` atomically: of concurrent exchanges of
     /// one token, each sees the effects of the previous, so a session never
-    /// has two current refresh tokens.
+    /// has two current refresh tokens. Presented by client `by` (the one the
+    /// request authenticated as, if any), checked against the session's
+    /// holder first, in the same transaction ([`check_presenter`]).
     async fn rotate_refresh(
         &self,
         presented: &SecretHash,
         new: &SecretHash,
+        by: Option<Uuid>,
         now: OffsetDateTime,
         grace: time::Duration,
         idle_ttl: time::Duration,

@@ -2,8 +2,7 @@
 //! grants, bearer authentication, and revocation and introspection of
 //! tokens. Access tokens are signed and checked with [`SigningKeys`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde_json::json;
 use uuid::Uuid;
@@ -23,7 +22,7 @@ use crate::session::{Authenticated, Session, SessionId, SessionKind};
 use crate::session_end::{Ending, SessionEnd};
 use crate::sign_in_guard::SignInGuard;
 use crate::signing_keys::SigningKeys;
-use crate::store::{Presented, Rotation, StoreError};
+use crate::store::{Presented, Rotation, StoreError, WrongClient};
 use crate::user::{User, UserRecord};
 
 /// An access token and a refresh token for one token session.
@@ -65,15 +64,7 @@ pub struct TokenSessions {
     session_end: Arc<SessionEnd>,
     revocations: Arc<Revocations>,
     keys: Arc<SigningKeys>,
-    /// Which client (and scope) each refreshed session belongs to, if any:
-    /// written once when the session starts and never changed, so one store
-    /// read per session per node serves every later refresh.
-    clients: RwLock<HashMap<SessionId, Option<(String, String)>>>,
 }
-
-/// Most session-to-client links remembered; past it, all are forgotten
-/// (each costs one store read to learn again).
-const CLIENT_LINKS: usize = 100_000;
 
 impl TokenSessions {
     /// Token sessions over `context`: passwords checked through `guard`,
@@ -92,32 +83,7 @@ impl TokenSessions {
             session_end,
             revocations,
             keys,
-            clients: RwLock::new(HashMap::new()),
         }
-    }
-
-    /// The client and scope of a token session, remembered per node.
-    async fn client_of(&self, session: &SessionId) -> Result<Option<(String, String)>, CoreError> {
-        if let Some(link) = self
-            .clients
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(session)
-        {
-            return Ok(link.clone());
-        }
-        let link = self
-            .context
-            .store()
-            .session_client(session)
-            .await?
-            .map(|(id, scope)| (id.to_string(), scope));
-        let mut links = self.clients.write().unwrap_or_else(|p| p.into_inner());
-        if links.len() >= CLIENT_LINKS {
-            links.clear();
-        }
-        links.insert(session.clone(), link.clone());
-        Ok(link)
     }
 
     /// `grant_type=password`: checks the password and starts a token session.
@@ -211,53 +177,17 @@ impl TokenSessions {
         self.grant(user, session, refresh, for_client).map(Some)
     }
 
-    /// Whether `by` (the client the request authenticated as, if any) may
-    /// present this refresh token (OAuth 2.1 §4.3.1: a refresh token is
-    /// bound to the client it was issued to). A client's token only by that
-    /// client — authenticated, when it is confidential; a password-grant
-    /// token by no client. Tokens this cannot place are left to
-    /// [`Self::refresh`] to refuse.
-    pub async fn check_refresh_client(
-        &self,
-        presented: &str,
-        by: Option<&OAuthClient>,
-    ) -> Result<(), CoreError> {
-        let Some(presented) = Secret::parse(SecretKind::Refresh, presented) else {
-            return Ok(());
-        };
-        let Some((session, _)) = self
-            .context
-            .store()
-            .session_by_refresh(&presented.hash())
-            .await?
-        else {
-            return Ok(());
-        };
-        let other_client =
-            || CoreError::InvalidGrant("the refresh token was issued to another client".into());
-        match (self.client_of(&session.id).await?, by) {
-            (Some((issued_to, _)), Some(by)) if by.id.to_string() == issued_to => Ok(()),
-            (Some(_), Some(_)) | (None, Some(_)) => Err(other_client()),
-            (Some((issued_to, _)), None) => {
-                let Ok(id) = Uuid::parse_str(&issued_to) else {
-                    return Err(other_client());
-                };
-                match self.context.store().client_by_id(id).await? {
-                    // A confidential client's token needs its secret.
-                    Some(client) if !client.public => Err(CoreError::InvalidClient),
-                    _ => Ok(()),
-                }
-            }
-            (None, None) => Ok(()),
-        }
-    }
-
     /// `grant_type=refresh_token`: exchanges a refresh token for a new pair.
     /// A token replaced longer ago than the grace window is taken as stolen:
-    /// its whole session is revoked.
+    /// its whole session is revoked. `by` is the client the request
+    /// authenticated as, if any: a refresh token is bound to the client it
+    /// was issued to ([`crate::store::check_presenter`]), and a token presented by a
+    /// client it is not for is refused before it could be spent or revoke
+    /// anything (in the same store transaction as the exchange).
     pub async fn refresh(
         &self,
         presented: &str,
+        by: Option<&OAuthClient>,
         client: &ClientInfo,
     ) -> Result<TokenGrant, CoreError> {
         let metrics = self.context.metrics();
@@ -275,18 +205,19 @@ impl TokenSessions {
             .rotate_refresh(
                 &presented.hash(),
                 &fresh.hash(),
+                by.map(|c| c.id),
                 self.context.now(),
                 policy.refresh_reuse_grace,
                 policy.refresh_idle_ttl,
             )
             .await?;
         match outcome {
-            Rotation::Rotated(session, presented) => {
+            Rotation::Rotated(session, presented, holder) => {
                 match self.context.live_user(session.user_id).await {
                     Ok(user) => {
                         // A client's session keeps its client and scope in
                         // every access token.
-                        let for_client = self.client_of(&session.id).await?;
+                        let for_client = holder.map(|h| (h.client_id.to_string(), h.scope));
                         let grant =
                             self.grant(user.as_ref().clone(), session, fresh, for_client)?;
                         metrics.refresh(match presented {
@@ -322,6 +253,12 @@ impl TokenSessions {
                 metrics.refresh(RefreshOutcome::Invalid);
                 Err(invalid())
             }
+            // Not an exchange attempt at all: the token is no business of
+            // this client's.
+            Rotation::WrongClient(WrongClient::Unauthenticated) => Err(CoreError::InvalidClient),
+            Rotation::WrongClient(WrongClient::Other) => Err(CoreError::InvalidGrant(
+                "the refresh token was issued to another client".into(),
+            )),
         }
     }
 

@@ -387,9 +387,11 @@ pub async fn token(
             let refresh = required(form.refresh_token, "refresh_token")?;
             let by =
                 presenting_client(&state, &headers, form.client_id, form.client_secret).await?;
-            let tokens = &state.core().token_sessions;
-            tokens.check_refresh_client(&refresh, by.as_ref()).await?;
-            tokens.refresh(&refresh, &client).await?
+            state
+                .core()
+                .token_sessions
+                .refresh(&refresh, by.as_ref(), &client)
+                .await?
         }
         _ => {
             return Err(OAuthError::new(

@@ -1070,7 +1070,10 @@ async fn refresh_tokens_are_bound_to_their_client() {
         (vec![("client_id", spa.id.as_str())], 400, "invalid_grant"),
         (vec![("client_id", "not-a-client")], 401, "invalid_client"),
     ] {
-        oauth_error(refresh_with(&server, refresh, &fields).await, status, error).await;
+        let body = oauth_error(refresh_with(&server, refresh, &fields).await, status, error).await;
+        if error == "invalid_grant" {
+            assert_eq!(body["error_description"], OTHER_CLIENT);
+        }
     }
     let refresh = rotated(
         refresh_with(
@@ -1106,13 +1109,81 @@ async fn refresh_tokens_are_bound_to_their_client() {
         ],
     )
     .await;
-    oauth_error(r, 400, "invalid_grant").await;
+    let body = oauth_error(r, 400, "invalid_grant").await;
+    assert_eq!(body["error_description"], OTHER_CLIENT);
     let refresh = rotated(refresh_with(&server, refresh, &[("client_id", &spa.id)]).await).await;
     rotated(refresh_with(&server, &refresh, &[]).await).await;
 
     // A password-grant token: by no client.
     let password = server.tokens("gina").await;
     let r = refresh_with(&server, &password.refresh, &[("client_id", &spa.id)]).await;
-    oauth_error(r, 400, "invalid_grant").await;
+    let body = oauth_error(r, 400, "invalid_grant").await;
+    assert_eq!(body["error_description"], OTHER_CLIENT);
     rotated(server.refresh(&password.refresh).await).await;
+}
+
+/// What a refresh from a client the token is not for answers.
+const OTHER_CLIENT: &str = "the refresh token was issued to another client";
+
+/// A replaced refresh token presented after the grace window is theft, and
+/// ends its session, only when its own client presents it: from a
+/// stranger (another client, no client for a confidential client's token,
+/// a client for a password-grant token) it is refused as a stranger's and
+/// the session lives on.
+#[tokio::test]
+async fn a_strangers_late_refresh_revokes_nothing() {
+    let (server, clock) = TestServer::on_manual_clock().await;
+    let web = client(&server, false, true).await;
+    let spa = client(&server, true, true).await;
+    let web_secret = web.secret.clone().unwrap();
+    let web_auth = [
+        ("client_id", web.id.as_str()),
+        ("client_secret", web_secret.as_str()),
+    ];
+    let b = browser(&server, "hana").await;
+    let tokens = signed_in_tokens(&server, &web, &b).await;
+    let stale = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let current = rotated(refresh_with(&server, &stale, &web_auth).await).await;
+    let password = server.tokens("hana").await;
+    let password_current = rotated(server.refresh(&password.refresh).await).await;
+    clock.advance(time::Duration::seconds(11));
+
+    let body = oauth_error(
+        refresh_with(&server, &stale, &[("client_id", &spa.id)]).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(body["error_description"], OTHER_CLIENT);
+    oauth_error(
+        refresh_with(&server, &stale, &[]).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    let body = oauth_error(
+        refresh_with(&server, &password.refresh, &web_auth).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(body["error_description"], OTHER_CLIENT);
+    // Both sessions live: their current tokens still rotate.
+    let current = rotated(refresh_with(&server, &current, &web_auth).await).await;
+    rotated(server.refresh(&password_current).await).await;
+
+    // From its own client the same late token is reuse: the session ends.
+    let body = oauth_error(
+        refresh_with(&server, &stale, &web_auth).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert_ne!(body["error_description"], OTHER_CLIENT);
+    oauth_error(
+        refresh_with(&server, &current, &web_auth).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
 }

@@ -22,7 +22,7 @@ use tessera_store_sql::counters::{admitted, bind_attempt, refused};
 use tessera_store_sql::refresh::exchange;
 use tessera_store_sql::{
     Backend, Codec, Dialect, Exchange, Lock, Sql, SqlStore, Statement, corrupt, keys,
-    session_by_refresh, session_columns, unavailable,
+    refresh_for_exchange, session_columns, unavailable,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -209,13 +209,15 @@ impl Dialect for PgDialect {
     // session's tokens is serialised, on whichever node it arrives, and
     // after waiting for a concurrent exchange the row is read again as that
     // exchange left it. A token deleted meanwhile (a prune) is simply not
-    // found: never mistaken for the current one.
-    const REFRESH_FOR_EXCHANGE: &'static str = concat!(session_by_refresh!(), " FOR UPDATE");
+    // found: never mistaken for the current one. The client's link and row
+    // are only read (PostgreSQL locks no row of an outer join's nullable
+    // side): a session's link never changes.
+    const REFRESH_FOR_EXCHANGE: &'static str =
+        concat!(refresh_for_exchange!(), " FOR UPDATE OF r, s");
     // One statement: its parts see one snapshot, so the token inserted is
     // not among those it replaces.
     const EXCHANGE_REFRESH: &'static str = "\
-        WITH replaced AS (UPDATE refresh_tokens SET replaced_at = $1 \
-            WHERE session_id = $2 AND replaced_at IS NULL), \
+        WITH replaced AS (UPDATE refresh_tokens SET replaced_at = $1 WHERE hash = $5), \
         added AS (INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($3, $2, $1)) \
         UPDATE sessions SET secret_hash = $3, last_seen_at = $1, idle_expires_at = $4 WHERE id = $2";
     const INSERT_AUDIT: &'static str = "INSERT INTO audit_log \

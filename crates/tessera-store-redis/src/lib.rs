@@ -677,16 +677,17 @@ impl RefreshTokens for RedisLayer {
         &self,
         presented: &SecretHash,
         new: &SecretHash,
+        by: Option<Uuid>,
         now: OffsetDateTime,
         grace: time::Duration,
         idle_ttl: time::Duration,
     ) -> StoreResult<Rotation> {
         let outcome = self
             .inner
-            .rotate_refresh(presented, new, now, grace, idle_ttl)
+            .rotate_refresh(presented, new, by, now, grace, idle_ttl)
             .await?;
         match &outcome {
-            Rotation::Rotated(session, _) => {
+            Rotation::Rotated(session, ..) => {
                 self.bury(&[*presented], &[]).await;
                 self.forget(&session.id, None).await;
             }
@@ -694,7 +695,7 @@ impl RefreshTokens for RedisLayer {
                 self.bury(&[*presented, session.secret_hash], &[&session.id])
                     .await
             }
-            Rotation::Expired | Rotation::Unknown => {}
+            Rotation::Expired | Rotation::Unknown | Rotation::WrongClient(_) => {}
         }
         Ok(outcome)
     }

@@ -32,6 +32,8 @@ pub struct Exchange {
     pub presented: SecretHash,
     /// The hash of the token that replaces it.
     pub new: SecretHash,
+    /// The client presenting it, if any.
+    pub by: Option<Uuid>,
     /// When.
     pub now: OffsetDateTime,
     /// How long a replaced token still exchanges (a client's retry).
@@ -53,12 +55,17 @@ pub trait Dialect: Codec + Clone + std::fmt::Debug {
     /// Whether the texts that write several tables are one statement
     /// (atomic alone) rather than several (run in a transaction).
     const WRITES_ARE_ONE_STATEMENT: bool;
-    /// The refresh token `$1` and its session (`SESSION_BY_REFRESH`'s
-    /// columns), locked for an exchange where the dialect locks rows.
+    /// The refresh token `$1`, its session and the client holding it
+    /// (`refresh_for_exchange!`'s columns), locked for an exchange where
+    /// the dialect locks rows.
     const REFRESH_FOR_EXCHANGE: &'static str;
-    /// An exchange's writes for session `$2` at `$1`: every current token
-    /// replaced, token `$3` stored as the one current, the session's secret
-    /// hash set to it and its idle expiry to `$4`.
+    /// An exchange's writes for session `$2` at `$1`: its current token
+    /// (`$5`, the session's secret hash as read) replaced, token `$3`
+    /// stored as the one current, the session's secret hash set to it and
+    /// its idle expiry to `$4`. The current token is found by its hash, not
+    /// among the session's tokens: those replaced are kept (for reuse
+    /// detection) as long as the session may idle, hundreds for a session
+    /// that refreshes often, and would all be read by every exchange.
     const EXCHANGE_REFRESH: &'static str;
     /// Appends an audit event (`$1`..`$6`: kind, user_id, ip, user_agent, at, detail).
     const INSERT_AUDIT: &'static str;

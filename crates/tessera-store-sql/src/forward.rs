@@ -127,12 +127,13 @@ macro_rules! forward_store_traits {
                     &self,
                     presented: &SecretHash,
                     new: &SecretHash,
+                    by: Option<Uuid>,
                     now: OffsetDateTime,
                     grace: Duration,
                     idle_ttl: Duration,
                 ) -> StoreResult<Rotation> {
                     self.$field
-                        .rotate_refresh(presented, new, now, grace, idle_ttl)
+                        .rotate_refresh(presented, new, by, now, grace, idle_ttl)
                         .await
                 }
                 async fn session_by_refresh(

@@ -13,17 +13,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Transaction};
+use sqlx::{Connection as _, Row, Transaction};
 use tessera_core::attempt::{Admission, Attempt};
 use tessera_core::store::{Rotation, StoreError, StoreResult, from_millis, to_millis};
 use tessera_store_sql::counters::{admitted, bind_attempt, refused};
-use tessera_store_sql::refresh::exchange;
+use tessera_store_sql::refresh::{Step, decide};
 use tessera_store_sql::{
-    Backend, Dialect, Exchange, Lock, Sql, SqlStore, Statement, corrupt, keys, session_by_refresh,
-    session_columns, unavailable,
+    Backend, Dialect, Exchange, Lock, Sql, SqlStore, Statement, corrupt, delete_reused_session,
+    keys, refresh_for_exchange, session_columns, unavailable, write_error,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -81,11 +81,11 @@ impl SqliteStore {
             .max_connections(2)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.synchronous(SqliteSynchronous::Normal))
+            .connect_with(options.clone().synchronous(SqliteSynchronous::Normal))
             .await
             .map_err(unavailable)?;
         let (rotations, requests) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(rotation_writer(pool.clone(), requests));
+        tokio::spawn(rotation_writer(options, requests));
         Ok(Self {
             sql: SqlStore::new(pool, counters, SqliteDialect { rotations }),
         })
@@ -101,6 +101,12 @@ impl SqliteStore {
 
     /// Closes every connection, checkpointing the WAL.
     pub async fn close(&self) {
+        let (closed, done) = tokio::sync::oneshot::channel();
+        let writer = &self.sql.dialect().rotations;
+        if writer.send(ToWriter::Close(closed)).await.is_ok() {
+            // An error here: the writer had stopped already.
+            let _ = done.await;
+        }
         self.sql.close().await;
     }
 
@@ -114,7 +120,7 @@ impl SqliteStore {
 #[derive(Debug, Clone)]
 struct SqliteDialect {
     /// The refresh writer's queue.
-    rotations: tokio::sync::mpsc::Sender<RotateRequest>,
+    rotations: tokio::sync::mpsc::Sender<ToWriter>,
 }
 
 impl Backend for SqliteDialect {
@@ -141,6 +147,17 @@ macro_rules! insert_session_and_audit {
     };
 }
 
+/// An exchange's writes ([`Dialect::EXCHANGE_REFRESH`]): three statements,
+/// one wake-up of the database thread. A macro, so the refresh writer can
+/// send the next statement with them.
+macro_rules! exchange_refresh {
+    () => {
+        "UPDATE refresh_tokens SET replaced_at = $1 WHERE hash = $5; \
+         INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($3, $2, $1); \
+         UPDATE sessions SET secret_hash = $3, last_seen_at = $1, idle_expires_at = $4 WHERE id = $2"
+    };
+}
+
 impl Dialect for SqliteDialect {
     const INSERT_SESSION: &'static str = insert_session_and_audit!();
     const INSERT_TOKEN_SESSION: &'static str = concat!(
@@ -150,12 +167,8 @@ impl Dialect for SqliteDialect {
     );
     const WRITES_ARE_ONE_STATEMENT: bool = false;
     // Exchanges run in the writer's transaction, which holds the write lock.
-    const REFRESH_FOR_EXCHANGE: &'static str = session_by_refresh!();
-    // Three statements, one wake-up of the database thread.
-    const EXCHANGE_REFRESH: &'static str = "\
-        UPDATE refresh_tokens SET replaced_at = $1 WHERE session_id = $2 AND replaced_at IS NULL; \
-        INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($3, $2, $1); \
-        UPDATE sessions SET secret_hash = $3, last_seen_at = $1, idle_expires_at = $4 WHERE id = $2";
+    const REFRESH_FOR_EXCHANGE: &'static str = refresh_for_exchange!();
+    const EXCHANGE_REFRESH: &'static str = exchange_refresh!();
     const INSERT_AUDIT: &'static str = "INSERT INTO audit_log \
         (kind, user_id, ip, user_agent, at, detail) VALUES ($1, $2, $3, $4, $5, $6)";
     const LIST_AUDIT: &'static str = "SELECT id, kind, user_id, ip, user_agent, at, detail \
@@ -241,7 +254,7 @@ impl Dialect for SqliteDialect {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let stopped = || StoreError::Unavailable("the refresh writer has stopped".into());
         self.rotations
-            .send(RotateRequest { exchange, reply })
+            .send(ToWriter::Rotate(RotateRequest { exchange, reply }))
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -344,54 +357,151 @@ struct RotateRequest {
     reply: tokio::sync::oneshot::Sender<StoreResult<Rotation>>,
 }
 
+/// What the refresh writer is asked.
+#[derive(Debug)]
+enum ToWriter {
+    /// An exchange.
+    Rotate(RotateRequest),
+    /// To close its connection (after the exchanges asked before) and stop.
+    Close(tokio::sync::oneshot::Sender<()>),
+}
+
 /// Most exchanges committed together.
 const ROTATION_BATCH: usize = 64;
 
 /// Runs refresh exchanges one after the other, like a lock would, but
 /// commits the exchanges that arrived together in one transaction: one disk
 /// sync for the batch instead of one each (group commit). Each exchange
-/// still sees every earlier one.
+/// still sees every earlier one. The writer has a connection of its own,
+/// opened on first use: a pooled one would cost a round trip to its
+/// database thread per batch (the pool's liveness check) on top of the
+/// batch's own.
 async fn rotation_writer(
-    pool: SqlitePool,
-    mut requests: tokio::sync::mpsc::Receiver<RotateRequest>,
+    options: SqliteConnectOptions,
+    mut requests: tokio::sync::mpsc::Receiver<ToWriter>,
 ) {
+    let mut conn: Option<SqliteConnection> = None;
     while let Some(first) = requests.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < ROTATION_BATCH {
-            match requests.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
+        let (mut batch, mut close) = (Vec::new(), None);
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                ToWriter::Rotate(request) => batch.push(request),
+                ToWriter::Close(reply) => close = Some(reply),
+            }
+            if close.is_none() && batch.len() < ROTATION_BATCH {
+                next = requests.try_recv().ok();
             }
         }
-        match rotate_batch(&pool, &batch).await {
-            Ok(outcomes) => {
-                for (request, outcome) in batch.into_iter().zip(outcomes) {
-                    // The asker may have gone away; the exchange stands.
-                    let _ = request.reply.send(Ok(outcome));
-                }
+        if !batch.is_empty() {
+            conn = run_batch(conn, &options, batch).await;
+        }
+        if let Some(reply) = close {
+            if let Some(conn) = conn.take() {
+                let _ = conn.close().await;
             }
-            Err(e) => {
-                let message = e.to_string();
-                for request in batch {
-                    let _ = request
-                        .reply
-                        .send(Err(StoreError::Unavailable(message.clone())));
-                }
-            }
+            let _ = reply.send(());
+            return;
         }
     }
 }
 
-async fn rotate_batch(pool: &SqlitePool, batch: &[RotateRequest]) -> StoreResult<Vec<Rotation>> {
-    // IMMEDIATE takes the write lock up front: no other writer interleaves.
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
+/// Runs `batch` on `conn` (opened first if need be), answers each request,
+/// and hands back the connection to use next.
+async fn run_batch(
+    mut conn: Option<SqliteConnection>,
+    options: &SqliteConnectOptions,
+    batch: Vec<RotateRequest>,
+) -> Option<SqliteConnection> {
+    let done = match conn.as_mut() {
+        Some(conn) => rotate_batch(conn, &batch).await,
+        None => match SqliteConnection::connect_with(options).await {
+            Ok(opened) => rotate_batch(conn.insert(opened), &batch).await,
+            Err(e) => Err(unavailable(e)),
+        },
+    };
+    match done {
+        Ok(outcomes) => {
+            for (request, outcome) in batch.into_iter().zip(outcomes) {
+                // The asker may have gone away; the exchange stands.
+                let _ = request.reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            // Closing the connection rolls back whatever the batch left
+            // open; the next batch opens a new one.
+            conn = None;
+            let message = e.to_string();
+            for request in batch {
+                let _ = request
+                    .reply
+                    .send(Err(StoreError::Unavailable(message.clone())));
+            }
+        }
+    }
+    conn
+}
+
+/// The texts of a batch: each exchange's writes travel with the next
+/// exchange's read (its token's placeholder after the writes'), the first
+/// read with BEGIN and the last writes with COMMIT. A batch of n exchanges
+/// is n + 1 round trips to the database thread instead of 2n + 2, and the
+/// write lock is held that much less.
+const BEGIN_AND_READ: &str = concat!("BEGIN IMMEDIATE; ", refresh_for_exchange!());
+const READ: &str = refresh_for_exchange!();
+const REVOKE_AND_READ: &str = concat!(
+    delete_reused_session!(),
+    "; ",
+    refresh_for_exchange!(hash = "$2")
+);
+const ROTATE_AND_READ: &str = concat!(
+    exchange_refresh!(),
+    "; ",
+    refresh_for_exchange!(hash = "$6")
+);
+const COMMIT: &str = "COMMIT";
+const REVOKE_AND_COMMIT: &str = concat!(delete_reused_session!(), "; COMMIT");
+const ROTATE_AND_COMMIT: &str = concat!(exchange_refresh!(), "; COMMIT");
+
+/// One batch in one transaction on the writer's connection. IMMEDIATE
+/// takes the write lock up front: no other writer interleaves. Each
+/// exchange is decided as [`exchange`] decides it, on a read that follows
+/// the previous exchange's writes. Plain statements rather than sqlx's
+/// transaction, whose begin and commit each wait for the caller to take
+/// the answer; on an error the caller closes the connection, which rolls
+/// back.
+async fn rotate_batch(
+    conn: &mut SqliteConnection,
+    batch: &[RotateRequest],
+) -> StoreResult<Vec<Rotation>> {
+    let Some(first) = batch.first() else {
+        return Ok(Vec::new());
+    };
+    let mut row = Sql::<SqliteDialect>::new(BEGIN_AND_READ)
+        .bytes(first.exchange.presented.as_bytes())
+        .fetch_optional(&mut *conn)
         .await
         .map_err(unavailable)?;
     let mut outcomes = Vec::with_capacity(batch.len());
-    for request in batch {
-        outcomes.push(exchange::<SqliteDialect>(&mut tx, &request.exchange).await?);
+    let mut requests = batch.iter().peekable();
+    while let Some(request) = requests.next() {
+        let x = &request.exchange;
+        let step = decide::<SqliteDialect>(row.take(), x)?;
+        let next = requests.peek().map(|next| &next.exchange);
+        let text = match (&step, next.is_some()) {
+            (Step::Answer(_), true) => READ,
+            (Step::Revoke(_), true) => REVOKE_AND_READ,
+            (Step::Rotate { .. }, true) => ROTATE_AND_READ,
+            (Step::Answer(_), false) => COMMIT,
+            (Step::Revoke(_), false) => REVOKE_AND_COMMIT,
+            (Step::Rotate { .. }, false) => ROTATE_AND_COMMIT,
+        };
+        let mut sql = step.bind_writes(Sql::<SqliteDialect>::new(text), x);
+        if let Some(next) = next {
+            sql = sql.bytes(next.presented.as_bytes());
+        }
+        row = sql.fetch_optional(&mut *conn).await.map_err(write_error)?;
+        outcomes.push(step.done(x)?);
     }
-    tx.commit().await.map_err(unavailable)?;
     Ok(outcomes)
 }

@@ -23,7 +23,7 @@ use tessera_core::oauth_client::OAuthClient;
 use tessera_core::revocation::RevocationKind;
 use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::session::{Session, SessionId, SessionKind};
-use tessera_core::store::{Presented, Rotation, Store, StoreError};
+use tessera_core::store::{Holder, Presented, Rotation, Store, StoreError, WrongClient};
 use tessera_core::user::User;
 use tessera_core::username::Username;
 use time::{Duration, OffsetDateTime};
@@ -59,6 +59,8 @@ macro_rules! conformance_suite {
             refresh_rotation_and_reuse,
             concurrent_refresh_rotations_stay_one_branch,
             refresh_of_expired_session_is_refused,
+            refresh_is_bound_to_its_client,
+            concurrent_exchanges_of_every_kind_each_get_their_own_answer,
             keys_are_created_once_and_rotated,
             key_purposes_have_a_current_key_each,
             sealed_key_material_is_replaced_once,
@@ -536,12 +538,13 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
     let t0 = now();
     let second = Secret::generate(SecretKind::Refresh).unwrap();
     match store
-        .rotate_refresh(&first.hash(), &second.hash(), t0, grace, idle)
+        .rotate_refresh(&first.hash(), &second.hash(), None, t0, grace, idle)
         .await
         .unwrap()
     {
-        Rotation::Rotated(s, presented) => {
+        Rotation::Rotated(s, presented, holder) => {
             assert_eq!(presented, Presented::Current);
+            assert_eq!(holder, None);
             assert_eq!(s.id, session.id);
             assert_eq!(s.secret_hash, second.hash());
         }
@@ -568,10 +571,10 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
     let t1 = t0 + Duration::seconds(5);
     assert!(matches!(
         store
-            .rotate_refresh(&first.hash(), &third.hash(), t1, grace, idle)
+            .rotate_refresh(&first.hash(), &third.hash(), None, t1, grace, idle)
             .await
             .unwrap(),
-        Rotation::Rotated(_, Presented::WithinGrace)
+        Rotation::Rotated(_, Presented::WithinGrace, None)
     ));
     assert!(
         !store
@@ -585,7 +588,7 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
     let fourth = Secret::generate(SecretKind::Refresh).unwrap();
     let t2 = t0 + Duration::seconds(11);
     match store
-        .rotate_refresh(&first.hash(), &fourth.hash(), t2, grace, idle)
+        .rotate_refresh(&first.hash(), &fourth.hash(), None, t2, grace, idle)
         .await
         .unwrap()
     {
@@ -603,7 +606,7 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
     let fifth = Secret::generate(SecretKind::Refresh).unwrap();
     assert_eq!(
         store
-            .rotate_refresh(&third.hash(), &fifth.hash(), t2, grace, idle)
+            .rotate_refresh(&third.hash(), &fifth.hash(), None, t2, grace, idle)
             .await
             .unwrap(),
         Rotation::Unknown
@@ -617,7 +620,7 @@ pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
         .unwrap();
     let current = Secret::generate(SecretKind::Refresh).unwrap();
     store
-        .rotate_refresh(&old.hash(), &current.hash(), t0, grace, idle)
+        .rotate_refresh(&old.hash(), &current.hash(), None, t0, grace, idle)
         .await
         .unwrap();
     assert_eq!(store.prune_refresh_tokens(t0).await.unwrap(), 0);
@@ -663,6 +666,7 @@ pub async fn concurrent_refresh_rotations_stay_one_branch(store: Arc<dyn Store>)
                 .rotate_refresh(
                     &presented,
                     &new.hash(),
+                    None,
                     now(),
                     Duration::seconds(10),
                     Duration::days(14),
@@ -706,6 +710,7 @@ pub async fn refresh_of_expired_session_is_refused(store: Arc<dyn Store>) {
             .rotate_refresh(
                 &first.hash(),
                 &new.hash(),
+                None,
                 now(),
                 Duration::seconds(10),
                 Duration::days(14)
@@ -720,6 +725,7 @@ pub async fn refresh_of_expired_session_is_refused(store: Arc<dyn Store>) {
             .rotate_refresh(
                 &unknown.hash(),
                 &new.hash(),
+                None,
                 now(),
                 Duration::seconds(10),
                 Duration::days(14)
@@ -728,6 +734,247 @@ pub async fn refresh_of_expired_session_is_refused(store: Arc<dyn Store>) {
             .unwrap(),
         Rotation::Unknown
     );
+}
+
+/// A token session of `user_id` held by `holder` (if any), stored; its
+/// first refresh token.
+async fn held_session(
+    store: &Arc<dyn Store>,
+    user_id: Uuid,
+    holder: Option<&OAuthClient>,
+) -> (Session, Secret) {
+    let (session, refresh) = token_session(user_id);
+    store
+        .insert_token_session(&session, &sign_in_event(&session), "h")
+        .await
+        .unwrap();
+    if let Some(c) = holder {
+        store
+            .link_client_session(&session.id, c.id, "openid profile")
+            .await
+            .unwrap();
+    }
+    (session, refresh)
+}
+
+/// A refresh token is exchanged only by the client holding its session (a
+/// public one may go unnamed), a password-grant token only by no client.
+/// Any other presenter is refused before anything else is looked at: the
+/// token is not spent, a replaced one revokes nothing, an expired one is
+/// not reported as expired.
+pub async fn refresh_is_bound_to_its_client(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let photos = client("Photos");
+    let spa = OAuthClient {
+        public: true,
+        secret_hash: None,
+        ..client("Spa")
+    };
+    store.insert_client(&photos).await.unwrap();
+    store.insert_client(&spa).await.unwrap();
+    let (grace, idle, t0) = (Duration::seconds(10), Duration::days(14), now());
+    let rotate = |presented: Secret, by: Option<Uuid>, at: OffsetDateTime| {
+        let store = store.clone();
+        async move {
+            let new = Secret::generate(SecretKind::Refresh).unwrap();
+            let outcome = store
+                .rotate_refresh(&presented.hash(), &new.hash(), by, at, grace, idle)
+                .await
+                .unwrap();
+            (outcome, new)
+        }
+    };
+    let unspent = |session: Session, refresh: Secret| {
+        let store = store.clone();
+        async move {
+            let (stored, current) = store
+                .session_by_refresh(&refresh.hash())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(current, "the refused exchange spent the token");
+            assert_eq!(stored, session, "the refused exchange changed the session");
+        }
+    };
+    let holder = |c: &OAuthClient| {
+        Some(Holder {
+            client_id: c.id,
+            scope: "openid profile".into(),
+            public: c.public,
+        })
+    };
+
+    // A confidential client's token.
+    let (session, first) = held_session(&store, alice.id, Some(&photos)).await;
+    for (by, wrong) in [
+        (None, WrongClient::Unauthenticated),
+        (Some(spa.id), WrongClient::Other),
+        (Some(Uuid::new_v4()), WrongClient::Other),
+    ] {
+        let (outcome, _) = rotate(first.clone(), by, t0).await;
+        assert_eq!(outcome, Rotation::WrongClient(wrong));
+        unspent(session.clone(), first.clone()).await;
+    }
+    let (outcome, second) = rotate(first.clone(), Some(photos.id), t0).await;
+    match outcome {
+        Rotation::Rotated(s, Presented::Current, h) => {
+            assert_eq!(s.id, session.id);
+            assert_eq!(h, holder(&photos));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The replaced token past the grace window, presented by a stranger:
+    // refused as a stranger's, and the session lives on.
+    let late = t0 + Duration::seconds(11);
+    let (outcome, _) = rotate(first.clone(), Some(spa.id), late).await;
+    assert_eq!(outcome, Rotation::WrongClient(WrongClient::Other));
+    let (outcome, _) = rotate(first.clone(), None, late).await;
+    assert_eq!(outcome, Rotation::WrongClient(WrongClient::Unauthenticated));
+    let (stored, current) = store
+        .session_by_refresh(&second.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(current);
+    assert_eq!(stored.id, session.id);
+    // By its own client it is reuse, as ever.
+    match rotate(first, Some(photos.id), late).await.0 {
+        Rotation::Reused(s) => assert_eq!(s.id, session.id),
+        other => panic!("{other:?}"),
+    }
+    assert!(store.session_by_id(&session.id).await.unwrap().is_none());
+
+    // A public client's token: by that client, named or not.
+    let (session, first) = held_session(&store, alice.id, Some(&spa)).await;
+    let (outcome, _) = rotate(first.clone(), Some(photos.id), t0).await;
+    assert_eq!(outcome, Rotation::WrongClient(WrongClient::Other));
+    unspent(session.clone(), first.clone()).await;
+    let (outcome, second) = rotate(first, None, t0).await;
+    assert!(
+        matches!(&outcome, Rotation::Rotated(_, Presented::Current, h) if *h == holder(&spa)),
+        "{outcome:?}"
+    );
+    let (outcome, _) = rotate(second, Some(spa.id), t0).await;
+    assert!(
+        matches!(&outcome, Rotation::Rotated(_, Presented::Current, h) if *h == holder(&spa)),
+        "{outcome:?}"
+    );
+
+    // A password-grant token: by no client.
+    let (session, first) = held_session(&store, alice.id, None).await;
+    for by in [spa.id, photos.id] {
+        let (outcome, _) = rotate(first.clone(), Some(by), t0).await;
+        assert_eq!(outcome, Rotation::WrongClient(WrongClient::Other));
+        unspent(session.clone(), first.clone()).await;
+    }
+    let (outcome, _) = rotate(first, None, t0).await;
+    assert!(
+        matches!(outcome, Rotation::Rotated(_, Presented::Current, None)),
+        "{outcome:?}"
+    );
+
+    // The client is checked first: a stranger learns nothing of expiry.
+    let (session, first) = held_session(&store, alice.id, Some(&photos)).await;
+    let after_expiry = session.idle_expires_at + Duration::seconds(1);
+    let (outcome, _) = rotate(first.clone(), Some(spa.id), after_expiry).await;
+    assert_eq!(outcome, Rotation::WrongClient(WrongClient::Other));
+    let (outcome, _) = rotate(first, Some(photos.id), after_expiry).await;
+    assert_eq!(outcome, Rotation::Expired);
+    // An unknown token is unknown to anyone.
+    let unknown = Secret::generate(SecretKind::Refresh).unwrap();
+    assert_eq!(rotate(unknown, Some(spa.id), t0).await.0, Rotation::Unknown);
+}
+
+/// Exchanges of every outcome at once, on different sessions (a store may
+/// run concurrent exchanges in one transaction, each after the other):
+/// each gets the answer it would get alone, and the store is left as they
+/// would leave it one by one.
+pub async fn concurrent_exchanges_of_every_kind_each_get_their_own_answer(store: Arc<dyn Store>) {
+    let alice = user("alice");
+    store.insert_user(&alice, "h").await.unwrap();
+    let photos = client("Photos");
+    store.insert_client(&photos).await.unwrap();
+    let (grace, idle, t0) = (Duration::seconds(10), Duration::days(14), now());
+    let late = t0 + Duration::seconds(11);
+    for round in 0..4 {
+        // Sessions rotated a first time at t0, so each has a replaced token.
+        let mut sessions = Vec::new();
+        for holder in [None, Some(&photos), None, None] {
+            let (session, first) = held_session(&store, alice.id, holder).await;
+            let second = Secret::generate(SecretKind::Refresh).unwrap();
+            let by = holder.map(|c| c.id);
+            let outcome = store
+                .rotate_refresh(&first.hash(), &second.hash(), by, t0, grace, idle)
+                .await
+                .unwrap();
+            assert!(matches!(outcome, Rotation::Rotated(..)), "{outcome:?}");
+            sessions.push((session, first, second));
+        }
+        let unknown = Secret::generate(SecretKind::Refresh).unwrap();
+        // (presented, by, what it must answer); in a different order each round.
+        let mut cases = vec![
+            (sessions[0].2.clone(), None, "rotated"),
+            (sessions[1].2.clone(), None, "wrong client"),
+            (sessions[2].1.clone(), None, "reused"),
+            (unknown, None, "unknown"),
+            (sessions[3].2.clone(), None, "rotated"),
+            (sessions[1].2.clone(), Some(photos.id), "rotated"),
+        ];
+        cases.rotate_left(round);
+        let attempts = cases.into_iter().map(|(presented, by, expected)| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let new = Secret::generate(SecretKind::Refresh).unwrap();
+                let outcome = store
+                    .rotate_refresh(&presented.hash(), &new.hash(), by, late, grace, idle)
+                    .await
+                    .unwrap();
+                (outcome, new, expected)
+            })
+        });
+        for result in futures::future::join_all(attempts).await {
+            let (outcome, new, expected) = result.unwrap();
+            let current = || async {
+                store
+                    .session_by_refresh(&new.hash())
+                    .await
+                    .unwrap()
+                    .is_some_and(|(_, current)| current)
+            };
+            match expected {
+                "rotated" => {
+                    assert!(matches!(outcome, Rotation::Rotated(..)), "{outcome:?}");
+                    assert!(current().await);
+                }
+                "wrong client" => {
+                    assert_eq!(outcome, Rotation::WrongClient(WrongClient::Unauthenticated))
+                }
+                "reused" => assert!(matches!(outcome, Rotation::Reused(_)), "{outcome:?}"),
+                _ => assert_eq!(outcome, Rotation::Unknown),
+            }
+            if expected != "rotated" {
+                assert!(!current().await, "{expected}: the new token was stored");
+            }
+        }
+        assert!(
+            store
+                .session_by_id(&sessions[2].0.id)
+                .await
+                .unwrap()
+                .is_none(),
+            "the reused session is gone"
+        );
+        for i in [0, 1, 3] {
+            assert!(
+                store
+                    .session_by_id(&sessions[i].0.id)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+    }
 }
 
 /// A new key of `algorithm`, sealed (under a throwaway key-encryption key) as
