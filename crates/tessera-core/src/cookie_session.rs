@@ -172,10 +172,7 @@ impl CookieSessions {
         if now - session.last_seen_at >= policy.touch_interval(idle) {
             session.last_seen_at = now;
             session.idle_expires_at = now + idle;
-            context
-                .store()
-                .touch_session(&session.id, now, session.idle_expires_at)
-                .await?;
+            context.store().touch_session(&session).await?;
             cache.put(&session);
         }
         Ok(Authenticated {

@@ -130,17 +130,13 @@ impl Sessions for MeteredStore {
         self.timed("session_by_id", self.inner.session_by_id(id))
             .await
     }
-    async fn touch_session(
-        &self,
-        id: &SessionId,
-        last_seen_at: OffsetDateTime,
-        idle_expires_at: OffsetDateTime,
-    ) -> StoreResult<()> {
-        self.timed(
-            "touch_session",
-            self.inner.touch_session(id, last_seen_at, idle_expires_at),
-        )
-        .await
+    async fn stored_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        self.timed("stored_session", self.inner.stored_session(id))
+            .await
+    }
+    async fn touch_session(&self, session: &Session) -> StoreResult<()> {
+        self.timed("touch_session", self.inner.touch_session(session))
+            .await
     }
     async fn delete_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
         self.timed("delete_session", self.inner.delete_session(id))

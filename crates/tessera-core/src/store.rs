@@ -82,15 +82,15 @@ pub trait Sessions: Send + Sync {
     ) -> StoreResult<bool>;
     /// The session whose current secret hashes to `hash`.
     async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>>;
-    /// A session by public id.
+    /// A session by public id. May come from a cache, without the address
+    /// and user agent it was created with.
     async fn session_by_id(&self, id: &SessionId) -> StoreResult<Option<Session>>;
-    /// Records use: sets `last_seen_at` and pushes the idle expiry.
-    async fn touch_session(
-        &self,
-        id: &SessionId,
-        last_seen_at: OffsetDateTime,
-        idle_expires_at: OffsetDateTime,
-    ) -> StoreResult<()>;
+    /// A session by public id as stored, address and user agent included:
+    /// never from a cache.
+    async fn stored_session(&self, id: &SessionId) -> StoreResult<Option<Session>>;
+    /// Records use: writes `session`'s `last_seen_at` and `idle_expires_at`
+    /// (nothing else). A cache in front keeps its copy, rewritten with them.
+    async fn touch_session(&self, session: &Session) -> StoreResult<()>;
     /// Deletes one session, returning it if it existed.
     async fn delete_session(&self, id: &SessionId) -> StoreResult<Option<Session>>;
     /// Deletes every session of `user_id` but `except`, returning the deleted ones.

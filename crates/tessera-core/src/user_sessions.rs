@@ -65,10 +65,10 @@ impl UserSessions {
             .collect())
     }
 
-    /// A session as stored (with the address and user agent the in-process
-    /// cache does not keep).
+    /// A session as stored, with the address and user agent that neither
+    /// the in-process cache nor the Redis cache keeps.
     pub async fn get(&self, id: &SessionId) -> Result<Option<Session>, CoreError> {
-        Ok(self.context.store().session_by_id(id).await?)
+        Ok(self.context.store().stored_session(id).await?)
     }
 
     /// Revokes one of the user's sessions; [`CoreError::NotFound`] when it is

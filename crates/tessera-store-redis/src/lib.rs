@@ -1,8 +1,11 @@
 //! Tessera's Redis layer, for deployments of many nodes:
 //!
 //! - [`RedisLayer`] wraps the shared store with a hot cache of session
-//!   lookups. Every change to a session leaves a tombstone that outlives any
-//!   cache entry, so an entry written by a racing reader can never bring a
+//!   lookups: one small key per session ([`cached_session`]), filled only
+//!   where it is absent and rewritten in place when the session is used.
+//!   Ending a session turns its key into a tombstone (an empty value) that
+//!   outlives any cache entry, and neither a fill nor a rewrite replaces a
+//!   tombstone, so an entry written by a racing reader can never bring a
 //!   revoked session back.
 //! - [`Redis::publish_revocation`] / [`Redis::subscribe_revocations`] fan
 //!   revocations out by pub/sub, so every node rereads them at once.
@@ -15,6 +18,8 @@
 //! (a deletion made while it was away left no tombstone), and counting
 //! returns to Redis with it.
 
+mod cached_session;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -22,7 +27,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use serde::{Deserialize, Serialize};
 use tessera_core::attempt::{Admission, Attempt, IN_FLIGHT_RETRY};
 use tessera_core::audit::{AuditEvent, AuditRecord};
 use tessera_core::authorization_code::{AuthorizationCode, CodeRedemption};
@@ -31,7 +35,7 @@ use tessera_core::keys::StoredKey;
 use tessera_core::oauth_client::OAuthClient;
 use tessera_core::revocation::{Revocation, RevocationKind};
 use tessera_core::secret::SecretHash;
-use tessera_core::session::{Session, SessionId, SessionKind};
+use tessera_core::session::{Session, SessionId};
 use tessera_core::store::{
     Audit, AuthorizationCodes, Clients, Counters, Health, Keys, RefreshTokens, Revocations,
     Rotation, Sessions, Store, StoreError, StoreResult, Users,
@@ -41,10 +45,15 @@ use time::OffsetDateTime;
 use tokio_stream::StreamExt as _;
 use uuid::Uuid;
 
-/// How long a session stays cached.
+use crate::cached_session::Slot;
+
+/// How long a session stays cached after it was filled or last rewritten.
 const CACHE_TTL_SECONDS: u64 = 30;
-/// How long a tombstone masks a session: longer than any cache entry.
+/// How long a tombstone masks a session: longer than any cache entry, so a
+/// reader that read the session before it ended has long given up its fill.
 const TOMBSTONE_TTL_SECONDS: u64 = 2 * CACHE_TTL_SECONDS + 5;
+/// Keys of the session cache, under the prefix: entries and tombstones.
+const SESSION_KEYS: &str = "s:*";
 /// Longest a Redis command may take before the node carries on without it.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -73,8 +82,16 @@ fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("redis: {e}"))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// `raw` matched literally by a `SCAN MATCH` pattern.
+fn glob_literal(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl Redis {
@@ -137,27 +154,54 @@ impl Redis {
         }
     }
 
-    async fn flush_cache(&self) -> StoreResult<()> {
+    /// Every key of the session cache (binary: hashes and ids are raw).
+    async fn session_cache_keys(&self) -> StoreResult<Vec<Vec<u8>>> {
         let mut conn = self.conn();
-        let pattern = self.key("s:*");
-        let keys: Vec<String> = {
-            let mut iter: redis::AsyncIter<String> =
-                conn.scan_match(&pattern).await.map_err(unavailable)?;
-            let mut keys = Vec::new();
-            while let Some(key) = iter.next().await {
-                keys.push(key.map_err(unavailable)?);
-            }
-            keys
-        };
+        let pattern = format!("{}{SESSION_KEYS}", glob_literal(&self.prefix));
+        let mut iter: redis::AsyncIter<Vec<u8>> =
+            conn.scan_match(&pattern).await.map_err(unavailable)?;
+        let mut keys = Vec::new();
+        while let Some(key) = iter.next().await {
+            keys.push(key.map_err(unavailable)?);
+        }
+        Ok(keys)
+    }
+
+    /// Drops every cached session, keeping the tombstones: those of recent
+    /// endings still mask fills by readers that read before them.
+    async fn flush_cache(&self) -> StoreResult<()> {
+        let keys = self.session_cache_keys().await?;
         let mut conn = self.conn();
         for chunk in keys.chunks(500) {
-            let _: () = redis::cmd("UNLINK")
-                .arg(chunk)
-                .query_async(&mut conn)
+            let mut invocation = DROP_ENTRIES.prepare_invoke();
+            for key in chunk {
+                invocation.key(key.as_slice());
+            }
+            let _: i64 = invocation
+                .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
         }
         Ok(())
+    }
+
+    /// Keys the session cache holds (entries and tombstones), for
+    /// `tessera bench` and operators.
+    pub async fn session_cache_key_count(&self) -> StoreResult<u64> {
+        Ok(self.session_cache_keys().await?.len() as u64)
+    }
+
+    /// Bytes Redis has allocated (`used_memory` of `INFO memory`), for
+    /// `tessera bench`: the whole server's, not this prefix's.
+    pub async fn used_memory(&self) -> StoreResult<u64> {
+        let mut conn = self.conn();
+        let info: redis::InfoDict = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        info.get("used_memory")
+            .ok_or_else(|| StoreError::Unavailable("redis: INFO has no used_memory".into()))
     }
 
     /// Tells every node that revocations were appended to the store.
@@ -324,70 +368,6 @@ impl Redis {
     }
 }
 
-/// A session as cached (the domain type has no serde on purpose).
-#[derive(Serialize, Deserialize)]
-struct CachedSession {
-    id: String,
-    kind: String,
-    user_id: Uuid,
-    secret_hash: String,
-    created_at: i64,
-    last_seen_at: i64,
-    idle_expires_at: i64,
-    absolute_expires_at: i64,
-    remember_me: bool,
-    ip: Option<String>,
-    user_agent: Option<String>,
-}
-
-fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-impl CachedSession {
-    fn from_session(s: &Session) -> Self {
-        Self {
-            id: s.id.as_str().to_owned(),
-            kind: s.kind.as_str().to_owned(),
-            user_id: s.user_id,
-            secret_hash: hex(s.secret_hash.as_bytes()),
-            created_at: millis(s.created_at),
-            last_seen_at: millis(s.last_seen_at),
-            idle_expires_at: millis(s.idle_expires_at),
-            absolute_expires_at: millis(s.absolute_expires_at),
-            remember_me: s.remember_me,
-            ip: s.ip.map(|ip| ip.to_string()),
-            user_agent: s.user_agent.clone(),
-        }
-    }
-
-    fn into_session(self) -> Option<Session> {
-        let time =
-            |ms: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok();
-        let hash: Vec<u8> = (0..self.secret_hash.len())
-            .step_by(2)
-            .map(|i| {
-                self.secret_hash
-                    .get(i..i + 2)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-            })
-            .collect::<Option<_>>()?;
-        Some(Session {
-            id: SessionId::parse(&self.id)?,
-            kind: SessionKind::parse(&self.kind)?,
-            user_id: self.user_id,
-            secret_hash: SecretHash::from_slice(&hash)?,
-            created_at: time(self.created_at)?,
-            last_seen_at: time(self.last_seen_at)?,
-            idle_expires_at: time(self.idle_expires_at)?,
-            absolute_expires_at: time(self.absolute_expires_at)?,
-            remember_me: self.remember_me,
-            ip: self.ip.and_then(|ip| ip.parse().ok()),
-            user_agent: self.user_agent,
-        })
-    }
-}
-
 /// The shared store with a Redis session cache in front.
 pub struct RedisLayer {
     inner: Arc<dyn Store>,
@@ -413,75 +393,56 @@ impl RedisLayer {
         &self.redis
     }
 
-    fn by_hash(&self, hash: &SecretHash) -> (String, String) {
-        let h = hex(hash.as_bytes());
-        (
-            self.redis.key(&format!("s:h:{h}")),
-            self.redis.key(&format!("t:h:{h}")),
-        )
+    fn key(&self, slot: &Slot) -> Vec<u8> {
+        slot.key(&self.redis.prefix)
     }
 
-    fn by_id(&self, id: &SessionId) -> (String, String) {
-        (
-            self.redis.key(&format!("s:i:{}", id.as_str())),
-            self.redis.key(&format!("t:i:{}", id.as_str())),
-        )
-    }
-
-    /// A cached session under `entry` unless `tombstone` exists. `Err` when
-    /// the cache cannot answer (fall back to the store).
-    async fn cached(&self, entry: &str, tombstone: &str) -> Result<Option<Session>, ()> {
+    /// What the cache holds for `slot`.
+    async fn cached(&self, slot: &Slot) -> Cached {
         if !self.redis.cache_usable() {
-            return Err(());
+            return Cached::Unusable;
         }
         let mut conn = self.redis.conn();
-        let values: Result<(Option<String>, Option<String>), _> = redis::cmd("MGET")
-            .arg(entry)
-            .arg(tombstone)
+        let value: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GET")
+            .arg(self.key(slot))
             .query_async(&mut conn)
             .await;
-        match values {
-            Ok((_, Some(_))) => Err(()),
-            Ok((Some(json), None)) => match serde_json::from_str::<CachedSession>(&json)
-                .ok()
-                .and_then(CachedSession::into_session)
-            {
-                Some(session) => Ok(Some(session)),
-                None => Err(()),
+        match value {
+            Ok(None) => Cached::Absent,
+            // A tombstone, or a value this node cannot read (another
+            // version's): the store answers, and neither is replaced.
+            Ok(Some(value)) => match cached_session::decode(slot, &value) {
+                Some(session) => Cached::Hit(session),
+                None => Cached::Unusable,
             },
-            Ok((None, None)) => Ok(None),
             Err(e) => {
                 self.redis.mark_dirty(&e);
-                Err(())
+                Cached::Unusable
             }
         }
     }
 
-    async fn fill(&self, session: &Session) {
-        if !self.redis.cache_usable() {
+    /// Caches `found`, the store's answer for a lookup by `slot`, unless
+    /// the slot holds something already or `found` is not of the kind the
+    /// slot holds (a cookie session looked up by id: only its secret finds
+    /// it in the cache).
+    async fn fill_if_absent(&self, slot: &Slot, found: Option<&Session>) {
+        let Some(session) = found else { return };
+        if !self.redis.cache_usable() || Slot::of(session).as_ref() != Some(slot) {
             return;
         }
-        let Ok(json) = serde_json::to_string(&CachedSession::from_session(session)) else {
+        let Some(value) = cached_session::encode(session) else {
             return;
         };
-        let (hash_key, _) = self.by_hash(&session.secret_hash);
-        let (id_key, _) = self.by_id(&session.id);
         let mut conn = self.redis.conn();
-        let done: redis::RedisResult<()> = redis::pipe()
-            .cmd("SET")
-            .arg(&hash_key)
-            .arg(&json)
+        // NX: never over a tombstone (the session ended since it was read)
+        // or an entry written since.
+        let done: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(self.key(slot))
+            .arg(value)
             .arg("EX")
             .arg(CACHE_TTL_SECONDS)
             .arg("NX")
-            .ignore()
-            .cmd("SET")
-            .arg(&id_key)
-            .arg(&json)
-            .arg("EX")
-            .arg(CACHE_TTL_SECONDS)
-            .arg("NX")
-            .ignore()
             .query_async(&mut conn)
             .await;
         if let Err(e) = done {
@@ -489,26 +450,36 @@ impl RedisLayer {
         }
     }
 
-    /// Drops cache entries for these sessions and leaves tombstones for the
-    /// given secret hashes and ids.
-    async fn bury(&self, hashes: &[SecretHash], ids: &[&SessionId]) {
-        let mut pipe = redis::pipe();
-        for hash in hashes {
-            let (entry, tombstone) = self.by_hash(hash);
-            pipe.cmd("DEL").arg(&entry).ignore();
-            pipe.cmd("SET")
-                .arg(&tombstone)
-                .arg(1)
-                .arg("EX")
-                .arg(TOMBSTONE_TTL_SECONDS)
-                .ignore();
+    /// Rewrites the cached copy of `session` (used, or its refresh token
+    /// rotated) if one is cached, and keeps it another [`CACHE_TTL_SECONDS`];
+    /// a tombstone or an absent entry stays as it is.
+    async fn rewrite(&self, session: &Session) {
+        let (Some(slot), Some(value)) = (Slot::of(session), cached_session::encode(session)) else {
+            return;
+        };
+        let mut conn = self.redis.conn();
+        let done: redis::RedisResult<i64> = REWRITE
+            .key(self.key(&slot))
+            .arg(value)
+            .arg(CACHE_TTL_SECONDS)
+            .invoke_async(&mut conn)
+            .await;
+        if let Err(e) = done {
+            self.redis.mark_dirty(&e);
         }
-        for id in ids {
-            let (entry, tombstone) = self.by_id(id);
-            pipe.cmd("DEL").arg(&entry).ignore();
+    }
+
+    /// Turns the cache keys of these ended sessions into tombstones.
+    async fn bury(&self, sessions: &[Session]) {
+        let slots: Vec<Slot> = sessions.iter().filter_map(Slot::of).collect();
+        if slots.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for slot in &slots {
             pipe.cmd("SET")
-                .arg(&tombstone)
-                .arg(1)
+                .arg(self.key(slot))
+                .arg("")
                 .arg("EX")
                 .arg(TOMBSTONE_TTL_SECONDS)
                 .ignore();
@@ -520,19 +491,35 @@ impl RedisLayer {
         }
     }
 
-    /// Drops cache entries of a session whose fields (not secret) changed.
-    async fn forget(&self, id: &SessionId, hash: Option<&SecretHash>) {
-        let mut pipe = redis::pipe();
-        pipe.cmd("DEL").arg(self.by_id(id).0).ignore();
-        if let Some(hash) = hash {
-            pipe.cmd("DEL").arg(self.by_hash(hash).0).ignore();
+    /// The session cached in `slot`, else the store's answer (`from_store`,
+    /// run only then), cached if it may be.
+    async fn session_in(
+        &self,
+        slot: Slot,
+        from_store: impl Future<Output = StoreResult<Option<Session>>>,
+    ) -> StoreResult<Option<Session>> {
+        let fill = match self.cached(&slot).await {
+            Cached::Hit(session) => return Ok(Some(session)),
+            Cached::Absent => true,
+            Cached::Unusable => false,
+        };
+        let found = from_store.await?;
+        if fill {
+            self.fill_if_absent(&slot, found.as_ref()).await;
         }
-        let mut conn = self.redis.conn();
-        let done: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
-        if let Err(e) = done {
-            self.redis.mark_dirty(&e);
-        }
+        Ok(found)
     }
+}
+
+/// What the session cache holds for a lookup.
+enum Cached {
+    /// A session.
+    Hit(Session),
+    /// Nothing: the store answers, and its answer may be cached.
+    Absent,
+    /// Nothing the cache can use (a tombstone, a value it cannot read, or
+    /// Redis is not usable): the store answers, and nothing is cached.
+    Unusable,
 }
 
 #[async_trait]
@@ -589,48 +576,30 @@ impl Sessions for RedisLayer {
     }
 
     async fn session_by_secret(&self, hash: &SecretHash) -> StoreResult<Option<Session>> {
-        let (entry, tombstone) = self.by_hash(hash);
-        if let Ok(Some(session)) = self.cached(&entry, &tombstone).await {
-            return Ok(Some(session));
-        }
-        let found = self.inner.session_by_secret(hash).await?;
-        if let Some(session) = &found {
-            self.fill(session).await;
-        }
-        Ok(found)
+        self.session_in(Slot::Cookie(*hash), self.inner.session_by_secret(hash))
+            .await
     }
 
     async fn session_by_id(&self, id: &SessionId) -> StoreResult<Option<Session>> {
-        let (entry, tombstone) = self.by_id(id);
-        if let Ok(Some(session)) = self.cached(&entry, &tombstone).await {
-            return Ok(Some(session));
+        match Slot::token(id) {
+            Some(slot) => self.session_in(slot, self.inner.session_by_id(id)).await,
+            None => self.inner.session_by_id(id).await,
         }
-        let found = self.inner.session_by_id(id).await?;
-        if let Some(session) = &found {
-            self.fill(session).await;
-        }
-        Ok(found)
     }
 
-    async fn touch_session(
-        &self,
-        id: &SessionId,
-        last_seen_at: OffsetDateTime,
-        idle_expires_at: OffsetDateTime,
-    ) -> StoreResult<()> {
-        self.inner
-            .touch_session(id, last_seen_at, idle_expires_at)
-            .await?;
-        let cached = self.cached(&self.by_id(id).0, &self.by_id(id).1).await;
-        let hash = cached.ok().flatten().map(|s| s.secret_hash);
-        self.forget(id, hash.as_ref()).await;
+    async fn stored_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        self.inner.stored_session(id).await
+    }
+
+    async fn touch_session(&self, session: &Session) -> StoreResult<()> {
+        self.inner.touch_session(session).await?;
+        self.rewrite(session).await;
         Ok(())
     }
 
     async fn delete_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
         let deleted = self.inner.delete_session(id).await?;
-        let hashes: Vec<SecretHash> = deleted.iter().map(|s| s.secret_hash).collect();
-        self.bury(&hashes, &[id]).await;
+        self.bury(deleted.as_slice()).await;
         Ok(deleted)
     }
 
@@ -640,9 +609,7 @@ impl Sessions for RedisLayer {
         except: Option<&SessionId>,
     ) -> StoreResult<Vec<Session>> {
         let deleted = self.inner.delete_user_sessions(user_id, except).await?;
-        let hashes: Vec<SecretHash> = deleted.iter().map(|s| s.secret_hash).collect();
-        let ids: Vec<&SessionId> = deleted.iter().map(|s| &s.id).collect();
-        self.bury(&hashes, &ids).await;
+        self.bury(&deleted).await;
         Ok(deleted)
     }
 
@@ -686,15 +653,11 @@ impl RefreshTokens for RedisLayer {
             .inner
             .rotate_refresh(presented, new, by, now, grace, idle_ttl)
             .await?;
+        // A token session is cached by id alone, with its current refresh
+        // token's hash and times: rewritten in place, or buried with it.
         match &outcome {
-            Rotation::Rotated(session, ..) => {
-                self.bury(&[*presented], &[]).await;
-                self.forget(&session.id, None).await;
-            }
-            Rotation::Reused(session) => {
-                self.bury(&[*presented, session.secret_hash], &[&session.id])
-                    .await
-            }
+            Rotation::Rotated(session, _) => self.rewrite(session).await,
+            Rotation::Reused(session) => self.bury(std::slice::from_ref(session)).await,
             Rotation::Expired | Rotation::Unknown | Rotation::WrongClient(_) => {}
         }
         Ok(outcome)
@@ -834,6 +797,39 @@ impl AuthorizationCodes for RedisLayer {
         self.inner.delete_expired_codes(before).await
     }
 }
+
+/// Replaces a cached session's value (ARGV[1]) and keeps it ARGV[2]
+/// seconds, only if KEYS[1] holds an entry: never over a tombstone (the
+/// empty value), and nothing is created. 1 if it did.
+static REWRITE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local held = redis.call('GET', KEYS[1])
+if held and #held > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0
+",
+    )
+});
+
+/// Deletes the cache entries among KEYS, leaving tombstones; how many.
+static DROP_ENTRIES: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local dropped = 0
+for _, key in ipairs(KEYS) do
+  local held = redis.call('GET', key)
+  if held and #held > 0 then
+    redis.call('UNLINK', key)
+    dropped = dropped + 1
+  end
+end
+return dropped
+",
+    )
+});
 
 /// Admits an attempt ([`Redis::attempt_keys`]; ARGV: limit, window, first
 /// wait, longest wait, in-flight retry, in milliseconds): `{1, address
@@ -1017,5 +1013,86 @@ impl Health for RedisLayer {
 
     async fn session_storage_bytes(&self) -> StoreResult<Option<u64>> {
         self.inner.session_storage_bytes().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The cache's writes racing an ending, step by step (the public
+    //! lookups run a read and its fill back to back). Needs `TEST_REDIS_URL`.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use tessera_store_sqlite::SqliteStore;
+    use tessera_store_tests::{session, sign_in_event, user};
+
+    async fn layer() -> RedisLayer {
+        let url = std::env::var("TEST_REDIS_URL").expect("TEST_REDIS_URL must be set");
+        let dir = tempfile::tempdir().unwrap().keep();
+        let store = SqliteStore::open(&dir.join("tessera.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        let prefix = format!("test:{}:", Uuid::new_v4().simple());
+        RedisLayer::new(
+            Arc::new(store),
+            Redis::connect(&url, &prefix).await.unwrap(),
+        )
+    }
+
+    async fn raw_value(layer: &RedisLayer, slot: &Slot) -> Option<Vec<u8>> {
+        let mut conn = layer.redis.conn();
+        conn.get(layer.key(slot)).await.unwrap()
+    }
+
+    #[tokio::test]
+    #[ignore = "needs Redis: scripts/test sets TEST_REDIS_URL"]
+    async fn a_fill_or_rewrite_racing_an_ending_leaves_the_tombstone() {
+        let layer = layer().await;
+        let alice = user("alice");
+        layer.insert_user(&alice, "h").await.unwrap();
+        let (s, secret) = session(alice.id);
+        layer
+            .insert_session(&s, &sign_in_event(&s), "h")
+            .await
+            .unwrap();
+        let slot = Slot::Cookie(secret.hash());
+        // A reader finds nothing cached and reads the store...
+        assert!(matches!(layer.cached(&slot).await, Cached::Absent));
+        let read = layer.inner.session_by_secret(&secret.hash()).await.unwrap();
+        assert!(read.is_some());
+        // ...the session ends meanwhile...
+        layer.delete_session(&s.id).await.unwrap();
+        // ...then the reader fills, and a node that had it touches it.
+        layer.fill_if_absent(&slot, read.as_ref()).await;
+        layer.rewrite(&s).await;
+        assert_eq!(raw_value(&layer, &slot).await, Some(Vec::new()));
+        assert!(matches!(layer.cached(&slot).await, Cached::Unusable));
+        assert_eq!(layer.session_by_secret(&secret.hash()).await.unwrap(), None);
+        assert!(layer.redis.cache_usable(), "nothing failed");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs Redis: scripts/test sets TEST_REDIS_URL"]
+    async fn a_late_fill_never_replaces_a_newer_entry() {
+        let layer = layer().await;
+        let alice = user("alice");
+        layer.insert_user(&alice, "h").await.unwrap();
+        let (s, secret) = session(alice.id);
+        layer
+            .insert_session(&s, &sign_in_event(&s), "h")
+            .await
+            .unwrap();
+        let slot = Slot::Cookie(secret.hash());
+        let read = layer.inner.session_by_secret(&secret.hash()).await.unwrap();
+        let touched = Session {
+            last_seen_at: s.last_seen_at + time::Duration::minutes(1),
+            ..s.clone()
+        };
+        layer.session_by_secret(&secret.hash()).await.unwrap();
+        layer.touch_session(&touched).await.unwrap();
+        layer.fill_if_absent(&slot, read.as_ref()).await;
+        match layer.cached(&slot).await {
+            Cached::Hit(cached) => assert_eq!(cached.last_seen_at, touched.last_seen_at),
+            _ => panic!("the touched session is cached"),
+        }
     }
 }

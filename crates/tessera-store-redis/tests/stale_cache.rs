@@ -83,15 +83,15 @@ async fn a_cache_entry_whose_tombstone_was_lost_is_refused_by_every_node() {
     let hash = signed_in.secret.hash();
     // A lookup fills the shared cache; keep the entry as Redis holds it.
     assert!(layer_a.session_by_secret(&hash).await.unwrap().is_some());
-    let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    let entry_key = format!("{prefix}s:h:{hex}");
-    let tombstone_key = format!("{prefix}t:h:{hex}");
+    // A cookie session is cached under its secret's hash, raw.
+    let entry_key = [prefix.as_bytes(), b"s:c:", hash.as_bytes()].concat();
     let mut raw = redis::Client::open(redis_url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let entry: String = raw.get(&entry_key).await.unwrap();
+    let entry: Vec<u8> = raw.get(&entry_key).await.unwrap();
+    assert!(!entry.is_empty());
 
     let auth = node_a
         .cookie_sessions
@@ -104,8 +104,9 @@ async fn a_cache_entry_whose_tombstone_was_lost_is_refused_by_every_node() {
         .await
         .unwrap();
     // As if the tombstone write of that sign-out had failed.
+    let tombstone: Vec<u8> = raw.get(&entry_key).await.unwrap();
+    assert!(tombstone.is_empty(), "the sign-out left a tombstone");
     let () = raw.set(&entry_key, &entry).await.unwrap();
-    let () = raw.del(&tombstone_key).await.unwrap();
 
     // A node that never saw the session: its own cache is empty, and the
     // shared cache does answer with the deleted session...

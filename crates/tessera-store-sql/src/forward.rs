@@ -79,15 +79,12 @@ macro_rules! forward_store_traits {
                 async fn session_by_id(&self, id: &SessionId) -> StoreResult<Option<Session>> {
                     self.$field.session_by_id(id).await
                 }
-                async fn touch_session(
-                    &self,
-                    id: &SessionId,
-                    last_seen_at: OffsetDateTime,
-                    idle_expires_at: OffsetDateTime,
-                ) -> StoreResult<()> {
-                    self.$field
-                        .touch_session(id, last_seen_at, idle_expires_at)
-                        .await
+                async fn stored_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+                    // No cache here: the store's answer is the stored session.
+                    self.$field.session_by_id(id).await
+                }
+                async fn touch_session(&self, session: &Session) -> StoreResult<()> {
+                    self.$field.touch_session(session).await
                 }
                 async fn delete_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
                     self.$field.delete_session(id).await

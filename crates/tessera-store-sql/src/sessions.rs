@@ -151,16 +151,11 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// See [`tessera_core::store::Sessions::touch_session`].
-    pub async fn touch_session(
-        &self,
-        id: &SessionId,
-        last_seen_at: OffsetDateTime,
-        idle_expires_at: OffsetDateTime,
-    ) -> StoreResult<()> {
+    pub async fn touch_session(&self, session: &Session) -> StoreResult<()> {
         Sql::<D>::new(TOUCH)
-            .time(last_seen_at)
-            .time(idle_expires_at)
-            .text(id.as_str())
+            .time(session.last_seen_at)
+            .time(session.idle_expires_at)
+            .text(session.id.as_str())
             .execute(D::on_pool(self.pool()))
             .await
             .map_err(unavailable)?;

@@ -230,6 +230,27 @@ pub async fn sessions_round_trip(store: Arc<dyn Store>) {
     assert_eq!(by_secret, session);
     let by_id = store.session_by_id(&session.id).await.unwrap().unwrap();
     assert_eq!(by_id, session);
+    // With address and user agent, also once a lookup may have cached the
+    // session (a cache keeps neither).
+    let (token, _) = token_session(alice.id);
+    store
+        .insert_token_session(&token, &sign_in_event(&token), "h")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        store.session_by_id(&token.id).await.unwrap().unwrap();
+        store
+            .session_by_secret(&secret.hash())
+            .await
+            .unwrap()
+            .unwrap();
+        let stored = store.stored_session(&token.id).await.unwrap();
+        assert_eq!(stored.as_ref(), Some(&token));
+        let stored = store.stored_session(&session.id).await.unwrap();
+        assert_eq!(stored.as_ref(), Some(&session));
+    }
+    let unknown = SessionId::generate().unwrap();
+    assert_eq!(store.stored_session(&unknown).await.unwrap(), None);
     let other = Secret::generate(SecretKind::Session).unwrap();
     assert!(
         store
@@ -407,11 +428,20 @@ pub async fn touch_moves_idle_expiry(store: Arc<dyn Store>) {
         .unwrap();
     let seen = session.created_at + Duration::minutes(5);
     let idle = seen + Duration::minutes(30);
-    store.touch_session(&session.id, seen, idle).await.unwrap();
-    let stored = store.session_by_id(&session.id).await.unwrap().unwrap();
+    // Only the two times are written, whatever else the value says.
+    let touched = Session {
+        last_seen_at: seen,
+        idle_expires_at: idle,
+        absolute_expires_at: seen,
+        remember_me: true,
+        ..session.clone()
+    };
+    store.touch_session(&touched).await.unwrap();
+    let stored = store.stored_session(&session.id).await.unwrap().unwrap();
     assert_eq!(stored.last_seen_at, seen);
     assert_eq!(stored.idle_expires_at, idle);
     assert_eq!(stored.absolute_expires_at, session.absolute_expires_at);
+    assert!(!stored.remember_me);
 }
 
 /// Bulk deletion spares the named session and returns what it removed.
