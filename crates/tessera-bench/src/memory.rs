@@ -1,5 +1,6 @@
-//! Bytes per session: in the store, from the store's own accounting, and in
-//! the server's in-process cache, from resident memory.
+//! Bytes per session: in the store, from the store's own accounting; in the
+//! server's in-process cache, from resident memory; and in Redis's session
+//! cache, from Redis's own accounting.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use tessera_core::secret::{Secret, SecretKind};
 use tessera_core::session::{Session, SessionId, SessionKind};
 use tessera_core::store::Store;
 use tessera_core::user::UserRecord;
+use tessera_store_redis::Redis;
 
 /// Store growth per cookie session, from the store's own accounting, after
 /// storing `sessions` sessions of `username`; answers their secrets too.
@@ -86,6 +88,34 @@ pub(crate) async fn cache_bytes_per_session(
     let grown = after.saturating_sub(before) as f64 / added.max(1) as f64;
     let estimate = stats.session_bytes / stats.sessions.max(1);
     Ok((grown, estimate))
+}
+
+/// What Redis holds: bytes allocated (the whole server's) and keys of this
+/// deployment's session cache.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RedisHolds {
+    used_memory: u64,
+    keys: u64,
+}
+
+impl RedisHolds {
+    /// What `redis` holds now.
+    pub(crate) async fn now(redis: &Redis) -> anyhow::Result<Self> {
+        Ok(Self {
+            used_memory: redis.used_memory().await?,
+            keys: redis.session_cache_key_count().await?,
+        })
+    }
+
+    /// Redis's growth from `before` to `self` per session cached in
+    /// between (`sessions` of them): bytes, and session-cache keys.
+    pub(crate) fn per_session(self, before: Self, sessions: usize) -> (f64, f64) {
+        let n = sessions.max(1) as f64;
+        (
+            self.used_memory.saturating_sub(before.used_memory) as f64 / n,
+            self.keys.saturating_sub(before.keys) as f64 / n,
+        )
+    }
 }
 
 fn resident_bytes() -> u64 {

@@ -10,6 +10,7 @@ use tessera_core::store::Store;
 use tessera_http::{AppState, app};
 use tessera_server::config::Settings;
 use tessera_server::wiring;
+use tessera_store_redis::Redis;
 
 use crate::progress::progress;
 
@@ -57,6 +58,11 @@ impl Node {
     /// The store under the domain, measured directly.
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.backend.store
+    }
+
+    /// The Redis in front of the store, if any.
+    pub(crate) fn redis(&self) -> Option<&Arc<Redis>> {
+        self.backend.redis()
     }
 
     /// Stops serving and closes the store.

@@ -64,6 +64,10 @@ pub(crate) struct Report {
     pub(crate) store_bytes_per_session: Option<f64>,
     pub(crate) cache_bytes_per_session: f64,
     pub(crate) cache_bytes_per_session_estimate: usize,
+    /// With Redis: growth of its `used_memory` per session its cache took
+    /// in, and keys per session (none without Redis).
+    pub(crate) redis_bytes_per_session: Option<f64>,
+    pub(crate) redis_keys_per_session: Option<f64>,
     pub(crate) revocation_refused_after_us: u64,
     /// Sign-in with far more clients than the hashing pool can serve.
     pub(crate) sign_in_overload: Vec<Overload>,

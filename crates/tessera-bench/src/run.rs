@@ -14,7 +14,7 @@ use crate::args::BenchArgs;
 use crate::capacity::Argon2Capacity;
 use crate::client::{Loader, PASSWORD};
 use crate::load::{CODE_REDIRECT, Work, closed_loop};
-use crate::memory::{cache_bytes_per_session, store_bytes_per_session};
+use crate::memory::{RedisHolds, cache_bytes_per_session, store_bytes_per_session};
 use crate::node::Node;
 use crate::overload::{OVERLOAD_CLIENTS, Retry, sign_in_overload};
 use crate::progress::progress;
@@ -51,7 +51,7 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
     // grows only by what the cache takes in (not refilling pages the
     // allocator kept from earlier work), and the measured server's store and
     // cache do not carry the sessions made for it.
-    let (store_bytes, cache_bytes, cache_estimate) = {
+    let (store_bytes, cache_bytes, cache_estimate, redis_figures) = {
         let mut alt = settings.clone();
         if let Database::Sqlite(_) = alt.database {
             let dir = scratch.join("memory");
@@ -68,10 +68,23 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         progress("bytes per session");
         let (store_bytes, secrets) =
             store_bytes_per_session(node.store(), &node.core, MEMORY_USER, args.sessions).await?;
+        // The lookups that fill the in-process cache fill Redis's too.
+        let redis_before = match node.redis() {
+            Some(redis) => Some(RedisHolds::now(redis).await?),
+            None => None,
+        };
         let (cache_bytes, cache_estimate) = cache_bytes_per_session(&node.core, &secrets).await?;
+        let redis_figures = match (node.redis(), redis_before) {
+            (Some(redis), Some(before)) => Some(
+                RedisHolds::now(redis)
+                    .await?
+                    .per_session(before, secrets.len()),
+            ),
+            _ => None,
+        };
         drop(secrets);
         node.stop().await;
-        (store_bytes, cache_bytes, cache_estimate)
+        (store_bytes, cache_bytes, cache_estimate, redis_figures)
     };
     let main = Node::start(settings.clone(), "main").await?;
     let store_name = main.describe.clone();
@@ -287,6 +300,8 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         store_bytes_per_session: store_bytes,
         cache_bytes_per_session: cache_bytes,
         cache_bytes_per_session_estimate: cache_estimate,
+        redis_bytes_per_session: redis_figures.map(|(bytes, _)| bytes),
+        redis_keys_per_session: redis_figures.map(|(_, keys)| keys),
         revocation_refused_after_us: revocation,
         sign_in_overload: overload,
     };

@@ -74,6 +74,14 @@ pub(crate) fn print_table(report: &Report) {
         "in-process cache: {:.0} bytes per session measured ({} estimated)",
         report.cache_bytes_per_session, report.cache_bytes_per_session_estimate
     );
+    if let (Some(bytes), Some(keys)) = (
+        report.redis_bytes_per_session,
+        report.redis_keys_per_session,
+    ) {
+        println!(
+            "Redis session cache: {bytes:.0} bytes per session (INFO used_memory), {keys:.2} keys per session"
+        );
+    }
     println!(
         "revoked token refused {} µs after the revocation answered",
         report.revocation_refused_after_us

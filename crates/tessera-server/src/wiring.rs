@@ -57,6 +57,11 @@ impl Backend {
         }
     }
 
+    /// The Redis connection, when Redis is configured.
+    pub fn redis(&self) -> Option<&Arc<Redis>> {
+        self.redis.as_ref()
+    }
+
     /// Closes every connection (checkpointing SQLite's WAL).
     pub async fn close(&self) {
         if let Some(sqlite) = &self.sqlite {

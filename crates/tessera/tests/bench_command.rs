@@ -11,8 +11,8 @@ mod common;
 
 use serde_json::Value;
 
-#[test]
-fn bench_reports_every_scenario_and_measure() {
+/// A short `tessera bench --json` with `extra` options; its report.
+fn bench(extra: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let out = common::tessera(dir.path())
         .args([
@@ -25,6 +25,7 @@ fn bench_reports_every_scenario_and_measure() {
             "200",
             "--json",
         ])
+        .args(extra)
         // Cheap hashing keeps the run short; the figures are not judged here.
         .env("TESSERA_PASSWORD__MEMORY_KIB", "256")
         .env("TESSERA_PASSWORD__ITERATIONS", "1")
@@ -35,7 +36,23 @@ fn bench_reports_every_scenario_and_measure() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+#[ignore = "needs Redis: scripts/test sets TEST_REDIS_URL"]
+fn bench_reports_the_redis_session_cache() {
+    let url = std::env::var("TEST_REDIS_URL").expect("TEST_REDIS_URL must be set");
+    let report = bench(&["--redis-url", &url]);
+    // One key per session; the bytes are Redis's whole growth (shared with
+    // whatever else uses it), so only their presence is checked here.
+    assert_eq!(report["redis_keys_per_session"].as_f64(), Some(1.0));
+    assert!(report["redis_bytes_per_session"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
+fn bench_reports_every_scenario_and_measure() {
+    let report = bench(&[]);
     let rows = report["rows"].as_array().unwrap();
     let names: Vec<&str> = rows
         .iter()
@@ -71,6 +88,9 @@ fn bench_reports_every_scenario_and_measure() {
     }
     assert!(report["store_bytes_per_session"].as_f64().unwrap() > 0.0);
     assert!(report["cache_bytes_per_session_estimate"].as_u64().unwrap() > 0);
+    // No Redis configured, so no Redis figures.
+    assert!(report["redis_bytes_per_session"].is_null());
+    assert!(report["redis_keys_per_session"].is_null());
     assert!(report["argon2_capacity_per_second"].as_f64().unwrap() > 0.0);
     let sign_in_share = report["sign_in_to_argon2_capacity"].as_f64().unwrap();
     assert!(
