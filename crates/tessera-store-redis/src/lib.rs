@@ -4,9 +4,9 @@
 //!   lookups: one small key per session ([`cached_session`]), filled only
 //!   where it is absent and rewritten in place when the session is used.
 //!   Ending a session turns its key into a tombstone (an empty value) that
-//!   outlives any cache entry, and neither a fill nor a rewrite replaces a
-//!   tombstone, so an entry written by a racing reader can never bring a
-//!   revoked session back.
+//!   outlives any fill still in flight, and neither a fill nor a rewrite
+//!   replaces a tombstone, so an entry written by a racing reader can never
+//!   bring a revoked session back.
 //! - [`Redis::publish_revocation`] / [`Redis::subscribe_revocations`] fan
 //!   revocations out by pub/sub, so every node rereads them at once.
 //! - Counters ([`Redis::reserve`], [`Redis::hit`]) shared by every node
@@ -47,11 +47,17 @@ use uuid::Uuid;
 
 use crate::cached_session::Slot;
 
-/// How long a session stays cached after it was filled or last rewritten.
-const CACHE_TTL_SECONDS: u64 = 30;
-/// How long a tombstone masks a session: longer than any cache entry, so a
-/// reader that read the session before it ended has long given up its fill.
-const TOMBSTONE_TTL_SECONDS: u64 = 2 * CACHE_TTL_SECONDS + 5;
+/// How long a session stays cached after it was filled or last rewritten:
+/// longer than the longest touch interval (a minute), so a session in use
+/// stays cached, each touch rewriting it for as long again. Every change to
+/// a session rewrites or buries its entry, so the lifetime bounds memory,
+/// not staleness.
+const CACHE_TTL_SECONDS: u64 = 90;
+/// How long a tombstone masks a session: far longer than a reader that read
+/// the session before it ended can take to fill (a request gives up after
+/// 30 s), and with fills and rewrites unable to replace it, nothing older
+/// than the ending can be cached again.
+const TOMBSTONE_TTL_SECONDS: u64 = 65;
 /// Keys of the session cache, under the prefix: entries and tombstones.
 const SESSION_KEYS: &str = "s:*";
 /// Longest a Redis command may take before the node carries on without it.

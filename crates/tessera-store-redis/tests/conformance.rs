@@ -148,7 +148,7 @@ async fn a_stale_cache_fill_cannot_resurrect_a_deleted_session() {
         t.layer.delete_session(&s.id).await.unwrap();
         assert_eq!(t.get(&key).await, Some(Vec::new()), "a tombstone");
         let ttl = t.ttl(&key).await;
-        assert!((31..=65).contains(&ttl), "outlives any entry: {ttl}");
+        assert!((60..=65).contains(&ttl), "a minute: {ttl}");
         // A reader on another node that read the session just before the
         // deletion fills the cache just after, as the layer fills: only
         // where nothing is.
@@ -286,7 +286,8 @@ async fn touch_rewrites_the_cached_session() {
     t.layer.touch_session(&touched).await.unwrap();
     let after = t.get(&key).await.expect("still cached");
     assert_ne!(after, before);
-    assert!(t.ttl(&key).await > 5, "kept another cache lifetime");
+    // Another cache lifetime, longer than the time to the next touch.
+    assert!(t.ttl(&key).await > 60, "kept another cache lifetime");
     // The store has the new times, and so has the cache: with the session
     // gone from the store behind the layer's back, the cache answers.
     let stored = t.backing.stored_session(&cookie.id).await.unwrap().unwrap();
