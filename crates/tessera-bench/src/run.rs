@@ -43,10 +43,12 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         Some(url) => Database::Postgres(url.as_str().into()),
         None => Database::Sqlite(scratch.join("bench.db")),
     };
-    settings.redis = args
-        .redis_url
-        .clone()
-        .map(|url| (url.into(), format!("bench{}:", std::process::id())));
+    // A prefix of this run's own, as long as the default `tessera:`: Redis's
+    // bytes per session depend on the keys' length.
+    settings.redis = args.redis_url.clone().map(|url| {
+        let prefix = format!("tb{:05}:", std::process::id() % 100_000);
+        (url.into(), prefix)
+    });
     // Bytes per session first, on a server of its own: resident memory then
     // grows only by what the cache takes in (not refilling pages the
     // allocator kept from earlier work), and the measured server's store and
@@ -68,6 +70,7 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         progress("bytes per session");
         let (store_bytes, secrets) =
             store_bytes_per_session(node.store(), &node.core, MEMORY_USER, args.sessions).await?;
+        let secrets = std::sync::Arc::new(secrets);
         // The lookups that fill the in-process cache fill Redis's too.
         let redis_before = match node.redis() {
             Some(redis) => Some(RedisHolds::now(redis).await?),
