@@ -10,6 +10,8 @@
 mod args;
 mod capacity;
 mod client;
+mod first_sight;
+mod jwt_baseline;
 mod latency;
 mod load;
 mod memory;

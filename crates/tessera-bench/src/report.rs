@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::first_sight::FirstSight;
 use crate::latency::Latencies;
 use crate::load::Run;
 
@@ -71,6 +72,8 @@ pub(crate) struct Report {
     pub(crate) revocation_refused_after_us: u64,
     /// Sign-in with far more clients than the hashing pool can serve.
     pub(crate) sign_in_overload: Vec<Overload>,
+    /// Bearer tokens never seen before, and the verified-token cache.
+    pub(crate) first_sight: FirstSight,
 }
 
 /// One sign-in overload case.

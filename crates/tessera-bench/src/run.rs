@@ -13,6 +13,7 @@ use tessera_server::config::{Database, Settings};
 use crate::args::BenchArgs;
 use crate::capacity::Argon2Capacity;
 use crate::client::{Loader, PASSWORD};
+use crate::first_sight::first_sight;
 use crate::load::{CODE_REDIRECT, Work, closed_loop};
 use crate::memory::{RedisHolds, cache_bytes_per_session, store_bytes_per_session};
 use crate::node::Node;
@@ -165,6 +166,8 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         )
         .await?,
     );
+    let (first, baseline, first_sight) = first_sight(&main, &http, conns).await?;
+    rows.extend([first, baseline]);
     for algorithm in [Algorithm::ES256, Algorithm::RS256, Algorithm::HS256] {
         let mut alt = settings.clone();
         let dir = scratch.join(algorithm.as_str());
@@ -307,6 +310,7 @@ pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> 
         redis_keys_per_session: redis_figures.map(|(_, keys)| keys),
         revocation_refused_after_us: revocation,
         sign_in_overload: overload,
+        first_sight,
     };
     let _ = std::fs::remove_dir_all(&scratch);
     eprintln!();

@@ -29,7 +29,8 @@ pub(crate) fn print_table(report: &Report) {
         );
     }
     println!(
-        "ratio: to GET /healthz in alternating windows (the code flow's: to the refresh rate)"
+        "ratio: to GET /healthz in alternating windows (the code flow's: to the refresh rate; \
+         first-sight tokens': to the baseline below it)"
     );
     println!();
     println!(
@@ -66,6 +67,23 @@ pub(crate) fn print_table(report: &Report) {
             case.me_p99_idle_us,
         );
     }
+    let first = &report.first_sight;
+    println!(
+        "first-sight tokens: {} minted ({:.0}/s), {} sent once; {:.0}% of requests carried one of \
+         {} hot tokens: {:.1}% of them cache hits ({} of {}); verified-token cache held at most \
+         {} (bound {}), {} after",
+        first.tokens_minted,
+        first.minted_per_second,
+        first.first_sight_requests,
+        first.hot_share * 100.0,
+        first.hot_tokens,
+        first.hot_hit_rate * 100.0,
+        first.hot_hits,
+        first.hot_requests,
+        first.cache_most_held,
+        first.cache_capacity,
+        first.cache_held_after,
+    );
     match report.store_bytes_per_session {
         Some(bytes) => println!("store: {bytes:.0} bytes per cookie session"),
         None => println!("store: bytes per session not reported by this store"),

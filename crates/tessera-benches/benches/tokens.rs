@@ -57,9 +57,16 @@ fn verified_cache(c: &mut Criterion) {
     .unwrap();
     let token = jwt::mint(&ring, &claims).unwrap();
     let cache = tessera_verify::VerifiedCache::default();
-    cache.put(&token, std::sync::Arc::new(claims), now.unix_timestamp());
+    cache.put(
+        tessera_verify::TokenKey::of(&token),
+        std::sync::Arc::new(claims),
+    );
     c.bench_function("verified-token cache hit", |b| {
-        b.iter(|| cache.get(&token, now.unix_timestamp()).unwrap())
+        b.iter(|| {
+            cache
+                .get(&tessera_verify::TokenKey::of(&token), now.unix_timestamp())
+                .unwrap()
+        })
     });
 }
 

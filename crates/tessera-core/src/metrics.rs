@@ -230,6 +230,13 @@ impl Metrics {
         );
         describe(
             r,
+            Kind::Gauge,
+            "tessera_verified_token_cache_tokens",
+            "Access tokens held in the verified-token cache",
+            None,
+        );
+        describe(
+            r,
             Kind::Counter,
             "tessera_store_errors_total",
             "Store operations that failed, by operation and kind",

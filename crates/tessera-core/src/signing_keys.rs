@@ -21,7 +21,7 @@ use crate::key_wrap::{self, KeyEncryptionKey};
 use crate::keys::{Algorithm, Jwk, KeyPurpose, Keyring, PreparedKey, SigningKey, StoredKey};
 use crate::metrics::CacheKind;
 use crate::store::Store;
-use tessera_verify::VerifiedCache;
+use tessera_verify::{TokenKey, VerifiedCache};
 
 /// The signing keys in force.
 pub struct SigningKeys {
@@ -85,7 +85,8 @@ impl SigningKeys {
     ) -> Result<Arc<AccessClaims>, TokenError> {
         let policy = &self.context.config().tokens;
         let leeway = policy.leeway.whole_seconds();
-        let cached = self.verified.get(token, now.unix_timestamp() - leeway);
+        let key = TokenKey::of(token);
+        let cached = self.verified.get(&key, now.unix_timestamp() - leeway);
         self.context
             .metrics()
             .cache_lookup(CacheKind::VerifiedToken, cached.is_some());
@@ -97,9 +98,13 @@ impl SigningKeys {
             outcome = jwt::verify(&self.keyring(), policy, token, now);
         }
         let claims = Arc::new(outcome?);
-        self.verified
-            .put(token, claims.clone(), now.unix_timestamp() - leeway);
+        self.verified.put(key, claims.clone());
         Ok(claims)
+    }
+
+    /// Tokens held in the verified-token cache now, and the most it holds.
+    pub fn verified_cache_size(&self) -> (usize, usize) {
+        (self.verified.len(), self.verified.capacity())
     }
 
     /// Makes a new signing key current, and a new ID-token key when one

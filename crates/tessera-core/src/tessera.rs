@@ -122,7 +122,7 @@ impl Tessera {
             ),
             user_sessions: UserSessions::new(context.clone(), session_end),
             health: Health::new(context.clone(), revocations.clone()),
-            scrape: Scrape::new(context.clone(), revocations.clone()),
+            scrape: Scrape::new(context.clone(), revocations.clone(), signing_keys.clone()),
             sweeper: Sweeper::new(context.clone(), revocations.clone()),
             audit_log: AuditLog::new(context.clone()),
             sign_in_guard,

@@ -52,7 +52,7 @@ mod verifier;
 
 #[cfg(feature = "axum")]
 pub use crate::axum::{Rejection, Verified, VerifyLayer, VerifyService};
-pub use crate::cache::{DEFAULT_CAPACITY, VerifiedCache};
+pub use crate::cache::{DEFAULT_CAPACITY, TokenKey, VerifiedCache};
 pub use crate::check::{
     ACCESS_TOKEN_TYP, Expectations, MAX_TOKEN_BYTES, check, check_ignoring_expiry,
 };

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use crate::cache::{DEFAULT_CAPACITY, VerifiedCache};
+use crate::cache::{DEFAULT_CAPACITY, TokenKey, VerifiedCache};
 use crate::check::{Expectations, check};
 use crate::claims::Claims;
 use crate::error::VerifyError;
@@ -246,14 +246,15 @@ impl Verifier {
             return Err(VerifyError::Stale);
         }
         let now = unix_now();
+        let key = TokenKey::of(token);
         let claims = match shared
             .cache
-            .get(token, now.saturating_sub(shared.expect.leeway))
+            .get(&key, now.saturating_sub(shared.expect.leeway))
         {
             Some(claims) => claims,
             None => {
                 let claims = Arc::new(self.check(token, now).await?);
-                shared.cache.put(token, claims.clone(), now);
+                shared.cache.put(key, claims.clone());
                 claims
             }
         };
