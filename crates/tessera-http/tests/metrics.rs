@@ -281,6 +281,35 @@ async fn counters_move_by_exactly_what_requests_did() {
 }
 
 #[tokio::test]
+#[ignore = "needs prometheus_client: set PROMETHEUS_PARSER_PYTHON (scripts/test does)"]
+async fn the_verified_token_cache_is_counted_and_sized() {
+    let server = TestServer::with(Options {
+        core: cheap_hashing(),
+        ..Options::default()
+    })
+    .await;
+    server.register("alice").await;
+    let first = server.tokens("alice").await;
+    let second = server.tokens("alice").await;
+    let (_, before) = scrape(&server).await;
+    // Each token checked once (a miss), then served from the cache (hits).
+    for tokens in [&first, &second] {
+        for _ in 0..3 {
+            assert_eq!(tokens.me().await.status(), 200);
+        }
+    }
+    let (_, after) = scrape(&server).await;
+    for (key, delta) in [
+        ("tessera_verified_token_cache_lookups_total{result=miss}", 2.0),
+        ("tessera_verified_token_cache_lookups_total{result=hit}", 4.0),
+        ("tessera_verified_token_cache_tokens{}", 2.0),
+    ] {
+        assert_eq!(moved(&before, &after, key), delta, "{key}");
+    }
+    assert_eq!(after["tessera_verified_token_cache_tokens{}"], 2.0);
+}
+
+#[tokio::test]
 async fn request_series_are_bounded_whatever_the_client_sends() {
     let server = TestServer::start().await;
     let client = server.anon();
