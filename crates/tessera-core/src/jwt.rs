@@ -109,7 +109,18 @@ pub fn verify(
     token: &str,
     now: OffsetDateTime,
 ) -> Result<AccessClaims, TokenError> {
-    tessera_verify::check(token, keyring, &policy.expectations(), now.unix_timestamp())
+    verify_expecting(keyring, &policy.expectations(), token, now)
+}
+
+/// [`verify`] against expectations made once from the policy, as the
+/// server does on every request.
+pub fn verify_expecting(
+    keyring: &Keyring,
+    expect: &Expectations,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<AccessClaims, TokenError> {
+    tessera_verify::check(token, keyring, expect, now.unix_timestamp())
 }
 
 /// Reads `sid`, `jti` and `exp` of a token whose signature verifies with a

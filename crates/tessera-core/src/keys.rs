@@ -317,7 +317,7 @@ impl PreparedKey {
                     ..jwk_base(key)
                 };
                 (
-                    VerifyingKey::ed25519(&public),
+                    VerifyingKey::ed25519(&public).map_err(|_| bad("Ed25519 public key"))?,
                     DecodingKey::from_ed_der(&public),
                     Some(jwk),
                 )
@@ -338,7 +338,7 @@ impl PreparedKey {
                     ..jwk_base(key)
                 };
                 (
-                    VerifyingKey::p256(&point),
+                    VerifyingKey::p256(&point).map_err(|_| bad("P-256 public key"))?,
                     DecodingKey::from_ec_der(&point),
                     Some(jwk),
                 )
@@ -354,7 +354,8 @@ impl PreparedKey {
                     ..jwk_base(key)
                 };
                 (
-                    VerifyingKey::rsa(&components.n, &components.e),
+                    VerifyingKey::rsa(&components.n, &components.e)
+                        .map_err(|_| bad("RSA public key"))?,
                     DecodingKey::from_rsa_raw_components(&components.n, &components.e),
                     Some(jwk),
                 )

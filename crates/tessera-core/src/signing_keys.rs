@@ -21,7 +21,7 @@ use crate::key_wrap::{self, KeyEncryptionKey};
 use crate::keys::{Algorithm, Jwk, KeyPurpose, Keyring, PreparedKey, SigningKey, StoredKey};
 use crate::metrics::CacheKind;
 use crate::store::Store;
-use tessera_verify::{TokenKey, VerifiedCache};
+use tessera_verify::{Expectations, TokenKey, VerifiedCache};
 
 /// The signing keys in force.
 pub struct SigningKeys {
@@ -33,6 +33,8 @@ pub struct SigningKeys {
     loaded_at: AtomicI64,
     /// Tokens whose signature and claims this key set has verified.
     verified: VerifiedCache,
+    /// What an access token must say, from the token policy (made once).
+    expectations: Expectations,
 }
 
 impl std::fmt::Debug for SigningKeys {
@@ -51,11 +53,12 @@ impl SigningKeys {
         let now = context.clock().now();
         let (keyring, sealed) = open_keys(context.store(), &kek, context.config(), now).await?;
         let keys = Self {
-            context,
             keyring: RwLock::new(Arc::new(keyring)),
             kek,
             loaded_at: AtomicI64::new(now.unix_timestamp()),
             verified: VerifiedCache::default(),
+            expectations: context.config().tokens.expectations(),
+            context,
         };
         keys.audit_sealed_keys(sealed).await?;
         Ok(keys)
@@ -83,8 +86,7 @@ impl SigningKeys {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<Arc<AccessClaims>, TokenError> {
-        let policy = &self.context.config().tokens;
-        let leeway = policy.leeway.whole_seconds();
+        let leeway = self.expectations.leeway;
         let key = TokenKey::of(token);
         let cached = self.verified.get(&key, now.unix_timestamp() - leeway);
         self.context
@@ -93,9 +95,10 @@ impl SigningKeys {
         if let Some(claims) = cached {
             return Ok(claims);
         }
-        let mut outcome = jwt::verify(&self.keyring(), policy, token, now);
+        let expect = &self.expectations;
+        let mut outcome = jwt::verify_expecting(&self.keyring(), expect, token, now);
         if outcome == Err(TokenError::UnknownKey) && self.reload_if_stale(1).await {
-            outcome = jwt::verify(&self.keyring(), policy, token, now);
+            outcome = jwt::verify_expecting(&self.keyring(), expect, token, now);
         }
         let claims = Arc::new(outcome?);
         self.verified.put(key, claims.clone());

@@ -300,8 +300,14 @@ async fn the_verified_token_cache_is_counted_and_sized() {
     }
     let (_, after) = scrape(&server).await;
     for (key, delta) in [
-        ("tessera_verified_token_cache_lookups_total{result=miss}", 2.0),
-        ("tessera_verified_token_cache_lookups_total{result=hit}", 4.0),
+        (
+            "tessera_verified_token_cache_lookups_total{result=miss}",
+            2.0,
+        ),
+        (
+            "tessera_verified_token_cache_lookups_total{result=hit}",
+            4.0,
+        ),
         ("tessera_verified_token_cache_tokens{}", 2.0),
     ] {
         assert_eq!(moved(&before, &after, key), delta, "{key}");

@@ -1,11 +1,17 @@
 //! Verifying keys: built from raw public material (the server) or from a
-//! published JWK (everyone else), each bound to the one algorithm it serves.
+//! published JWK (everyone else), each bound to the one algorithm it serves
+//! and parsed once, so checking a signature costs the signature check alone.
 
 use std::collections::HashMap;
 
+use aws_lc_rs::encoding::AsDer as _;
+use aws_lc_rs::hmac;
+use aws_lc_rs::rsa::PublicKeyComponents;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
 use crate::error::VerifyError;
@@ -34,15 +40,6 @@ impl Algorithm {
             Algorithm::HS256 => "HS256",
         }
     }
-
-    pub(crate) fn jwt(self) -> jsonwebtoken::Algorithm {
-        match self {
-            Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-            Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
-            Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
-            Algorithm::HS256 => jsonwebtoken::Algorithm::HS256,
-        }
-    }
 }
 
 /// A key that checks signatures of one algorithm only: the key, never the
@@ -50,7 +47,16 @@ impl Algorithm {
 #[derive(Clone)]
 pub struct VerifyingKey {
     algorithm: Algorithm,
-    key: DecodingKey,
+    material: Material,
+}
+
+/// The key as the signature check uses it.
+#[derive(Clone)]
+enum Material {
+    /// An Ed25519, P-256 or RSA public key, parsed for its algorithm.
+    Public(ParsedPublicKey),
+    /// An HMAC-SHA-256 secret.
+    Secret(hmac::Key),
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -62,28 +68,40 @@ impl std::fmt::Debug for VerifyingKey {
 }
 
 impl VerifyingKey {
+    fn public(
+        algorithm: Algorithm,
+        verification: &'static dyn aws_lc_rs::signature::VerificationAlgorithm,
+        bytes: &[u8],
+    ) -> Result<Self, VerifyError> {
+        let key = ParsedPublicKey::new(verification, bytes).map_err(|e| {
+            VerifyError::Key(format!("not a {} public key: {e}", algorithm.as_str()))
+        })?;
+        Ok(Self {
+            algorithm,
+            material: Material::Public(key),
+        })
+    }
+
     /// An Ed25519 public key (32 bytes).
-    pub fn ed25519(public: &[u8]) -> Self {
-        Self {
-            algorithm: Algorithm::EdDSA,
-            key: DecodingKey::from_ed_der(public),
-        }
+    pub fn ed25519(public: &[u8]) -> Result<Self, VerifyError> {
+        Self::public(Algorithm::EdDSA, &ED25519, public)
     }
 
     /// A P-256 public key as an uncompressed SEC1 point (`04 || x || y`).
-    pub fn p256(point: &[u8]) -> Self {
-        Self {
-            algorithm: Algorithm::ES256,
-            key: DecodingKey::from_ec_der(point),
-        }
+    pub fn p256(point: &[u8]) -> Result<Self, VerifyError> {
+        Self::public(Algorithm::ES256, &ECDSA_P256_SHA256_FIXED, point)
     }
 
-    /// An RSA public key from its big-endian modulus and exponent.
-    pub fn rsa(modulus: &[u8], exponent: &[u8]) -> Self {
-        Self {
-            algorithm: Algorithm::RS256,
-            key: DecodingKey::from_rsa_raw_components(modulus, exponent),
+    /// An RSA public key (2048 to 8192 bits) from its big-endian modulus
+    /// and exponent.
+    pub fn rsa(modulus: &[u8], exponent: &[u8]) -> Result<Self, VerifyError> {
+        let der = PublicKeyComponents {
+            n: modulus,
+            e: exponent,
         }
+        .as_der()
+        .map_err(|_| VerifyError::Key("not an RSA public key".into()))?;
+        Self::public(Algorithm::RS256, &RSA_PKCS1_2048_8192_SHA256, der.as_ref())
     }
 
     /// An HMAC-SHA-256 secret, for the issuer itself: a JWKS never carries
@@ -91,7 +109,16 @@ impl VerifyingKey {
     pub fn hmac(secret: &[u8]) -> Self {
         Self {
             algorithm: Algorithm::HS256,
-            key: DecodingKey::from_secret(secret),
+            material: Material::Secret(hmac::Key::new(hmac::HMAC_SHA256, secret)),
+        }
+    }
+
+    /// Whether `signature` is this key's signature of `message`, by the
+    /// key's own algorithm (an HMAC compared in constant time).
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        match &self.material {
+            Material::Public(key) => key.verify_sig(message, signature).is_ok(),
+            Material::Secret(key) => hmac::verify(key, message, signature).is_ok(),
         }
     }
 
@@ -120,7 +147,7 @@ impl VerifyingKey {
                 if x.len() != 32 {
                     return Err(VerifyError::Key("Ed25519 key is not 32 bytes".into()));
                 }
-                Self::ed25519(&x)
+                Self::ed25519(&x)?
             }
             ("EC", Some("P-256")) => {
                 let (x, y) = (bytes(jwk.x.as_ref(), "x")?, bytes(jwk.y.as_ref(), "y")?);
@@ -133,7 +160,7 @@ impl VerifyingKey {
                 point.push(4);
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
-                Self::p256(&point)
+                Self::p256(&point)?
             }
             ("RSA", _) => {
                 let (n, e) = (bytes(jwk.n.as_ref(), "n")?, bytes(jwk.e.as_ref(), "e")?);
@@ -141,7 +168,7 @@ impl VerifyingKey {
                 if bits < 2048 {
                     return Err(VerifyError::Key("RSA modulus under 2048 bits".into()));
                 }
-                Self::rsa(&n, &e)
+                Self::rsa(&n, &e)?
             }
             (kty, crv) => {
                 return Err(VerifyError::Key(format!(
@@ -166,10 +193,6 @@ impl VerifyingKey {
     /// The one algorithm this key checks.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
-    }
-
-    pub(crate) fn decoding(&self) -> &DecodingKey {
-        &self.key
     }
 }
 
