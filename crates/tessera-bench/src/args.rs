@@ -20,6 +20,11 @@ pub struct BenchArgs {
     /// Sessions created to measure bytes per session.
     #[arg(long, default_value_t = 20_000)]
     pub(crate) sessions: usize,
+    /// Fill a store with this many sessions (over a tenth as many users)
+    /// and measure what depends on its size, against a store holding only
+    /// the sessions requested, instead of the usual scenarios.
+    #[arg(long, value_name = "N")]
+    pub(crate) populate: Option<usize>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,

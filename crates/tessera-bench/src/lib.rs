@@ -6,6 +6,9 @@
 //! and prints one table. Every figure is also given as a ratio to the same
 //! server's unauthenticated endpoint measured in the same run, because a
 //! shared machine is noisy and only ratios travel.
+//!
+//! With `--populate N` it measures at scale instead (the `scale` module): a
+//! store filled with N sessions against one holding only those requested.
 
 mod args;
 mod capacity;
@@ -17,10 +20,15 @@ mod load;
 mod memory;
 mod node;
 mod overload;
+mod populate;
 mod progress;
 mod report;
 mod run;
+mod scale;
+mod scale_table;
 mod scenarios;
+mod scratch_store;
+mod spend;
 mod table;
 
 pub use args::BenchArgs;

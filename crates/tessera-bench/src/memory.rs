@@ -14,6 +14,8 @@ use tessera_core::store::Store;
 use tessera_core::user::UserRecord;
 use tessera_store_redis::Redis;
 
+use crate::populate::USER_AGENT;
+
 /// Store growth per cookie session, from the store's own accounting, after
 /// storing `sessions` sessions of `username`; answers their secrets too.
 pub(crate) async fn store_bytes_per_session(
@@ -45,7 +47,7 @@ pub(crate) async fn store_bytes_per_session(
             absolute_expires_at: now + time::Duration::hours(12),
             remember_me: false,
             ip: Some("203.0.113.10".parse().context("ip")?),
-            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36".into()),
+            user_agent: Some(USER_AGENT.into()),
         };
         let event = AuditEvent::new(
             AuditKind::SignInSucceeded,
@@ -134,7 +136,8 @@ impl RedisHolds {
     }
 }
 
-fn resident_bytes() -> u64 {
+/// Resident memory of this process.
+pub(crate) fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {

@@ -1,6 +1,6 @@
 //! The whole benchmark, scenario by scenario, and its report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -27,19 +27,15 @@ use crate::table::print_table;
 const MEMORY_USER: &str = "bench-memory";
 
 /// Runs the benchmark and prints the report.
-pub async fn run(args: BenchArgs, mut settings: Settings) -> anyhow::Result<()> {
+pub async fn run(args: BenchArgs, settings: Settings) -> anyhow::Result<()> {
     if args.connections == 0 || args.duration == 0 {
         bail!("--connections and --duration must be at least 1");
     }
+    if let Some(sessions) = args.populate {
+        return crate::scale::run(args, settings, sessions).await;
+    }
     let scratch = tempfile_dir()?;
-    settings.cookie.secure = false;
-    settings.listen = "127.0.0.1:0".parse().context("loopback address")?;
-    // The servers measured are on loopback, whatever the configuration says.
-    settings.origins = OriginPolicy::new(Some("http://127.0.0.1"), &[])
-        .map_err(|e| anyhow::anyhow!("loopback origin: {e}"))?;
-    settings.rate_limit.login_attempts = 1_000_000;
-    settings.rate_limit.registrations = 1_000_000;
-    settings.data_dir = scratch.clone();
+    let mut settings = loopback(settings, &scratch)?;
     settings.database = match &args.database_url {
         Some(url) => Database::Postgres(url.as_str().into()),
         None => Database::Sqlite(scratch.join("bench.db")),
@@ -347,8 +343,21 @@ async fn code_flow_client(node: &Node) -> anyhow::Result<String> {
     Ok(client.id.to_string())
 }
 
+/// `settings` for servers on loopback, whatever the configuration says,
+/// that never refuse the bench's sign-ins, with their data in `scratch`.
+pub(crate) fn loopback(mut settings: Settings, scratch: &Path) -> anyhow::Result<Settings> {
+    settings.cookie.secure = false;
+    settings.listen = "127.0.0.1:0".parse().context("loopback address")?;
+    settings.origins = OriginPolicy::new(Some("http://127.0.0.1"), &[])
+        .map_err(|e| anyhow::anyhow!("loopback origin: {e}"))?;
+    settings.rate_limit.login_attempts = 1_000_000;
+    settings.rate_limit.registrations = 1_000_000;
+    settings.data_dir = scratch.to_path_buf();
+    Ok(settings)
+}
+
 /// A scratch directory for the embedded stores, removed at the end.
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("tessera-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)

@@ -16,7 +16,7 @@ use crate::report::Row;
 /// Half a second of the scenario, half a second of its reference, in turn
 /// for the whole duration: both see the same machine, so their ratio holds
 /// even when other work on a shared machine comes and goes.
-const INTERLEAVE_WINDOW: Duration = Duration::from_millis(500);
+pub(crate) const INTERLEAVE_WINDOW: Duration = Duration::from_millis(500);
 
 /// Sign-in windows alternate with windows of the hashing pool alone, so
 /// both see the same machine. A second each: a sign-in takes ~10 ms of

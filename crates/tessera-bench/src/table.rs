@@ -1,6 +1,6 @@
 //! The report as a table for people (`--json` prints [`Report`] as is).
 
-use crate::report::Report;
+use crate::report::{Report, Row};
 
 /// Prints `report` to stdout.
 pub(crate) fn print_table(report: &Report) {
@@ -10,23 +10,12 @@ pub(crate) fn print_table(report: &Report) {
         report.duration_s, report.connections
     );
     println!();
-    println!(
-        "{:<58} {:>10} {:>9} {:>9} {:>8}",
-        "scenario", "req/s", "p50 µs", "p99 µs", "ratio"
-    );
+    print_header();
     for row in &report.rows {
         let ratio = row
             .ratio_to_ceiling
             .map_or_else(|| "—".to_owned(), |r| format!("{:.0}%", r * 100.0));
-        let errors = if row.errors > 0 {
-            format!("  ({} errors)", row.errors)
-        } else {
-            String::new()
-        };
-        println!(
-            "{:<58} {:>10.0} {:>9} {:>9} {:>8}{errors}",
-            row.scenario, row.per_second, row.p50_us, row.p99_us, ratio
-        );
+        print_row(row, &ratio);
     }
     println!(
         "ratio: to GET /healthz in alternating windows (the code flow's: to the refresh rate; \
@@ -103,5 +92,26 @@ pub(crate) fn print_table(report: &Report) {
     println!(
         "revoked token refused {} µs after the revocation answered",
         report.revocation_refused_after_us
+    );
+}
+
+/// The heading of the rows' columns.
+pub(crate) fn print_header() {
+    println!(
+        "{:<58} {:>10} {:>9} {:>9} {:>8}",
+        "scenario", "req/s", "p50 µs", "p99 µs", "ratio"
+    );
+}
+
+/// One row, with its `ratio` already written.
+pub(crate) fn print_row(row: &Row, ratio: &str) {
+    let errors = if row.errors > 0 {
+        format!("  ({} errors)", row.errors)
+    } else {
+        String::new()
+    };
+    println!(
+        "{:<58} {:>10.0} {:>9} {:>9} {:>8}{errors}",
+        row.scenario, row.per_second, row.p50_us, row.p99_us, ratio
     );
 }

@@ -105,6 +105,28 @@ impl PgStore {
         Ok((store, schema))
     }
 
+    /// Drops a schema that [`PgStore::connect_to_new_schema`] made, with
+    /// everything in it. Any other name is refused.
+    pub async fn drop_schema(url: &str, schema: &str) -> StoreResult<()> {
+        // The name goes into the statement's text: only the shape those
+        // schemas are given passes.
+        let ours = schema
+            .strip_prefix("t_")
+            .is_some_and(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !ours {
+            return Err(StoreError::Unavailable(format!(
+                "{schema} is not a schema of a store made in a new schema"
+            )));
+        }
+        let admin = Self::connect(url, 2).await?;
+        let dropped = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(admin.pool())
+            .await
+            .map_err(unavailable);
+        admin.close().await;
+        dropped.map(|_| ())
+    }
+
     /// Applies pending migrations (concurrent nodes wait on sqlx's lock).
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR

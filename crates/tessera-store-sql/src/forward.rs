@@ -3,8 +3,8 @@
 //! type to its dialect crate, so a blanket impl here is not possible: the
 //! forwarding is written once, as a macro.
 
-/// Implements every store trait of `tessera_core::store` for `$store`,
-/// forwarding to its [`crate::SqlStore`] field `$field`.
+/// Implements every store trait of `tessera_core::store` for `$store`, and
+/// [`crate::BulkLoad`], forwarding to its [`crate::SqlStore`] field `$field`.
 #[macro_export]
 macro_rules! forward_store_traits {
     ($store:ty => $field:ident) => {
@@ -337,6 +337,22 @@ macro_rules! forward_store_traits {
                 }
                 async fn delete_expired_codes(&self, before: OffsetDateTime) -> StoreResult<u64> {
                     self.$field.delete_expired_codes(before).await
+                }
+            }
+
+            #[async_trait]
+            impl BulkLoad for $store {
+                async fn load_users(&self, users: &[UserRecord]) -> StoreResult<()> {
+                    self.$field.load_users(users).await
+                }
+                async fn load_sessions(&self, sessions: &[Session]) -> StoreResult<()> {
+                    self.$field.load_sessions(sessions).await
+                }
+                async fn load_revocations(
+                    &self,
+                    entries: &[(RevocationKind, String, OffsetDateTime)],
+                ) -> StoreResult<()> {
+                    self.$field.load_revocations(entries).await
                 }
             }
         };

@@ -8,9 +8,11 @@
 //!
 //! One module per concept: [`users`], [`sessions`], [`refresh`], [`keys`],
 //! [`revocations`], [`audit`], [`counters`], [`health`], [`clients`] (OAuth
-//! clients, consents, the sessions they hold), [`codes`] (authorization codes).
+//! clients, consents, the sessions they hold), [`codes`] (authorization codes),
+//! and [`bulk`] (loading many rows at once, outside the store traits).
 
 pub mod audit;
+pub mod bulk;
 pub mod clients;
 pub mod codec;
 pub mod codes;
@@ -27,6 +29,7 @@ pub mod sql;
 pub mod store;
 pub mod users;
 
+pub use bulk::BulkLoad;
 pub use codec::{Backend, Codec, Statement};
 pub use dialect::{Dialect, Exchange, Lock};
 pub use errors::{corrupt, unavailable, write_error};
@@ -36,6 +39,7 @@ pub use store::SqlStore;
 /// What [`forward_store_traits!`] names, reachable from the dialect crates.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::bulk::BulkLoad;
     pub use async_trait::async_trait;
     pub use tessera_core::attempt::{Admission, Attempt};
     pub use tessera_core::audit::{AuditEvent, AuditRecord};

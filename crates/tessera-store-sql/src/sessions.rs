@@ -51,10 +51,8 @@ const LIVE_OF_USER: &str = concat!(
 const EXPIRED: &str =
     "DELETE FROM sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1";
 
-/// Binds a new session's columns (`session_columns!` order, `$1`..`$11`),
-/// then the condition of its insert: its user's id (`$12`) and the
-/// password hash the sign-in was checked against (`$13`).
-fn bind_session<'q, D: Dialect>(q: Sql<'q, D>, s: &Session, password_hash: &str) -> Sql<'q, D> {
+/// Binds a session's columns, in `session_columns!` order.
+pub(crate) fn bind_session_row<'q, D: Dialect>(q: Sql<'q, D>, s: &Session) -> Sql<'q, D> {
     q.text(s.id.as_str())
         .text(s.kind.as_str())
         .uuid(s.user_id)
@@ -66,8 +64,13 @@ fn bind_session<'q, D: Dialect>(q: Sql<'q, D>, s: &Session, password_hash: &str)
         .flag(s.remember_me)
         .ip(s.ip)
         .opt_text(s.user_agent.as_deref())
-        .uuid(s.user_id)
-        .text(password_hash)
+}
+
+/// Binds a new session's columns (`$1`..`$11`), then the condition of its
+/// insert: its user's id (`$12`) and the password hash the sign-in was
+/// checked against (`$13`).
+fn bind_session<'q, D: Dialect>(q: Sql<'q, D>, s: &Session, password_hash: &str) -> Sql<'q, D> {
+    bind_session_row(q, s).uuid(s.user_id).text(password_hash)
 }
 
 /// A session row (`session_columns!`).

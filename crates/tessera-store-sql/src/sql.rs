@@ -21,6 +21,13 @@ impl<'q, D: Dialect> Sql<'q, D> {
         Self(sqlx::query(sql))
     }
 
+    /// A statement assembled at run time from fixed parts (column lists,
+    /// placeholders), never from input: a multi-row insert whose row
+    /// count is only known then. sqlx keeps it prepared per text.
+    pub fn assembled(sql: String) -> Self {
+        Self(sqlx::query(sqlx::AssertSqlSafe(sql)))
+    }
+
     /// Binds text.
     #[inline]
     pub fn text(self, v: &str) -> Self {

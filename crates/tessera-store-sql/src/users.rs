@@ -17,6 +17,7 @@ macro_rules! user_columns {
         "id, username, username_normalized, password_hash, roles, disabled, created_at, updated_at"
     };
 }
+pub(crate) use user_columns;
 
 const INSERT: &str = concat!(
     "INSERT INTO users (",
@@ -40,6 +41,23 @@ const SET_PASSWORD_HASH: &str =
     "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3";
 const SET_DISABLED: &str = "UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3";
 const SET_ROLES: &str = "UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3";
+
+/// Binds a user's columns, in `user_columns!` order; `roles` is their JSON.
+pub(crate) fn bind_user<'q, D: Dialect>(
+    q: Sql<'q, D>,
+    user: &User,
+    password_hash: &str,
+    roles: &str,
+) -> Sql<'q, D> {
+    q.uuid(user.id)
+        .text(user.username.display())
+        .text(user.username.normalized())
+        .text(password_hash)
+        .text(roles)
+        .flag(user.disabled)
+        .time(user.created_at)
+        .time(user.updated_at)
+}
 
 /// A user row (`user_columns`).
 fn read_user<D: Dialect>(row: &D::Row) -> StoreResult<UserRecord> {
@@ -65,15 +83,7 @@ impl<D: Dialect> SqlStore<D> {
     /// See [`tessera_core::store::Users::insert_user`].
     pub async fn insert_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
         let roles = serde_json::to_string(&user.roles).map_err(corrupt)?;
-        Sql::<D>::new(INSERT)
-            .uuid(user.id)
-            .text(user.username.display())
-            .text(user.username.normalized())
-            .text(password_hash)
-            .text(&roles)
-            .flag(user.disabled)
-            .time(user.created_at)
-            .time(user.updated_at)
+        bind_user(Sql::<D>::new(INSERT), user, password_hash, &roles)
             .execute(D::on_pool(self.pool()))
             .await
             .map_err(write_error)?;
