@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+pub mod bulk;
+
 use tessera_core::attempt::{Admission, Attempt};
 use tessera_core::audit::{AuditEvent, AuditKind};
 use tessera_core::authorization_code::{AuthorizationCode, CodeRedemption};
