@@ -24,8 +24,9 @@ use uuid::Uuid;
 
 use crate::progress::progress;
 
-/// Rows written per transaction.
-const CHUNK: usize = 10_000;
+/// Rows written per transaction: many, since a transaction writes each
+/// index page it touched once, and random ids touch them all.
+const CHUNK: usize = 100_000;
 /// One session in this many is a token session (with its refresh token).
 const TOKEN_EVERY: usize = 4;
 /// One session in this many is expired (idle for longer than allowed),
@@ -260,7 +261,8 @@ impl Times {
     /// Times of a session with these lifetimes. A live one was last seen a
     /// while ago (more than the touch interval for the default lifetimes,
     /// as a user coming back is: its first request writes `last_seen_at`),
-    /// within its idle lifetime, and was created within its absolute one.
+    /// but within the first quarter of its idle lifetime, so that it stays
+    /// live through the run; it was created within its absolute lifetime.
     /// An expired one was last seen longer ago than its idle lifetime.
     fn pick(
         random: &mut Random,
@@ -272,7 +274,7 @@ impl Times {
         let (seen_ago, budget) = if expired {
             (idle + idle * random.between(0.01, 1.0), absolute)
         } else {
-            let ago = idle.min(absolute) * random.between(0.1, 0.9);
+            let ago = idle.min(absolute) * random.between(0.07, 0.25);
             (ago, absolute - ago)
         };
         let last_seen = now - seen_ago;

@@ -115,10 +115,9 @@ pub(crate) struct Sweep {
 #[derive(Debug, Serialize)]
 pub(crate) struct RevocationLoad {
     pub(crate) entries: usize,
-    /// Resident memory a node's start took, over the reference node's,
-    /// per entry.
+    /// Resident memory the set took as it was read from the store into an
+    /// empty one, per entry, and how long that took.
     pub(crate) bytes_per_entry: f64,
-    /// Reading the set from the store into an empty one.
     pub(crate) load_ms: f64,
     /// A node's start (store, keys, revocation set), and the reference's.
     pub(crate) node_start_ms: f64,
@@ -259,54 +258,42 @@ async fn reference_and_measure(
     stores.push(small_store);
     let small = small?;
 
-    // The reference node first: what a node's start costs without the
-    // populated revocations, to take from the populated node's.
-    let (small_node, small_start, small_rss) = timed_start(small_settings, "reference").await?;
-    let started = timed_start(big_settings, "populated").await;
-    let (big_node, big_start, big_rss) = match started {
-        Ok(started) => started,
+    let starts = Instant::now();
+    let small_node = Node::start(small_settings, "reference").await?;
+    let small_start = starts.elapsed();
+    let starts = Instant::now();
+    let big_node = match Node::start(big_settings, "populated").await {
+        Ok(node) => node,
         Err(e) => {
             small_node.stop().await;
             return Err(e);
         }
     };
-    let measured = measure_nodes(args, &big_node, &small_node, big, small, sweep_cookies).await;
+    let big_start = starts.elapsed();
+    let measured = measure_nodes(
+        args,
+        (&big_node, big_start),
+        (&small_node, small_start),
+        big,
+        small,
+        sweep_cookies,
+    )
+    .await;
     big_node.stop().await;
     small_node.stop().await;
-    let (mut report, entries, load) = measured?;
-    let grown = big_rss.saturating_sub(small_rss) as f64;
-    report.revocation_set = RevocationLoad {
-        entries,
-        bytes_per_entry: grown / entries.max(1) as f64,
-        load_ms: load.as_secs_f64() * 1e3,
-        node_start_ms: big_start.as_secs_f64() * 1e3,
-        reference_node_start_ms: small_start.as_secs_f64() * 1e3,
-    };
-    Ok(report)
+    measured
 }
 
-/// Starts a node; how long it took and how much resident memory it added.
-async fn timed_start(settings: Settings, name: &str) -> anyhow::Result<(Node, Duration, u64)> {
-    // Let the allocator give back what earlier work freed.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let before = resident_bytes();
-    let started = Instant::now();
-    let node = Node::start(settings, name).await?;
-    let took = started.elapsed();
-    Ok((node, took, resident_bytes().saturating_sub(before)))
-}
-
-/// The measurements on both running nodes; the report (its revocation
-/// figures still to fill), the populated node's revocation entries and the
-/// time to load them into an empty set.
+/// The measurements on both running nodes (each with the time it took to
+/// start).
 async fn measure_nodes(
     args: &BenchArgs,
-    big: &Node,
-    small: &Node,
+    (big, big_start): (&Node, Duration),
+    (small, small_start): (&Node, Duration),
     population: Population,
     reference: Population,
     sweep_cookies: Vec<tessera_core::secret::Secret>,
-) -> anyhow::Result<(ScaleReport, usize, Duration)> {
+) -> anyhow::Result<ScaleReport> {
     let duration = Duration::from_secs(args.duration);
     let conns = args.connections;
     let big_http = Loader::new(big.addr);
@@ -408,14 +395,8 @@ async fn measure_nodes(
     .await?;
 
     progress("loading the revocation set");
-    let fresh = Revocations::new(big.core.context.clone());
-    let started = Instant::now();
-    fresh.sync().await.context("loading the revocation set")?;
-    let load = started.elapsed();
-    let entries = fresh.set().len();
-    drop(fresh);
-
-    let report = ScaleReport {
+    let revocation_set = revocation_load(big).await?;
+    Ok(ScaleReport {
         machine: machine(),
         store: big.describe.clone(),
         duration_s: args.duration,
@@ -427,14 +408,34 @@ async fn measure_nodes(
         refresh,
         sweep,
         revocation_set: RevocationLoad {
-            entries,
-            bytes_per_entry: 0.0,
-            load_ms: 0.0,
-            node_start_ms: 0.0,
-            reference_node_start_ms: 0.0,
+            node_start_ms: big_start.as_secs_f64() * 1e3,
+            reference_node_start_ms: small_start.as_secs_f64() * 1e3,
+            ..revocation_set
         },
-    };
-    Ok((report, entries, load))
+    })
+}
+
+/// `node`'s revocations read from its store into an empty set, as at its
+/// start: how long it took and the resident memory it added, per entry.
+async fn revocation_load(node: &Node) -> anyhow::Result<RevocationLoad> {
+    // Let the allocator give back what earlier work freed, so that the
+    // set's memory shows as growth rather than reuse.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = resident_bytes();
+    let fresh = Revocations::new(node.core.context.clone());
+    let started = Instant::now();
+    fresh.sync().await.context("loading the revocation set")?;
+    let load = started.elapsed();
+    let grown = resident_bytes().saturating_sub(before);
+    let entries = fresh.set().len();
+    drop(fresh);
+    Ok(RevocationLoad {
+        entries,
+        bytes_per_entry: grown as f64 / entries.max(1) as f64,
+        load_ms: load.as_secs_f64() * 1e3,
+        node_start_ms: 0.0,
+        reference_node_start_ms: 0.0,
+    })
 }
 
 /// The status of `GET /v1/me` with `cookie`.

@@ -23,14 +23,14 @@ pub(crate) struct ScratchStore {
 /// The store open for loading.
 pub(crate) enum Loading {
     Sqlite(SqliteStore),
-    Postgres(PgStore),
+    Postgres(Box<PgStore>),
 }
 
 impl Loading {
     pub(crate) fn bulk(&self) -> &dyn BulkLoad {
         match self {
             Loading::Sqlite(store) => store,
-            Loading::Postgres(store) => store,
+            Loading::Postgres(store) => store.as_ref(),
         }
     }
 
@@ -84,7 +84,7 @@ impl ScratchStore {
                         settings,
                         schema: Some((url.to_owned(), schema)),
                     },
-                    Loading::Postgres(store),
+                    Loading::Postgres(Box::new(store)),
                 ))
             }
         }

@@ -248,6 +248,9 @@ impl Dialect for PgDialect {
         detail::text AS detail FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2";
     const RELEASE_ATTEMPT: &'static str = "SELECT release_attempt($1, $2, $3)";
     // The sessions table with its indexes and TOAST.
+    // Its shared buffers hold a bulk load's pages; nothing to set.
+    const BULK_LOAD_SETUP: &'static str = "";
+    const BULK_LOAD_TEARDOWN: &'static str = "";
     const SESSION_STORAGE_BYTES: &'static str =
         "SELECT pg_total_relation_size('sessions') AS bytes";
 

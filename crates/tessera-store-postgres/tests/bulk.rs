@@ -22,3 +22,9 @@ async fn bulk_loading_reads_back_as_written() {
 async fn a_bulk_batch_is_stored_whole_or_not_at_all() {
     bulk::a_bulk_batch_is_stored_whole_or_not_at_all(&fresh_store().await).await;
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test sets TEST_DATABASE_URL and runs it"]
+async fn a_sweep_deletes_a_backlog_of_many_batches() {
+    bulk::a_sweep_deletes_a_backlog_of_many_batches(&fresh_store().await).await;
+}

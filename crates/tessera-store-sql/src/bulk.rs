@@ -1,5 +1,6 @@
 //! Bulk loading: users, sessions and revocations by the thousand, in
-//! multi-row inserts, one transaction per call.
+//! multi-row inserts, one transaction per call (the larger the call, the
+//! fewer times each index page is written).
 //!
 //! Not a store trait: the server never loads in bulk. It is for filling a
 //! store from elsewhere (an import, `tessera bench --populate`), and writes
@@ -10,6 +11,8 @@
 use std::fmt::Write as _;
 
 use async_trait::async_trait;
+use sqlx::Connection as _;
+use sqlx::pool::PoolConnection;
 use tessera_core::revocation::RevocationKind;
 use tessera_core::session::{Session, SessionKind};
 use tessera_core::store::StoreResult;
@@ -96,6 +99,31 @@ async fn insert_all<D: Dialect, T: Sync>(
     Ok(())
 }
 
+impl<D: Dialect> SqlStore<D> {
+    /// A connection of the pool, set up for a bulk load
+    /// ([`Dialect::BULK_LOAD_SETUP`]); give it to [`end_bulk`] after.
+    async fn bulk_connection(&self) -> StoreResult<PoolConnection<D::Db>> {
+        let mut conn = self.pool().acquire().await.map_err(unavailable)?;
+        if !D::BULK_LOAD_SETUP.is_empty() {
+            Sql::<D>::new(D::BULK_LOAD_SETUP)
+                .execute(D::on(&mut *conn))
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(conn)
+    }
+}
+
+/// Undoes [`SqlStore::bulk_connection`]'s setup. Best effort: a connection
+/// that cannot take it is broken, and the pool drops it.
+async fn end_bulk<D: Dialect>(conn: &mut PoolConnection<D::Db>) {
+    if !D::BULK_LOAD_TEARDOWN.is_empty() {
+        let _ = Sql::<D>::new(D::BULK_LOAD_TEARDOWN)
+            .execute(D::on(&mut *conn))
+            .await;
+    }
+}
+
 #[async_trait]
 impl<D: Dialect> BulkLoad for SqlStore<D> {
     async fn load_users(&self, users: &[UserRecord]) -> StoreResult<()> {
@@ -103,12 +131,18 @@ impl<D: Dialect> BulkLoad for SqlStore<D> {
             .iter()
             .map(|r| Ok((r, serde_json::to_string(&r.user.roles).map_err(corrupt)?)))
             .collect::<StoreResult<Vec<_>>>()?;
-        let mut tx = self.pool().begin().await.map_err(unavailable)?;
-        insert_all::<D, _>(&mut tx, USERS, USER_WIDTH, &rows, |q, (r, roles)| {
-            bind_user(q, &r.user, &r.password_hash, roles)
-        })
-        .await?;
-        tx.commit().await.map_err(unavailable)
+        let mut conn = self.bulk_connection().await?;
+        let loaded = async {
+            let mut tx = conn.begin().await.map_err(unavailable)?;
+            insert_all::<D, _>(&mut tx, USERS, USER_WIDTH, &rows, |q, (r, roles)| {
+                bind_user(q, &r.user, &r.password_hash, roles)
+            })
+            .await?;
+            tx.commit().await.map_err(unavailable)
+        }
+        .await;
+        end_bulk::<D>(&mut conn).await;
+        loaded
     }
 
     async fn load_sessions(&self, sessions: &[Session]) -> StoreResult<()> {
@@ -116,15 +150,22 @@ impl<D: Dialect> BulkLoad for SqlStore<D> {
             .iter()
             .filter(|s| s.kind == SessionKind::Token)
             .collect();
-        let mut tx = self.pool().begin().await.map_err(unavailable)?;
-        insert_all::<D, _>(&mut tx, SESSIONS, SESSION_WIDTH, sessions, bind_session_row).await?;
-        insert_all::<D, _>(&mut tx, REFRESH_TOKENS, REFRESH_WIDTH, &tokens, |q, s| {
-            q.bytes(s.secret_hash.as_bytes())
-                .text(s.id.as_str())
-                .time(s.created_at)
-        })
-        .await?;
-        tx.commit().await.map_err(unavailable)
+        let mut conn = self.bulk_connection().await?;
+        let loaded = async {
+            let mut tx = conn.begin().await.map_err(unavailable)?;
+            insert_all::<D, _>(&mut tx, SESSIONS, SESSION_WIDTH, sessions, bind_session_row)
+                .await?;
+            insert_all::<D, _>(&mut tx, REFRESH_TOKENS, REFRESH_WIDTH, &tokens, |q, s| {
+                q.bytes(s.secret_hash.as_bytes())
+                    .text(s.id.as_str())
+                    .time(s.created_at)
+            })
+            .await?;
+            tx.commit().await.map_err(unavailable)
+        }
+        .await;
+        end_bulk::<D>(&mut conn).await;
+        loaded
     }
 
     async fn load_revocations(

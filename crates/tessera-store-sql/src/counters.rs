@@ -30,8 +30,12 @@ const BLOCK: &str = "INSERT INTO counters (key, count, expires_at, blocked_until
      WHEN counters.blocked_until > excluded.blocked_until THEN counters.blocked_until \
      ELSE excluded.blocked_until END";
 
-/// Counters whose window and block have passed at `$1`.
-const EXPIRED: &str = "DELETE FROM counters WHERE expires_at <= $1 AND blocked_until <= $1";
+/// Counters whose window and block have passed at `$1`, `$2` at most.
+const EXPIRED: &str = crate::store::batched_delete!(
+    "counters",
+    "key",
+    "expires_at <= $1 AND blocked_until <= $1"
+);
 
 /// Binds a reservation's parameters to `sql`: `$1` address key (or NULL),
 /// `$2` account key, `$3` now, `$4` window, `$5` limit, `$6` the account's
@@ -170,6 +174,6 @@ impl<D: Dialect> SqlStore<D> {
 
     /// See [`tessera_core::store::Counters::delete_expired_counters`].
     pub async fn delete_expired_counters(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        self.sweep(EXPIRED, now).await
+        self.sweep_in_batches(EXPIRED, now).await
     }
 }

@@ -76,6 +76,11 @@ pub trait Dialect: Codec + Clone + std::fmt::Debug {
     const RELEASE_ATTEMPT: &'static str;
     /// Bytes of the sessions table and its indexes (one integer, no parameters).
     const SESSION_STORAGE_BYTES: &'static str;
+    /// Run on a connection before a bulk load in it ([`crate::bulk`]), and
+    /// [`Self::BULK_LOAD_TEARDOWN`] after; empty for nothing.
+    const BULK_LOAD_SETUP: &'static str;
+    /// Undoes [`Self::BULK_LOAD_SETUP`] before the connection goes back to the pool.
+    const BULK_LOAD_TEARDOWN: &'static str;
 
     /// Binds a time (kept to the millisecond).
     fn bind_time<'q>(q: Statement<'q, Self>, v: OffsetDateTime) -> Statement<'q, Self>;

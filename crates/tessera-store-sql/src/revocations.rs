@@ -14,8 +14,8 @@ const INSERT: &str = "INSERT INTO revocations (kind, value, expires_at) VALUES (
      RETURNING seq, kind, value, expires_at";
 const SINCE: &str = "SELECT seq, kind, value, expires_at FROM revocations \
      WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3";
-/// Revocations that can no longer match a valid token at `$1`.
-const EXPIRED: &str = "DELETE FROM revocations WHERE expires_at <= $1";
+/// Revocations that can no longer match a valid token at `$1`, `$2` at most.
+const EXPIRED: &str = crate::store::batched_delete!("revocations", "seq", "expires_at <= $1");
 
 /// A revocation row.
 fn read_revocation<D: Dialect>(row: &D::Row) -> StoreResult<Revocation> {
@@ -72,6 +72,6 @@ impl<D: Dialect> SqlStore<D> {
 
     /// See [`tessera_core::store::Revocations::delete_expired_revocations`].
     pub async fn delete_expired_revocations(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        self.sweep(EXPIRED, now).await
+        self.sweep_in_batches(EXPIRED, now).await
     }
 }

@@ -47,9 +47,12 @@ const LIVE_OF_USER: &str = concat!(
     " FROM sessions WHERE user_id = $1 AND idle_expires_at > $2 AND absolute_expires_at > $2 \
      ORDER BY created_at DESC, id"
 );
-/// Sessions past their idle or absolute expiry at `$1`.
-const EXPIRED: &str =
-    "DELETE FROM sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1";
+/// Sessions past their idle or absolute expiry at `$1`, `$2` at most.
+const EXPIRED: &str = crate::store::batched_delete!(
+    "sessions",
+    "id",
+    "idle_expires_at <= $1 OR absolute_expires_at <= $1"
+);
 
 /// Binds a session's columns, in `session_columns!` order.
 pub(crate) fn bind_session_row<'q, D: Dialect>(q: Sql<'q, D>, s: &Session) -> Sql<'q, D> {
@@ -209,6 +212,6 @@ impl<D: Dialect> SqlStore<D> {
 
     /// See [`tessera_core::store::Sessions::delete_expired_sessions`].
     pub async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        self.sweep(EXPIRED, now).await
+        self.sweep_in_batches(EXPIRED, now).await
     }
 }

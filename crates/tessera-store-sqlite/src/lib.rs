@@ -179,6 +179,13 @@ impl Dialect for SqliteDialect {
         WHERE key IN ($1, $2)";
     // The sessions table with its indexes (the audit log, which also grows
     // with sign-ins, is a log, not session state).
+    // A bulk load writes index pages in random order (ids and secret hashes
+    // are random): within SQLite's default page cache (2 MB) they spill to
+    // the WAL and are read back many times over in one transaction, tens
+    // of kilobytes written per session at a million. The load's connection
+    // gets room for the indexes (256 MiB), then the default back.
+    const BULK_LOAD_SETUP: &'static str = "PRAGMA cache_size = -262144";
+    const BULK_LOAD_TEARDOWN: &'static str = "PRAGMA cache_size = -2000";
     const SESSION_STORAGE_BYTES: &'static str = "SELECT COALESCE(SUM(pgsize), 0) AS bytes \
         FROM dbstat WHERE name IN (SELECT name FROM sqlite_schema WHERE tbl_name = 'sessions')";
 

@@ -24,3 +24,9 @@ async fn a_bulk_batch_is_stored_whole_or_not_at_all() {
     let (store, _dir) = fresh_store().await;
     bulk::a_bulk_batch_is_stored_whole_or_not_at_all(&store).await;
 }
+
+#[tokio::test]
+async fn a_sweep_deletes_a_backlog_of_many_batches() {
+    let (store, _dir) = fresh_store().await;
+    bulk::a_sweep_deletes_a_backlog_of_many_batches(&store).await;
+}

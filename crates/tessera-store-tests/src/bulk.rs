@@ -137,3 +137,49 @@ pub async fn a_bulk_batch_is_stored_whole_or_not_at_all<S: Store + BulkLoad>(sto
             .is_empty()
     );
 }
+
+/// A backlog of several sweep batches is deleted whole, and only it.
+pub async fn a_sweep_deletes_a_backlog_of_many_batches<S: Store + BulkLoad>(store: &S) {
+    let alice = user("alice");
+    store
+        .load_users(&[UserRecord {
+            user: alice.clone(),
+            password_hash: "h".into(),
+        }])
+        .await
+        .unwrap();
+    let (live, _) = session(alice.id);
+    let mut sessions: Vec<_> = (0..MANY * 2)
+        .map(|_| {
+            let (mut s, _) = session(alice.id);
+            s.idle_expires_at = now() - Duration::seconds(1);
+            s
+        })
+        .collect();
+    sessions.push(live.clone());
+    store.load_sessions(&sessions).await.unwrap();
+    let past = now() - Duration::seconds(1);
+    let until = now() + Duration::hours(1);
+    let revocations: Vec<_> = (0..MANY * 2)
+        .map(|i| (RevocationKind::Jti, format!("old-{i}"), past))
+        .chain([(RevocationKind::Jti, "kept".to_owned(), until)])
+        .collect();
+    store.load_revocations(&revocations).await.unwrap();
+
+    assert_eq!(
+        store.delete_expired_sessions(now()).await.unwrap(),
+        u64::try_from(MANY * 2).unwrap()
+    );
+    assert_eq!(
+        store.list_user_sessions(alice.id, now()).await.unwrap(),
+        [live]
+    );
+    assert_eq!(store.delete_expired_sessions(now()).await.unwrap(), 0);
+    assert_eq!(
+        store.delete_expired_revocations(now()).await.unwrap(),
+        u64::try_from(MANY * 2).unwrap()
+    );
+    let left = store.revocations_since(0, past, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].value, "kept");
+}
