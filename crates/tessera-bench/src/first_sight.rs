@@ -94,7 +94,7 @@ impl Cursor {
     /// when every token has been sent once.
     fn take<'a>(&self, tokens: &'a Tokens) -> Option<(&'a HeaderValue, bool)> {
         let sent = self.sent.fetch_add(1, Ordering::Relaxed);
-        if (sent + 1) % HOT_EVERY == 0 {
+        if (sent + 1).is_multiple_of(HOT_EVERY) {
             let hot = sent / HOT_EVERY;
             return tokens
                 .hot
@@ -354,7 +354,7 @@ fn cache_hits(core: &Tessera) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
     fn tokens(n: usize) -> Tokens {

@@ -155,7 +155,7 @@ fn verify_signed(claims: &str) -> Result<jwt::AccessClaims, TokenError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         jwt::verify(&fx.ring, &fx.policy, &token, fx.now)
     }))
-        .unwrap_or_else(|_| panic!("jwt::verify panics on a token with claims {claims}"))
+    .unwrap_or_else(|_| panic!("jwt::verify panics on a token with claims {claims}"))
 }
 
 /// Overflows in `tessera_core::jwt::verify`'s time checks, which did their

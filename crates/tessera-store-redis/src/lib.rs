@@ -662,7 +662,7 @@ impl RefreshTokens for RedisLayer {
         // A token session is cached by id alone, with its current refresh
         // token's hash and times: rewritten in place, or buried with it.
         match &outcome {
-            Rotation::Rotated(session, _) => self.rewrite(session).await,
+            Rotation::Rotated(session, ..) => self.rewrite(session).await,
             Rotation::Reused(session) => self.bury(std::slice::from_ref(session)).await,
             Rotation::Expired | Rotation::Unknown | Rotation::WrongClient(_) => {}
         }

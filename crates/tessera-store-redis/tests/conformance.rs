@@ -335,11 +335,11 @@ async fn refresh_rotation_rewrites_the_cached_session_and_reuse_buries_it() {
     let t0 = now() + time::Duration::minutes(1);
     let rotated = match t
         .layer
-        .rotate_refresh(&first.hash(), &second.hash(), t0, grace, idle)
+        .rotate_refresh(&first.hash(), &second.hash(), None, t0, grace, idle)
         .await
         .unwrap()
     {
-        Rotation::Rotated(s, _) => s,
+        Rotation::Rotated(s, ..) => s,
         other => panic!("{other:?}"),
     };
     assert_eq!(rotated.secret_hash, second.hash());
@@ -360,7 +360,14 @@ async fn refresh_rotation_rewrites_the_cached_session_and_reuse_buries_it() {
     let third = Secret::generate(SecretKind::Refresh).unwrap();
     let reused = t
         .layer
-        .rotate_refresh(&first.hash(), &third.hash(), t0 + grace * 2, grace, idle)
+        .rotate_refresh(
+            &first.hash(),
+            &third.hash(),
+            None,
+            t0 + grace * 2,
+            grace,
+            idle,
+        )
         .await
         .unwrap();
     assert!(matches!(reused, Rotation::Reused(_)), "{reused:?}");

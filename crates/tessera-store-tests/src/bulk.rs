@@ -60,6 +60,7 @@ pub async fn bulk_loading_reads_back_as_written<S: Store + BulkLoad>(store: &S) 
         .rotate_refresh(
             &refresh.hash(),
             &next.hash(),
+            None,
             now(),
             Duration::seconds(30),
             Duration::days(1),

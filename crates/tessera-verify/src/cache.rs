@@ -161,6 +161,13 @@ impl VerifiedCache {
 
 #[cfg(test)]
 mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::large_enum_variant
+    )]
     use super::*;
 
     fn claims(exp: i64) -> Arc<Claims> {

@@ -170,6 +170,13 @@ pub fn check_ignoring_expiry(
 
 #[cfg(test)]
 mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::large_enum_variant
+    )]
     use std::collections::HashMap;
 
     use aws_lc_rs::rand::SystemRandom;

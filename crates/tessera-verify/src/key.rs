@@ -55,8 +55,9 @@ pub struct VerifyingKey {
 enum Material {
     /// An Ed25519, P-256 or RSA public key, parsed for its algorithm.
     Public(ParsedPublicKey),
-    /// An HMAC-SHA-256 secret.
-    Secret(hmac::Key),
+    /// An HMAC-SHA-256 secret, boxed: its precomputed state is far larger
+    /// than a parsed public key's handle.
+    Secret(Box<hmac::Key>),
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -109,7 +110,7 @@ impl VerifyingKey {
     pub fn hmac(secret: &[u8]) -> Self {
         Self {
             algorithm: Algorithm::HS256,
-            material: Material::Secret(hmac::Key::new(hmac::HMAC_SHA256, secret)),
+            material: Material::Secret(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret))),
         }
     }
 
