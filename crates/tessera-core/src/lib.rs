@@ -11,7 +11,7 @@
 //!
 //! 1. **Values and rules**, no service: `clock`, `secret`, `username`,
 //!    `user`, `session`, `password`, `attempt`, `rate_limit`, `audit`,
-//!    `client`, `oauth_client`, `consent`,
+//!    `client`, `oauth_client`, `consent`, `rfc3339`,
 //!    `authorization_code`, `error`, `keys`, `key_wrap`, `jwt`, `revocation`, `id_token`, `store`,
 //!    `session_cache`, `config`, `metrics`, `metered_store` (the store, timed).
 //! 2. **[`context::Context`]**: what every service shares (store, clock,
@@ -60,6 +60,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod revocation;
 pub mod revocations;
+pub mod rfc3339;
 pub mod rp_logout;
 pub mod scrape;
 pub mod secret;

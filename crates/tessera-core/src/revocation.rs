@@ -52,7 +52,7 @@ pub struct Revocation {
     /// The revoked id.
     pub value: String,
     /// When no token it could match is valid any more.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub expires_at: OffsetDateTime,
 }
 

@@ -36,7 +36,7 @@ struct Registered {
     /// The username as written.
     username: String,
     /// Creation time.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "tessera_core::rfc3339::serialize")]
     created_at: OffsetDateTime,
 }
 
@@ -99,8 +99,9 @@ pub async fn register(
         (status = "default", response = r::OtherProblem),
     ),
 )]
-pub async fn me(AccountCaller(caller): AccountCaller) -> Json<UserView> {
-    Json(UserView::from(caller.auth.user.as_ref()))
+pub async fn me(AccountCaller(caller): AccountCaller) -> Response {
+    // Rendered here, borrowing the cached user rather than copying it.
+    Json(UserView::from(caller.auth.user.as_ref())).into_response()
 }
 
 /// `POST /v1/me/password` body.

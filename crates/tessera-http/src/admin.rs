@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tessera_core::keys::StoredKey;
 use time::OffsetDateTime;
@@ -54,7 +55,7 @@ struct AuditEntry {
     /// The client's user agent.
     user_agent: Option<String>,
     /// When.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "tessera_core::rfc3339::serialize")]
     at: OffsetDateTime,
     /// The event's details.
     #[schema(value_type = Object)]
@@ -127,9 +128,9 @@ pub struct UsersQuery {
 
 /// A page of users.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct UsersPage {
+pub struct UsersPage<'a> {
     /// By normalised username.
-    users: Vec<AdminUserView>,
+    users: Vec<AdminUserView<'a>>,
     /// Pass as `after` to get the next page; absent on the last page.
     next_after: Option<String>,
 }
@@ -154,7 +155,7 @@ pub async fn users(
     State(state): State<AppState>,
     _admin: Admin,
     ApiQuery(query): ApiQuery<UsersQuery>,
-) -> Result<Json<UsersPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = page_size(query.limit)?;
     let users = state
         .core()
@@ -167,7 +168,8 @@ pub async fn users(
     Ok(Json(UsersPage {
         users: users.iter().map(AdminUserView::from).collect(),
         next_after,
-    }))
+    })
+    .into_response())
 }
 
 fn user_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -287,7 +289,7 @@ pub struct KeyView {
     /// Whether it signs new tokens.
     current: bool,
     /// When it was made.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "tessera_core::rfc3339::serialize")]
     created_at: OffsetDateTime,
     /// When a newer key replaced it.
     #[serde(with = "time::serde::rfc3339::option")]

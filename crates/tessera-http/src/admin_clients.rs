@@ -60,7 +60,7 @@ pub struct ClientView {
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token_signed_response_alg: Option<&'static str>,
     /// When it was registered.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "tessera_core::rfc3339::serialize")]
     created_at: OffsetDateTime,
 }
 

@@ -30,9 +30,9 @@ pub struct SignIn {
 
 /// What sign-in and `GET /v1/session` answer.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct SessionBody {
+pub struct SessionBody<'a> {
     /// The signed-in user.
-    user: UserView,
+    user: UserView<'a>,
     /// The cookie's session.
     session: SessionView,
     /// The session's CSRF token: send it as `X-CSRF-Token` (or a
@@ -116,7 +116,7 @@ pub async fn sign_in(
 pub async fn current(
     State(state): State<AppState>,
     request: Request,
-) -> Result<Json<SessionBody>, ApiError> {
+) -> Result<Response, ApiError> {
     let (parts, _body) = request.into_parts();
     let caller = cookie_caller(&parts, &state).await?;
     let Carrier::Cookie(secret) = &caller.carrier else {
@@ -134,7 +134,8 @@ pub async fn current(
         user: UserView::from(caller.auth.user.as_ref()),
         session: SessionView::new(&session, Some(session.id.as_str())),
         csrf_token: state.core().cookie_sessions.csrf_token(secret),
-    }))
+    })
+    .into_response())
 }
 
 /// `DELETE /v1/session`: ends the cookie's session server-side and clears

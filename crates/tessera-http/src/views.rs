@@ -10,24 +10,24 @@ use uuid::Uuid;
 
 /// A user as shown to themselves and to administrators.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UserView {
+pub struct UserView<'a> {
     /// User id.
     pub id: Uuid,
     /// Display name.
-    pub username: String,
+    pub username: &'a str,
     /// Roles.
-    pub roles: Vec<String>,
+    pub roles: &'a [String],
     /// Creation time.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "tessera_core::rfc3339::serialize")]
     pub created_at: OffsetDateTime,
 }
 
-impl From<&User> for UserView {
-    fn from(user: &User) -> Self {
+impl<'a> From<&'a User> for UserView<'a> {
+    fn from(user: &'a User) -> Self {
         Self {
             id: user.id,
-            username: user.username.display().to_owned(),
-            roles: user.roles.clone(),
+            username: user.username.display(),
+            roles: &user.roles,
             created_at: user.created_at,
         }
     }
@@ -35,19 +35,19 @@ impl From<&User> for UserView {
 
 /// A user as administrators see them.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AdminUserView {
+pub struct AdminUserView<'a> {
     /// Everything the user sees.
     #[serde(flatten)]
-    pub user: UserView,
+    pub user: UserView<'a>,
     /// Whether sign-in is blocked.
     pub disabled: bool,
     /// Last change.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "tessera_core::rfc3339::serialize")]
     pub updated_at: OffsetDateTime,
 }
 
-impl From<&User> for AdminUserView {
-    fn from(user: &User) -> Self {
+impl<'a> From<&'a User> for AdminUserView<'a> {
+    fn from(user: &'a User) -> Self {
         Self {
             user: user.into(),
             disabled: user.disabled,
@@ -65,16 +65,16 @@ pub struct SessionView {
     #[schema(value_type = String, examples("cookie", "token"))]
     pub kind: &'static str,
     /// Sign-in time.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "tessera_core::rfc3339::serialize")]
     pub created_at: OffsetDateTime,
     /// Last use (to within a minute).
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "tessera_core::rfc3339::serialize")]
     pub last_seen_at: OffsetDateTime,
     /// When it ends unless used again.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "tessera_core::rfc3339::serialize")]
     pub expires_at: OffsetDateTime,
     /// When it ends at the latest.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "tessera_core::rfc3339::serialize")]
     pub absolute_expires_at: OffsetDateTime,
     /// Client address at sign-in.
     pub ip: Option<String>,
@@ -130,7 +130,7 @@ pub struct ConsentView {
     /// The scopes consented to, space-separated.
     pub scope: String,
     /// When it was (last) given.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "tessera_core::rfc3339::serialize")]
     pub granted_at: OffsetDateTime,
 }
 
