@@ -1,6 +1,7 @@
 """Drives bench/served_request_callgrind.sh: signs up and in (cookie or
-password-grant token), then N GETs on one keep-alive connection, turning
-callgrind's instrumentation on around the measured part."""
+password-grant token; `peer`: the axum + tower-sessions peer's POST /login),
+then N GETs on one keep-alive connection, turning callgrind's
+instrumentation on around the measured part."""
 import http.client, json, subprocess, sys, time
 
 port, path, n, warm, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
@@ -12,7 +13,12 @@ def req(method, p, body=None, headers=None):
     c.request(method, p, body=body, headers=h)
     r = c.getresponse(); data = r.read(); return r, data
 headers = {}
-if path != "/healthz" and path != "/plain":
+if auth == "peer" and path != "/plain":
+    cred = json.dumps({"username": "alice", "password": "correct horse battery staple"})
+    r, d = req("POST", "/login", cred, {"Content-Type": "application/json"})
+    assert r.status == 200, (r.status, d)
+    headers = {"Cookie": r.getheader("Set-Cookie").split(";")[0]}
+elif path != "/healthz" and path != "/plain":
     cred = json.dumps({"username": "bench", "password": "correct horse battery staple"})
     r, d = req("POST", "/v1/users", cred, {"Content-Type": "application/json"})
     assert r.status in (201, 409), (r.status, d)

@@ -34,6 +34,12 @@ impl SessionId {
         valid.then(|| Self(raw.to_owned()))
     }
 
+    /// An id taken from a valid one (a cache's copy of its bytes): checked
+    /// once when it was copied, not again on every request.
+    pub(crate) fn from_checked(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0

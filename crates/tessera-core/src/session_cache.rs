@@ -56,7 +56,7 @@ impl Entry {
 
     fn session(&self, kind: SessionKind, secret_hash: SecretHash) -> Option<Session> {
         Some(Session {
-            id: SessionId::parse(std::str::from_utf8(&self.id).ok()?)?,
+            id: SessionId::from_checked(std::str::from_utf8(&self.id).ok()?),
             kind,
             user_id: self.user_id,
             secret_hash,
@@ -88,13 +88,18 @@ impl Filled for (Entry, SecretHash) {
     }
 }
 
+/// The tables: keyed by digests and server-made ids, which no client
+/// chooses, so a fast seeded hash serves (std's SipHash cost more than the
+/// rest of a lookup).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Cached sessions (cookie ones by secret hash, token ones by id) and users.
 pub struct SessionCache {
     epoch: Instant,
-    cookies: RwLock<HashMap<SecretHash, Entry>>,
+    cookies: RwLock<Map<SecretHash, Entry>>,
     /// Token sessions by id, with their refresh token's hash.
-    tokens: RwLock<HashMap<[u8; ID_LEN], (Entry, SecretHash)>>,
-    users: RwLock<HashMap<Uuid, (Arc<User>, u32)>>,
+    tokens: RwLock<Map<[u8; ID_LEN], (Entry, SecretHash)>>,
+    users: RwLock<Map<Uuid, (Arc<User>, u32)>>,
 }
 
 /// What the in-process session cache holds: for operators (metrics) and
@@ -137,9 +142,9 @@ impl SessionCache {
     pub fn new() -> Self {
         Self {
             epoch: Instant::now(),
-            cookies: RwLock::new(HashMap::new()),
-            tokens: RwLock::new(HashMap::new()),
-            users: RwLock::new(HashMap::new()),
+            cookies: RwLock::default(),
+            tokens: RwLock::default(),
+            users: RwLock::default(),
         }
     }
 
@@ -183,7 +188,7 @@ impl SessionCache {
 
     fn insert<K: std::hash::Hash + Eq, V: Filled>(
         &self,
-        map: &RwLock<HashMap<K, V>>,
+        map: &RwLock<Map<K, V>>,
         key: K,
         entry: V,
     ) {

@@ -1,6 +1,6 @@
 //! Accounts: registration, the signed-in user, password change.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};

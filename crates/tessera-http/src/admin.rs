@@ -1,6 +1,6 @@
 //! The administration API: the admin role or the configured admin token.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -1,7 +1,7 @@
 //! The administration of OAuth clients: `POST/GET /v1/admin/clients`,
 //! `DELETE /v1/admin/clients/{id}` (which ends every session the client holds).
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -118,17 +118,19 @@ impl CookieConfig {
         &'a self,
         headers: &'a HeaderMap,
     ) -> impl Iterator<Item = Secret> + Send + 'a {
-        let name = self.effective_name();
+        let name = self.effective_name().as_bytes();
         headers
             .get_all(header::COOKIE)
             .iter()
             .filter(|v| v.len() <= MAX_COOKIE_HEADER_BYTES)
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
+            .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
             .filter_map(move |pair| {
-                let (k, v) = pair.split_once('=')?;
-                (k.trim() == name).then(move || v.trim().trim_matches('"'))
+                let eq = pair.iter().position(|b| *b == b'=')?;
+                let (key, value) = pair.split_at(eq);
+                let value = value.get(1..)?;
+                (key.trim_ascii() == name).then(|| unquote(value.trim_ascii()))
             })
+            .filter_map(|v| std::str::from_utf8(v).ok())
             .filter_map(|v| Secret::parse(SecretKind::Session, v))
     }
 
@@ -160,6 +162,17 @@ impl CookieConfig {
         }
         HeaderValue::from_str(&cookie).ok()
     }
+}
+
+/// A cookie value without the double quotes RFC 6265 allows around it.
+fn unquote(mut value: &[u8]) -> &[u8] {
+    while let [b'"', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b'"'] = value {
+        value = rest;
+    }
+    value
 }
 
 #[cfg(test)]
@@ -203,6 +216,41 @@ mod tests {
                 .next()
                 .is_none()
         );
+        Ok(())
+    }
+
+    #[test]
+    fn reads_quoted_spaced_and_split_cookie_lines() -> Result<(), tessera_core::secret::RandomError>
+    {
+        let config = CookieConfig::default();
+        let secret = Secret::generate(SecretKind::Session)?;
+        let wire = secret.expose();
+        let found = |lines: &[&[u8]]| {
+            let mut h = HeaderMap::new();
+            for line in lines {
+                if let Ok(value) = HeaderValue::from_bytes(line) {
+                    h.append(header::COOKIE, value);
+                }
+            }
+            config
+                .session_secrets(&h)
+                .map(|s| s.hash())
+                .collect::<Vec<_>>()
+        };
+        let quoted = format!("a=1;  __Host-tessera = \"{wire}\" ;b=2");
+        assert_eq!(found(&[quoted.as_bytes()]), vec![secret.hash()]);
+        // Another cookie's bytes outside ASCII do not hide ours.
+        let mixed = [b"x=\xe9t\xe9; __Host-tessera=".as_slice(), wire.as_bytes()].concat();
+        assert_eq!(found(&[&mixed]), vec![secret.hash()]);
+        // On a second Cookie line, after a line of garbage.
+        let second = format!("__Host-tessera={wire}");
+        assert_eq!(
+            found(&[b"__Host-tessera=ts_\xff\xff", second.as_bytes()]),
+            vec![secret.hash()]
+        );
+        // Not our name, or our name as a prefix of another.
+        let other = format!("__Host-tesserax={wire}; tessera={wire}");
+        assert!(found(&[other.as_bytes()]).is_empty());
         Ok(())
     }
 

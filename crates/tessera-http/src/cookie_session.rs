@@ -1,6 +1,6 @@
 //! Cookie sessions: sign in, look at the current session, sign out.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -1,6 +1,6 @@
 //! Liveness and readiness probes.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use serde::Serialize;
 

@@ -17,6 +17,7 @@ pub mod csrf;
 pub mod forward_auth;
 pub mod health;
 pub mod input;
+pub mod json;
 pub mod metrics;
 pub mod middleware;
 pub mod my_consents;

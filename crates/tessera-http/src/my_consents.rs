@@ -1,7 +1,7 @@
 //! The signed-in user's consents to OAuth clients: list them, withdraw one
 //! (which also ends every session that client holds for the user).
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 

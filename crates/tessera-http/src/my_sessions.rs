@@ -1,6 +1,6 @@
 //! The signed-in user's sessions, both kinds: list, revoke one, revoke many.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

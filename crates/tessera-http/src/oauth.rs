@@ -2,7 +2,7 @@
 //! refresh grants), `/v1/token/revoke` (RFC 7009) and `/v1/token/introspect`
 //! (RFC 7662). Their errors are RFC 6749 §5.2 JSON, not problem+json.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

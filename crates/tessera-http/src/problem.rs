@@ -1,7 +1,7 @@
 //! RFC 9457 problem details: every error the API answers (but the OAuth
 //! endpoints, which speak RFC 6749 §5.2) is one of these.
 
-use axum::Json;
+use crate::json::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;

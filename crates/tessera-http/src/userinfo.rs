@@ -1,7 +1,7 @@
 //! `GET /v1/userinfo` (OpenID Connect Core §5.3): the user behind a bearer
 //! access token, as far as its scopes allow.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use http::HeaderMap;
 use serde::Serialize;

@@ -1,6 +1,6 @@
 //! Discovery: the public keys and the server's metadata.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
