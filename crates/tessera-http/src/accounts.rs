@@ -101,7 +101,11 @@ pub async fn register(
 )]
 pub async fn me(AccountCaller(caller): AccountCaller) -> Response {
     // Rendered here, borrowing the cached user rather than copying it.
-    Json(UserView::from(caller.auth.user.as_ref())).into_response()
+    let view = UserView::from(caller.auth.user.as_ref());
+    match view.to_json() {
+        Ok(body) => crate::json::written(body),
+        Err(_) => Json(view).into_response(),
+    }
 }
 
 /// `POST /v1/me/password` body.

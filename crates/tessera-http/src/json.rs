@@ -21,14 +21,7 @@ impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         let mut body = Vec::with_capacity(TYPICAL_BYTES);
         match serde_json::to_writer(&mut body, &self.0) {
-            Ok(()) => {
-                let mut response = Response::new(Body::from(body));
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                response
-            }
+            Ok(()) => written(body),
             Err(error) => {
                 // Only a bug can get here (our types always serialize).
                 tracing::error!(%error, "a JSON answer could not be serialized");
@@ -36,6 +29,16 @@ impl<T: Serialize> IntoResponse for Json<T> {
             }
         }
     }
+}
+
+/// A response carrying `body`, JSON already written.
+pub fn written(body: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 #[cfg(test)]

@@ -22,6 +22,30 @@ pub struct UserView<'a> {
     pub created_at: OffsetDateTime,
 }
 
+impl UserView<'_> {
+    /// The JSON its `Serialize` writes, written directly: `GET /v1/me`
+    /// answers it on every call, and serde writes each key as an escaped
+    /// string. Only the name and roles can need escaping (a test holds the
+    /// two forms equal).
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = Vec::with_capacity(160);
+        let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        out.extend_from_slice(b"{\"id\":\"");
+        out.extend_from_slice(self.id.hyphenated().encode_lower(&mut id).as_bytes());
+        out.extend_from_slice(b"\",\"username\":");
+        serde_json::to_writer(&mut out, self.username)?;
+        out.extend_from_slice(b",\"roles\":");
+        serde_json::to_writer(&mut out, self.roles)?;
+        out.extend_from_slice(b",\"created_at\":");
+        tessera_core::rfc3339::serialize(
+            &self.created_at,
+            &mut serde_json::Serializer::new(&mut out),
+        )?;
+        out.push(b'}');
+        Ok(out)
+    }
+}
+
 impl<'a> From<&'a User> for UserView<'a> {
     fn from(user: &'a User) -> Self {
         Self {
@@ -150,4 +174,45 @@ impl From<&authorization::ConsentView> for ConsentView {
 pub struct ConsentsView {
     /// The user's consents, newest first.
     pub consents: Vec<ConsentView>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_written_user_is_what_serde_writes() {
+        let names = [
+            "alice",
+            "Zoë \"the quote\" \\ back",
+            "tab\there",
+            "日本語の名前",
+            "\u{1f600}\u{7f}",
+        ];
+        let role_lists: [&[&str]; 4] = [&[], &["admin"], &["a\"b", "c\nd"], &["x", "y", "z"]];
+        let times = [
+            OffsetDateTime::UNIX_EPOCH,
+            time::macros::datetime!(2026-12-01 10:00:00.123 UTC),
+            time::macros::datetime!(2026-12-01 10:00:00 +01:00),
+        ];
+        for name in names {
+            for roles in role_lists {
+                for created_at in times {
+                    let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+                    let view = UserView {
+                        id: Uuid::new_v4(),
+                        username: name,
+                        roles: &roles,
+                        created_at,
+                    };
+                    assert_eq!(
+                        String::from_utf8(view.to_json().unwrap()).unwrap(),
+                        serde_json::to_string(&view).unwrap()
+                    );
+                }
+            }
+        }
+    }
 }
