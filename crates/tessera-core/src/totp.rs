@@ -48,6 +48,29 @@ impl TotpSecret {
         Some(Self(Zeroizing::new(array)))
     }
 
+    /// A secret from its base32 form (as [`Self::base32`] writes it; case
+    /// and padding ignored), for clients and tests that hold one.
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let mut bytes = Zeroizing::new(Vec::with_capacity(SECRET_BYTES));
+        let mut buffer: u32 = 0;
+        let mut bits = 0;
+        for c in text.trim_end_matches('=').bytes() {
+            let value = match c.to_ascii_uppercase() {
+                c @ b'A'..=b'Z' => c - b'A',
+                c @ b'2'..=b'7' => c - b'2' + 26,
+                _ => return None,
+            };
+            buffer = (buffer << 5) | u32::from(value);
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                bytes.push((buffer >> bits) as u8);
+                buffer &= (1 << bits) - 1;
+            }
+        }
+        Self::from_slice(&bytes)
+    }
+
     /// The raw bytes, to be sealed for the store.
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_slice()
@@ -252,6 +275,10 @@ mod tests {
         }
         let secret = TotpSecret::generate().unwrap();
         assert_eq!(secret.base32().len(), 32);
+        let back = TotpSecret::from_base32(&secret.base32().to_lowercase()).unwrap();
+        assert_eq!(back.as_bytes(), secret.as_bytes());
+        assert!(TotpSecret::from_base32("MZXW6").is_none());
+        assert!(TotpSecret::from_base32("1AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").is_none());
     }
 
     #[test]
