@@ -30,9 +30,11 @@ def fail(message):
     sys.exit(1)
 
 
-def check(condition, message):
+def check(condition, message, detail=""):
+    """Passes or stops; `detail` (an answer, which may hold secrets) is
+    printed only on failure."""
     if not condition:
-        fail(message)
+        fail(f"{message} {detail}")
     print(f"ok: {message}", flush=True)
 
 
@@ -105,7 +107,7 @@ def main():
         json={"code": confirm_code},
         timeout=TIMEOUT,
     )
-    check(r.status_code == 200, f"pyotp's code confirms the enrolment ({r.text})")
+    check(r.status_code == 200, "pyotp's code confirms the enrolment", r.text)
     recovery = r.json()["recovery_codes"]
     check(len(recovery) == 10 and len(set(recovery)) == 10, "ten distinct recovery codes")
     r = me.get(f"{base}/v1/me/mfa", timeout=TIMEOUT)
@@ -135,7 +137,7 @@ def main():
         json={"mfa_token": token, "code": next_code},
         timeout=TIMEOUT,
     )
-    check(r.status_code == 200, f"pyotp's code signs in ({r.text})")
+    check(r.status_code == 200, "pyotp's code signs in", r.text)
     check(r.json()["session"]["amr"] == ["pwd", "otp", "mfa"], "the session says pwd + otp")
     check(browser.get(f"{base}/v1/session", timeout=TIMEOUT).status_code == 200, "the cookie works")
     r = browser.post(
@@ -159,7 +161,7 @@ def main():
     r = tokens.post(f"{base}/v1/token", data={**grant, "code": next_code}, timeout=TIMEOUT)
     check(r.status_code == 400 and r.json()["error"] == "invalid_grant", "a used code is refused at the grant")
     r = tokens.post(f"{base}/v1/token", data={**grant, "code": recovery[0].upper()}, timeout=TIMEOUT)
-    check(r.status_code == 200, f"a recovery code finishes the grant ({r.text})")
+    check(r.status_code == 200, "a recovery code finishes the grant", r.text)
     access = claims(r.json()["access_token"])
     check(access["amr"] == ["pwd", "otp", "mfa"], "the access token says pwd + otp")
 
