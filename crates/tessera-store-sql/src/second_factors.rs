@@ -37,6 +37,11 @@ const USE_CODE: &str = "DELETE FROM recovery_codes WHERE user_id = $1 AND code_h
 const STATUS: &str = "SELECT \
      (SELECT COUNT(*) FROM totp_factors WHERE user_id = $1 AND enabled_at IS NOT NULL) AS totp, \
      (SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1) AS codes";
+/// [`STATUS`] for many users at once: the `IN` list is appended.
+const STATUSES: &str = "SELECT u.id AS user_id, \
+     (SELECT COUNT(*) FROM totp_factors t WHERE t.user_id = u.id AND t.enabled_at IS NOT NULL) AS totp, \
+     (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id) AS codes \
+     FROM users u WHERE u.id IN (";
 const INSERT_CHALLENGE: &str = "INSERT INTO mfa_challenges (token_hash, user_id, ip, amr, \
      next, password_fingerprint, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const CHALLENGE: &str = "SELECT token_hash, user_id, ip, amr, next, password_fingerprint, \
@@ -238,6 +243,33 @@ impl<D: Dialect> SqlStore<D> {
             totp: D::int(&row, "totp")? > 0,
             recovery_codes: count(D::int(&row, "codes")?),
         })
+    }
+
+    /// See [`tessera_core::store::SecondFactors::mfa_statuses`].
+    pub async fn mfa_statuses(&self, user_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, MfaStatus)>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=user_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("{STATUSES}{})", placeholders.join(", "));
+        let query = user_ids
+            .iter()
+            .fold(Sql::<D>::assembled(sql), |q, id| q.uuid(*id));
+        let rows = query
+            .fetch_all(D::on_pool(self.pool()))
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    D::uuid(row, "user_id")?,
+                    MfaStatus {
+                        totp: D::int(row, "totp")? > 0,
+                        recovery_codes: count(D::int(row, "codes")?),
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// See [`tessera_core::store::SecondFactors::insert_mfa_challenge`].
