@@ -48,6 +48,16 @@ pub enum AuditKind {
     ConsentRevoked,
     /// An authorization code was presented again: what it issued was revoked.
     CodeReused,
+    /// A user enabled TOTP (confirmed with a first code).
+    TotpEnabled,
+    /// A user disabled TOTP (with their password).
+    TotpDisabled,
+    /// An administrator removed a user's second factors.
+    MfaReset,
+    /// A recovery code was spent to sign in.
+    RecoveryCodeUsed,
+    /// A user made a new set of recovery codes (the old ones are void).
+    RecoveryCodesRegenerated,
 }
 
 impl AuditKind {
@@ -72,6 +82,11 @@ impl AuditKind {
             AuditKind::ConsentGranted => "consent.granted",
             AuditKind::ConsentRevoked => "consent.revoked",
             AuditKind::CodeReused => "oauth.code_reused",
+            AuditKind::TotpEnabled => "mfa.totp_enabled",
+            AuditKind::TotpDisabled => "mfa.totp_disabled",
+            AuditKind::MfaReset => "mfa.reset",
+            AuditKind::RecoveryCodeUsed => "mfa.recovery_code_used",
+            AuditKind::RecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
         }
     }
 }

@@ -324,6 +324,82 @@ pub fn unseal(kek: &KeyEncryptionKey, key: &StoredKey) -> Result<SigningKey, Wra
     })
 }
 
+/// Seals a secret value that is not a signing key (a TOTP secret) under
+/// `kek`, in the same format; `label` (what the value is and whose) is
+/// bound as associated data, so a sealed value moved to another row does
+/// not open.
+pub fn seal_value(kek: &KeyEncryptionKey, label: &str, clear: &[u8]) -> Result<Vec<u8>, WrapError> {
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.push(VERSION);
+    header.extend_from_slice(&kek.id.0);
+    let mut nonce = [0u8; NONCE_LEN];
+    fill_random(&mut nonce)?;
+    let aad = associated_data(&header, VALUE_ALGORITHM, label);
+    let mut in_out = Zeroizing::new(clear.to_vec());
+    let tag = kek
+        .cipher()?
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad.as_slice()),
+            in_out.as_mut_slice(),
+        )
+        .map_err(|_| WrapError::Crypto)?;
+    let mut sealed = header;
+    sealed.reserve(NONCE_LEN + in_out.len() + TAG_LEN);
+    sealed.extend_from_slice(&nonce);
+    sealed.extend_from_slice(&in_out);
+    sealed.extend_from_slice(tag.as_ref());
+    Ok(sealed)
+}
+
+/// Opens a value sealed by [`seal_value`] with the same `label`.
+pub fn open_value(
+    kek: &KeyEncryptionKey,
+    label: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, WrapError> {
+    let tampered = || WrapError::Tampered {
+        kid: label.to_owned(),
+    };
+    let found = sealed_under(sealed).ok_or_else(tampered)?;
+    if sealed.get(MAGIC.len()) != Some(&VERSION) {
+        return Err(tampered());
+    }
+    if found != kek.id {
+        return Err(WrapError::WrongKek {
+            found,
+            configured: kek.id,
+        });
+    }
+    let (header, rest) = sealed.split_at_checked(HEADER_LEN).ok_or_else(tampered)?;
+    let (nonce, ciphertext) = rest.split_at_checked(NONCE_LEN).ok_or_else(tampered)?;
+    let nonce = <[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| tampered())?;
+    let aad = associated_data(header, VALUE_ALGORITHM, label);
+    let mut in_out = Zeroizing::new(ciphertext.to_vec());
+    let clear_len = kek
+        .cipher()?
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad.as_slice()),
+            in_out.as_mut_slice(),
+        )
+        .map_err(|_| tampered())?
+        .len();
+    in_out.truncate(clear_len);
+    Ok(in_out)
+}
+
+/// The label a user's TOTP secret is sealed with: bound to its user, so a
+/// sealed secret copied to another user's row does not open.
+pub fn totp_label(user_id: uuid::Uuid) -> String {
+    format!("totp:{user_id}")
+}
+
+/// Stands where a signing key's algorithm goes in the associated data of a
+/// sealed value: no algorithm has this name, so a value never opens as a key.
+const VALUE_ALGORITHM: &str = "sealed-value";
+
 /// A stored key whose material is in clear, taken as it is.
 fn from_clear(key: &StoredKey) -> SigningKey {
     SigningKey {
@@ -381,6 +457,9 @@ pub struct Rewrapped {
     pub sealed: Vec<String>,
     /// Keys already under the new KEK (an earlier, interrupted run).
     pub unchanged: Vec<String>,
+    /// TOTP secrets moved from the old KEK to the new one (the others were
+    /// already under it).
+    pub totp_secrets: usize,
 }
 
 /// Re-seals every stored key from `from` to `to`, one compare-and-swap per
@@ -395,9 +474,31 @@ pub async fn rewrap(
     now: OffsetDateTime,
 ) -> Result<Rewrapped, KeyStoreError> {
     let stored = store.keys().await?;
+    let totp = store.sealed_totp_secrets().await?;
     // Everything is opened before anything is written.
     let mut plan = Vec::with_capacity(stored.len());
     let mut done = Rewrapped::default();
+    let mut totp_plan = Vec::with_capacity(totp.len());
+    for (user_id, sealed) in &totp {
+        let label = totp_label(*user_id);
+        match sealed_under(sealed) {
+            Some(found) if found == to.id => {
+                open_value(to, &label, sealed)?;
+            }
+            Some(found) if found == from.id => {
+                totp_plan.push((*user_id, sealed, open_value(from, &label, sealed)?));
+            }
+            found => {
+                return Err(WrapError::Foreign {
+                    kid: label,
+                    found: found.unwrap_or(KekId([0; ID_BYTES])),
+                    from: from.id,
+                    to: to.id,
+                }
+                .into());
+            }
+        }
+    }
     for key in &stored {
         match sealed_under(&key.sealed) {
             Some(found) if found == to.id => {
@@ -434,6 +535,16 @@ pub async fn rewrap(
             done.rewrapped.push(old.kid.clone());
         }
     }
+    for (user_id, old, clear) in totp_plan {
+        let new = seal_value(to, &totp_label(user_id), &clear)?;
+        if !store.replace_totp_secret(user_id, old, &new).await? {
+            return Err(WrapError::Raced {
+                kid: totp_label(user_id),
+            }
+            .into());
+        }
+        done.totp_secrets += 1;
+    }
     let event = AuditEvent::new(
         AuditKind::KeysRewrapped,
         None,
@@ -445,6 +556,7 @@ pub async fn rewrap(
             "rewrapped": done.rewrapped,
             "sealed": done.sealed,
             "unchanged": done.unchanged,
+            "totp_secrets": done.totp_secrets,
         }),
     );
     store.append_audit(&event).await?;
@@ -461,6 +573,32 @@ mod tests {
 
     fn key(algorithm: Algorithm) -> Result<SigningKey, crate::keys::KeyError> {
         SigningKey::generate(algorithm, OffsetDateTime::now_utc())
+    }
+
+    #[test]
+    fn values_open_only_with_their_label_and_kek() -> TestResult {
+        let kek = KeyEncryptionKey::generate()?;
+        let clear = b"12345678901234567890";
+        let sealed = seal_value(&kek, "totp:a", clear)?;
+        assert!(!sealed.windows(clear.len()).any(|w| w == clear));
+        assert_eq!(sealed_under(&sealed), Some(kek.id()));
+        assert_eq!(open_value(&kek, "totp:a", &sealed)?.as_slice(), clear);
+        assert!(matches!(
+            open_value(&kek, "totp:b", &sealed),
+            Err(WrapError::Tampered { .. })
+        ));
+        let other = KeyEncryptionKey::generate()?;
+        assert!(matches!(
+            open_value(&other, "totp:a", &sealed),
+            Err(WrapError::WrongKek { .. })
+        ));
+        let mut flipped = sealed.clone();
+        if let Some(last) = flipped.last_mut() {
+            *last ^= 1;
+        }
+        assert!(open_value(&kek, "totp:a", &flipped).is_err());
+        assert!(open_value(&kek, "totp:a", clear).is_err());
+        Ok(())
     }
 
     #[test]

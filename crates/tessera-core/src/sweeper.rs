@@ -41,6 +41,7 @@ impl Sweeper {
         store
             .delete_expired_codes(now - time::Duration::minutes(10))
             .await?;
+        store.delete_expired_mfa_challenges(now).await?;
         self.revocations.set().prune(now);
         Ok(sessions)
     }

@@ -14,6 +14,8 @@ use crate::cookie_session::CookieSessions;
 use crate::error::CoreError;
 use crate::health::Health;
 use crate::key_wrap::KeyEncryptionKey;
+use crate::mfa_factors::MfaFactors;
+use crate::mfa_sign_in::MfaSignIn;
 use crate::oauth_clients::OAuthClients;
 use crate::revocations::Revocations;
 use crate::rp_logout::RpLogout;
@@ -36,6 +38,10 @@ pub struct Tessera {
     pub cookie_sessions: CookieSessions,
     /// OAuth token sessions: grants, bearer check, revocation, introspection.
     pub token_sessions: Arc<TokenSessions>,
+    /// Second factors: TOTP enrolment, recovery codes, disabling, reset.
+    pub mfa_factors: Arc<MfaFactors>,
+    /// Sign-ins waiting for a second factor.
+    pub mfa_sign_in: Arc<MfaSignIn>,
     /// A user's sessions: listing and revoking them.
     pub user_sessions: UserSessions,
     /// OAuth clients: registration, removal, client authentication.
@@ -85,12 +91,23 @@ impl Tessera {
         revocations.sync().await?;
         let session_end = Arc::new(SessionEnd::new(context.clone(), revocations.clone()));
         let sign_in_guard = Arc::new(SignInGuard::new(context.clone()));
+        let mfa_factors = Arc::new(MfaFactors::new(
+            context.clone(),
+            sign_in_guard.clone(),
+            signing_keys.clone(),
+        ));
+        let mfa_sign_in = Arc::new(MfaSignIn::new(
+            context.clone(),
+            sign_in_guard.clone(),
+            mfa_factors.clone(),
+        ));
         let token_sessions = Arc::new(TokenSessions::new(
             context.clone(),
             sign_in_guard.clone(),
             session_end.clone(),
             revocations.clone(),
             signing_keys.clone(),
+            mfa_sign_in.clone(),
         ));
         let clients = Arc::new(OAuthClients::new(
             context.clone(),
@@ -119,7 +136,10 @@ impl Tessera {
                 sign_in_guard.clone(),
                 session_end.clone(),
                 revocations.clone(),
+                mfa_sign_in.clone(),
             ),
+            mfa_factors,
+            mfa_sign_in,
             user_sessions: UserSessions::new(context.clone(), session_end),
             health: Health::new(context.clone(), revocations.clone()),
             scrape: Scrape::new(context.clone(), revocations.clone(), signing_keys.clone()),

@@ -14,6 +14,7 @@ use crate::problem::ProblemBody as Problem;
 use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
 use crate::views::{SessionView, UserView};
+use tessera_core::cookie_session::SignedIn;
 
 /// `POST /v1/session` body (JSON or form).
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -55,7 +56,7 @@ pub struct SessionBody<'a> {
         (status = 200, description = "Signed in", body = SessionBody,
             headers(("Set-Cookie" = String, description = "The new session cookie"))),
         (status = 400, response = r::InvalidRequest),
-        (status = 401, description = "The username or password is wrong (`invalid-credentials`); which one, or whether the user exists, is not told",
+        (status = 401, description = "The username or password is wrong (`invalid-credentials`); which one, or whether the user exists, is not told. Or the password is right and the user has a second factor (`mfa-required`): the problem carries `mfa_token`, to send with a code to `POST /v1/session/mfa`",
             body = Problem, content_type = "application/problem+json"),
         (status = 403, response = r::CsrfRefused),
         (status = 413, response = r::BodyTooLarge),
@@ -85,6 +86,65 @@ pub async fn sign_in(
             &client,
         )
         .await?;
+    answer_signed_in(&state, &signed_in)
+}
+
+/// `POST /v1/session/mfa` body (JSON or form).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CompleteMfa {
+    /// The `mfa_token` of the `mfa-required` answer.
+    mfa_token: String,
+    /// A code from the authenticator app (six digits), or a recovery code.
+    code: String,
+}
+
+/// `POST /v1/session/mfa`: the second step of a cookie sign-in whose
+/// password was right: the `mfa_token` and a TOTP code (or a recovery
+/// code). The token is bound to the address the password came from and
+/// lives 5 minutes; a right code spends it. Wrong codes count against the
+/// same limits as wrong passwords; once they are reached even a right code
+/// is refused (429) until the wait is over.
+#[utoipa::path(
+    post,
+    path = "/v1/session/mfa",
+    tag = "sessions",
+    request_body(content(
+        (CompleteMfa = "application/json"),
+        (CompleteMfa = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Signed in", body = SessionBody,
+            headers(("Set-Cookie" = String, description = "The new session cookie"))),
+        (status = 400, response = r::InvalidRequest),
+        (status = 401, description = "The code is wrong or used (`invalid-code`; the token stays usable), or the token is unknown, expired, used or from another address (`invalid-mfa-token`: sign in again)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 403, response = r::CsrfRefused),
+        (status = 413, response = r::BodyTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 429, response = r::RateLimited),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
+pub async fn complete_mfa(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Input { value, .. }: Input<CompleteMfa>,
+) -> Result<Response, ApiError> {
+    state.http().origins.check(&headers)?;
+    let planted: Vec<_> = state.http().cookie.session_secrets(&headers).collect();
+    let signed_in = state
+        .core()
+        .cookie_sessions
+        .complete_mfa(&value.mfa_token, &value.code, &planted, &client)
+        .await?;
+    answer_signed_in(&state, &signed_in)
+}
+
+/// The answer to a finished sign-in: the cookie, the user, the session and
+/// its CSRF token.
+fn answer_signed_in(state: &AppState, signed_in: &SignedIn) -> Result<Response, ApiError> {
     let max_age = signed_in.session.absolute_expires_at - signed_in.session.created_at;
     let cookie = state
         .http()

@@ -21,6 +21,7 @@ pub mod json;
 pub mod metrics;
 pub mod middleware;
 pub mod my_consents;
+pub mod my_mfa;
 pub mod my_sessions;
 pub mod oauth;
 pub mod openapi;
@@ -90,6 +91,10 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(my_sessions::revoke_one))
         .routes(routes!(my_consents::list))
         .routes(routes!(my_consents::revoke))
+        .routes(routes!(my_mfa::status))
+        .routes(routes!(my_mfa::enrol_totp, my_mfa::disable_totp))
+        .routes(routes!(my_mfa::confirm_totp))
+        .routes(routes!(my_mfa::regenerate_recovery_codes))
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::introspect))
@@ -111,6 +116,7 @@ pub fn app(state: AppState) -> Router {
             cookie_session::current,
             cookie_session::sign_out
         ))
+        .routes(routes!(cookie_session::complete_mfa))
         .routes(routes!(revocations::revocations))
         .routes(routes!(forward_auth::forward))
         .routes(routes!(well_known::jwks))
@@ -125,6 +131,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(admin::disable))
         .routes(routes!(admin::enable))
         .routes(routes!(admin::revoke_sessions))
+        .routes(routes!(admin::reset_mfa))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))

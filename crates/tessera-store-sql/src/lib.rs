@@ -24,6 +24,7 @@ pub mod health;
 pub mod keys;
 pub mod refresh;
 pub mod revocations;
+pub mod second_factors;
 pub mod sessions;
 pub mod sql;
 pub mod store;
@@ -46,13 +47,14 @@ pub mod __private {
     pub use tessera_core::authorization_code::{AuthorizationCode, CodeRedemption};
     pub use tessera_core::consent::{ClientSession, Consent};
     pub use tessera_core::keys::StoredKey;
+    pub use tessera_core::mfa::{MfaChallenge, MfaStatus, TotpFactor};
     pub use tessera_core::oauth_client::OAuthClient;
     pub use tessera_core::revocation::{Revocation, RevocationKind};
     pub use tessera_core::secret::SecretHash;
     pub use tessera_core::session::{Session, SessionId};
     pub use tessera_core::store::{
         Audit, AuthorizationCodes, Clients, Counters, Health, Keys, RefreshTokens, Revocations,
-        Rotation, Sessions, StoreResult, Users,
+        Rotation, SecondFactors, Sessions, StoreResult, Users,
     };
     pub use tessera_core::user::{User, UserRecord};
     pub use time::{Duration, OffsetDateTime};

@@ -1,7 +1,8 @@
 //! `GET /account`: the signed-in user's profile, the password change form,
 //! every session of either kind with a way to end it (naming the OAuth
 //! client that holds it, if any), and the applications the user allowed
-//! with a way to withdraw each. The forms post to `account_actions`, which
+//! with a way to withdraw each, and two-step verification (see
+//! `two_step`). The forms post to `account_actions`, which
 //! answer 303 back here (or show this page again with what went wrong).
 
 use askama::Template;
@@ -22,6 +23,7 @@ use super::page_error::PageError;
 use super::permissions;
 use super::query::PageQuery;
 use super::signed_in::{PageUser, SignedIn};
+use super::two_step;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -38,6 +40,7 @@ struct AccountPage<'a> {
     apps: Vec<AppRow>,
     notice: Option<&'static str>,
     password_error: Option<String>,
+    two_step: two_step::Section,
 }
 
 /// One session as the page lists it.
@@ -77,6 +80,10 @@ fn notice(query: &PageQuery) -> Option<&'static str> {
             Some("That application's access was withdrawn, and it was signed out everywhere.")
         }
         "app-gone" => Some("That application had no access any more."),
+        "totp-pending" => {
+            Some("Add the key to your authenticator app, then enter the code it shows.")
+        }
+        "totp-off" => Some("Two-step verification is off: your password alone signs you in."),
         _ => None,
     }
 }
@@ -88,7 +95,7 @@ fn notice(query: &PageQuery) -> Option<&'static str> {
     path = "/account",
     operation_id = "account_page",
     tag = "pages",
-    params(("done" = Option<String>, Query, description = "Which action's notice to show (`password`, `revoked`, `gone`, `others`, `app-revoked`, `app-gone`)")),
+    params(("done" = Option<String>, Query, description = "Which action's notice to show (`password`, `revoked`, `gone`, `others`, `app-revoked`, `app-gone`, `totp-pending`, `totp-off`)")),
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "The account page", body = String, content_type = "text/html"),
@@ -109,12 +116,33 @@ pub async fn render(
     notice: Option<&'static str>,
     password_error: Option<String>,
 ) -> Response {
+    render_with(
+        state,
+        user,
+        status,
+        notice,
+        password_error,
+        two_step::Note::default(),
+    )
+    .await
+}
+
+/// [`render`], with what the two-step section has to say.
+pub async fn render_with(
+    state: &AppState,
+    user: &PageUser,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    password_error: Option<String>,
+    note: two_step::Note,
+) -> Response {
     let user_id = user.auth.user.id;
     let found = tokio::try_join!(
         domain::sessions(state, user_id),
-        domain::consents(state, user_id)
+        domain::consents(state, user_id),
+        two_step::section(state, user, note)
     );
-    let (sessions, consents) = match found {
+    let (sessions, consents, two_step) = match found {
         Ok(found) => found,
         Err(e) => return PageError::from_core(e).render(state),
     };
@@ -141,6 +169,7 @@ pub async fn render(
             apps: consents.iter().map(app_row).collect(),
             notice,
             password_error,
+            two_step,
         },
     )
 }
