@@ -19,7 +19,8 @@
 //!    settings, hashing pool, session cache, metrics; the audit write and
 //!    the live-user lookup). It knows no service.
 //! 3. **Services other services use**: [`revocations::Revocations`],
-//!    [`signing_keys::SigningKeys`], [`sign_in_guard::SignInGuard`], then
+//!    [`signing_keys::SigningKeys`], [`sign_in_guard::SignInGuard`] (its
+//!    reservations held by `unsettled_attempt`), then
 //!    [`session_end::SessionEnd`] (over `Revocations`),
 //!    [`mfa_factors::MfaFactors`] (over `SignInGuard` and `SigningKeys`),
 //!    [`mfa_sign_in::MfaSignIn`] (over `MfaFactors`).
@@ -82,6 +83,7 @@ pub mod sweeper;
 pub mod tessera;
 pub mod token_session;
 pub mod totp;
+mod unsettled_attempt;
 pub mod user;
 pub mod user_sessions;
 pub mod username;

@@ -75,6 +75,7 @@ pub fn address_key(ip: IpAddr) -> String {
 }
 
 /// The counter keys of one password attempt.
+#[derive(Debug, Clone)]
 pub(crate) struct AttemptKeys {
     account: String,
     ip: Option<String>,

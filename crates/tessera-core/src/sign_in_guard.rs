@@ -21,6 +21,7 @@ use crate::metrics::SignInOutcome;
 use crate::mfa::MfaStatus;
 use crate::password::Verified;
 use crate::rate_limit::{AttemptKeys, MAX_IP_BLOCK, STRIKE_MEMORY, address_key};
+use crate::unsettled_attempt::{UnsettledAttempt, give_back};
 use crate::user::{User, UserRecord};
 use crate::username::Username;
 
@@ -81,7 +82,7 @@ impl SignInGuard {
         // client costs no Argon2 run, and parallel guesses cannot overrun
         // the limit.
         let metrics = self.context.metrics();
-        let admitted = match self.reserve_attempt(&keys).await {
+        let (admitted, unsettled) = match self.reserve_attempt(&keys).await {
             Ok(admitted) => admitted,
             Err(e) => {
                 if matches!(e, CoreError::RateLimited { .. }) {
@@ -110,7 +111,10 @@ impl SignInGuard {
                 metrics.sign_in(SignInOutcome::Ok);
             }
             Err(CoreError::InvalidCredentials) => {
+                // Counted from here on, whatever happens to the request.
+                unsettled.settled();
                 self.attempt_failed(&keys, admitted, client).await?;
+                return checked;
             }
             Err(e) => {
                 if matches!(e, CoreError::Busy { .. }) {
@@ -119,6 +123,7 @@ impl SignInGuard {
                 self.attempt_abandoned(&keys).await;
             }
         }
+        unsettled.settled();
         checked
     }
 
@@ -184,7 +189,7 @@ impl SignInGuard {
         client: &ClientInfo,
     ) -> Result<(), CoreError> {
         let keys = AttemptKeys::new(user.username.normalized(), client);
-        let admitted = self.reserve_attempt(&keys).await?;
+        let (admitted, unsettled) = self.reserve_attempt(&keys).await?;
         let outcome = match self
             .context
             .hasher()
@@ -194,10 +199,12 @@ impl SignInGuard {
             Ok(outcome) => outcome,
             Err(e) => {
                 self.attempt_abandoned(&keys).await;
+                unsettled.settled();
                 return Err(e.into());
             }
         };
         if !outcome.is_match() {
+            unsettled.settled();
             self.context
                 .audit(
                     AuditKind::SignInFailed,
@@ -209,7 +216,9 @@ impl SignInGuard {
             self.attempt_failed(&keys, admitted, client).await?;
             return Err(CoreError::InvalidCredentials);
         }
-        self.attempt_succeeded(&keys).await
+        self.attempt_succeeded(&keys).await?;
+        unsettled.settled();
+        Ok(())
     }
 
     /// Checks a second-factor code of `user` with `check` (true: right and
@@ -229,7 +238,7 @@ impl SignInGuard {
     {
         let metrics = self.context.metrics();
         let keys = AttemptKeys::new(user.username.normalized(), client);
-        let admitted = match self.reserve_attempt(&keys).await {
+        let (admitted, unsettled) = match self.reserve_attempt(&keys).await {
             Ok(admitted) => admitted,
             Err(e) => {
                 if matches!(e, CoreError::RateLimited { .. }) {
@@ -239,8 +248,13 @@ impl SignInGuard {
             }
         };
         match check.await {
-            Ok(true) => self.attempt_succeeded(&keys).await,
+            Ok(true) => {
+                self.attempt_succeeded(&keys).await?;
+                unsettled.settled();
+                Ok(())
+            }
             Ok(false) => {
+                unsettled.settled();
                 metrics.sign_in(SignInOutcome::WrongCode);
                 self.context
                     .audit(
@@ -255,6 +269,7 @@ impl SignInGuard {
             }
             Err(e) => {
                 self.attempt_abandoned(&keys).await;
+                unsettled.settled();
                 Err(e)
             }
         }
@@ -265,7 +280,10 @@ impl SignInGuard {
     /// the account's next attempt is not due, and otherwise counts the
     /// attempt at once, so that parallel attempts cannot all pass. One store
     /// operation.
-    async fn reserve_attempt(&self, keys: &AttemptKeys) -> Result<Admitted, CoreError> {
+    async fn reserve_attempt(
+        &self,
+        keys: &AttemptKeys,
+    ) -> Result<(Admitted, UnsettledAttempt), CoreError> {
         let now = self.context.now();
         match self
             .context
@@ -273,7 +291,10 @@ impl SignInGuard {
             .reserve(&keys.attempt(self.context.config().rate_limit), now)
             .await?
         {
-            Admission::Granted { ip, account } => Ok(Admitted { ip, account }),
+            Admission::Granted { ip, account } => Ok((
+                Admitted { ip, account },
+                UnsettledAttempt::new(Arc::clone(&self.context), keys),
+            )),
             Admission::Refused { retry_at } => Err(CoreError::RateLimited {
                 retry_after: seconds_until(now, retry_at),
             }),
@@ -296,15 +317,7 @@ impl SignInGuard {
     /// failed): gives the slots back, keeping the original error. A failure
     /// to do so only leaves the slot counted, the cautious side.
     async fn attempt_abandoned(&self, keys: &AttemptKeys) {
-        let attempt = keys.attempt(self.context.config().rate_limit);
-        if let Err(e) = self
-            .context
-            .store()
-            .release(&attempt, false, self.context.now())
-            .await
-        {
-            tracing::warn!(error = %e, "cannot give back an unchecked password attempt");
-        }
+        give_back(&self.context, keys).await;
     }
 
     /// A wrong password, already counted when it was admitted: the attempt

@@ -538,3 +538,87 @@ async fn registrations_are_limited_per_address() {
         "a new window"
     );
 }
+
+/// A sign-in dropped while its password waits to be checked (here the
+/// request times out; a client closing its connection does the same) gives
+/// its reserved slot back: ten closed tabs must not lock an address out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sign_in_dropped_while_waiting_gives_its_slot_back() {
+    use tessera_core::store::Counters;
+
+    let core = tessera_core::TesseraConfig {
+        rate_limit: RateLimitPolicy {
+            login_attempts: 10,
+            window: Duration::minutes(15),
+            ..RateLimitPolicy::default()
+        },
+        ..tessera_core::TesseraConfig::default()
+    };
+    let server = TestServer::with(Options {
+        core,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        // Shorter than the wait of most of the burst below for the
+        // hashing pool (real Argon2id cost).
+        request_timeout: Some(std::time::Duration::from_millis(150)),
+        ..Options::default()
+    })
+    .await;
+    let names: Vec<String> = (0..8).map(|i| format!("tab{i}")).collect();
+    for name in &names {
+        // Made directly: over HTTP, the short timeout would cut these off.
+        server
+            .state
+            .core()
+            .accounts
+            .create_user(
+                name,
+                zeroize::Zeroizing::new("correct horse battery staple".to_owned()),
+                vec![],
+                &tessera_core::client::ClientInfo::new(None, None),
+            )
+            .await
+            .unwrap();
+    }
+    let requests = (0..16)
+        .map(|i| {
+            server
+                .anon()
+                .post(server.url("/v1/session"))
+                .header("x-forwarded-for", "10.9.9.9")
+                .json(&json!({
+                    "username": names[i % names.len()],
+                    "password": "correct horse battery staple",
+                }))
+        })
+        .collect();
+    let answers = all_at_once(requests).await;
+    assert!(
+        answers.iter().any(|(status, _)| *status == 408),
+        "no sign-in was cut off, so nothing was tested: {answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _)| [200, 408, 429].contains(status)),
+        "{answers:?}"
+    );
+    // Every attempt had the right password: once the dropped ones have
+    // given their slots back, nothing is counted against the address.
+    // (`hit` counts one more and answers the count with it.)
+    // The dropped ones give back in the background: give them time.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let (count, _) = server
+        .store
+        .hit(
+            "ip:10.9.9.9",
+            Duration::minutes(15),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        count - 1,
+        0,
+        "slots still held by dropped sign-ins: {answers:?}"
+    );
+}
