@@ -48,6 +48,11 @@ pub enum AuditKind {
     ConsentRevoked,
     /// An authorization code was presented again: what it issued was revoked.
     CodeReused,
+    /// A user registered a passkey.
+    PasskeyAdded,
+    /// A passkey was removed (by its user, or all of a user's by an
+    /// administrator).
+    PasskeyRemoved,
 }
 
 impl AuditKind {
@@ -72,6 +77,8 @@ impl AuditKind {
             AuditKind::ConsentGranted => "consent.granted",
             AuditKind::ConsentRevoked => "consent.revoked",
             AuditKind::CodeReused => "oauth.code_reused",
+            AuditKind::PasskeyAdded => "passkey.added",
+            AuditKind::PasskeyRemoved => "passkey.removed",
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::metrics::CacheKind;
+use crate::passkeys::PasskeyProof;
 use crate::revocations::Revocations;
 use crate::secret::{Secret, SecretKind};
 use crate::session::{Authenticated, Session, SessionId, SessionKind};
@@ -20,6 +21,17 @@ use crate::user::{User, UserRecord};
 
 /// Label under which a session's CSRF token is derived from its secret.
 const CSRF_LABEL: &[u8] = b"tessera csrf v1";
+
+/// A sign-in event's detail, naming the method when it was not a password.
+pub(crate) fn with_method(
+    mut detail: serde_json::Value,
+    method: Option<&str>,
+) -> serde_json::Value {
+    if let (Some(method), Some(fields)) = (method, detail.as_object_mut()) {
+        fields.insert("method".into(), json!(method));
+    }
+    detail
+}
 
 /// A new session and the secret that proves it, returned once.
 #[derive(Debug)]
@@ -70,14 +82,49 @@ impl CookieSessions {
         replacing: &[Secret],
         client: &ClientInfo,
     ) -> Result<SignedIn, CoreError> {
+        let record = self
+            .guard
+            .check_credentials(username, password, client)
+            .await?;
+        self.open(record, remember_me, replacing, client, None)
+            .await
+    }
+
+    /// Cookie sign-in of a user a passkey proved (see
+    /// [`Self::sign_in`] for the sessions `replacing` names).
+    pub async fn sign_in_with_passkey(
+        &self,
+        proof: PasskeyProof,
+        remember_me: bool,
+        replacing: &[Secret],
+        client: &ClientInfo,
+    ) -> Result<SignedIn, CoreError> {
+        self.open(
+            proof.record,
+            remember_me,
+            replacing,
+            client,
+            Some("passkey"),
+        )
+        .await
+    }
+
+    /// Starts a cookie session for a proven user (`method` names how, for
+    /// the audit, when not by password), ending the sessions `replacing`
+    /// names first.
+    async fn open(
+        &self,
+        record: UserRecord,
+        remember_me: bool,
+        replacing: &[Secret],
+        client: &ClientInfo,
+        method: Option<&'static str>,
+    ) -> Result<SignedIn, CoreError> {
         let store = self.context.store();
         let UserRecord {
             user,
             password_hash,
-        } = self
-            .guard
-            .check_credentials(username, password, client)
-            .await?;
+        } = record;
         for old in replacing {
             if let Some(previous) = store.session_by_secret(&old.hash()).await? {
                 self.session_end
@@ -106,7 +153,10 @@ impl CookieSessions {
             Some(user.id),
             client,
             now,
-            json!({ "session_id": session.id.as_str(), "kind": "cookie" }),
+            with_method(
+                json!({ "session_id": session.id.as_str(), "kind": "cookie" }),
+                method,
+            ),
         );
         if !store
             .insert_session(&session, &event, &password_hash)

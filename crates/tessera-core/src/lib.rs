@@ -12,7 +12,7 @@
 //! 1. **Values and rules**, no service: `clock`, `secret`, `username`,
 //!    `user`, `session`, `password`, `attempt`, `rate_limit`, `audit`,
 //!    `client`, `oauth_client`, `consent`,
-//!    `authorization_code`, `error`, `keys`, `key_wrap`, `jwt`, `revocation`, `id_token`, `store`,
+//!    `authorization_code`, `passkey`, `error`, `keys`, `key_wrap`, `jwt`, `revocation`, `id_token`, `store`,
 //!    `session_cache`, `config`, `metrics`, `metered_store` (the store, timed).
 //! 2. **[`context::Context`]**: what every service shares (store, clock,
 //!    settings, hashing pool, session cache, metrics; the audit write and
@@ -25,6 +25,7 @@
 //!    [`user_sessions::UserSessions`], [`oauth_clients::OAuthClients`] (over `SigningKeys`),
 //!    [`authorization::Authorization`] (over `TokenSessions` and `OAuthClients`),
 //!    [`rp_logout::RpLogout`] (over `OAuthClients`),
+//!    [`passkeys::Passkeys`],
 //!    [`health::Health`], [`scrape::Scrape`] (what `/metrics` answers),
 //!    [`sweeper::Sweeper`], [`audit_log::AuditLog`].
 //! 5. **[`Tessera`]** (`tessera.rs`): builds them all over one store and
@@ -56,6 +57,8 @@ pub mod metered_store;
 pub mod metrics;
 pub mod oauth_client;
 pub mod oauth_clients;
+pub mod passkey;
+pub mod passkeys;
 pub mod password;
 pub mod rate_limit;
 pub mod revocation;

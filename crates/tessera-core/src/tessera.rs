@@ -15,6 +15,7 @@ use crate::error::CoreError;
 use crate::health::Health;
 use crate::key_wrap::KeyEncryptionKey;
 use crate::oauth_clients::OAuthClients;
+use crate::passkeys::Passkeys;
 use crate::revocations::Revocations;
 use crate::rp_logout::RpLogout;
 use crate::scrape::Scrape;
@@ -44,6 +45,8 @@ pub struct Tessera {
     pub authorization: Authorization,
     /// RP-initiated logout.
     pub rp_logout: RpLogout,
+    /// Passkeys: registration, listing, removal, proving a user with one.
+    pub passkeys: Passkeys,
     /// Brute-force limits in front of every password check.
     pub sign_in_guard: Arc<SignInGuard>,
     /// The access-token signing keys.
@@ -113,6 +116,7 @@ impl Tessera {
             ),
             clients,
             token_sessions,
+            passkeys: Passkeys::new(context.clone()),
             accounts: Accounts::new(context.clone(), sign_in_guard.clone(), session_end.clone()),
             cookie_sessions: CookieSessions::new(
                 context.clone(),

@@ -15,6 +15,7 @@ use crate::error::CoreError;
 use crate::jwt::{self, AccessClaims, TokenError};
 use crate::metrics::{CacheKind, RefreshOutcome};
 use crate::oauth_client::OAuthClient;
+use crate::passkeys::PasskeyProof;
 use crate::revocation::RevocationKind;
 use crate::revocations::Revocations;
 use crate::secret::{Secret, SecretKind};
@@ -103,6 +104,22 @@ impl TokenSessions {
         self.start(user, &password_hash, client, None)
             .await?
             .ok_or(CoreError::InvalidCredentials)
+    }
+
+    /// Starts a token session for a user a passkey proved (a first-party
+    /// client, as for the password grant).
+    pub async fn sign_in_with_passkey(
+        &self,
+        proof: PasskeyProof,
+        client: &ClientInfo,
+    ) -> Result<TokenGrant, CoreError> {
+        let UserRecord {
+            user,
+            password_hash,
+        } = proof.record;
+        self.start(user, &password_hash, client, None)
+            .await?
+            .ok_or(CoreError::PasskeyNotAccepted)
     }
 
     /// Starts a token session for `user`, on the condition that the user

@@ -5,6 +5,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use tessera_core::cookie_session::SignedIn;
 use zeroize::Zeroizing;
 
 use crate::auth::{Carrier, Client, cookie_caller, cookie_session, csrf_checked};
@@ -85,6 +86,15 @@ pub async fn sign_in(
             &client,
         )
         .await?;
+    signed_in_response(&state, &signed_in)
+}
+
+/// The answer to a cookie sign-in (by password or passkey): the session,
+/// its CSRF token, and the cookie.
+pub(crate) fn signed_in_response(
+    state: &AppState,
+    signed_in: &SignedIn,
+) -> Result<Response, ApiError> {
     let max_age = signed_in.session.absolute_expires_at - signed_in.session.created_at;
     let cookie = state
         .http()

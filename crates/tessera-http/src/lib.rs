@@ -24,6 +24,7 @@ pub mod my_sessions;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;
+pub mod passkeys;
 pub mod problem;
 pub mod revocations;
 pub mod state;
@@ -89,6 +90,10 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(my_sessions::revoke_one))
         .routes(routes!(my_consents::list))
         .routes(routes!(my_consents::revoke))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::start_registration))
+        .routes(routes!(passkeys::finish_registration))
+        .routes(routes!(passkeys::rename, passkeys::remove))
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::introspect))
@@ -110,6 +115,9 @@ pub fn app(state: AppState) -> Router {
             cookie_session::current,
             cookie_session::sign_out
         ))
+        .routes(routes!(passkeys::start_sign_in))
+        .routes(routes!(passkeys::finish_sign_in))
+        .routes(routes!(passkeys::finish_sign_in_for_tokens))
         .routes(routes!(revocations::revocations))
         .routes(routes!(forward_auth::forward))
         .routes(routes!(well_known::jwks))

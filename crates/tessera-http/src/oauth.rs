@@ -274,7 +274,7 @@ fn required(value: Option<String>, name: &str) -> Result<String, OAuthError> {
 
 /// A token pair (RFC 6749 §5.1).
 #[derive(Serialize, utoipa::ToSchema)]
-struct TokenResponse {
+pub(crate) struct TokenResponse {
     /// The access token (a JWT).
     access_token: String,
     /// Always `Bearer`.
@@ -294,7 +294,7 @@ struct TokenResponse {
     scope: Option<String>,
 }
 
-fn token_response(grant: TokenGrant) -> Response {
+pub(crate) fn token_response(grant: TokenGrant) -> Response {
     with_id_token(grant, None, None)
 }
 

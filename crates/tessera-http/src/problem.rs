@@ -31,6 +31,10 @@ pub enum ProblemKind {
     Unauthenticated,
     /// 401: a sign-in with a wrong username or password.
     InvalidCredentials,
+    /// 400: a passkey that cannot be registered (or a bad name for one).
+    PasskeyRefused,
+    /// 401: a passkey answer that proves no one.
+    PasskeyNotAccepted,
     /// 403: the current password given to a password change is wrong.
     WrongPassword,
     /// 403: the caller is not an admin.
@@ -70,11 +74,13 @@ pub enum ProblemKind {
     StoreUnavailable,
     /// 503 from `/readyz`.
     NotReady,
+    /// 501: passkeys need `public_url` to name its host by a domain name.
+    PasskeysUnavailable,
 }
 
 impl ProblemKind {
     /// Every kind, for the OpenAPI document's list of problem types.
-    pub const ALL: [ProblemKind; 26] = [
+    pub const ALL: [ProblemKind; 29] = [
         Self::InvalidRequest,
         Self::InvalidClientMetadata,
         Self::InvalidUsername,
@@ -82,6 +88,8 @@ impl ProblemKind {
         Self::AmbiguousCredentials,
         Self::Unauthenticated,
         Self::InvalidCredentials,
+        Self::PasskeyRefused,
+        Self::PasskeyNotAccepted,
         Self::WrongPassword,
         Self::NotAdmin,
         Self::NotVerifier,
@@ -101,6 +109,7 @@ impl ProblemKind {
         Self::Busy,
         Self::StoreUnavailable,
         Self::NotReady,
+        Self::PasskeysUnavailable,
     ];
 
     /// The `type` URN (`urn:tessera:problem:<slug>`).
@@ -141,6 +150,16 @@ impl ProblemKind {
             K::InvalidCredentials => (
                 "invalid-credentials",
                 "Invalid credentials",
+                StatusCode::UNAUTHORIZED,
+            ),
+            K::PasskeyRefused => (
+                "passkey-refused",
+                "Passkey refused",
+                StatusCode::BAD_REQUEST,
+            ),
+            K::PasskeyNotAccepted => (
+                "passkey-not-accepted",
+                "Passkey not accepted",
                 StatusCode::UNAUTHORIZED,
             ),
             K::WrongPassword => ("wrong-password", "Wrong password", StatusCode::FORBIDDEN),
@@ -209,6 +228,11 @@ impl ProblemKind {
                 "not-ready",
                 "Service unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            K::PasskeysUnavailable => (
+                "passkeys-unavailable",
+                "Passkeys unavailable",
+                StatusCode::NOT_IMPLEMENTED,
             ),
         }
     }
@@ -427,6 +451,15 @@ impl From<CoreError> for ApiError {
                 format!("the server is handling too many sign-ins; try again in {retry_after} s"),
             )
             .retry_after_secs(retry_after),
+            CoreError::PasskeyRefused(reason) => ApiError::new(K::PasskeyRefused, reason),
+            CoreError::PasskeyNotAccepted => ApiError::new(
+                K::PasskeyNotAccepted,
+                "the passkey was not accepted; start again",
+            ),
+            CoreError::PasskeysUnavailable => ApiError::new(
+                K::PasskeysUnavailable,
+                "passkeys need the server's public URL to name its host by a domain name",
+            ),
             CoreError::Store(StoreError::Duplicate) => {
                 ApiError::new(K::Conflict, "the request conflicts with existing data")
             }
