@@ -1,0 +1,624 @@
+//! Passkeys over HTTP with a software authenticator: registration, the
+//! list, renaming and removal, sign-in by passkey alone (cookie and
+//! tokens), and the hostile cases: forged and replayed assertions, reused
+//! and foreign ceremonies, another user's credential, the wrong origin or
+//! relying party, no user verification, expired ceremonies, malformed
+//! bodies (always a 4xx problem, never a 500).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::authenticator::{Answer, SoftPasskey, UP, b64};
+use common::{CookieClient, Options, TestServer, cheap_hashing, problem};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn server() -> TestServer {
+    TestServer::with(Options {
+        core: cheap_hashing(),
+        localhost: true,
+        ..Options::default()
+    })
+    .await
+}
+
+async fn start_registration(user: &CookieClient) -> Value {
+    let r = user
+        .unsafe_req(Method::POST, "/v1/me/passkeys/register/start")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn finish_registration(user: &CookieClient, body: Value) -> reqwest::Response {
+    user.unsafe_req(Method::POST, "/v1/me/passkeys/register/finish")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Registers a new software passkey named `name` for `user`.
+async fn register(server: &TestServer, user: &CookieClient, name: &str) -> (SoftPasskey, Value) {
+    let mut key = SoftPasskey::new(&server.base);
+    let started = start_registration(user).await;
+    let credential = key.create(&started["options"], &key.honest());
+    let r = finish_registration(
+        user,
+        json!({ "ceremony_id": started["ceremony_id"], "name": name, "credential": credential }),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    (key, r.json().await.unwrap())
+}
+
+async fn start_sign_in(server: &TestServer) -> Value {
+    let r = server
+        .anon()
+        .post(server.url("/v1/passkeys/authenticate/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn finish_sign_in(server: &TestServer, path: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap()
+        .post(server.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A sign-in answer from `key` with `answer`, for a new ceremony.
+async fn signed(server: &TestServer, key: &mut SoftPasskey, answer: &Answer) -> Value {
+    let started = start_sign_in(server).await;
+    let credential = key.get(&started["options"], answer);
+    json!({ "ceremony_id": started["ceremony_id"], "credential": credential })
+}
+
+/// The honest sign-in answer from `key`, for a new ceremony.
+async fn signed_honest(server: &TestServer, key: &mut SoftPasskey) -> Value {
+    let honest = key.honest();
+    signed(server, key, &honest).await
+}
+
+async fn refused(server: &TestServer, body: &Value) -> Value {
+    let r = finish_sign_in(server, "/v1/passkeys/authenticate/finish", body).await;
+    let body = problem(r, 401).await;
+    assert_eq!(body["type"], "urn:tessera:problem:passkey-not-accepted");
+    body
+}
+
+#[tokio::test]
+async fn a_passkey_is_registered_listed_renamed_used_and_removed() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    let (mut key, view) = register(&server, &alice, "Laptop").await;
+    assert_eq!(view["name"], "Laptop");
+    assert!(view["last_used_at"].is_null());
+
+    let list: Value = alice.get("/v1/me/passkeys").await.json().await.unwrap();
+    assert_eq!(list["passkeys"].as_array().unwrap().len(), 1);
+    assert_eq!(list["passkeys"][0]["id"], view["id"]);
+
+    // The options ask for a discoverable credential with user verification.
+    let started = start_registration(&alice).await;
+    let selection = &started["options"]["publicKey"]["authenticatorSelection"];
+    assert_eq!(selection["residentKey"], "required");
+    assert_eq!(selection["userVerification"], "required");
+    // ...and exclude the passkey registered already.
+    let excluded = started["options"]["publicKey"]["excludeCredentials"][0]["id"].clone();
+    assert_eq!(excluded, b64(&key.credential_id));
+
+    let id = view["id"].as_str().unwrap();
+    let r = alice
+        .unsafe_req(Method::PATCH, &format!("/v1/me/passkeys/{id}"))
+        .json(&json!({ "name": "Work laptop" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    // Signing in with it alone: a cookie session of alice's.
+    let body = signed_honest(&server, &mut key).await;
+    let r = finish_sign_in(&server, "/v1/passkeys/authenticate/finish", &body).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("set-cookie").is_some());
+    let session: Value = r.json().await.unwrap();
+    assert_eq!(session["user"]["username"], "alice");
+    assert!(session["csrf_token"].is_string());
+
+    let list: Value = alice.get("/v1/me/passkeys").await.json().await.unwrap();
+    assert_eq!(list["passkeys"][0]["name"], "Work laptop");
+    assert!(list["passkeys"][0]["last_used_at"].is_string());
+
+    let r = alice.delete(&format!("/v1/me/passkeys/{id}")).await;
+    assert_eq!(r.status(), 204);
+    let r = alice.delete(&format!("/v1/me/passkeys/{id}")).await;
+    problem(r, 404).await;
+    let list: Value = alice.get("/v1/me/passkeys").await.json().await.unwrap();
+    assert!(list["passkeys"].as_array().unwrap().is_empty());
+
+    // A removed passkey signs no one in.
+    let body = signed_honest(&server, &mut key).await;
+    refused(&server, &body).await;
+
+    // Both changes are in the audit log.
+    let audit: Value = server
+        .admin(Method::GET, "/v1/admin/audit")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"passkey.added"), "{kinds:?}");
+    assert!(kinds.contains(&"passkey.removed"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn a_passkey_signs_in_for_tokens() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    let (mut key, _) = register(&server, &alice, "Phone").await;
+    let body = signed_honest(&server, &mut key).await;
+    let r = finish_sign_in(&server, "/v1/passkeys/authenticate/finish-token", &body).await;
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    let me = server
+        .anon()
+        .get(server.url("/v1/me"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["username"], "alice");
+}
+
+#[tokio::test]
+async fn assertions_are_single_use_and_bound_to_their_challenge() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    let (mut key, _) = register(&server, &alice, "Laptop").await;
+    let body = signed_honest(&server, &mut key).await;
+    let r = finish_sign_in(&server, "/v1/passkeys/authenticate/finish", &body).await;
+    assert_eq!(r.status(), 200);
+    // The same answer again: its ceremony is spent.
+    refused(&server, &body).await;
+    // The same answer for a new ceremony: the challenge differs.
+    let fresh = start_sign_in(&server).await;
+    refused(
+        &server,
+        &json!({ "ceremony_id": fresh["ceremony_id"], "credential": body["credential"] }),
+    )
+    .await;
+    // A ceremony cannot be finished after a failed try either.
+    let started = start_sign_in(&server).await;
+    let mut forged = key.get(&started["options"], &key.honest());
+    forged["response"]["signature"] = json!(b64(&[0x30, 0x06, 2, 1, 1, 2, 1, 1]));
+    let body = json!({ "ceremony_id": started["ceremony_id"], "credential": forged });
+    refused(&server, &body).await;
+    let honest = key.get(&started["options"], &key.honest());
+    refused(
+        &server,
+        &json!({ "ceremony_id": started["ceremony_id"], "credential": honest }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn forged_assertions_are_refused_alike() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    let (mut key, _) = register(&server, &alice, "Laptop").await;
+    let honest = key.honest();
+
+    let mut details = Vec::new();
+    // A signature by another key.
+    let mut other = SoftPasskey::new(&server.base);
+    other.credential_id = key.credential_id.clone();
+    other.user_handle = key.user_handle.clone();
+    let body = signed(&server, &mut other, &honest).await;
+    details.push(refused(&server, &body).await);
+    // The wrong origin (a phishing site relaying the ceremony).
+    let wrong_origin = Answer {
+        origin: "https://evil.example".into(),
+        ..honest.clone()
+    };
+    let body = signed(&server, &mut key, &wrong_origin).await;
+    details.push(refused(&server, &body).await);
+    // Another port of the same host is another origin.
+    let other_port = Answer {
+        origin: "http://localhost:1".into(),
+        ..honest.clone()
+    };
+    let body = signed(&server, &mut key, &other_port).await;
+    details.push(refused(&server, &body).await);
+    // The wrong relying party id in the authenticator data.
+    let wrong_rp = Answer {
+        rp_id: "evil.example".into(),
+        ..honest.clone()
+    };
+    let body = signed(&server, &mut key, &wrong_rp).await;
+    details.push(refused(&server, &body).await);
+    // No user verification: a passkey alone must be two factors.
+    let no_uv = Answer {
+        flags: UP,
+        ..honest.clone()
+    };
+    let body = signed(&server, &mut key, &no_uv).await;
+    details.push(refused(&server, &body).await);
+    // A registration's client data presented for a sign-in.
+    let wrong_type = Answer {
+        client_data_type: Some("webauthn.create"),
+        ..honest.clone()
+    };
+    let body = signed(&server, &mut key, &wrong_type).await;
+    details.push(refused(&server, &body).await);
+    // No user handle: nobody is named.
+    let no_handle = Answer {
+        user_handle: Some(None),
+        ..honest.clone()
+    };
+    let body = signed(&server, &mut key, &no_handle).await;
+    details.push(refused(&server, &body).await);
+    // A credential nobody registered.
+    let mut stranger = SoftPasskey::new(&server.base);
+    stranger.user_handle = key.user_handle.clone();
+    let body = signed_honest(&server, &mut stranger).await;
+    details.push(refused(&server, &body).await);
+    // Every refusal reads the same: nothing tells which check failed.
+    assert!(details.windows(2).all(|w| w[0] == w[1]), "{details:?}");
+
+    // The honest answer still works afterwards.
+    let body = signed(&server, &mut key, &honest).await;
+    let r = finish_sign_in(&server, "/v1/passkeys/authenticate/finish", &body).await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_credential_answering_for_another_user_is_refused() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    let bob = server.signed_in("bob").await;
+    let (mut alices, _) = register(&server, &alice, "Alice's").await;
+    let (bobs, _) = register(&server, &bob, "Bob's").await;
+    // Alice's credential, signed correctly, but naming Bob.
+    let as_bob = Answer {
+        user_handle: Some(Some(bobs.user_handle.clone())),
+        ..alices.honest()
+    };
+    let body = signed(&server, &mut alices, &as_bob).await;
+    refused(&server, &body).await;
+    // Neither can rename or remove the other's passkey.
+    let bobs_list: Value = bob.get("/v1/me/passkeys").await.json().await.unwrap();
+    let bobs_id = bobs_list["passkeys"][0]["id"].as_str().unwrap();
+    problem(
+        alice.delete(&format!("/v1/me/passkeys/{bobs_id}")).await,
+        404,
+    )
+    .await;
+    let r = alice
+        .unsafe_req(Method::PATCH, &format!("/v1/me/passkeys/{bobs_id}"))
+        .json(&json!({ "name": "mine" }))
+        .send()
+        .await
+        .unwrap();
+    problem(r, 404).await;
+    let bobs_list: Value = bob.get("/v1/me/passkeys").await.json().await.unwrap();
+    assert_eq!(bobs_list["passkeys"][0]["name"], "Bob's");
+}
+
+#[tokio::test]
+async fn a_signature_counter_going_back_is_refused() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    let mut key = SoftPasskey::new(&server.base);
+    key.counter = 5;
+    let started = start_registration(&alice).await;
+    let credential = key.create(&started["options"], &key.honest());
+    let r = finish_registration(
+        &alice,
+        json!({ "ceremony_id": started["ceremony_id"], "name": "Key", "credential": credential }),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let body = signed_honest(&server, &mut key).await;
+    let r = finish_sign_in(&server, "/v1/passkeys/authenticate/finish", &body).await;
+    assert_eq!(r.status(), 200);
+    // A clone of the authenticator, behind the counter the server saw.
+    key.counter = 3;
+    let body = signed_honest(&server, &mut key).await;
+    refused(&server, &body).await;
+}
+
+#[tokio::test]
+async fn registration_is_bound_to_its_user_challenge_and_origin() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    let bob = server.signed_in("bob").await;
+    let mut key = SoftPasskey::new(&server.base);
+
+    // Bob finishing Alice's ceremony.
+    let started = start_registration(&alice).await;
+    let credential = key.create(&started["options"], &key.honest());
+    let body =
+        json!({ "ceremony_id": started["ceremony_id"], "name": "K", "credential": credential });
+    let p = problem(finish_registration(&bob, body.clone()).await, 400).await;
+    assert_eq!(p["type"], "urn:tessera:problem:passkey-refused");
+    // ...spent it: Alice cannot finish it either.
+    problem(finish_registration(&alice, body).await, 400).await;
+
+    for answer in [
+        Answer {
+            origin: "https://evil.example".into(),
+            ..key.honest()
+        },
+        Answer {
+            rp_id: "evil.example".into(),
+            ..key.honest()
+        },
+        Answer {
+            challenge: Some(b64(b"not the challenge")),
+            ..key.honest()
+        },
+        Answer {
+            flags: UP,
+            ..key.honest()
+        },
+        Answer {
+            client_data_type: Some("webauthn.get"),
+            ..key.honest()
+        },
+    ] {
+        let started = start_registration(&alice).await;
+        let credential = key.create(&started["options"], &answer);
+        let body =
+            json!({ "ceremony_id": started["ceremony_id"], "name": "K", "credential": credential });
+        let p = problem(finish_registration(&alice, body).await, 400).await;
+        assert_eq!(
+            p["type"], "urn:tessera:problem:passkey-refused",
+            "{answer:?}"
+        );
+    }
+    let list: Value = alice.get("/v1/me/passkeys").await.json().await.unwrap();
+    assert!(list["passkeys"].as_array().unwrap().is_empty());
+
+    // The same authenticator credential cannot be registered twice, nor to
+    // another account.
+    let (key, _) = register(&server, &alice, "Laptop").await;
+    for user in [&alice, &bob] {
+        let started = start_registration(user).await;
+        let mut again = SoftPasskey::new(&server.base);
+        again.credential_id = key.credential_id.clone();
+        let credential = again.create(&started["options"], &again.honest());
+        let body =
+            json!({ "ceremony_id": started["ceremony_id"], "name": "K", "credential": credential });
+        let p = problem(finish_registration(user, body).await, 400).await;
+        assert_eq!(p["type"], "urn:tessera:problem:passkey-refused");
+    }
+}
+
+#[tokio::test]
+async fn ceremonies_expire_after_five_minutes() {
+    let clock = tessera_core::clock::ManualClock::new(time::OffsetDateTime::now_utc());
+    let server = TestServer::with(Options {
+        core: cheap_hashing(),
+        localhost: true,
+        clock: Some(clock.clone()),
+        ..Options::default()
+    })
+    .await;
+    let alice = server.signed_in("alice").await;
+    let (mut key, _) = register(&server, &alice, "Laptop").await;
+    let started = start_sign_in(&server).await;
+    let credential = key.get(&started["options"], &key.honest());
+    clock.advance(time::Duration::minutes(5) + time::Duration::seconds(1));
+    refused(
+        &server,
+        &json!({ "ceremony_id": started["ceremony_id"], "credential": credential }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_registration_ceremony_does_not_sign_in() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    let (mut key, _) = register(&server, &alice, "Laptop").await;
+    // The options of a registration, answered as a sign-in.
+    let started = start_registration(&alice).await;
+    let credential = key.get(&started["options"], &key.honest());
+    refused(
+        &server,
+        &json!({ "ceremony_id": started["ceremony_id"], "credential": credential }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_a_4xx_problem_never_a_500() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    let (mut key, _) = register(&server, &alice, "Laptop").await;
+    let started = start_sign_in(&server).await;
+    let good = key.get(&started["options"], &key.honest());
+    let id = started["ceremony_id"].clone();
+    let mut cases: Vec<Value> = vec![
+        json!({}),
+        json!({ "ceremony_id": id }),
+        json!({ "ceremony_id": "not-a-uuid", "credential": good }),
+        json!({ "ceremony_id": id, "credential": "text" }),
+        json!({ "ceremony_id": id, "credential": {} }),
+        json!({ "ceremony_id": id, "credential": good, "extra": 1 }),
+        json!([1, 2, 3]),
+    ];
+    for (field, value) in [
+        ("rawId", json!("!!!not base64!!!")),
+        ("rawId", json!(12)),
+        ("type", json!(null)),
+    ] {
+        let mut c = good.clone();
+        c[field] = value;
+        cases.push(json!({ "ceremony_id": id, "credential": c }));
+    }
+    for (field, value) in [
+        ("authenticatorData", json!(b64(b"short"))),
+        ("authenticatorData", json!("***")),
+        ("clientDataJSON", json!(b64(b"{not json"))),
+        ("clientDataJSON", json!(b64(b"{}"))),
+        ("signature", json!("")),
+        ("userHandle", json!(b64(b"not a uuid"))),
+    ] {
+        let mut c = good.clone();
+        c["response"][field] = value;
+        cases.push(json!({ "ceremony_id": id, "credential": c }));
+    }
+    for body in &cases {
+        for path in [
+            "/v1/passkeys/authenticate/finish",
+            "/v1/passkeys/authenticate/finish-token",
+        ] {
+            let r = finish_sign_in(&server, path, body).await;
+            let status = r.status().as_u16();
+            assert!((400..500).contains(&status), "{path} {body}: {status}");
+            assert_eq!(
+                r.headers()["content-type"],
+                "application/problem+json",
+                "{body}"
+            );
+        }
+    }
+    // Not JSON at all.
+    for raw in ["{", "null", "\"x\"", "{\"ceremony_id\": 1}"] {
+        let r = server
+            .post_raw(
+                "/v1/passkeys/authenticate/finish",
+                Some("application/json"),
+                raw,
+            )
+            .await;
+        problem(r, 400).await;
+    }
+    // Registration: the same, signed in.
+    let started = start_registration(&alice).await;
+    let good = key.create(&started["options"], &key.honest());
+    let id = started["ceremony_id"].clone();
+    let mut broken_attestation = good.clone();
+    broken_attestation["response"]["attestationObject"] = json!(b64(&[0xa1, 0x63]));
+    for body in [
+        json!({ "ceremony_id": id, "name": "K" }),
+        json!({ "ceremony_id": id, "name": "", "credential": good }),
+        json!({ "ceremony_id": id, "name": "a\nb", "credential": good }),
+        json!({ "ceremony_id": id, "name": "x".repeat(65), "credential": good }),
+        json!({ "ceremony_id": id, "name": "K", "credential": [] }),
+        json!({ "ceremony_id": id, "name": "K", "credential": broken_attestation }),
+    ] {
+        let r = finish_registration(&alice, body.clone()).await;
+        let status = r.status().as_u16();
+        assert!((400..500).contains(&status), "{body}: {status}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+    // A malformed passkey id in a path.
+    let r = alice.delete("/v1/me/passkeys/not-an-id").await;
+    let status = r.status().as_u16();
+    assert!(status == 400 || status == 404, "{status}");
+}
+
+#[tokio::test]
+async fn account_endpoints_need_a_signed_in_user_and_the_csrf_token() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    problem(
+        server
+            .anon()
+            .get(server.url("/v1/me/passkeys"))
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+    problem(
+        server
+            .anon()
+            .post(server.url("/v1/me/passkeys/register/start"))
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+    // The cookie without the CSRF token.
+    let r = alice
+        .client
+        .post(alice.url("/v1/me/passkeys/register/start"))
+        .send()
+        .await
+        .unwrap();
+    problem(r, 403).await;
+    // A foreign origin cannot start a sign-in ceremony either.
+    let r = server
+        .anon()
+        .post(server.url("/v1/passkeys/authenticate/start"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    problem(r, 403).await;
+    // A bearer token of the user's own (first-party) sign-in may.
+    let tokens = server.tokens("alice").await;
+    let r = server
+        .anon()
+        .post(server.url("/v1/me/passkeys/register/start"))
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn passkeys_are_unavailable_on_an_ip_address() {
+    let server = TestServer::with(Options {
+        core: cheap_hashing(),
+        ..Options::default()
+    })
+    .await;
+    let alice = server.signed_in("alice").await;
+    let r = alice
+        .unsafe_req(Method::POST, "/v1/me/passkeys/register/start")
+        .send()
+        .await
+        .unwrap();
+    let p = problem(r, 501).await;
+    assert_eq!(p["type"], "urn:tessera:problem:passkeys-unavailable");
+    let r = server
+        .anon()
+        .post(server.url("/v1/passkeys/authenticate/start"))
+        .send()
+        .await
+        .unwrap();
+    problem(r, 501).await;
+    // Listing still works (and is empty).
+    assert_eq!(alice.get("/v1/me/passkeys").await.status(), 200);
+}
