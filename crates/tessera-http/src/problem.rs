@@ -74,7 +74,8 @@ pub enum ProblemKind {
     StoreUnavailable,
     /// 503 from `/readyz`.
     NotReady,
-    /// 501: passkeys need `public_url` to name its host by a domain name.
+    /// 404: passkeys need `public_url` to name its host by a domain name
+    /// (this server has none).
     PasskeysUnavailable,
 }
 
@@ -232,7 +233,7 @@ impl ProblemKind {
             K::PasskeysUnavailable => (
                 "passkeys-unavailable",
                 "Passkeys unavailable",
-                StatusCode::NOT_IMPLEMENTED,
+                StatusCode::NOT_FOUND,
             ),
         }
     }

@@ -610,7 +610,7 @@ async fn passkeys_are_unavailable_on_an_ip_address() {
         .send()
         .await
         .unwrap();
-    let p = problem(r, 501).await;
+    let p = problem(r, 404).await;
     assert_eq!(p["type"], "urn:tessera:problem:passkeys-unavailable");
     let r = server
         .anon()
@@ -618,7 +618,7 @@ async fn passkeys_are_unavailable_on_an_ip_address() {
         .send()
         .await
         .unwrap();
-    problem(r, 501).await;
+    problem(r, 404).await;
     // Listing still works (and is empty).
     assert_eq!(alice.get("/v1/me/passkeys").await.status(), 200);
 }
