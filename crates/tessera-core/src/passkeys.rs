@@ -141,7 +141,7 @@ impl Passkeys {
         }
         let exclude = existing
             .into_iter()
-            .map(|p| p.credential_id.into())
+            .map(|p| p.credential_id)
             .collect();
         let name = user.username.display();
         let (options, state) = webauthn

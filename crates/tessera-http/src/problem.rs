@@ -502,7 +502,7 @@ pub async fn method_not_allowed() -> ApiError {
 mod tests {
     use super::ProblemKind as K;
 
-    const ALL: [K; 26] = K::ALL;
+    const ALL: [K; 29] = K::ALL;
 
     #[test]
     fn every_kind_has_its_own_urn_and_an_error_status() {
