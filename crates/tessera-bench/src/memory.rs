@@ -46,6 +46,7 @@ pub(crate) async fn store_bytes_per_session(
             idle_expires_at: now + time::Duration::minutes(30),
             absolute_expires_at: now + time::Duration::hours(12),
             remember_me: false,
+            amr: tessera_core::auth_methods::AuthMethods::PASSWORD,
             ip: Some("203.0.113.10".parse().context("ip")?),
             user_agent: Some(USER_AGENT.into()),
         };

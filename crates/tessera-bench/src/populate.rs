@@ -179,6 +179,7 @@ pub(crate) async fn populate(
                 idle_expires_at: times.idle_expires,
                 absolute_expires_at: times.absolute_expires,
                 remember_me: false,
+                amr: tessera_core::auth_methods::AuthMethods::PASSWORD,
                 ip: Some(IpAddr::V4(Ipv4Addr::new(
                     203,
                     0,

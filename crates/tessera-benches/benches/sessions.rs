@@ -88,6 +88,7 @@ fn session(user: &User, kind: SessionKind, secret: &Secret) -> Session {
         idle_expires_at: now + Duration::minutes(30),
         absolute_expires_at: now + Duration::hours(12),
         remember_me: false,
+        amr: tessera_core::auth_methods::AuthMethods::PASSWORD,
         ip: None,
         user_agent: None,
     }

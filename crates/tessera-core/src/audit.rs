@@ -53,6 +53,16 @@ pub enum AuditKind {
     /// A passkey was removed (by its user, or all of a user's by an
     /// administrator).
     PasskeyRemoved,
+    /// A user enabled TOTP (confirmed with a first code).
+    TotpEnabled,
+    /// A user disabled TOTP (with their password).
+    TotpDisabled,
+    /// An administrator removed a user's second factors.
+    MfaReset,
+    /// A recovery code was spent to sign in.
+    RecoveryCodeUsed,
+    /// A user made a new set of recovery codes (the old ones are void).
+    RecoveryCodesRegenerated,
 }
 
 impl AuditKind {
@@ -79,6 +89,11 @@ impl AuditKind {
             AuditKind::CodeReused => "oauth.code_reused",
             AuditKind::PasskeyAdded => "passkey.added",
             AuditKind::PasskeyRemoved => "passkey.removed",
+            AuditKind::TotpEnabled => "mfa.totp_enabled",
+            AuditKind::TotpDisabled => "mfa.totp_disabled",
+            AuditKind::MfaReset => "mfa.reset",
+            AuditKind::RecoveryCodeUsed => "mfa.recovery_code_used",
+            AuditKind::RecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
         }
     }
 }

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::AuditKind;
+use crate::auth_methods::AuthMethods;
 use crate::authorization_code::{AuthorizationCode, CODE_TTL, CodeRedemption};
 use crate::client::ClientInfo;
 use crate::consent::Consent;
@@ -47,6 +48,8 @@ pub struct CodeRequest<'a> {
     pub nonce: Option<&'a str>,
     /// When the user signed in.
     pub auth_time: OffsetDateTime,
+    /// How the user proved who they are.
+    pub amr: AuthMethods,
 }
 
 /// What the exchange of a code gives.
@@ -223,6 +226,7 @@ impl Authorization {
             scope: request.scope.to_owned(),
             nonce: request.nonce.map(str::to_owned),
             auth_time: request.auth_time,
+            amr: request.amr,
             created_at: now,
             expires_at: now + CODE_TTL,
         };
@@ -294,6 +298,7 @@ impl Authorization {
             .start(
                 record.user,
                 &record.password_hash,
+                code.amr,
                 by,
                 Some((client.id, &code.scope)),
             )
@@ -364,6 +369,8 @@ impl Authorization {
             at_hash: id_token::at_hash(alg, &grant.access_token),
             preferred_username: has_scope(&code.scope, "profile")
                 .then(|| grant.user.username.display().to_owned()),
+            amr: code.amr.amr(),
+            acr: code.amr.acr().to_owned(),
         };
         id_token::mint(&key, &claims)
     }

@@ -4,6 +4,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::auth_methods::AuthMethods;
 use crate::secret::SecretHash;
 use crate::session::SessionId;
 
@@ -29,6 +30,8 @@ pub struct AuthorizationCode {
     pub nonce: Option<String>,
     /// When the user last proved their password (`auth_time`).
     pub auth_time: OffsetDateTime,
+    /// How they proved who they are (the session that authorised it).
+    pub amr: AuthMethods,
     /// When it was issued.
     pub created_at: OffsetDateTime,
     /// When it stops being exchangeable.

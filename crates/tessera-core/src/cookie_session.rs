@@ -7,31 +7,23 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditKind};
+use crate::auth_methods::{AuthMethod, AuthMethods};
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::metrics::CacheKind;
+use crate::mfa::MfaNext;
+use crate::mfa_sign_in::{Completed, MfaSignIn};
 use crate::passkeys::PasskeyProof;
 use crate::revocations::Revocations;
 use crate::secret::{Secret, SecretKind};
 use crate::session::{Authenticated, Session, SessionId, SessionKind};
 use crate::session_end::{Ending, SessionEnd};
-use crate::sign_in_guard::SignInGuard;
+use crate::sign_in_guard::{Checked, SignInGuard};
 use crate::user::{User, UserRecord};
 
 /// Label under which a session's CSRF token is derived from its secret.
 const CSRF_LABEL: &[u8] = b"tessera csrf v1";
-
-/// A sign-in event's detail, naming the method when it was not a password.
-pub(crate) fn with_method(
-    mut detail: serde_json::Value,
-    method: Option<&str>,
-) -> serde_json::Value {
-    if let (Some(method), Some(fields)) = (method, detail.as_object_mut()) {
-        fields.insert("method".into(), json!(method));
-    }
-    detail
-}
 
 /// A new session and the secret that proves it, returned once.
 #[derive(Debug)]
@@ -51,29 +43,35 @@ pub struct CookieSessions {
     guard: Arc<SignInGuard>,
     session_end: Arc<SessionEnd>,
     revocations: Arc<Revocations>,
+    mfa: Arc<MfaSignIn>,
 }
 
 impl CookieSessions {
     /// Cookie sessions over `context`: passwords checked through `guard`,
     /// sessions ended through `session_end`, cached ones checked against
-    /// `revocations`.
+    /// `revocations`; sign-ins of users with a second factor go on
+    /// through `mfa`.
     pub fn new(
         context: Arc<Context>,
         guard: Arc<SignInGuard>,
         session_end: Arc<SessionEnd>,
         revocations: Arc<Revocations>,
+        mfa: Arc<MfaSignIn>,
     ) -> Self {
         Self {
             context,
             guard,
             session_end,
             revocations,
+            mfa,
         }
     }
 
     /// Cookie sign-in. Any session the request's cookie pointed at is
     /// deleted and a new one with a new secret is made, so a planted cookie
-    /// can never become a signed-in session (no fixation).
+    /// can never become a signed-in session (no fixation). A user with a
+    /// second factor gets [`CoreError::MfaRequired`] instead, once the
+    /// password is right.
     pub async fn sign_in(
         &self,
         username: &str,
@@ -82,15 +80,34 @@ impl CookieSessions {
         replacing: &[Secret],
         client: &ClientInfo,
     ) -> Result<SignedIn, CoreError> {
-        let record = self
+        let Checked { record, mfa } = self
             .guard
             .check_credentials(username, password, client)
             .await?;
-        self.open(record, remember_me, replacing, client, None)
-            .await
+        if mfa.required() {
+            let token = self
+                .mfa
+                .challenge(
+                    &record.user,
+                    &record.password_hash,
+                    AuthMethods::PASSWORD,
+                    MfaNext::Cookie { remember_me },
+                    client,
+                )
+                .await?;
+            return Err(CoreError::MfaRequired(Box::new(token)));
+        }
+        self.start(
+            record,
+            remember_me,
+            AuthMethods::PASSWORD,
+            replacing,
+            client,
+        )
+        .await
     }
 
-    /// Cookie sign-in of a user a passkey proved (see
+    /// Cookie sign-in of a user a passkey proved alone (`amr`: `hwk`; see
     /// [`Self::sign_in`] for the sessions `replacing` names).
     pub async fn sign_in_with_passkey(
         &self,
@@ -99,26 +116,58 @@ impl CookieSessions {
         replacing: &[Secret],
         client: &ClientInfo,
     ) -> Result<SignedIn, CoreError> {
-        self.open(
+        self.start(
             proof.record,
             remember_me,
+            AuthMethods::NONE.with(AuthMethod::HardwareKey),
             replacing,
             client,
-            Some("passkey"),
         )
         .await
     }
 
-    /// Starts a cookie session for a proven user (`method` names how, for
-    /// the audit, when not by password), ending the sessions `replacing`
-    /// names first.
-    async fn open(
+    /// Finishes a sign-in that stopped for its second factor
+    /// ([`CoreError::MfaRequired`]): `mfa_token` and a TOTP or recovery
+    /// `code`, from the same address (see [`MfaSignIn::complete`]).
+    pub async fn complete_mfa(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        replacing: &[Secret],
+        client: &ClientInfo,
+    ) -> Result<SignedIn, CoreError> {
+        let done = self
+            .mfa
+            .complete_with_code(mfa_token, SessionKind::Cookie, code, client)
+            .await?;
+        self.finish(done, replacing, client).await
+    }
+
+    /// Makes the session of a sign-in completed by [`MfaSignIn::complete`]
+    /// (whatever proved the second factor).
+    pub async fn finish(
+        &self,
+        done: Completed,
+        replacing: &[Secret],
+        client: &ClientInfo,
+    ) -> Result<SignedIn, CoreError> {
+        let remember_me = match done.next {
+            MfaNext::Cookie { remember_me } => remember_me,
+            MfaNext::Token => return Err(CoreError::InvalidMfaToken),
+        };
+        self.start(done.record, remember_me, done.amr, replacing, client)
+            .await
+    }
+
+    /// A new cookie session for `record`'s user, proven by `amr`, replacing
+    /// the sessions of `replacing`.
+    async fn start(
         &self,
         record: UserRecord,
         remember_me: bool,
+        amr: AuthMethods,
         replacing: &[Secret],
         client: &ClientInfo,
-        method: Option<&'static str>,
     ) -> Result<SignedIn, CoreError> {
         let store = self.context.store();
         let UserRecord {
@@ -145,6 +194,7 @@ impl CookieSessions {
             idle_expires_at: now + idle,
             absolute_expires_at: now + absolute,
             remember_me,
+            amr,
             ip: client.ip,
             user_agent: client.user_agent.clone(),
         };
@@ -153,10 +203,7 @@ impl CookieSessions {
             Some(user.id),
             client,
             now,
-            with_method(
-                json!({ "session_id": session.id.as_str(), "kind": "cookie" }),
-                method,
-            ),
+            json!({ "session_id": session.id.as_str(), "kind": "cookie", "amr": amr.amr() }),
         );
         if !store
             .insert_session(&session, &event, &password_hash)

@@ -4,7 +4,7 @@
 use crate::key_wrap::{KeyStoreError, WrapError};
 use crate::oauth_client::ClientError;
 use crate::password::{HashError, PasswordPolicyError};
-use crate::secret::RandomError;
+use crate::secret::{RandomError, Secret};
 use crate::store::StoreError;
 use crate::username::UsernameError;
 
@@ -26,6 +26,21 @@ pub enum CoreError {
     /// No valid session or token.
     #[error("not signed in")]
     Unauthenticated,
+    /// The password was right, and the user has a second factor: the
+    /// sign-in goes on with the token given (shown to the client once).
+    #[error("a second factor is required")]
+    MfaRequired(Box<Secret>),
+    /// An `mfa_token` that is unknown, expired, spent, from another address
+    /// or for another way of signing in: deliberately one case.
+    #[error("the mfa_token is invalid or expired")]
+    InvalidMfaToken,
+    /// A wrong, spent or malformed second-factor code.
+    #[error("the code is wrong or was used already")]
+    InvalidCode,
+    /// The write conflicts with what is stored (e.g. a second factor
+    /// enrolled while one is enabled).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The thing asked for does not exist (or is not the caller's).
     #[error("not found")]
     NotFound,

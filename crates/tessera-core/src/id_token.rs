@@ -36,6 +36,12 @@ pub struct IdTokenClaims {
     /// The username, with scope `profile`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
+    /// How the user proved who they are (RFC 8176 names).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// The assurance that amounts to ([`crate::auth_methods::AuthMethods::acr`]).
+    #[serde(default)]
+    pub acr: String,
 }
 
 /// `at_hash` of `access_token` for a token signed with `alg`: the left

@@ -89,6 +89,7 @@ pub fn new_claims(
         nbf: None,
         client_id: None,
         scope: None,
+        amr: Vec::new(),
     })
 }
 

@@ -324,6 +324,76 @@ pub fn unseal(kek: &KeyEncryptionKey, key: &StoredKey) -> Result<SigningKey, Wra
     })
 }
 
+/// Seals a secret value that is not a signing key (a TOTP secret) under
+/// `kek`, in the same format; `label` (what the value is and whose) is
+/// bound as associated data, so a sealed value moved to another row does
+/// not open.
+pub fn seal_value(kek: &KeyEncryptionKey, label: &str, clear: &[u8]) -> Result<Vec<u8>, WrapError> {
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.push(VERSION);
+    header.extend_from_slice(&kek.id.0);
+    let mut nonce = [0u8; NONCE_LEN];
+    fill_random(&mut nonce)?;
+    let aad = associated_data(&header, VALUE_ALGORITHM, label);
+    let mut in_out = Zeroizing::new(clear.to_vec());
+    let tag = kek
+        .cipher()?
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad.as_slice()),
+            in_out.as_mut_slice(),
+        )
+        .map_err(|_| WrapError::Crypto)?;
+    let mut sealed = header;
+    sealed.reserve(NONCE_LEN + in_out.len() + TAG_LEN);
+    sealed.extend_from_slice(&nonce);
+    sealed.extend_from_slice(&in_out);
+    sealed.extend_from_slice(tag.as_ref());
+    Ok(sealed)
+}
+
+/// Opens a value sealed by [`seal_value`] with the same `label`.
+pub fn open_value(
+    kek: &KeyEncryptionKey,
+    label: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, WrapError> {
+    let tampered = || WrapError::Tampered {
+        kid: label.to_owned(),
+    };
+    let found = sealed_under(sealed).ok_or_else(tampered)?;
+    if sealed.get(MAGIC.len()) != Some(&VERSION) {
+        return Err(tampered());
+    }
+    if found != kek.id {
+        return Err(WrapError::WrongKek {
+            found,
+            configured: kek.id,
+        });
+    }
+    let (header, rest) = sealed.split_at_checked(HEADER_LEN).ok_or_else(tampered)?;
+    let (nonce, ciphertext) = rest.split_at_checked(NONCE_LEN).ok_or_else(tampered)?;
+    let nonce = <[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| tampered())?;
+    let aad = associated_data(header, VALUE_ALGORITHM, label);
+    let mut in_out = Zeroizing::new(ciphertext.to_vec());
+    let clear_len = kek
+        .cipher()?
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad.as_slice()),
+            in_out.as_mut_slice(),
+        )
+        .map_err(|_| tampered())?
+        .len();
+    in_out.truncate(clear_len);
+    Ok(in_out)
+}
+
+/// Stands where a signing key's algorithm goes in the associated data of a
+/// sealed value: no algorithm has this name, so a value never opens as a key.
+const VALUE_ALGORITHM: &str = "sealed-value";
+
 /// A stored key whose material is in clear, taken as it is.
 fn from_clear(key: &StoredKey) -> SigningKey {
     SigningKey {

@@ -10,7 +10,8 @@
 //! there is no cycle within a layer:
 //!
 //! 1. **Values and rules**, no service: `clock`, `secret`, `username`,
-//!    `user`, `session`, `password`, `attempt`, `rate_limit`, `audit`,
+//!    `user`, `auth_methods`, `session`, `password`, `attempt`, `rate_limit`, `audit`,
+//!    `totp`, `recovery_code`, `mfa`,
 //!    `client`, `oauth_client`, `consent`,
 //!    `authorization_code`, `passkey`, `error`, `keys`, `key_wrap`, `jwt`, `revocation`, `id_token`, `store`,
 //!    `session_cache`, `config`, `metrics`, `metered_store` (the store, timed).
@@ -19,7 +20,9 @@
 //!    the live-user lookup). It knows no service.
 //! 3. **Services other services use**: [`revocations::Revocations`],
 //!    [`signing_keys::SigningKeys`], [`sign_in_guard::SignInGuard`], then
-//!    [`session_end::SessionEnd`] (over `Revocations`).
+//!    [`session_end::SessionEnd`] (over `Revocations`),
+//!    [`mfa_factors::MfaFactors`] (over `SignInGuard` and `SigningKeys`),
+//!    [`mfa_sign_in::MfaSignIn`] (over `MfaFactors`).
 //! 4. **The services callers use**: [`accounts::Accounts`],
 //!    [`cookie_session::CookieSessions`], [`token_session::TokenSessions`],
 //!    [`user_sessions::UserSessions`], [`oauth_clients::OAuthClients`] (over `SigningKeys`),
@@ -38,6 +41,7 @@ pub mod accounts;
 pub mod attempt;
 pub mod audit;
 pub mod audit_log;
+pub mod auth_methods;
 pub mod authorization;
 pub mod authorization_code;
 pub mod client;
@@ -55,12 +59,16 @@ pub mod key_wrap;
 pub mod keys;
 pub mod metered_store;
 pub mod metrics;
+pub mod mfa;
+pub mod mfa_factors;
+pub mod mfa_sign_in;
 pub mod oauth_client;
 pub mod oauth_clients;
 pub mod passkey;
 pub mod passkeys;
 pub mod password;
 pub mod rate_limit;
+pub mod recovery_code;
 pub mod revocation;
 pub mod revocations;
 pub mod rp_logout;
@@ -75,6 +83,7 @@ pub mod store;
 pub mod sweeper;
 pub mod tessera;
 pub mod token_session;
+pub mod totp;
 pub mod user;
 pub mod user_sessions;
 pub mod username;

@@ -18,6 +18,7 @@ use crate::authorization_code::{AuthorizationCode, CodeRedemption};
 use crate::consent::{ClientSession, Consent};
 use crate::keys::StoredKey;
 use crate::metrics::Metrics;
+use crate::mfa::{MfaChallenge, MfaStatus, TotpFactor};
 use crate::oauth_client::OAuthClient;
 use crate::passkey::{Ceremony, PasskeyRecord};
 use crate::revocation::{Revocation, RevocationKind};
@@ -25,7 +26,8 @@ use crate::secret::SecretHash;
 use crate::session::{Session, SessionId};
 use crate::store::{
     Audit, AuthorizationCodes, Ceremonies, Clients, Counters, Health, Keys, PasskeyCredentials,
-    RefreshTokens, Revocations, Rotation, Sessions, Store, StoreError, StoreResult, Users,
+    RefreshTokens, Revocations, Rotation, SecondFactors, Sessions, Store, StoreError, StoreResult,
+    Users,
 };
 use crate::user::{User, UserRecord};
 
@@ -516,6 +518,97 @@ impl Ceremonies for MeteredStore {
         self.timed(
             "delete_expired_ceremonies",
             self.inner.delete_expired_ceremonies(now),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl SecondFactors for MeteredStore {
+    async fn put_pending_totp(
+        &self,
+        user_id: Uuid,
+        sealed_secret: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.timed(
+            "put_pending_totp",
+            self.inner.put_pending_totp(user_id, sealed_secret, now),
+        )
+        .await
+    }
+    async fn totp_factor(&self, user_id: Uuid) -> StoreResult<Option<TotpFactor>> {
+        self.timed("totp_factor", self.inner.totp_factor(user_id))
+            .await
+    }
+    async fn enable_totp(
+        &self,
+        user_id: Uuid,
+        sealed_secret: &[u8],
+        step: i64,
+        codes: &[SecretHash],
+        event: &AuditEvent,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.timed(
+            "enable_totp",
+            self.inner
+                .enable_totp(user_id, sealed_secret, step, codes, event, now),
+        )
+        .await
+    }
+    async fn use_totp_step(&self, user_id: Uuid, step: i64) -> StoreResult<bool> {
+        self.timed("use_totp_step", self.inner.use_totp_step(user_id, step))
+            .await
+    }
+    async fn delete_totp(&self, user_id: Uuid) -> StoreResult<bool> {
+        self.timed("delete_totp", self.inner.delete_totp(user_id))
+            .await
+    }
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        codes: &[SecretHash],
+    ) -> StoreResult<bool> {
+        self.timed(
+            "replace_recovery_codes",
+            self.inner.replace_recovery_codes(user_id, codes),
+        )
+        .await
+    }
+    async fn use_recovery_code(&self, user_id: Uuid, hash: &SecretHash) -> StoreResult<bool> {
+        self.timed(
+            "use_recovery_code",
+            self.inner.use_recovery_code(user_id, hash),
+        )
+        .await
+    }
+    async fn mfa_status(&self, user_id: Uuid) -> StoreResult<MfaStatus> {
+        self.timed("mfa_status", self.inner.mfa_status(user_id))
+            .await
+    }
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()> {
+        self.timed(
+            "insert_mfa_challenge",
+            self.inner.insert_mfa_challenge(challenge),
+        )
+        .await
+    }
+    async fn mfa_challenge(&self, hash: &SecretHash) -> StoreResult<Option<MfaChallenge>> {
+        self.timed("mfa_challenge", self.inner.mfa_challenge(hash))
+            .await
+    }
+    async fn delete_mfa_challenge(&self, hash: &SecretHash) -> StoreResult<bool> {
+        self.timed(
+            "delete_mfa_challenge",
+            self.inner.delete_mfa_challenge(hash),
+        )
+        .await
+    }
+    async fn delete_expired_mfa_challenges(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        self.timed(
+            "delete_expired_mfa_challenges",
+            self.inner.delete_expired_mfa_challenges(now),
         )
         .await
     }

@@ -45,15 +45,21 @@ pub enum SignInOutcome {
     Disabled,
     /// The hashing queue was full (503).
     Busy,
+    /// The password was right and a second factor is asked for.
+    MfaRequired,
+    /// A wrong second-factor code (or a spent one).
+    WrongCode,
 }
 
 impl SignInOutcome {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 7] = [
         Self::Ok,
         Self::WrongCredentials,
         Self::Throttled,
         Self::Disabled,
         Self::Busy,
+        Self::MfaRequired,
+        Self::WrongCode,
     ];
 
     /// The label value.
@@ -64,6 +70,8 @@ impl SignInOutcome {
             Self::Throttled => "throttled",
             Self::Disabled => "disabled",
             Self::Busy => "busy",
+            Self::MfaRequired => "mfa_required",
+            Self::WrongCode => "wrong_code",
         }
     }
 }

@@ -21,6 +21,7 @@ use webauthn_rs::prelude::{
 };
 
 use crate::audit::AuditKind;
+use crate::auth_methods::AuthMethod;
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
@@ -139,10 +140,7 @@ impl Passkeys {
                 "an account holds at most {MAX_PER_USER} passkeys: remove one first"
             )));
         }
-        let exclude = existing
-            .into_iter()
-            .map(|p| p.credential_id)
-            .collect();
+        let exclude = existing.into_iter().map(|p| p.credential_id).collect();
         let name = user.username.display();
         let (options, state) = webauthn
             .start_passkey_registration(user.id, name, name, Some(exclude))
@@ -364,7 +362,10 @@ impl Passkeys {
 
     /// Begins proving `user_id`'s second factor with one of their passkeys
     /// (the password was checked already). `None` when they have none.
-    pub async fn start_second_factor(&self, user_id: Uuid) -> Result<Option<Started>, CoreError> {
+    pub(crate) async fn start_second_factor(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Option<Started>, CoreError> {
         let webauthn = self.webauthn()?;
         let passkeys = self
             .list(user_id)
@@ -394,7 +395,7 @@ impl Passkeys {
 
     /// Finishes proving `user_id`'s second factor: the answer must come
     /// from one of that user's passkeys, for the ceremony begun for them.
-    pub async fn finish_second_factor(
+    async fn finish_second_factor(
         &self,
         user_id: Uuid,
         ceremony_id: Uuid,
@@ -438,6 +439,26 @@ impl Passkeys {
             return Err(self.refused(Some(user_id), client, "unknown_passkey").await);
         }
         self.proven(record, &mut passkey, &result, client).await
+    }
+
+    /// A passkey answer as the second factor of `user`'s sign-in: the
+    /// method it proves when right, `None` when refused (the caller counts
+    /// it as a wrong code); a malformed answer is an error.
+    pub(crate) async fn verify_second_factor(
+        &self,
+        user: &User,
+        ceremony_id: Uuid,
+        credential: Value,
+        client: &ClientInfo,
+    ) -> Result<Option<AuthMethod>, CoreError> {
+        match self
+            .finish_second_factor(user.id, ceremony_id, credential, client)
+            .await
+        {
+            Ok(_) => Ok(Some(AuthMethod::HardwareKey)),
+            Err(CoreError::PasskeyNotAccepted) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Records a passkey's use (counter, backup flags, when) and answers

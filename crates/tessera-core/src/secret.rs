@@ -94,6 +94,8 @@ pub enum SecretKind {
     ClientSecret,
     /// An OAuth authorization code.
     AuthorizationCode,
+    /// The token of a sign-in waiting for its second factor.
+    MfaToken,
 }
 
 impl SecretKind {
@@ -103,6 +105,7 @@ impl SecretKind {
             SecretKind::Refresh => "rt_",
             SecretKind::ClientSecret => "cs_",
             SecretKind::AuthorizationCode => "ac_",
+            SecretKind::MfaToken => "mt_",
         }
     }
 }

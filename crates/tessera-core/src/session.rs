@@ -10,6 +10,7 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::auth_methods::AuthMethods;
 use crate::secret::{RandomError, SecretHash, random_token};
 use crate::user::User;
 
@@ -95,6 +96,8 @@ pub struct Session {
     pub absolute_expires_at: OffsetDateTime,
     /// Whether the user asked to be remembered.
     pub remember_me: bool,
+    /// How the user proved who they are (`amr`).
+    pub amr: AuthMethods,
     /// Client address at creation.
     pub ip: Option<IpAddr>,
     /// Client user agent at creation.

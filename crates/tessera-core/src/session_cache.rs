@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
+use crate::auth_methods::AuthMethods;
 use crate::secret::SecretHash;
 use crate::session::{Session, SessionId, SessionKind};
 use crate::store::{from_millis, to_millis};
@@ -30,6 +31,7 @@ const ID_LEN: usize = 22;
 struct Entry {
     id: [u8; ID_LEN],
     remember_me: bool,
+    amr: AuthMethods,
     user_id: Uuid,
     created_at_ms: i64,
     last_seen_at_ms: i64,
@@ -45,6 +47,7 @@ impl Entry {
         Some(Self {
             id,
             remember_me: session.remember_me,
+            amr: session.amr,
             user_id: session.user_id,
             created_at_ms: to_millis(session.created_at),
             last_seen_at_ms: to_millis(session.last_seen_at),
@@ -65,6 +68,7 @@ impl Entry {
             idle_expires_at: from_millis(self.idle_expires_at_ms).ok()?,
             absolute_expires_at: from_millis(self.absolute_expires_at_ms).ok()?,
             remember_me: self.remember_me,
+            amr: self.amr,
             ip: None,
             user_agent: None,
         })
@@ -278,6 +282,7 @@ mod tests {
             idle_expires_at: now + time::Duration::minutes(30),
             absolute_expires_at: now + time::Duration::hours(12),
             remember_me: true,
+            amr: AuthMethods::PASSWORD,
             ip: Some("127.0.0.1".parse().unwrap_or_else(|_| unreachable!())),
             user_agent: Some("x".into()),
         }

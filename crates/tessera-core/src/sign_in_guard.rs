@@ -5,6 +5,7 @@
 //! password work, and its outcome decides what the counters keep. A sign-in
 //! check costs one Argon2 verification whether or not the user exists.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -17,6 +18,7 @@ use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::metrics::SignInOutcome;
+use crate::mfa::MfaStatus;
 use crate::password::Verified;
 use crate::rate_limit::{AttemptKeys, MAX_IP_BLOCK, STRIKE_MEMORY, address_key};
 use crate::user::{User, UserRecord};
@@ -31,6 +33,15 @@ struct Admitted {
 
 fn seconds_until(now: OffsetDateTime, until: OffsetDateTime) -> u64 {
     u64::try_from((until - now).whole_seconds().max(1)).unwrap_or(1)
+}
+
+/// A right password, and what else the user must prove.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    /// The user and the password hash in force.
+    pub(crate) record: UserRecord,
+    /// The user's second factors.
+    pub(crate) mfa: MfaStatus,
 }
 
 /// The guard in front of password checks and registrations.
@@ -55,13 +66,15 @@ impl SignInGuard {
     /// [`CoreError::InvalidCredentials`] and costs one Argon2 verification,
     /// so neither the answer nor its timing tells whether the user exists.
     /// Answers the user with the password hash in force, which the session
-    /// made next must still find (see [`crate::store::Sessions::insert_session`]).
+    /// made next must still find (see [`crate::store::Sessions::insert_session`]),
+    /// and the second factors the user has: with one, the attempt is not
+    /// over (see [`Self::check_code`]).
     pub(crate) async fn check_credentials(
         &self,
         username: &str,
         password: Zeroizing<String>,
         client: &ClientInfo,
-    ) -> Result<UserRecord, CoreError> {
+    ) -> Result<Checked, CoreError> {
         let name = Username::parse(username);
         let keys = AttemptKeys::new(name.as_ref().map_or(username, |n| n.normalized()), client);
         // Before any password work, and counted while in flight: a blocked
@@ -77,8 +90,21 @@ impl SignInGuard {
                 return Err(e);
             }
         };
-        let checked = self.verify_credentials(name.ok(), password, client).await;
+        let checked = match self.verify_credentials(name.ok(), password, client).await {
+            Ok(record) => match self.context.store().mfa_status(record.user.id).await {
+                Ok(mfa) => Ok(Checked { record, mfa }),
+                Err(e) => Err(e.into()),
+            },
+            Err(e) => Err(e),
+        };
         match &checked {
+            Ok(checked) if checked.mfa.required() => {
+                // Half way: the slot goes back, but the account's count
+                // stays until the second factor is right too, so a known
+                // password does not reset the limit on guessing codes.
+                self.attempt_abandoned(&keys).await;
+                metrics.sign_in(SignInOutcome::MfaRequired);
+            }
             Ok(_) => {
                 self.attempt_succeeded(&keys).await?;
                 metrics.sign_in(SignInOutcome::Ok);
@@ -184,6 +210,54 @@ impl SignInGuard {
             return Err(CoreError::InvalidCredentials);
         }
         self.attempt_succeeded(&keys).await
+    }
+
+    /// Checks a second-factor code of `user` with `check` (true: right and
+    /// now spent). It counts against the same limits as passwords, on the
+    /// same keys: once they are reached even a right code is refused
+    /// ([`CoreError::RateLimited`]) before `check` runs, so it is not
+    /// spent. A wrong one is [`CoreError::InvalidCode`].
+    pub(crate) async fn check_code<F>(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+        during: &'static str,
+        check: F,
+    ) -> Result<(), CoreError>
+    where
+        F: Future<Output = Result<bool, CoreError>>,
+    {
+        let metrics = self.context.metrics();
+        let keys = AttemptKeys::new(user.username.normalized(), client);
+        let admitted = match self.reserve_attempt(&keys).await {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                if matches!(e, CoreError::RateLimited { .. }) {
+                    metrics.sign_in(SignInOutcome::Throttled);
+                }
+                return Err(e);
+            }
+        };
+        match check.await {
+            Ok(true) => self.attempt_succeeded(&keys).await,
+            Ok(false) => {
+                metrics.sign_in(SignInOutcome::WrongCode);
+                self.context
+                    .audit(
+                        AuditKind::SignInFailed,
+                        Some(user.id),
+                        client,
+                        json!({ "reason": "wrong_code", "during": during }),
+                    )
+                    .await?;
+                self.attempt_failed(&keys, admitted, client).await?;
+                Err(CoreError::InvalidCode)
+            }
+            Err(e) => {
+                self.attempt_abandoned(&keys).await;
+                Err(e)
+            }
+        }
     }
 
     /// Reserves a password attempt before any password work: refuses with

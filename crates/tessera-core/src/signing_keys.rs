@@ -72,6 +72,21 @@ impl SigningKeys {
             .clone()
     }
 
+    /// Seals a secret value (a TOTP secret) under the key-encryption key
+    /// that seals the signing keys, bound to `label`.
+    pub(crate) fn seal_value(&self, label: &str, clear: &[u8]) -> Result<Vec<u8>, CoreError> {
+        Ok(key_wrap::seal_value(&self.kek, label, clear)?)
+    }
+
+    /// Opens a value sealed by [`Self::seal_value`] with the same `label`.
+    pub(crate) fn open_value(
+        &self,
+        label: &str,
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CoreError> {
+        Ok(key_wrap::open_value(&self.kek, label, sealed)?)
+    }
+
     /// The public keys to publish.
     pub fn jwks(&self) -> Vec<Jwk> {
         self.keyring().jwks(self.context.now())

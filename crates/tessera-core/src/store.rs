@@ -11,6 +11,7 @@ use crate::audit::{AuditEvent, AuditRecord};
 use crate::authorization_code::{AuthorizationCode, CodeRedemption};
 use crate::consent::{ClientSession, Consent};
 use crate::keys::StoredKey;
+use crate::mfa::{MfaChallenge, MfaStatus, TotpFactor};
 use crate::oauth_client::OAuthClient;
 use crate::passkey::{Ceremony, PasskeyRecord};
 use crate::revocation::{Revocation, RevocationKind};
@@ -415,6 +416,68 @@ pub trait Ceremonies: Send + Sync {
     async fn delete_expired_ceremonies(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
+/// Second factors: TOTP factors, recovery codes (by hash), and the
+/// challenges of sign-ins waiting for a second factor (by hash). Whatever
+/// must not be used twice is spent in one conditional write.
+#[async_trait]
+pub trait SecondFactors: Send + Sync {
+    /// Stores a pending (unconfirmed) TOTP factor for `user_id` with its
+    /// sealed secret, replacing a pending one; false, storing nothing, if
+    /// the user has an enabled one.
+    async fn put_pending_totp(
+        &self,
+        user_id: Uuid,
+        sealed_secret: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// The user's TOTP factor, pending or enabled.
+    async fn totp_factor(&self, user_id: Uuid) -> StoreResult<Option<TotpFactor>>;
+    /// Enables the user's pending factor, if its secret is still
+    /// `sealed_secret`, with `step` (the confirming code's) as its last
+    /// used step; replaces the user's recovery codes with `codes` and
+    /// appends `event`: all in one transaction. False, changing nothing,
+    /// if there was no such pending factor.
+    async fn enable_totp(
+        &self,
+        user_id: Uuid,
+        sealed_secret: &[u8],
+        step: i64,
+        codes: &[SecretHash],
+        event: &AuditEvent,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Spends time step `step` of the user's enabled factor: true if it is
+    /// later than the last one spent (and is now the last one), false for
+    /// a replay or no enabled factor. One conditional write, so of two
+    /// uses of one code exactly one succeeds.
+    async fn use_totp_step(&self, user_id: Uuid, step: i64) -> StoreResult<bool>;
+    /// Deletes the user's TOTP factor (pending or enabled) and recovery
+    /// codes; true if there was a factor.
+    async fn delete_totp(&self, user_id: Uuid) -> StoreResult<bool>;
+    /// Replaces the user's recovery codes while a factor is enabled; false,
+    /// changing nothing, otherwise.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        codes: &[SecretHash],
+    ) -> StoreResult<bool>;
+    /// Spends one of the user's recovery codes: true if it was there (and
+    /// is now gone).
+    async fn use_recovery_code(&self, user_id: Uuid, hash: &SecretHash) -> StoreResult<bool>;
+    /// The user's enabled second factors.
+    async fn mfa_status(&self, user_id: Uuid) -> StoreResult<MfaStatus>;
+    /// Stores a sign-in's challenge.
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()>;
+    /// A challenge by its token's hash (expired ones included: expiry is
+    /// the caller's to check).
+    async fn mfa_challenge(&self, hash: &SecretHash) -> StoreResult<Option<MfaChallenge>>;
+    /// Spends a challenge: true if it was there (and is now gone), so of
+    /// two completions exactly one goes on.
+    async fn delete_mfa_challenge(&self, hash: &SecretHash) -> StoreResult<bool>;
+    /// Forgets challenges expired at `now`; returns how many.
+    async fn delete_expired_mfa_challenges(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}
+
 /// Everything a backend provides.
 pub trait Store:
     Users
@@ -429,6 +492,7 @@ pub trait Store:
     + AuthorizationCodes
     + PasskeyCredentials
     + Ceremonies
+    + SecondFactors
 {
 }
 
@@ -444,7 +508,8 @@ impl<
         + Clients
         + AuthorizationCodes
         + PasskeyCredentials
-        + Ceremonies,
+        + Ceremonies
+        + SecondFactors,
 > Store for T
 {
 }

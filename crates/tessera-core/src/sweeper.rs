@@ -42,6 +42,7 @@ impl Sweeper {
             .delete_expired_codes(now - time::Duration::minutes(10))
             .await?;
         store.delete_expired_ceremonies(now).await?;
+        store.delete_expired_mfa_challenges(now).await?;
         self.revocations.set().prune(now);
         Ok(sessions)
     }

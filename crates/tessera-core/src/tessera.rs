@@ -14,6 +14,8 @@ use crate::cookie_session::CookieSessions;
 use crate::error::CoreError;
 use crate::health::Health;
 use crate::key_wrap::KeyEncryptionKey;
+use crate::mfa_factors::MfaFactors;
+use crate::mfa_sign_in::MfaSignIn;
 use crate::oauth_clients::OAuthClients;
 use crate::passkeys::Passkeys;
 use crate::revocations::Revocations;
@@ -37,6 +39,10 @@ pub struct Tessera {
     pub cookie_sessions: CookieSessions,
     /// OAuth token sessions: grants, bearer check, revocation, introspection.
     pub token_sessions: Arc<TokenSessions>,
+    /// Second factors: TOTP enrolment, recovery codes, disabling, reset.
+    pub mfa_factors: Arc<MfaFactors>,
+    /// Sign-ins waiting for a second factor.
+    pub mfa_sign_in: Arc<MfaSignIn>,
     /// A user's sessions: listing and revoking them.
     pub user_sessions: UserSessions,
     /// OAuth clients: registration, removal, client authentication.
@@ -46,7 +52,7 @@ pub struct Tessera {
     /// RP-initiated logout.
     pub rp_logout: RpLogout,
     /// Passkeys: registration, listing, removal, proving a user with one.
-    pub passkeys: Passkeys,
+    pub passkeys: Arc<Passkeys>,
     /// Brute-force limits in front of every password check.
     pub sign_in_guard: Arc<SignInGuard>,
     /// The access-token signing keys.
@@ -88,12 +94,25 @@ impl Tessera {
         revocations.sync().await?;
         let session_end = Arc::new(SessionEnd::new(context.clone(), revocations.clone()));
         let sign_in_guard = Arc::new(SignInGuard::new(context.clone()));
+        let mfa_factors = Arc::new(MfaFactors::new(
+            context.clone(),
+            sign_in_guard.clone(),
+            signing_keys.clone(),
+        ));
+        let passkeys = Arc::new(Passkeys::new(context.clone()));
+        let mfa_sign_in = Arc::new(MfaSignIn::new(
+            context.clone(),
+            sign_in_guard.clone(),
+            mfa_factors.clone(),
+            passkeys.clone(),
+        ));
         let token_sessions = Arc::new(TokenSessions::new(
             context.clone(),
             sign_in_guard.clone(),
             session_end.clone(),
             revocations.clone(),
             signing_keys.clone(),
+            mfa_sign_in.clone(),
         ));
         let clients = Arc::new(OAuthClients::new(
             context.clone(),
@@ -116,14 +135,17 @@ impl Tessera {
             ),
             clients,
             token_sessions,
-            passkeys: Passkeys::new(context.clone()),
+            passkeys,
             accounts: Accounts::new(context.clone(), sign_in_guard.clone(), session_end.clone()),
             cookie_sessions: CookieSessions::new(
                 context.clone(),
                 sign_in_guard.clone(),
                 session_end.clone(),
                 revocations.clone(),
+                mfa_sign_in.clone(),
             ),
+            mfa_factors,
+            mfa_sign_in,
             user_sessions: UserSessions::new(context.clone(), session_end),
             health: Health::new(context.clone(), revocations.clone()),
             scrape: Scrape::new(context.clone(), revocations.clone(), signing_keys.clone()),

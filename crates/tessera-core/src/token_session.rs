@@ -9,11 +9,14 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditKind};
+use crate::auth_methods::{AuthMethod, AuthMethods};
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::jwt::{self, AccessClaims, TokenError};
 use crate::metrics::{CacheKind, RefreshOutcome};
+use crate::mfa::MfaNext;
+use crate::mfa_sign_in::{Completed, MfaSignIn};
 use crate::oauth_client::OAuthClient;
 use crate::passkeys::PasskeyProof;
 use crate::revocation::RevocationKind;
@@ -21,7 +24,7 @@ use crate::revocations::Revocations;
 use crate::secret::{Secret, SecretKind};
 use crate::session::{Authenticated, Session, SessionId, SessionKind};
 use crate::session_end::{Ending, SessionEnd};
-use crate::sign_in_guard::SignInGuard;
+use crate::sign_in_guard::{Checked, SignInGuard};
 use crate::signing_keys::SigningKeys;
 use crate::store::{Presented, Rotation, StoreError, WrongClient};
 use crate::user::{User, UserRecord};
@@ -65,18 +68,21 @@ pub struct TokenSessions {
     session_end: Arc<SessionEnd>,
     revocations: Arc<Revocations>,
     keys: Arc<SigningKeys>,
+    mfa: Arc<MfaSignIn>,
 }
 
 impl TokenSessions {
     /// Token sessions over `context`: passwords checked through `guard`,
     /// sessions ended through `session_end`, tokens checked against
-    /// `revocations` and signed with `keys`.
+    /// `revocations` and signed with `keys`; sign-ins of users with a
+    /// second factor go on through `mfa`.
     pub fn new(
         context: Arc<Context>,
         guard: Arc<SignInGuard>,
         session_end: Arc<SessionEnd>,
         revocations: Arc<Revocations>,
         keys: Arc<SigningKeys>,
+        mfa: Arc<MfaSignIn>,
     ) -> Self {
         Self {
             context,
@@ -84,6 +90,7 @@ impl TokenSessions {
             session_end,
             revocations,
             keys,
+            mfa,
         }
     }
 
@@ -94,14 +101,63 @@ impl TokenSessions {
         password: Zeroizing<String>,
         client: &ClientInfo,
     ) -> Result<TokenGrant, CoreError> {
-        let UserRecord {
-            user,
-            password_hash,
-        } = self
+        let Checked { record, mfa } = self
             .guard
             .check_credentials(username, password, client)
             .await?;
-        self.start(user, &password_hash, client, None)
+        if mfa.required() {
+            let token = self
+                .mfa
+                .challenge(
+                    &record.user,
+                    &record.password_hash,
+                    AuthMethods::PASSWORD,
+                    MfaNext::Token,
+                    client,
+                )
+                .await?;
+            return Err(CoreError::MfaRequired(Box::new(token)));
+        }
+        let UserRecord {
+            user,
+            password_hash,
+        } = record;
+        self.start(user, &password_hash, AuthMethods::PASSWORD, client, None)
+            .await?
+            .ok_or(CoreError::InvalidCredentials)
+    }
+
+    /// `grant_type=urn:tessera:grant-type:mfa`: finishes a password grant
+    /// that stopped for its second factor ([`CoreError::MfaRequired`]),
+    /// with `mfa_token` and a TOTP or recovery `code` from the same address.
+    pub async fn complete_mfa(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenGrant, CoreError> {
+        let done = self
+            .mfa
+            .complete_with_code(mfa_token, SessionKind::Token, code, client)
+            .await?;
+        self.finish(done, client).await
+    }
+
+    /// Starts the token session of a sign-in completed by
+    /// [`MfaSignIn::complete`] (whatever proved the second factor).
+    pub async fn finish(
+        &self,
+        done: Completed,
+        client: &ClientInfo,
+    ) -> Result<TokenGrant, CoreError> {
+        if done.next != MfaNext::Token {
+            return Err(CoreError::InvalidMfaToken);
+        }
+        let UserRecord {
+            user,
+            password_hash,
+        } = done.record;
+        self.start(user, &password_hash, done.amr, client, None)
             .await?
             .ok_or(CoreError::InvalidCredentials)
     }
@@ -117,7 +173,8 @@ impl TokenSessions {
             user,
             password_hash,
         } = proof.record;
-        self.start(user, &password_hash, client, None)
+        let amr = AuthMethods::NONE.with(AuthMethod::HardwareKey);
+        self.start(user, &password_hash, amr, client, None)
             .await?
             .ok_or(CoreError::PasskeyNotAccepted)
     }
@@ -132,6 +189,7 @@ impl TokenSessions {
         &self,
         user: User,
         password_hash: &str,
+        amr: AuthMethods,
         client: &ClientInfo,
         for_client: Option<(Uuid, &str)>,
     ) -> Result<Option<TokenGrant>, CoreError> {
@@ -149,6 +207,7 @@ impl TokenSessions {
             idle_expires_at: (now + policy.refresh_idle_ttl).min(absolute),
             absolute_expires_at: absolute,
             remember_me: false,
+            amr,
             ip: client.ip,
             user_agent: client.user_agent.clone(),
         };
@@ -293,6 +352,7 @@ impl TokenSessions {
             user.roles.clone(),
             self.context.now(),
         )?;
+        claims.amr = session.amr.amr();
         if let Some((client_id, scope)) = for_client {
             claims.client_id = Some(client_id);
             claims.scope = Some(scope);

@@ -164,8 +164,13 @@ pub async fn users(
     let next_after = (users.len() == limit as usize)
         .then(|| users.last().map(|u| u.username.normalized().to_owned()))
         .flatten();
+    let mut views = Vec::with_capacity(users.len());
+    for user in &users {
+        let mfa = state.core().mfa_factors.status(user.id).await?;
+        views.push(AdminUserView::new(user, mfa));
+    }
     Ok(Json(UsersPage {
-        users: users.iter().map(AdminUserView::from).collect(),
+        users: views,
         next_after,
     }))
 }
@@ -272,6 +277,42 @@ pub async fn revoke_sessions(
         .user_sessions
         .revoke_all(id, None, &client, "admin")
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/admin/users/{id}/mfa`: removes every second factor of the
+/// user (TOTP and its recovery codes), so the password alone signs in and
+/// the user can enrol again; audited as `mfa.reset`. The user's sessions
+/// are left alone.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/users/{id}/mfa",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    security(("admin_token" = []), ("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 204, description = "The user has no second factor any more (or had none)"),
+        (status = 401, response = r::Unauthenticated),
+        (status = 403, response = r::AdminRefused),
+        (status = 404, response = r::NotFound),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
+pub async fn reset_mfa(
+    State(state): State<AppState>,
+    Client(client): Client,
+    _admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = user_id(&id)?;
+    state
+        .core()
+        .accounts
+        .user(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    state.core().mfa_factors.reset(id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

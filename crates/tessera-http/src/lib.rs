@@ -20,6 +20,7 @@ pub mod input;
 pub mod metrics;
 pub mod middleware;
 pub mod my_consents;
+pub mod my_mfa;
 pub mod my_sessions;
 pub mod oauth;
 pub mod openapi;
@@ -94,6 +95,10 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(passkeys::start_registration))
         .routes(routes!(passkeys::finish_registration))
         .routes(routes!(passkeys::rename, passkeys::remove))
+        .routes(routes!(my_mfa::status))
+        .routes(routes!(my_mfa::enrol_totp, my_mfa::disable_totp))
+        .routes(routes!(my_mfa::confirm_totp))
+        .routes(routes!(my_mfa::regenerate_recovery_codes))
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::introspect))
@@ -116,8 +121,10 @@ pub fn app(state: AppState) -> Router {
             cookie_session::sign_out
         ))
         .routes(routes!(passkeys::start_sign_in))
+        .routes(routes!(passkeys::start_second_factor))
         .routes(routes!(passkeys::finish_sign_in))
         .routes(routes!(passkeys::finish_sign_in_for_tokens))
+        .routes(routes!(cookie_session::complete_mfa))
         .routes(routes!(revocations::revocations))
         .routes(routes!(forward_auth::forward))
         .routes(routes!(well_known::jwks))
@@ -132,6 +139,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(admin::disable))
         .routes(routes!(admin::enable))
         .routes(routes!(admin::revoke_sessions))
+        .routes(routes!(admin::reset_mfa))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))

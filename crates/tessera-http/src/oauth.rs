@@ -43,6 +43,10 @@ pub enum ErrorCode {
     ServerError,
     /// Introspection by a caller that may not introspect.
     InsufficientScope,
+    /// The password was right and the user has a second factor: finish
+    /// with `grant_type=urn:tessera:grant-type:mfa`, the `mfa_token` given
+    /// and a code.
+    MfaRequired,
 }
 
 /// An RFC 6749 §5.2 error body.
@@ -53,6 +57,11 @@ pub struct OAuthErrorBody<'a> {
     error: ErrorCode,
     /// What went wrong, for people.
     error_description: &'a str,
+    /// With `mfa_required` only: the token to present with the code
+    /// (`grant_type=urn:tessera:grant-type:mfa`), from the same address,
+    /// within 5 minutes, once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<&'a str>,
 }
 
 /// An RFC 6749 §5.2 error answer.
@@ -62,6 +71,7 @@ pub struct OAuthError {
     error: ErrorCode,
     description: String,
     retry_after: Option<u64>,
+    mfa_token: Option<String>,
 }
 
 impl OAuthError {
@@ -71,6 +81,7 @@ impl OAuthError {
             error,
             description: description.into(),
             retry_after: None,
+            mfa_token: None,
         }
     }
 
@@ -88,6 +99,7 @@ impl IntoResponse for OAuthError {
         let body = OAuthErrorBody {
             error: self.error,
             error_description: &self.description,
+            mfa_token: self.mfa_token.as_deref(),
         };
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
@@ -144,6 +156,25 @@ impl From<CoreError> for OAuthError {
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::InvalidClient,
                 "the client could not be authenticated",
+            ),
+            CoreError::MfaRequired(token) => {
+                let mut error = Self::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::MfaRequired,
+                    "the password is right; send a code with grant_type=urn:tessera:grant-type:mfa and mfa_token",
+                );
+                error.mfa_token = Some(token.expose());
+                error
+            }
+            CoreError::InvalidMfaToken => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidGrant,
+                "the mfa_token is invalid, expired or used; sign in again",
+            ),
+            CoreError::InvalidCode => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidGrant,
+                "the code is wrong or was used already",
             ),
             other => ApiError::from(other).into(),
         }
@@ -237,12 +268,18 @@ fn client_credentials(
     }
 }
 
+/// The grant that finishes a password grant stopped for a second factor.
+pub const MFA_GRANT: &str = "urn:tessera:grant-type:mfa";
+
 /// The fields any token endpoint may receive; all optional, so that a
 /// missing one gets a precise `invalid_request`.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct TokenForm {
-    /// `authorization_code`, `password` or `refresh_token` (`/v1/token`).
+    /// `authorization_code`, `password`, `refresh_token` or
+    /// `urn:tessera:grant-type:mfa` (`/v1/token`).
     grant_type: Option<String>,
+    /// The MFA grant's token (from the password grant's `mfa_required`).
+    mfa_token: Option<String>,
     /// The password grant's username.
     username: Option<String>,
     /// The password grant's password.
@@ -251,8 +288,15 @@ pub struct TokenForm {
     refresh_token: Option<String>,
     /// The token to revoke or introspect.
     token: Option<String>,
-    /// The authorization code.
+    /// The authorization code; in the MFA grant, the code from the
+    /// authenticator app or a recovery code.
     code: Option<String>,
+    /// In the MFA grant instead of `code`: the passkey ceremony `POST
+    /// /v1/session/mfa/passkey` began...
+    ceremony_id: Option<String>,
+    /// ...and the browser's answer to it (`PublicKeyCredential` as JSON
+    /// text).
+    credential: Option<String>,
     /// The redirect URI the code was issued for.
     redirect_uri: Option<String>,
     /// The PKCE verifier of the code's challenge.
@@ -315,8 +359,14 @@ fn with_id_token(grant: TokenGrant, id_token: Option<String>, scope: Option<Stri
     response
 }
 
-/// `POST /v1/token`: `grant_type=authorization_code`, `password` or
-/// `refresh_token`.
+/// `POST /v1/token`: `grant_type=authorization_code`, `password`,
+/// `refresh_token` or `urn:tessera:grant-type:mfa`.
+///
+/// A password grant for a user with a second factor answers 400
+/// `mfa_required` with an `mfa_token`; the MFA grant (`mfa_token`, `code`:
+/// a TOTP code or a recovery code) from the same address within 5 minutes
+/// finishes it. Wrong codes count against the sign-in limits (`slow_down`
+/// with `Retry-After` once reached, even for a right code).
 ///
 /// A refresh token is single-use: each use answers a new pair, and a
 /// replaced one presented after the grace window ends its whole session
@@ -383,6 +433,35 @@ pub async fn token(
                 .sign_in(&username, password, &client)
                 .await?
         }
+        MFA_GRANT => {
+            let mfa_token = required(form.mfa_token, "mfa_token")?;
+            let core = state.core();
+            match (form.code, form.ceremony_id, form.credential) {
+                (None, Some(ceremony_id), Some(credential)) => {
+                    let ceremony_id = uuid::Uuid::parse_str(&ceremony_id)
+                        .map_err(|_| OAuthError::invalid_request("`ceremony_id` is malformed"))?;
+                    let credential = serde_json::from_str(&credential)
+                        .map_err(|_| OAuthError::invalid_request("`credential` is not JSON"))?;
+                    let done = core
+                        .mfa_sign_in
+                        .complete_with_passkey(
+                            &mfa_token,
+                            tessera_core::session::SessionKind::Token,
+                            ceremony_id,
+                            credential,
+                            &client,
+                        )
+                        .await?;
+                    core.token_sessions.finish(done, &client).await?
+                }
+                (code, _, _) => {
+                    let code = required(code, "code")?;
+                    core.token_sessions
+                        .complete_mfa(&mfa_token, &code, &client)
+                        .await?
+                }
+            }
+        }
         "refresh_token" => {
             let refresh = required(form.refresh_token, "refresh_token")?;
             let by =
@@ -397,7 +476,7 @@ pub async fn token(
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::UnsupportedGrantType,
-                "grant_type must be `authorization_code`, `password` or `refresh_token`",
+                "grant_type must be `authorization_code`, `password`, `refresh_token` or `urn:tessera:grant-type:mfa`",
             ));
         }
     };

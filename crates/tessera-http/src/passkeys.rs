@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::auth::{AccountCaller, Client};
-use crate::cookie_session::{SessionBody, signed_in_response};
+use crate::cookie_session::{SessionBody, answer_signed_in};
 use crate::input::{ApiPath, Input, form_bool};
 use crate::oauth::{TokenResponse, token_response};
 use crate::openapi::responses as r;
@@ -316,6 +316,54 @@ pub async fn start_sign_in(
     Ok(Json(started.into()))
 }
 
+/// `POST /v1/session/mfa/passkey` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartSecondFactor {
+    /// The `mfa_token` of the `mfa-required` answer (not spent here).
+    mfa_token: String,
+}
+
+/// `POST /v1/session/mfa/passkey`: options to prove the second factor of a
+/// sign-in with one of the user's passkeys; the answer goes to `POST
+/// /v1/session/mfa` (or the MFA grant) with `ceremony_id` and `credential`.
+#[utoipa::path(
+    post,
+    path = "/v1/session/mfa/passkey",
+    operation_id = "start_passkey_second_factor",
+    tag = "sessions",
+    request_body(content(
+        (StartSecondFactor = "application/json"),
+        (StartSecondFactor = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The request options (the user's passkeys) and the ceremony's id", body = CeremonyStarted),
+        (status = 400, response = r::InvalidRequest),
+        (status = 401, description = "The token is unknown, expired, used or from another address, or its user has no passkey (`invalid-mfa-token`)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 403, response = r::CsrfRefused),
+        (status = 404, response = r::PasskeysUnavailable),
+        (status = 413, response = r::BodyTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 503, response = r::Unavailable),
+        (status = "default", response = r::OtherProblem),
+    ),
+)]
+pub async fn start_second_factor(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Input { value, .. }: Input<StartSecondFactor>,
+) -> Result<Json<CeremonyStarted>, ApiError> {
+    state.http().origins.check(&headers)?;
+    let started = state
+        .core()
+        .mfa_sign_in
+        .start_passkey(&value.mfa_token, &client)
+        .await?;
+    Ok(Json(started.into()))
+}
+
 /// `POST /v1/passkeys/authenticate/finish`: signs in with the browser's
 /// answer and starts a cookie session, as `POST /v1/session` does
 /// (sessions named by cookies already on the request end first).
@@ -356,7 +404,7 @@ pub async fn finish_sign_in(
         .cookie_sessions
         .sign_in_with_passkey(proof, value.remember_me, &planted, &client)
         .await?;
-    signed_in_response(&state, &signed_in)
+    answer_signed_in(&state, &signed_in)
 }
 
 /// `POST /v1/passkeys/authenticate/finish-token`: signs in with the

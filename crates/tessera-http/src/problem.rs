@@ -35,6 +35,15 @@ pub enum ProblemKind {
     PasskeyRefused,
     /// 401: a passkey answer that proves no one.
     PasskeyNotAccepted,
+    /// 401: the password was right; a second factor must follow (the
+    /// answer carries `mfa_token`).
+    MfaRequired,
+    /// 401: an `mfa_token` unknown, expired, used, or from another address.
+    InvalidMfaToken,
+    /// 401: a wrong, used or malformed second-factor code at sign-in.
+    InvalidCode,
+    /// 403: the code confirming a TOTP enrolment is wrong.
+    WrongCode,
     /// 403: the current password given to a password change is wrong.
     WrongPassword,
     /// 403: the caller is not an admin.
@@ -81,7 +90,7 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Every kind, for the OpenAPI document's list of problem types.
-    pub const ALL: [ProblemKind; 29] = [
+    pub const ALL: [ProblemKind; 33] = [
         Self::InvalidRequest,
         Self::InvalidClientMetadata,
         Self::InvalidUsername,
@@ -91,6 +100,10 @@ impl ProblemKind {
         Self::InvalidCredentials,
         Self::PasskeyRefused,
         Self::PasskeyNotAccepted,
+        Self::MfaRequired,
+        Self::InvalidMfaToken,
+        Self::InvalidCode,
+        Self::WrongCode,
         Self::WrongPassword,
         Self::NotAdmin,
         Self::NotVerifier,
@@ -163,6 +176,18 @@ impl ProblemKind {
                 "Passkey not accepted",
                 StatusCode::UNAUTHORIZED,
             ),
+            K::MfaRequired => (
+                "mfa-required",
+                "Second factor required",
+                StatusCode::UNAUTHORIZED,
+            ),
+            K::InvalidMfaToken => (
+                "invalid-mfa-token",
+                "Invalid or expired mfa_token",
+                StatusCode::UNAUTHORIZED,
+            ),
+            K::InvalidCode => ("invalid-code", "Invalid code", StatusCode::UNAUTHORIZED),
+            K::WrongCode => ("wrong-code", "Wrong code", StatusCode::FORBIDDEN),
             K::WrongPassword => ("wrong-password", "Wrong password", StatusCode::FORBIDDEN),
             K::NotAdmin => ("not-admin", "Forbidden", StatusCode::FORBIDDEN),
             K::NotVerifier => ("not-verifier", "Forbidden", StatusCode::FORBIDDEN),
@@ -261,6 +286,8 @@ pub struct ApiError {
     kind: ProblemKind,
     detail: String,
     retry_after: Option<u64>,
+    /// With [`ProblemKind::MfaRequired`]: the token the second step presents.
+    mfa_token: Option<String>,
 }
 
 /// An RFC 9457 problem, as `application/problem+json`.
@@ -278,6 +305,11 @@ pub struct ProblemBody<'a> {
     status: u16,
     /// What went wrong this time, for people.
     detail: &'a str,
+    /// With `urn:tessera:problem:mfa-required` only: the token to present
+    /// with the second factor to `POST /v1/session/mfa` (or the MFA grant),
+    /// from the same address, within 5 minutes, once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<&'a str>,
 }
 
 /// The schema of `type`: one of the URNs of [`ProblemKind::ALL`], each
@@ -309,7 +341,23 @@ impl ApiError {
             kind,
             detail: detail.into(),
             retry_after: None,
+            mfa_token: None,
         }
+    }
+
+    /// 401 `mfa-required`, carrying the second step's token.
+    pub fn mfa_required(mfa_token: String) -> Self {
+        let mut e = Self::new(
+            ProblemKind::MfaRequired,
+            "the password is right; send a code from the authenticator app (or a recovery code) with mfa_token",
+        );
+        e.mfa_token = Some(mfa_token);
+        e
+    }
+
+    /// The second step's token of an `mfa-required` answer.
+    pub fn mfa_token(&self) -> Option<&str> {
+        self.mfa_token.as_deref()
     }
 
     /// The same, with a Retry-After hint in seconds (429, 503).
@@ -384,6 +432,7 @@ impl IntoResponse for ApiError {
             title: self.kind.title(),
             status: status.as_u16(),
             detail: &self.detail,
+            mfa_token: self.mfa_token.as_deref(),
         };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
@@ -427,6 +476,15 @@ impl From<CoreError> for ApiError {
                 ApiError::new(K::InvalidCredentials, "the username or password is wrong")
             }
             CoreError::Unauthenticated => ApiError::unauthenticated(),
+            CoreError::MfaRequired(token) => ApiError::mfa_required(token.expose()),
+            CoreError::InvalidMfaToken => ApiError::new(
+                K::InvalidMfaToken,
+                "the mfa_token is invalid, expired or used; sign in again",
+            ),
+            CoreError::InvalidCode => {
+                ApiError::new(K::InvalidCode, "the code is wrong or was used already")
+            }
+            CoreError::Conflict(detail) => ApiError::new(K::Conflict, detail),
             CoreError::InvalidGrant(detail) => ApiError::bad_request(detail),
             CoreError::NotFound => ApiError::not_found(),
             CoreError::ClientRefused(reason) => {
@@ -502,7 +560,7 @@ pub async fn method_not_allowed() -> ApiError {
 mod tests {
     use super::ProblemKind as K;
 
-    const ALL: [K; 29] = K::ALL;
+    const ALL: [K; 33] = K::ALL;
 
     #[test]
     fn every_kind_has_its_own_urn_and_an_error_status() {

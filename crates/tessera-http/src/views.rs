@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use tessera_core::authorization;
+use tessera_core::mfa::MfaStatus;
 use tessera_core::session::Session;
 use tessera_core::user::User;
 use tessera_core::user_sessions::ListedSession;
@@ -44,14 +45,39 @@ pub struct AdminUserView {
     /// Last change.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The second factors the user has enabled.
+    pub mfa: MfaView,
 }
 
-impl From<&User> for AdminUserView {
-    fn from(user: &User) -> Self {
+impl AdminUserView {
+    /// The view of `user`, whose second factors are `mfa`.
+    pub fn new(user: &User, mfa: MfaStatus) -> Self {
         Self {
             user: user.into(),
             disabled: user.disabled,
             updated_at: user.updated_at,
+            mfa: mfa.into(),
+        }
+    }
+}
+
+/// The second factors a user has enabled.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MfaView {
+    /// TOTP (an authenticator app) is enabled.
+    pub totp: bool,
+    /// Unused recovery codes left.
+    pub recovery_codes: u32,
+    /// Passkeys registered.
+    pub passkeys: u32,
+}
+
+impl From<MfaStatus> for MfaView {
+    fn from(s: MfaStatus) -> Self {
+        Self {
+            totp: s.totp,
+            recovery_codes: s.recovery_codes,
+            passkeys: s.passkeys,
         }
     }
 }
@@ -82,6 +108,9 @@ pub struct SessionView {
     pub user_agent: Option<String>,
     /// Whether this is the session making the request.
     pub current: bool,
+    /// How the user proved who they are at sign-in (RFC 8176: `pwd`, `otp`,
+    /// `hwk`, and `mfa` for more than one factor).
+    pub amr: Vec<String>,
     /// The OAuth client holding the session (one the authorization-code
     /// flow created); absent for any other session.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,6 +133,7 @@ impl SessionView {
             ip: session.ip.map(|ip| ip.to_string()),
             user_agent: session.user_agent.clone(),
             current: current_id == Some(session.id.as_str()),
+            amr: session.amr.amr(),
             client_id: None,
             client_name: None,
         }

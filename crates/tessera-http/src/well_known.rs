@@ -69,6 +69,9 @@ pub struct Discovery {
     end_session_endpoint: String,
     /// `authorization_code`, `refresh_token`, and `password` unless switched off.
     grant_types_supported: Vec<&'static str>,
+    /// The `acr` values ID tokens carry: one factor, or more (a passkey
+    /// counts as more).
+    acr_values_supported: &'static [&'static str],
     /// `code`.
     response_types_supported: &'static [&'static str],
     /// `query`.
@@ -144,7 +147,12 @@ fn metadata(state: &AppState) -> Response {
         .map(|alg| alg.as_str())
         .collect();
     let grant_types: Vec<&str> = if config.password_grant {
-        vec!["authorization_code", "refresh_token", "password"]
+        vec![
+            "authorization_code",
+            "refresh_token",
+            "password",
+            crate::oauth::MFA_GRANT,
+        ]
     } else {
         vec!["authorization_code", "refresh_token"]
     };
@@ -174,6 +182,12 @@ fn metadata(state: &AppState) -> Response {
             "sid",
             "at_hash",
             "preferred_username",
+            "amr",
+            "acr",
+        ],
+        acr_values_supported: &[
+            tessera_core::auth_methods::ACR_ONE_FACTOR,
+            tessera_core::auth_methods::ACR_MULTI_FACTOR,
         ],
         authorization_response_iss_parameter_supported: true,
         prompt_values_supported: &["none", "login", "consent"],

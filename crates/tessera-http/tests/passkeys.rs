@@ -140,6 +140,8 @@ async fn a_passkey_is_registered_listed_renamed_used_and_removed() {
     let session: Value = r.json().await.unwrap();
     assert_eq!(session["user"]["username"], "alice");
     assert!(session["csrf_token"].is_string());
+    // Proven by the passkey alone: `hwk`, not `pwd`.
+    assert_eq!(session["session"]["amr"], json!(["hwk"]));
 
     let list: Value = alice.get("/v1/me/passkeys").await.json().await.unwrap();
     assert_eq!(list["passkeys"][0]["name"], "Work laptop");
@@ -192,6 +194,182 @@ async fn a_passkey_signs_in_for_tokens() {
     assert_eq!(me.status(), 200);
     let me: Value = me.json().await.unwrap();
     assert_eq!(me["username"], "alice");
+    // The access token says how: a passkey (`hwk`).
+    let payload = tokens["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&common::authenticator::unb64(payload)).unwrap();
+    assert_eq!(claims["amr"], json!(["hwk"]));
+}
+
+/// `POST /v1/session` with the password of a user who has a passkey: the
+/// `mfa_token` to finish with.
+async fn password_step(server: &TestServer, username: &str) -> String {
+    let r = server
+        .anon()
+        .post(server.url("/v1/session"))
+        .json(&json!({ "username": username, "password": common::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(r, 401).await;
+    assert_eq!(body["type"], "urn:tessera:problem:mfa-required");
+    body["mfa_token"].as_str().unwrap().to_owned()
+}
+
+async fn start_second_factor(server: &TestServer, token: &str) -> reqwest::Response {
+    server
+        .anon()
+        .post(server.url("/v1/session/mfa/passkey"))
+        .json(&json!({ "mfa_token": token }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_passkey_is_the_second_factor_after_a_password() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    let (mut key, _) = register(&server, &alice, "Laptop").await;
+    let bob = server.signed_in("bob").await;
+    let (mut bobs, _) = register(&server, &bob, "Bob's").await;
+
+    // With a passkey registered, the password alone no longer signs in.
+    let token = password_step(&server, "alice").await;
+    let r = start_second_factor(&server, &token).await;
+    assert_eq!(r.status(), 200);
+    let started: Value = r.json().await.unwrap();
+    // The options name alice's passkey, and only hers.
+    let allowed = started["options"]["publicKey"]["allowCredentials"]
+        .as_array()
+        .unwrap();
+    assert_eq!(allowed.len(), 1);
+    assert_eq!(allowed[0]["id"], b64(&key.credential_id));
+
+    // Bob's passkey cannot answer for alice: a wrong code, the token stays.
+    let credential = bobs.get(&started["options"], &bobs.honest());
+    let r = server
+        .anon()
+        .post(server.url("/v1/session/mfa"))
+        .json(&json!({ "mfa_token": token, "ceremony_id": started["ceremony_id"], "credential": credential }))
+        .send()
+        .await
+        .unwrap();
+    let p = problem(r, 401).await;
+    assert_eq!(p["type"], "urn:tessera:problem:invalid-code");
+
+    // Her own passkey, for a new ceremony: signed in with both factors.
+    let started: Value = start_second_factor(&server, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let credential = key.get(&started["options"], &key.honest());
+    let body = json!({ "mfa_token": token, "ceremony_id": started["ceremony_id"], "credential": credential });
+    let r = server
+        .anon()
+        .post(server.url("/v1/session/mfa"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session: Value = r.json().await.unwrap();
+    assert_eq!(session["user"]["username"], "alice");
+    assert_eq!(session["session"]["amr"], json!(["pwd", "hwk", "mfa"]));
+    // The same again: the token and the ceremony are spent.
+    let r = server
+        .anon()
+        .post(server.url("/v1/session/mfa"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    problem(r, 401).await;
+    // Neither a code and a passkey together, nor half a passkey.
+    let token = password_step(&server, "alice").await;
+    for body in [
+        json!({ "mfa_token": token }),
+        json!({ "mfa_token": token, "code": "123456", "ceremony_id": started["ceremony_id"], "credential": {} }),
+        json!({ "mfa_token": token, "ceremony_id": started["ceremony_id"] }),
+    ] {
+        let r = server
+            .anon()
+            .post(server.url("/v1/session/mfa"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        problem(r, 400).await;
+    }
+    // A made-up token starts nothing.
+    problem(start_second_factor(&server, "garbage").await, 401).await;
+
+    // The password grant finishes the same way, with the MFA grant.
+    let r = server
+        .token_request(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", common::PASSWORD),
+        ])
+        .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "mfa_required");
+    let token = body["mfa_token"].as_str().unwrap().to_owned();
+    let started: Value = start_second_factor(&server, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let credential = key.get(&started["options"], &key.honest()).to_string();
+    let ceremony_id = started["ceremony_id"].as_str().unwrap().to_owned();
+    let r = server
+        .token_request(&[
+            ("grant_type", "urn:tessera:grant-type:mfa"),
+            ("mfa_token", &token),
+            ("ceremony_id", &ceremony_id),
+            ("credential", &credential),
+        ])
+        .await;
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    let payload = tokens["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&common::authenticator::unb64(payload)).unwrap();
+    assert_eq!(claims["amr"], json!(["pwd", "hwk", "mfa"]));
+}
+
+#[tokio::test]
+async fn an_admin_sees_and_resets_passkeys() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    register(&server, &alice, "Laptop").await;
+    register(&server, &alice, "Phone").await;
+    let page: Value = server
+        .admin(Method::GET, "/v1/admin/users")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed = &page["users"][0];
+    assert_eq!(listed["mfa"]["passkeys"], 2);
+    let id = listed["id"].as_str().unwrap();
+    let r = server
+        .admin(Method::DELETE, &format!("/v1/admin/users/{id}/mfa"))
+        .await;
+    assert_eq!(r.status(), 204);
+    let list: Value = alice.get("/v1/me/passkeys").await.json().await.unwrap();
+    assert!(list["passkeys"].as_array().unwrap().is_empty());
+    // The password alone signs in again.
+    server.sign_in("alice").await;
 }
 
 #[tokio::test]

@@ -201,7 +201,7 @@ impl Backend for PgDialect {
 }
 
 /// A new session, inserted only while its user is enabled and still has
-/// the password hash `$13`. `FOR SHARE` holds the user row until commit: a
+/// the password hash `$14`. `FOR SHARE` holds the user row until commit: a
 /// password change or disable (an `UPDATE` of that row) waits for this
 /// sign-in and then ends its session, or this sign-in waits for it and
 /// finds the new state. One statement, so atomic without a transaction;
@@ -209,14 +209,14 @@ impl Backend for PgDialect {
 macro_rules! insert_session {
     ($($also:literal),*) => {
         concat!(
-            "WITH u AS (SELECT 1 FROM users WHERE id = $12 AND password_hash = $13 ",
+            "WITH u AS (SELECT 1 FROM users WHERE id = $13 AND password_hash = $14 ",
             "AND NOT disabled FOR SHARE), ",
             "s AS (INSERT INTO sessions (",
             session_columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM u RETURNING 1)",
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM u RETURNING 1)",
             $($also,)*
             " INSERT INTO audit_log (kind, user_id, ip, user_agent, at, detail) ",
-            "SELECT $14, $15, $16, $17, $18, $19::jsonb FROM s"
+            "SELECT $15, $16, $17, $18, $19, $20::jsonb FROM s"
         )
     };
 }

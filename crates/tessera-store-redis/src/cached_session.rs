@@ -8,7 +8,7 @@
 //! agent, as in the in-process cache):
 //!
 //! ```text
-//! version (1) · flags (kind, remember me) · user id (16)
+//! version (1) · flags (kind, remember me, authentication methods) · user id (16)
 //! · session id (16, cookie) or secret hash (32, token)
 //! · created_at in ms, then last_seen_at − created_at, idle_expires_at −
 //!   last_seen_at, absolute_expires_at − created_at (zigzag varints)
@@ -19,16 +19,21 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tessera_core::auth_methods::AuthMethods;
 use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId, SessionKind};
 use tessera_core::store::{from_millis, to_millis};
 use uuid::Uuid;
 
 /// The layout written; values of any other version are misses.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Flag bits: the session is a token session; the user asked to be remembered.
 const TOKEN: u8 = 1;
 const REMEMBER_ME: u8 = 2;
+/// The session's authentication methods ([`AuthMethods::bits`]) sit in the
+/// flags from this bit on.
+const AMR_SHIFT: u8 = 2;
+const AMR_MASK: u8 = 0b0001_1100;
 /// Bytes behind a generated session id (22 base64url characters).
 const ID_BYTES: usize = 16;
 /// Longest varint of a u64.
@@ -88,6 +93,7 @@ pub(crate) fn encode(session: &Session) -> Option<Vec<u8>> {
     if session.remember_me {
         flags |= REMEMBER_ME;
     }
+    flags |= (session.amr.bits() << AMR_SHIFT) & AMR_MASK;
     let mut out = Vec::with_capacity(2 + 16 + 32 + 4 * MAX_VARINT);
     out.push(VERSION);
     out.push(flags);
@@ -119,9 +125,10 @@ pub(crate) fn decode(slot: &Slot, value: &[u8]) -> Option<Session> {
         return None;
     }
     let flags = r.byte()?;
-    if flags & !(TOKEN | REMEMBER_ME) != 0 {
+    if flags & !(TOKEN | REMEMBER_ME | AMR_MASK) != 0 {
         return None;
     }
+    let amr = AuthMethods::from_bits((flags & AMR_MASK) >> AMR_SHIFT)?;
     let user_id = Uuid::from_bytes(r.array()?);
     let (kind, id, secret_hash) = match (slot, flags & TOKEN != 0) {
         (Slot::Cookie(hash), false) => {
@@ -153,6 +160,7 @@ pub(crate) fn decode(slot: &Slot, value: &[u8]) -> Option<Session> {
         idle_expires_at: from_millis(idle_expires).ok()?,
         absolute_expires_at: from_millis(absolute_expires).ok()?,
         remember_me: flags & REMEMBER_ME != 0,
+        amr,
         ip: None,
         user_agent: None,
     })
@@ -230,6 +238,11 @@ mod tests {
             idle_expires_at: t + Duration::minutes(30),
             absolute_expires_at: t + Duration::hours(12),
             remember_me,
+            amr: if remember_me {
+                AuthMethods::PASSWORD.with(tessera_core::auth_methods::AuthMethod::OneTimeCode)
+            } else {
+                AuthMethods::PASSWORD
+            },
             ip: Some("203.0.113.10".parse().unwrap()),
             user_agent: Some("Mozilla/5.0".into()),
         }

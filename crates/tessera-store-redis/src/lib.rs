@@ -32,6 +32,7 @@ use tessera_core::audit::{AuditEvent, AuditRecord};
 use tessera_core::authorization_code::{AuthorizationCode, CodeRedemption};
 use tessera_core::consent::{ClientSession, Consent};
 use tessera_core::keys::StoredKey;
+use tessera_core::mfa::{MfaChallenge, MfaStatus, TotpFactor};
 use tessera_core::oauth_client::OAuthClient;
 use tessera_core::passkey::{Ceremony, PasskeyRecord};
 use tessera_core::revocation::{Revocation, RevocationKind};
@@ -39,7 +40,8 @@ use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId};
 use tessera_core::store::{
     Audit, AuthorizationCodes, Ceremonies, Clients, Counters, Health, Keys, PasskeyCredentials,
-    RefreshTokens, Revocations, Rotation, Sessions, Store, StoreError, StoreResult, Users,
+    RefreshTokens, Revocations, Rotation, SecondFactors, Sessions, Store, StoreError, StoreResult,
+    Users,
 };
 use tessera_core::user::{User, UserRecord};
 use time::OffsetDateTime;
@@ -848,6 +850,69 @@ impl Ceremonies for RedisLayer {
     }
     async fn delete_expired_ceremonies(&self, now: OffsetDateTime) -> StoreResult<u64> {
         self.inner.delete_expired_ceremonies(now).await
+    }
+}
+
+/// Second factors are read and spent in the store below: nothing of
+/// them is cached (a spent code must be spent on every node at once).
+#[async_trait]
+impl SecondFactors for RedisLayer {
+    async fn put_pending_totp(
+        &self,
+        user_id: Uuid,
+        sealed_secret: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner
+            .put_pending_totp(user_id, sealed_secret, now)
+            .await
+    }
+    async fn totp_factor(&self, user_id: Uuid) -> StoreResult<Option<TotpFactor>> {
+        self.inner.totp_factor(user_id).await
+    }
+    async fn enable_totp(
+        &self,
+        user_id: Uuid,
+        sealed_secret: &[u8],
+        step: i64,
+        codes: &[SecretHash],
+        event: &AuditEvent,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner
+            .enable_totp(user_id, sealed_secret, step, codes, event, now)
+            .await
+    }
+    async fn use_totp_step(&self, user_id: Uuid, step: i64) -> StoreResult<bool> {
+        self.inner.use_totp_step(user_id, step).await
+    }
+    async fn delete_totp(&self, user_id: Uuid) -> StoreResult<bool> {
+        self.inner.delete_totp(user_id).await
+    }
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        codes: &[SecretHash],
+    ) -> StoreResult<bool> {
+        self.inner.replace_recovery_codes(user_id, codes).await
+    }
+    async fn use_recovery_code(&self, user_id: Uuid, hash: &SecretHash) -> StoreResult<bool> {
+        self.inner.use_recovery_code(user_id, hash).await
+    }
+    async fn mfa_status(&self, user_id: Uuid) -> StoreResult<MfaStatus> {
+        self.inner.mfa_status(user_id).await
+    }
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()> {
+        self.inner.insert_mfa_challenge(challenge).await
+    }
+    async fn mfa_challenge(&self, hash: &SecretHash) -> StoreResult<Option<MfaChallenge>> {
+        self.inner.mfa_challenge(hash).await
+    }
+    async fn delete_mfa_challenge(&self, hash: &SecretHash) -> StoreResult<bool> {
+        self.inner.delete_mfa_challenge(hash).await
+    }
+    async fn delete_expired_mfa_challenges(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        self.inner.delete_expired_mfa_challenges(now).await
     }
 }
 

@@ -27,14 +27,14 @@ use crate::store::SqlStore;
 use crate::users::{bind_user, user_columns};
 
 /// Rows per statement: each statement is one round trip, and 500 rows of
-/// the widest table (sessions, 11 values a row) stay far below either
+/// the widest table (sessions, 12 values a row) stay far below either
 /// database's limit on bound values (SQLite's 32,766, PostgreSQL's 65,535).
 const ROWS_PER_STATEMENT: usize = 500;
 
 const USERS: &str = concat!("INSERT INTO users (", user_columns!(), ")");
 const USER_WIDTH: usize = 8;
 const SESSIONS: &str = concat!("INSERT INTO sessions (", crate::session_columns!(), ")");
-const SESSION_WIDTH: usize = 11;
+const SESSION_WIDTH: usize = 12;
 const REFRESH_TOKENS: &str = "INSERT INTO refresh_tokens (hash, session_id, created_at)";
 const REFRESH_WIDTH: usize = 3;
 const REVOCATIONS: &str = "INSERT INTO revocations (kind, value, expires_at)";

@@ -13,16 +13,16 @@ use crate::sql::Sql;
 use crate::store::SqlStore;
 
 const INSERT: &str = "INSERT INTO oauth_codes (code_hash, client_id, user_id, redirect_uri, \
-     code_challenge, scope, nonce, auth_time, created_at, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+     code_challenge, scope, nonce, auth_time, created_at, expires_at, amr) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 /// Spends an unspent code: one conditional write, so one redemption wins.
 const REDEEM: &str = "UPDATE oauth_codes SET used = TRUE WHERE code_hash = $1 AND NOT used \
      RETURNING code_hash, client_id, user_id, redirect_uri, code_challenge, scope, nonce, \
-     auth_time, created_at, expires_at, session_id";
+     auth_time, created_at, expires_at, amr, session_id";
 /// Marks a spent code as presented again.
 const MARK_REUSED: &str = "UPDATE oauth_codes SET reused = TRUE WHERE code_hash = $1 \
      RETURNING code_hash, client_id, user_id, redirect_uri, code_challenge, scope, nonce, \
-     auth_time, created_at, expires_at, session_id";
+     auth_time, created_at, expires_at, amr, session_id";
 const SET_SESSION: &str =
     "UPDATE oauth_codes SET session_id = $2 WHERE code_hash = $1 RETURNING reused";
 const EXPIRED: &str = "DELETE FROM oauth_codes WHERE expires_at <= $1";
@@ -41,6 +41,7 @@ fn read_code<D: Dialect>(row: &D::Row) -> StoreResult<AuthorizationCode> {
         auth_time: D::time(row, "auth_time")?,
         created_at: D::time(row, "created_at")?,
         expires_at: D::time(row, "expires_at")?,
+        amr: crate::sessions::read_amr::<D>(row)?,
     })
 }
 
@@ -58,6 +59,7 @@ impl<D: Dialect> SqlStore<D> {
             .time(c.auth_time)
             .time(c.created_at)
             .time(c.expires_at)
+            .int(i64::from(c.amr.bits()))
             .execute(D::on_pool(self.pool()))
             .await
             .map_err(write_error)?;

@@ -45,9 +45,9 @@ pub struct Exchange {
 /// One SQL dialect. Placeholders are `$N`: PostgreSQL's, and SQLite reads
 /// `$N` as the N-th bound value too, in every statement of a text.
 pub trait Dialect: Codec + Clone + std::fmt::Debug {
-    /// Stores a session (`$1`..`$11` in `sessions` column order) only while
-    /// user `$12` is enabled and has password hash `$13`, with its audit
-    /// event (`$14`..`$19`) when it was stored. Changes no row otherwise.
+    /// Stores a session (`$1`..`$12` in `sessions` column order) only while
+    /// user `$13` is enabled and has password hash `$14`, with its audit
+    /// event (`$15`..`$20`) when it was stored. Changes no row otherwise.
     const INSERT_SESSION: &'static str;
     /// [`Self::INSERT_SESSION`] and the session's first refresh token
     /// (its secret hash `$4`, created at `$5`).

@@ -392,6 +392,77 @@ macro_rules! forward_store_traits {
             }
 
             #[async_trait]
+            impl SecondFactors for $store {
+                async fn put_pending_totp(
+                    &self,
+                    user_id: Uuid,
+                    sealed_secret: &[u8],
+                    now: OffsetDateTime,
+                ) -> StoreResult<bool> {
+                    self.$field
+                        .put_pending_totp(user_id, sealed_secret, now)
+                        .await
+                }
+                async fn totp_factor(&self, user_id: Uuid) -> StoreResult<Option<TotpFactor>> {
+                    self.$field.totp_factor(user_id).await
+                }
+                async fn enable_totp(
+                    &self,
+                    user_id: Uuid,
+                    sealed_secret: &[u8],
+                    step: i64,
+                    codes: &[SecretHash],
+                    event: &AuditEvent,
+                    now: OffsetDateTime,
+                ) -> StoreResult<bool> {
+                    self.$field
+                        .enable_totp(user_id, sealed_secret, step, codes, event, now)
+                        .await
+                }
+                async fn use_totp_step(&self, user_id: Uuid, step: i64) -> StoreResult<bool> {
+                    self.$field.use_totp_step(user_id, step).await
+                }
+                async fn delete_totp(&self, user_id: Uuid) -> StoreResult<bool> {
+                    self.$field.delete_totp(user_id).await
+                }
+                async fn replace_recovery_codes(
+                    &self,
+                    user_id: Uuid,
+                    codes: &[SecretHash],
+                ) -> StoreResult<bool> {
+                    self.$field.replace_recovery_codes(user_id, codes).await
+                }
+                async fn use_recovery_code(
+                    &self,
+                    user_id: Uuid,
+                    hash: &SecretHash,
+                ) -> StoreResult<bool> {
+                    self.$field.use_recovery_code(user_id, hash).await
+                }
+                async fn mfa_status(&self, user_id: Uuid) -> StoreResult<MfaStatus> {
+                    self.$field.mfa_status(user_id).await
+                }
+                async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()> {
+                    self.$field.insert_mfa_challenge(challenge).await
+                }
+                async fn mfa_challenge(
+                    &self,
+                    hash: &SecretHash,
+                ) -> StoreResult<Option<MfaChallenge>> {
+                    self.$field.mfa_challenge(hash).await
+                }
+                async fn delete_mfa_challenge(&self, hash: &SecretHash) -> StoreResult<bool> {
+                    self.$field.delete_mfa_challenge(hash).await
+                }
+                async fn delete_expired_mfa_challenges(
+                    &self,
+                    now: OffsetDateTime,
+                ) -> StoreResult<u64> {
+                    self.$field.delete_expired_mfa_challenges(now).await
+                }
+            }
+
+            #[async_trait]
             impl BulkLoad for $store {
                 async fn load_users(&self, users: &[UserRecord]) -> StoreResult<()> {
                     self.$field.load_users(users).await

@@ -26,6 +26,7 @@ pub mod keys;
 pub mod passkeys;
 pub mod refresh;
 pub mod revocations;
+pub mod second_factors;
 pub mod sessions;
 pub mod sql;
 pub mod store;
@@ -48,6 +49,7 @@ pub mod __private {
     pub use tessera_core::authorization_code::{AuthorizationCode, CodeRedemption};
     pub use tessera_core::consent::{ClientSession, Consent};
     pub use tessera_core::keys::StoredKey;
+    pub use tessera_core::mfa::{MfaChallenge, MfaStatus, TotpFactor};
     pub use tessera_core::oauth_client::OAuthClient;
     pub use tessera_core::passkey::{Ceremony, PasskeyRecord};
     pub use tessera_core::revocation::{Revocation, RevocationKind};
@@ -55,7 +57,7 @@ pub mod __private {
     pub use tessera_core::session::{Session, SessionId};
     pub use tessera_core::store::{
         Audit, AuthorizationCodes, Ceremonies, Clients, Counters, Health, Keys, PasskeyCredentials,
-        RefreshTokens, Revocations, Rotation, Sessions, StoreResult, Users,
+        RefreshTokens, Revocations, Rotation, SecondFactors, Sessions, StoreResult, Users,
     };
     pub use tessera_core::user::{User, UserRecord};
     pub use time::{Duration, OffsetDateTime};

@@ -32,7 +32,7 @@ macro_rules! session_by_refresh {
         concat!(
             "SELECT r.replaced_at AS replaced_at, ",
             "s.id, s.kind, s.user_id, s.secret_hash, s.created_at, s.last_seen_at, s.idle_expires_at, ",
-            "s.absolute_expires_at, s.remember_me, s.ip, s.user_agent",
+            "s.absolute_expires_at, s.remember_me, s.ip, s.user_agent, s.amr",
             $($columns,)?
             " FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id",
             $($joins,)?

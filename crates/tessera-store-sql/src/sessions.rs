@@ -1,6 +1,7 @@
 //! Sessions of both kinds (`sessions`).
 
 use tessera_core::audit::AuditEvent;
+use tessera_core::auth_methods::AuthMethods;
 use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId, SessionKind};
 use tessera_core::store::StoreResult;
@@ -18,7 +19,7 @@ use crate::store::SqlStore;
 #[macro_export]
 macro_rules! session_columns {
     () => {
-        "id, kind, user_id, secret_hash, created_at, last_seen_at, idle_expires_at, absolute_expires_at, remember_me, ip, user_agent"
+        "id, kind, user_id, secret_hash, created_at, last_seen_at, idle_expires_at, absolute_expires_at, remember_me, ip, user_agent, amr"
     };
 }
 
@@ -67,11 +68,12 @@ pub(crate) fn bind_session_row<'q, D: Dialect>(q: Sql<'q, D>, s: &Session) -> Sq
         .flag(s.remember_me)
         .ip(s.ip)
         .opt_text(s.user_agent.as_deref())
+        .int(i64::from(s.amr.bits()))
 }
 
-/// Binds a new session's columns (`$1`..`$11`), then the condition of its
-/// insert: its user's id (`$12`) and the password hash the sign-in was
-/// checked against (`$13`).
+/// Binds a new session's columns (`$1`..`$12`), then the condition of its
+/// insert: its user's id (`$13`) and the password hash the sign-in was
+/// checked against (`$14`).
 fn bind_session<'q, D: Dialect>(q: Sql<'q, D>, s: &Session, password_hash: &str) -> Sql<'q, D> {
     bind_session_row(q, s).uuid(s.user_id).text(password_hash)
 }
@@ -93,7 +95,17 @@ pub(crate) fn read_session<D: Dialect>(row: &D::Row) -> StoreResult<Session> {
         remember_me: D::flag(row, "remember_me")?,
         ip: D::ip(row, "ip")?,
         user_agent: D::opt_text(row, "user_agent")?,
+        amr: read_amr::<D>(row)?,
     })
+}
+
+/// A session's authentication methods (`amr`, a bit set).
+pub(crate) fn read_amr<D: Dialect>(row: &D::Row) -> StoreResult<AuthMethods> {
+    let bits = D::int(row, "amr")?;
+    u8::try_from(bits)
+        .ok()
+        .and_then(AuthMethods::from_bits)
+        .ok_or_else(|| corrupt("session amr"))
 }
 
 impl<D: Dialect> SqlStore<D> {

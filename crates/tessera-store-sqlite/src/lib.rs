@@ -139,10 +139,10 @@ macro_rules! insert_session_and_audit {
         concat!(
             "INSERT INTO sessions (",
             session_columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 ",
-            "WHERE EXISTS (SELECT 1 FROM users WHERE id = $12 AND password_hash = $13 AND disabled = 0); ",
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 ",
+            "WHERE EXISTS (SELECT 1 FROM users WHERE id = $13 AND password_hash = $14 AND disabled = 0); ",
             "INSERT INTO audit_log (kind, user_id, ip, user_agent, at, detail) ",
-            "SELECT $14, $15, $16, $17, $18, $19 WHERE changes() = 1"
+            "SELECT $15, $16, $17, $18, $19, $20 WHERE changes() = 1"
         )
     };
 }

@@ -16,9 +16,16 @@ pub mod bulk;
 mod passkeys;
 
 pub use passkeys::*;
+mod second_factors;
+
+pub use second_factors::{
+    mfa_challenges_round_trip_and_are_spent_once, recovery_codes_are_spent_once,
+    totp_enrolment_is_pending_until_enabled, totp_steps_are_spent_once_in_order,
+};
 
 use tessera_core::attempt::{Admission, Attempt};
 use tessera_core::audit::{AuditEvent, AuditKind};
+use tessera_core::auth_methods::{AuthMethod, AuthMethods};
 use tessera_core::authorization_code::{AuthorizationCode, CodeRedemption};
 use tessera_core::client::ClientInfo;
 use tessera_core::consent::Consent;
@@ -85,6 +92,10 @@ macro_rules! conformance_suite {
             ceremonies_are_taken_once,
             concurrent_ceremony_takes_have_one_winner,
             expired_ceremonies_are_swept,
+            totp_enrolment_is_pending_until_enabled,
+            totp_steps_are_spent_once_in_order,
+            recovery_codes_are_spent_once,
+            mfa_challenges_round_trip_and_are_spent_once,
         );
     };
     (@each $attrs:tt $factory:path; $($case:ident),* $(,)?) => {
@@ -134,6 +145,7 @@ pub fn session(user_id: Uuid) -> (Session, Secret) {
         idle_expires_at: t + Duration::minutes(30),
         absolute_expires_at: t + Duration::hours(12),
         remember_me: false,
+        amr: AuthMethods::PASSWORD,
         ip: Some("127.0.0.1".parse().unwrap()),
         user_agent: Some("conformance".into()),
     };
@@ -227,6 +239,7 @@ pub async fn sessions_round_trip(store: Arc<dyn Store>) {
     let (session, secret) = session(alice.id);
     let session = Session {
         remember_me: true,
+        amr: AuthMethods::PASSWORD.with(AuthMethod::OneTimeCode),
         ..session
     };
     store
@@ -445,6 +458,7 @@ pub async fn touch_moves_idle_expiry(store: Arc<dyn Store>) {
         idle_expires_at: idle,
         absolute_expires_at: seen,
         remember_me: true,
+        amr: AuthMethods::PASSWORD,
         ..session.clone()
     };
     store.touch_session(&touched).await.unwrap();
@@ -1496,6 +1510,7 @@ pub fn code(client_id: Uuid, user_id: Uuid) -> (AuthorizationCode, Secret) {
         scope: "openid profile".into(),
         nonce: Some("n-0S6_WzA2Mj".into()),
         auth_time: t - Duration::minutes(3),
+        amr: AuthMethods::PASSWORD.with(AuthMethod::OneTimeCode),
         created_at: t,
         expires_at: t + Duration::seconds(60),
     };

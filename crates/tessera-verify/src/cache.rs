@@ -183,6 +183,7 @@ mod tests {
             nbf: None,
             client_id: None,
             scope: None,
+            amr: Vec::new(),
         })
     }
 

@@ -33,6 +33,11 @@ pub struct Claims {
     /// The granted scopes, space-separated (RFC 9068), with `client_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// How the user proved who they are when the session began (RFC 8176
+    /// names: `pwd`, `otp`, `hwk`, and `mfa` for more than one factor);
+    /// empty in tokens from servers that did not say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 impl Claims {

@@ -140,7 +140,7 @@ shared_responses! {
     OtherProblem: Problem, None,
         "Any other error, as a problem: 405 (`method-not-allowed`), 421 for a `Host` this server does not answer to (`unknown-host`), 500 (`internal`); and 408, without a body, when the request takes longer than the request timeout.";
     OAuthBadRequest: OAuth, None,
-        "RFC 6749 §5.2: `invalid_request` (a field missing, malformed or repeated), `invalid_grant` (a wrong password, or a code or refresh token that is unknown, expired, used or replaced), `unsupported_grant_type`.";
+        "RFC 6749 §5.2: `invalid_request` (a field missing, malformed or repeated), `invalid_grant` (a wrong password, or a code or refresh token that is unknown, expired, used or replaced; at the MFA grant, a wrong or used code, or an `mfa_token` unknown, expired, used or from another address), `unsupported_grant_type`, `mfa_required` (the password is right and the user has a second factor: the body carries `mfa_token`).";
     OAuthInvalidClient: OAuth, Challenge,
         "RFC 6749 §5.2 `invalid_client`: the client could not be authenticated.";
     OAuthOther: OAuth, RetryAfter,

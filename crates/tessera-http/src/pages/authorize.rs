@@ -401,6 +401,7 @@ async fn issue(state: &AppState, request: &Request, auth: &Authenticated) -> Res
             scope: &request.scope,
             nonce: request.nonce.as_deref(),
             auth_time: auth.session.created_at,
+            amr: auth.session.amr,
         })
         .await;
     let code = match code {
