@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use super::authorize;
 use super::domain;
 use super::form::PageForm;
-use super::layout::{Layout, allow_form_target, page, see_other, with_cookie};
+use super::layout::{Layout, allow_form_target, page, see_other, with_cookie, with_script};
 use super::login_csrf::{self, LoginCsrf};
 use super::page_error::{PageError, wait_message, with_retry_after};
 use super::query::PageQuery;
@@ -40,6 +40,8 @@ struct LoginPage<'a> {
     remember_me: bool,
     error: Option<String>,
     notice: Option<&'static str>,
+    /// Offer "Sign in with a passkey" (where the script finds WebAuthn).
+    passkeys: bool,
 }
 
 /// The form's fields.
@@ -226,10 +228,16 @@ fn render(
     error: Option<String>,
     notice: Option<&'static str>,
 ) -> Response {
-    page(
+    let passkeys = state.core().passkeys.available();
+    let layout = if passkeys {
+        Layout::new(state).with_passkeys(state)
+    } else {
+        Layout::new(state)
+    };
+    let response = page(
         status,
         &LoginPage {
-            layout: Layout::new(state),
+            layout,
             csrf_token: csrf.form_token(),
             return_to: return_to.as_str(),
             register_link: return_to.link("/register"),
@@ -237,6 +245,12 @@ fn render(
             remember_me,
             error,
             notice,
+            passkeys,
         },
-    )
+    );
+    if passkeys {
+        with_script(response)
+    } else {
+        response
+    }
 }
