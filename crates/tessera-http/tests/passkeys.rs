@@ -800,3 +800,163 @@ async fn passkeys_are_unavailable_on_an_ip_address() {
     // Listing still works (and is empty).
     assert_eq!(alice.get("/v1/me/passkeys").await.status(), 200);
 }
+
+/// The value of the `name` hidden input of the first form posting to
+/// `action` on `html` (the account page's CSRF token).
+fn hidden_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap() + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_pages_load_the_script_under_a_csp_that_allows_it_only_from_here() {
+    let server = server().await;
+    let r = server
+        .anon()
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Sign in with a passkey"));
+    // One script, by URL, none inline.
+    let tag = "<script src=\"";
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
+    let start = html.find(tag).unwrap() + tag.len();
+    let src = html[start..].split('"').next().unwrap();
+    assert!(
+        src.starts_with("/assets/passkeys.") && src.ends_with(".js"),
+        "{src}"
+    );
+    let script = server.anon().get(server.url(src)).send().await.unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(
+        script.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let body = script.text().await.unwrap();
+    assert!(body.contains("navigator.credentials.get"));
+
+    // Where passkeys cannot work, no page loads a script.
+    let plain = TestServer::with(Options {
+        core: cheap_hashing(),
+        ..Options::default()
+    })
+    .await;
+    let r = plain.anon().get(plain.url("/login")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!csp.contains("script-src"), "{csp}");
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("Sign in with a passkey"));
+}
+
+#[tokio::test]
+async fn the_account_page_lists_renames_and_removes_passkeys_without_a_script() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    let (_, view) = register(&server, &alice, "Laptop").await;
+    let id = view["id"].as_str().unwrap();
+    let page = alice.get("/account").await;
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Passkeys"));
+    assert!(html.contains("Laptop"));
+    assert!(html.contains("data-passkey=\"register\""));
+    let csrf = hidden_value(&html, "csrf_token");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |path: &str, fields: Vec<(&str, String)>| {
+        no_redirects
+            .post(server.url(path))
+            .header("cookie", format!("tessera={}", alice.cookie))
+            .header("origin", server.base.clone())
+            .form(&fields)
+            .send()
+    };
+    let location = |r: &reqwest::Response| r.headers()["location"].to_str().unwrap().to_owned();
+
+    let r = post(
+        "/account/passkeys/rename",
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("passkey", id.to_owned()),
+            ("name", "Desk".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/account?done=passkey-renamed");
+    let r = post(
+        "/account/passkeys/rename",
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("passkey", id.to_owned()),
+            ("name", " ".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(location(&r), "/account?done=passkey-name");
+    // Without the CSRF token: refused, nothing changes.
+    let r = post("/account/passkeys/remove", vec![("passkey", id.to_owned())])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let list: Value = alice.get("/v1/me/passkeys").await.json().await.unwrap();
+    assert_eq!(list["passkeys"][0]["name"], "Desk");
+
+    let r = post(
+        "/account/passkeys/remove",
+        vec![("csrf_token", csrf.clone()), ("passkey", id.to_owned())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(location(&r), "/account?done=passkey-removed");
+    let r = post(
+        "/account/passkeys/remove",
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("passkey", "not-an-id".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(location(&r), "/account?done=passkey-gone");
+    let html = alice
+        .get("/account?done=passkey-removed")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("The passkey was removed."));
+    assert!(html.contains("You have no passkey yet."));
+}
