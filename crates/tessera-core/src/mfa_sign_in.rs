@@ -15,7 +15,7 @@ use crate::auth_methods::{AuthMethod, AuthMethods};
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
-use crate::mfa::{CHALLENGE_TTL, MfaChallenge, MfaNext};
+use crate::mfa::{CHALLENGE_TTL, MfaChallenge, MfaNext, MfaStatus};
 use crate::mfa_factors::MfaFactors;
 use crate::passkeys::{Passkeys, Started};
 use crate::secret::{Secret, SecretHash, SecretKind, sha256};
@@ -74,17 +74,28 @@ impl MfaSignIn {
         token: &str,
         client: &ClientInfo,
     ) -> Result<Started, CoreError> {
+        let challenge = self.pending(token, client).await?;
+        self.passkeys
+            .start_second_factor(challenge.user_id)
+            .await?
+            .ok_or(CoreError::InvalidMfaToken)
+    }
+
+    /// The second factors the user of `token` (live, from this address;
+    /// not spent) may finish with: what the sign-in's second step offers.
+    pub async fn factors(&self, token: &str, client: &ClientInfo) -> Result<MfaStatus, CoreError> {
+        let challenge = self.pending(token, client).await?;
+        Ok(self.context.store().mfa_status(challenge.user_id).await?)
+    }
+
+    /// The challenge of `token` if it is live and from this address.
+    async fn pending(&self, token: &str, client: &ClientInfo) -> Result<MfaChallenge, CoreError> {
         let token = Secret::parse(SecretKind::MfaToken, token).ok_or(CoreError::InvalidMfaToken)?;
-        let challenge = self
-            .context
+        self.context
             .store()
             .mfa_challenge(&token.hash())
             .await?
             .filter(|c| self.context.now() < c.expires_at && c.ip == client.ip)
-            .ok_or(CoreError::InvalidMfaToken)?;
-        self.passkeys
-            .start_second_factor(challenge.user_id)
-            .await?
             .ok_or(CoreError::InvalidMfaToken)
     }
 

@@ -1,7 +1,8 @@
 //! `GET /account`: the signed-in user's profile, the password change form,
 //! every session of either kind with a way to end it (naming the OAuth
 //! client that holds it, if any), and the applications the user allowed
-//! with a way to withdraw each. The forms post to `account_actions`, which
+//! with a way to withdraw each, and two-step verification (see
+//! `two_step`). The forms post to `account_actions`, which
 //! answer 303 back here (or show this page again with what went wrong).
 
 use askama::Template;
@@ -23,6 +24,7 @@ use super::page_error::PageError;
 use super::permissions;
 use super::query::PageQuery;
 use super::signed_in::{PageUser, SignedIn};
+use super::two_step;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -41,6 +43,7 @@ struct AccountPage<'a> {
     passkeys_available: bool,
     notice: Option<&'static str>,
     password_error: Option<String>,
+    two_step: two_step::Section,
 }
 
 /// One session as the page lists it.
@@ -94,6 +97,10 @@ fn notice(query: &PageQuery) -> Option<&'static str> {
         "passkey-removed" => Some("The passkey was removed."),
         "passkey-gone" => Some("That passkey had already been removed."),
         "passkey-name" => Some("That name was not taken: a passkey's name has 1 to 64 characters."),
+        "totp-pending" => {
+            Some("Add the key to your authenticator app, then enter the code it shows.")
+        }
+        "totp-off" => Some("Two-step verification is off: your password alone signs you in."),
         _ => None,
     }
 }
@@ -105,7 +112,7 @@ fn notice(query: &PageQuery) -> Option<&'static str> {
     path = "/account",
     operation_id = "account_page",
     tag = "pages",
-    params(("done" = Option<String>, Query, description = "Which action's notice to show (`password`, `revoked`, `gone`, `others`, `app-revoked`, `app-gone`, `passkey-added`, `passkey-renamed`, `passkey-removed`, `passkey-gone`, `passkey-name`)")),
+    params(("done" = Option<String>, Query, description = "Which action's notice to show (`password`, `revoked`, `gone`, `others`, `app-revoked`, `app-gone`, `totp-pending`, `totp-off`, `passkey-added`, `passkey-renamed`, `passkey-removed`, `passkey-gone`, `passkey-name`)")),
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "The account page", body = String, content_type = "text/html"),
@@ -126,13 +133,34 @@ pub async fn render(
     notice: Option<&'static str>,
     password_error: Option<String>,
 ) -> Response {
+    render_with(
+        state,
+        user,
+        status,
+        notice,
+        password_error,
+        two_step::Note::default(),
+    )
+    .await
+}
+
+/// [`render`], with what the two-step section has to say.
+pub async fn render_with(
+    state: &AppState,
+    user: &PageUser,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    password_error: Option<String>,
+    note: two_step::Note,
+) -> Response {
     let user_id = user.auth.user.id;
     let found = tokio::try_join!(
         domain::sessions(state, user_id),
         domain::consents(state, user_id),
+        two_step::section(state, user, note),
         domain::passkeys(state, user_id)
     );
-    let (sessions, consents, passkeys) = match found {
+    let (sessions, consents, two_step, passkeys) = match found {
         Ok(found) => found,
         Err(e) => return PageError::from_core(e).render(state),
     };
@@ -167,6 +195,7 @@ pub async fn render(
             passkeys_available,
             notice,
             password_error,
+            two_step,
         },
     );
     if passkeys_available {

@@ -6,6 +6,8 @@ use tessera_core::CoreError;
 use tessera_core::authorization::ConsentView;
 use tessera_core::client::ClientInfo;
 use tessera_core::cookie_session::SignedIn;
+use tessera_core::mfa::MfaStatus;
+use tessera_core::mfa_factors::TotpEnrolment;
 use tessera_core::passkey::PasskeyRecord;
 use tessera_core::secret::Secret;
 use tessera_core::session::{Authenticated, SessionId};
@@ -31,6 +33,89 @@ pub async fn sign_in(
         .core()
         .cookie_sessions
         .sign_in(username, password, remember_me, planted, client)
+        .await
+}
+
+/// Finishes a sign-in that stopped for its second factor: the token of the
+/// first step and a TOTP or recovery code.
+pub async fn complete_mfa(
+    state: &AppState,
+    mfa_token: &str,
+    code: &str,
+    planted: &[Secret],
+    client: &ClientInfo,
+) -> Result<SignedIn, CoreError> {
+    state
+        .core()
+        .cookie_sessions
+        .complete_mfa(mfa_token, code, planted, client)
+        .await
+}
+
+/// The second factors the user has enabled.
+pub async fn mfa_status(state: &AppState, user_id: Uuid) -> Result<MfaStatus, CoreError> {
+    state.core().mfa_factors.status(user_id).await
+}
+
+/// A pending TOTP enrolment, to show again.
+pub async fn pending_totp(
+    state: &AppState,
+    user: &User,
+) -> Result<Option<TotpEnrolment>, CoreError> {
+    state
+        .core()
+        .mfa_factors
+        .pending_totp(user, &state.ui().title)
+        .await
+}
+
+/// Starts (or restarts) a TOTP enrolment.
+pub async fn enrol_totp(state: &AppState, user: &User) -> Result<TotpEnrolment, CoreError> {
+    state
+        .core()
+        .mfa_factors
+        .enrol_totp(user, &state.ui().title)
+        .await
+}
+
+/// Confirms the pending enrolment; the recovery codes, once.
+pub async fn confirm_totp(
+    state: &AppState,
+    user: &User,
+    code: &str,
+    client: &ClientInfo,
+) -> Result<Vec<Zeroizing<String>>, CoreError> {
+    state
+        .core()
+        .mfa_factors
+        .confirm_totp(user, code, client)
+        .await
+}
+
+/// Disables TOTP once the password is right.
+pub async fn disable_totp(
+    state: &AppState,
+    user: &User,
+    password: Zeroizing<String>,
+    client: &ClientInfo,
+) -> Result<(), CoreError> {
+    state
+        .core()
+        .mfa_factors
+        .disable_totp(user, password, client)
+        .await
+}
+
+/// A new set of recovery codes, once.
+pub async fn regenerate_recovery_codes(
+    state: &AppState,
+    user: &User,
+    client: &ClientInfo,
+) -> Result<Vec<Zeroizing<String>>, CoreError> {
+    state
+        .core()
+        .mfa_factors
+        .regenerate_recovery_codes(user, client)
         .await
 }
 
@@ -67,6 +152,21 @@ pub async fn sessions(state: &AppState, user_id: Uuid) -> Result<Vec<ListedSessi
 /// The user's consents to OAuth clients, newest first.
 pub async fn consents(state: &AppState, user_id: Uuid) -> Result<Vec<ConsentView>, CoreError> {
     state.core().authorization.consents(user_id).await
+}
+
+/// The second factors the sign-in of `mfa_token` may finish with; `None`
+/// when the token cannot finish (expired, used, another address).
+pub async fn second_factors(
+    state: &AppState,
+    mfa_token: &str,
+    client: &ClientInfo,
+) -> Option<MfaStatus> {
+    state
+        .core()
+        .mfa_sign_in
+        .factors(mfa_token, client)
+        .await
+        .ok()
 }
 
 /// The user's passkeys, oldest first.

@@ -23,11 +23,14 @@ use super::signed_in::Visitor;
 use crate::auth::Client;
 use crate::input::form_bool;
 use crate::openapi::responses as r;
+use crate::problem::ApiError;
 use crate::state::AppState;
 
 /// The one message for every wrong credential: which part was wrong (or
 /// whether the user exists) is not told.
 const WRONG_CREDENTIALS: &str = "The username or password is wrong.";
+/// The second step came too late, or from elsewhere, or twice.
+const EXPIRED_STEP: &str = "That sign-in took too long or was already finished. Sign in again.";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -44,13 +47,38 @@ struct LoginPage<'a> {
     passkeys: bool,
 }
 
-/// The form's fields.
+#[derive(Template)]
+#[template(path = "login_code.html")]
+struct CodePage<'a> {
+    layout: Layout<'a>,
+    csrf_token: String,
+    return_to: &'a str,
+    mfa_token: &'a str,
+    restart_link: String,
+    error: Option<String>,
+    /// Ask for a code (a TOTP factor or recovery codes exist).
+    codes: bool,
+    /// Offer "Use a passkey" (the user has one; the script runs it).
+    passkey: bool,
+}
+
+/// The form's fields: the first step's `username` and `password`, or the
+/// second step's `mfa_token` and `code` (for a user with two-step
+/// verification).
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginForm {
-    /// The username.
-    username: String,
-    /// The password.
-    password: String,
+    /// The username (first step).
+    #[serde(default)]
+    username: Option<String>,
+    /// The password (first step).
+    #[serde(default)]
+    password: Option<String>,
+    /// The second step's token (the code page's hidden field).
+    #[serde(default)]
+    mfa_token: Option<String>,
+    /// The second step's code: from the authenticator app, or a recovery code.
+    #[serde(default)]
+    code: Option<String>,
     /// The checkbox: keep the session for `session.remember_me_timeout`.
     #[serde(default, deserialize_with = "form_bool")]
     remember_me: bool,
@@ -132,10 +160,12 @@ pub async fn show(
     tag = "pages",
     request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses(
+        (status = 200, description = "The password is right and the user has two-step verification: the code page (fields `code`, and `mfa_token` hidden)",
+            body = String, content_type = "text/html"),
         (status = 303, description = "Signed in: on to `return_to` (or `/account`)",
             headers(("Location" = String, description = "`return_to`, or `/account`"),
                     ("Set-Cookie" = String, description = "The new session cookie"))),
-        (status = 403, description = "The form again: the username or password is wrong (which one is not told)",
+        (status = 403, description = "The form again: the username or password is wrong (which one is not told); or the code page again: the code is wrong; or the form again: the second step came too late",
             body = String, content_type = "text/html"),
         (status = 429, description = "The form again: too many failed sign-ins, try again in N s",
             body = String, content_type = "text/html",
@@ -162,10 +192,24 @@ pub async fn submit(
             .render(&state);
     }
     let planted: Vec<_> = state.http().cookie.session_secrets(&headers).collect();
+    if let Some(mfa_token) = form.mfa_token.as_deref() {
+        let code = form.code.as_deref().unwrap_or_default();
+        return second_step(
+            &state, &client, &headers, &return_to, mfa_token, code, &planted,
+        )
+        .await;
+    }
+    let (Some(username), Some(password)) = (form.username, form.password) else {
+        return PageError::from_api(&ApiError::bad_request(
+            "the form needs `username` and `password`",
+        ))
+        .back_to(return_to.link("/login"), "Back to sign-in")
+        .render(&state);
+    };
     let outcome = domain::sign_in(
         &state,
-        &form.username,
-        Zeroizing::new(form.password),
+        &username,
+        Zeroizing::new(password),
         form.remember_me,
         &planted,
         &client,
@@ -179,6 +223,18 @@ pub async fn submit(
                 state.http().cookie.set(&signed_in.secret, max_age),
             );
             return with_cookie(response, LoginCsrf::clear_cookie(&state.http().cookie));
+        }
+        Err(CoreError::MfaRequired(token)) => {
+            return code_page(
+                &state,
+                &headers,
+                &client,
+                &return_to,
+                &token.expose(),
+                StatusCode::OK,
+                None,
+            )
+            .await;
         }
         Err(CoreError::InvalidCredentials | CoreError::InvalidUsername(_)) => {
             (StatusCode::FORBIDDEN, WRONG_CREDENTIALS.to_owned(), None)
@@ -209,12 +265,127 @@ pub async fn submit(
         status,
         &csrf,
         &return_to,
-        &form.username,
+        &username,
         form.remember_me,
         Some(message),
         None,
     );
     with_retry_after(allow_form_target(response, target), wait)
+}
+
+/// The second step: the code page's post. Signed in → 303 on; a wrong
+/// code or a wait → the code page again; a token that no longer holds
+/// (expired, used, another address) → the sign-in form again.
+async fn second_step(
+    state: &AppState,
+    client: &tessera_core::client::ClientInfo,
+    headers: &HeaderMap,
+    return_to: &ReturnTo,
+    mfa_token: &str,
+    code: &str,
+    planted: &[tessera_core::secret::Secret],
+) -> Response {
+    let outcome = domain::complete_mfa(state, mfa_token, code, planted, client).await;
+    let (status, message, wait) = match outcome {
+        Ok(signed_in) => {
+            let max_age = signed_in.session.absolute_expires_at - signed_in.session.created_at;
+            let response = with_cookie(
+                see_other(return_to.as_str()),
+                state.http().cookie.set(&signed_in.secret, max_age),
+            );
+            return with_cookie(response, LoginCsrf::clear_cookie(&state.http().cookie));
+        }
+        Err(CoreError::InvalidCode) => (
+            StatusCode::FORBIDDEN,
+            "That code is wrong or was used already.".to_owned(),
+            None,
+        ),
+        Err(CoreError::RateLimited { retry_after }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            wait_message("Too many wrong codes.", retry_after),
+            Some(retry_after),
+        ),
+        Err(CoreError::InvalidMfaToken) => {
+            let Some(csrf) = LoginCsrf::from_request(&state.http().cookie, headers) else {
+                return PageError::csrf().render(state);
+            };
+            let target = authorize::onward_form_target(state, return_to.as_str()).await;
+            let response = render(
+                state,
+                StatusCode::FORBIDDEN,
+                &csrf,
+                return_to,
+                "",
+                false,
+                Some(EXPIRED_STEP.to_owned()),
+                None,
+            );
+            return allow_form_target(response, target);
+        }
+        Err(other) => {
+            return PageError::from_core(other)
+                .back_to(return_to.link("/login"), "Back to sign-in")
+                .render(state);
+        }
+    };
+    with_retry_after(
+        code_page(
+            state,
+            headers,
+            client,
+            return_to,
+            mfa_token,
+            status,
+            Some(message),
+        )
+        .await,
+        wait,
+    )
+}
+
+/// The second step's form, carrying `mfa_token` in a hidden field.
+async fn code_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &tessera_core::client::ClientInfo,
+    return_to: &ReturnTo,
+    mfa_token: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let Some(csrf) = LoginCsrf::from_request(&state.http().cookie, headers) else {
+        return PageError::csrf().render(state);
+    };
+    let target = authorize::onward_form_target(state, return_to.as_str()).await;
+    // What the user can finish with; a token that cannot finish at all
+    // gets the code form, whose post then says so.
+    let factors = domain::second_factors(state, mfa_token, client).await;
+    let passkey = state.core().passkeys.available() && factors.is_some_and(|f| f.passkeys > 0);
+    let codes = factors.is_none_or(|f| f.totp || f.recovery_codes > 0);
+    let layout = if passkey {
+        Layout::new(state).with_passkeys(state)
+    } else {
+        Layout::new(state)
+    };
+    let response = page(
+        status,
+        &CodePage {
+            layout,
+            csrf_token: csrf.form_token(),
+            return_to: return_to.as_str(),
+            mfa_token,
+            restart_link: return_to.link("/login"),
+            error,
+            codes,
+            passkey,
+        },
+    );
+    let response = if passkey {
+        with_script(response)
+    } else {
+        response
+    };
+    allow_form_target(response, target)
 }
 
 #[allow(clippy::too_many_arguments)]

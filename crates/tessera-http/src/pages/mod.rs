@@ -24,10 +24,12 @@ pub mod login_csrf;
 pub mod logout;
 pub mod page_error;
 pub mod permissions;
+pub mod qr;
 pub mod query;
 pub mod register;
 pub mod return_to;
 pub mod signed_in;
+pub mod two_step;
 pub mod ui;
 
 use axum::extract::State;
@@ -51,6 +53,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(account_actions::revoke_consent))
         .routes(routes!(account_passkeys::rename))
         .routes(routes!(account_passkeys::remove))
+        .routes(routes!(two_step::enrol))
+        .routes(routes!(two_step::confirm))
+        .routes(routes!(two_step::regenerate))
+        .routes(routes!(two_step::disable))
         .routes(routes!(logout::confirm, logout::submit))
         .routes(routes!(end_session::from_query, end_session::from_form))
         .routes(routes!(authorize::authorize, authorize::consent))

@@ -6,7 +6,8 @@ Run by tests/browser.rs with the test server's base URL (http://localhost:
 WebAuthn needs a host name, and localhost is a secure context over plain
 HTTP) and a directory for screenshots: python passkeys.py BASE SCREENSHOTS.
 A person's way through: register an account, add a passkey on /account,
-sign out, sign in with the passkey alone (the session's amr is `hwk`),
+sign in with the password and the passkey as the second step (amr `pwd`,
+`hwk`), sign in with the passkey alone (the session's amr is `hwk`),
 rename and remove it, and see a removed passkey refused. Every request must
 go to BASE, and the console stay free of errors but the one refusal
 expected. Exits non-zero with the reason on the first failure.
@@ -92,6 +93,23 @@ def run(b):
     assert len(credentials) == 1, credentials
     assert credentials[0].is_resident_credential, "a discoverable credential"
     b.screenshot("account-passkeys")
+
+    step("now the password needs a second step: the passkey")
+    b.get("/logout")
+    b.submit("/logout", "Sign out")
+    b.fill("username", "carol")
+    b.fill("password", PASSWORD)
+    b.submit("/login")
+    b.expect("Two-step verification", "Confirm it is you with one of your passkeys.")
+    assert not d.find_elements(By.NAME, "code"), "no code to ask for: carol has no TOTP"
+    button = d.find_element(By.CSS_SELECTOR, "[data-passkey=second-factor] [data-passkey-button]")
+    assert button.is_displayed()
+    b.screenshot("login-second-step-passkey")
+    b.click(button)
+    assert b.path() == "/account", b.path()
+    sessions = fetch_json(b, "/v1/me/sessions")
+    current = [s for s in sessions if s["current"]]
+    assert current[0]["amr"] == ["pwd", "hwk", "mfa"], current
 
     step("sign out, then in with the passkey alone")
     b.get("/logout")
