@@ -26,6 +26,7 @@ use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::passkey::{Ceremony, CeremonyKind, PasskeyRecord, clean_name};
+use crate::rate_limit::address_key;
 use crate::store::StoreError;
 use crate::user::{User, UserRecord};
 
@@ -34,6 +35,11 @@ pub const CEREMONY_TTL: time::Duration = time::Duration::minutes(5);
 
 /// Most passkeys one user may register.
 pub const MAX_PER_USER: usize = 20;
+
+/// Most sign-in ceremonies one address (IPv6 by /64) may begin within
+/// `rate_limit.window`: each is a stored row, and nobody is signed in yet
+/// to answer for them.
+pub const MAX_SIGN_IN_STARTS: u64 = 100;
 
 /// A ceremony begun: the options for `navigator.credentials.create()` or
 /// `.get()`, and the id to finish it with.
@@ -292,8 +298,23 @@ impl Passkeys {
     /// Begins a sign-in by passkey alone: the authenticator offers the
     /// discoverable credentials it holds for this site, and its answer names
     /// the user. Nothing about any user is in the options.
-    pub async fn start_sign_in(&self) -> Result<Started, CoreError> {
+    pub async fn start_sign_in(&self, client: &ClientInfo) -> Result<Started, CoreError> {
         let webauthn = self.webauthn()?;
+        if let Some(ip) = client.ip {
+            let now = self.context.now();
+            let window = self.context.config().rate_limit.window;
+            let (count, window_end) = self
+                .context
+                .store()
+                .hit(&format!("pk:{}", address_key(ip)), window, now)
+                .await?;
+            if count > MAX_SIGN_IN_STARTS {
+                return Err(CoreError::RateLimited {
+                    retry_after: u64::try_from((window_end - now).whole_seconds().max(1))
+                        .unwrap_or(1),
+                });
+            }
+        }
         let (mut options, state) = webauthn
             .start_discoverable_authentication()
             .map_err(|e| CoreError::Internal(format!("passkey sign-in options: {e}")))?;

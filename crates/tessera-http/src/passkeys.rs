@@ -302,6 +302,9 @@ pub async fn remove(
     responses(
         (status = 200, description = "The request options and the ceremony's id", body = CeremonyStarted),
         (status = 403, response = r::CsrfRefused),
+        (status = 429, description = "Over 100 ceremonies begun from this address within `rate_limit.window` (`rate-limited`)",
+            body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 404, response = r::PasskeysUnavailable),
         (status = 503, response = r::Unavailable),
         (status = "default", response = r::OtherProblem),
@@ -309,10 +312,11 @@ pub async fn remove(
 )]
 pub async fn start_sign_in(
     State(state): State<AppState>,
+    Client(client): Client,
     headers: HeaderMap,
 ) -> Result<Json<CeremonyStarted>, ApiError> {
     state.http().origins.check(&headers)?;
-    let started = state.core().passkeys.start_sign_in().await?;
+    let started = state.core().passkeys.start_sign_in(&client).await?;
     Ok(Json(started.into()))
 }
 

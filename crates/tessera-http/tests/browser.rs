@@ -223,7 +223,11 @@ async fn passkeys_work_in_a_real_browser() {
     let shots = run_script(PASSKEYS, &server, &[]).await;
     assert_screenshots(
         &shots,
-        &["account-passkeys", "login-passkey", "login-second-step-passkey"],
+        &[
+            "account-passkeys",
+            "login-passkey",
+            "login-second-step-passkey",
+        ],
     );
     // What the browser did, seen from the server: the passkey was added,
     // signed in, and removed.

@@ -960,3 +960,20 @@ async fn the_account_page_lists_renames_and_removes_passkeys_without_a_script() 
     assert!(html.contains("The passkey was removed."));
     assert!(html.contains("You have no passkey yet."));
 }
+
+#[tokio::test]
+async fn one_address_begins_a_bounded_number_of_sign_in_ceremonies() {
+    let server = server().await;
+    for _ in 0..tessera_core::passkeys::MAX_SIGN_IN_STARTS {
+        start_sign_in(&server).await;
+    }
+    let r = server
+        .anon()
+        .post(server.url("/v1/passkeys/authenticate/start"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("retry-after").is_some());
+    let p = problem(r, 429).await;
+    assert_eq!(p["type"], "urn:tessera:problem:rate-limited");
+}
