@@ -191,10 +191,11 @@ impl Passkeys {
         let ceremony = self
             .take(ceremony_id, CeremonyKind::Registration, Some(user.id))
             .await
-            .map_err(|_| {
-                CoreError::PasskeyRefused(
+            .map_err(|e| match e {
+                CoreError::PasskeyNotAccepted => CoreError::PasskeyRefused(
                     "the registration expired or was finished: start again".into(),
-                )
+                ),
+                other => other,
             })?;
         let state: PasskeyRegistration = serde_json::from_str(&ceremony.state)
             .map_err(|e| corrupt("passkey registration", e))?;
@@ -438,7 +439,8 @@ impl Passkeys {
             .await?
             .filter(|r| r.user_id == user_id);
         let Some(record) = record else {
-            return Err(self.refused(Some(user_id), client, "unknown_passkey").await);
+            tracing::debug!("second factor: not one of the user's passkeys");
+            return Err(CoreError::PasskeyNotAccepted);
         };
         let mut passkey: Passkey =
             serde_json::from_str(&record.credential).map_err(|e| corrupt("passkey", e))?;
@@ -457,14 +459,15 @@ impl Passkeys {
             }
         };
         if result.cred_id().as_slice() != record.credential_id.as_slice() {
-            return Err(self.refused(Some(user_id), client, "unknown_passkey").await);
+            tracing::debug!("second factor: not one of the user's passkeys");
+            return Err(CoreError::PasskeyNotAccepted);
         }
         self.proven(record, &mut passkey, &result, client).await
     }
 
     /// A passkey answer as the second factor of `user`'s sign-in: the
     /// method it proves when right, `None` when refused (the caller counts
-    /// it as a wrong code); a malformed answer is an error.
+    /// and audits it as a wrong code); a malformed answer is an error.
     pub(crate) async fn verify_second_factor(
         &self,
         user: &User,
