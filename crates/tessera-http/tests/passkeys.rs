@@ -977,3 +977,71 @@ async fn one_address_begins_a_bounded_number_of_sign_in_ceremonies() {
     let p = problem(r, 429).await;
     assert_eq!(p["type"], "urn:tessera:problem:rate-limited");
 }
+
+#[tokio::test]
+async fn a_disabled_user_cannot_sign_in_with_a_passkey() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    let (mut key, _) = register(&server, &alice, "Laptop").await;
+    let me: Value = alice.get("/v1/me").await.json().await.unwrap();
+    let id = me["id"].as_str().unwrap();
+    let r = server
+        .admin(Method::POST, &format!("/v1/admin/users/{id}/disable"))
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let body = signed_honest(&server, &mut key).await;
+    refused(&server, &body).await;
+    let body = signed_honest(&server, &mut key).await;
+    let r = finish_sign_in(&server, "/v1/passkeys/authenticate/finish-token", &body).await;
+    problem(r, 401).await;
+}
+
+#[tokio::test]
+async fn the_second_step_page_offers_the_passkey_and_asks_no_code_without_totp() {
+    let server = server().await;
+    let alice = server.signed_in("alice").await;
+    register(&server, &alice, "Laptop").await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let html = browser
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_value(&html, "csrf_token");
+    let r = browser
+        .post(server.url("/login"))
+        .header("origin", server.base.clone())
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("username", "alice"),
+            ("password", common::PASSWORD),
+            ("return_to", "/account"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Two-step verification"), "{html}");
+    assert!(html.contains("data-passkey=\"second-factor\""));
+    assert!(html.contains("Use a passkey"));
+    assert!(!html.contains("name=\"code\""), "no code to ask alice for");
+    // The token in the page starts the passkey ceremony for alice.
+    let marker = "data-mfa-token=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let token = html[start..].split('"').next().unwrap();
+    let r = start_second_factor(&server, token).await;
+    assert_eq!(r.status(), 200);
+}
