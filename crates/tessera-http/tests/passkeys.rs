@@ -1045,3 +1045,33 @@ async fn the_second_step_page_offers_the_passkey_and_asks_no_code_without_totp()
     let r = start_second_factor(&server, token).await;
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn a_third_party_applications_token_manages_no_passkey() {
+    let server = server().await;
+    let photos = common::oauth::client(&server, true, false).await;
+    let b = common::oauth::browser(&server, "alice").await;
+    let tokens = common::oauth::signed_in_tokens(&server, &photos, &b).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    for (method, path) in [
+        (Method::GET, "/v1/me/passkeys"),
+        (Method::POST, "/v1/me/passkeys/register/start"),
+        (
+            Method::DELETE,
+            "/v1/me/passkeys/00000000-0000-4000-8000-000000000000",
+        ),
+    ] {
+        let r = server
+            .anon()
+            .request(method, server.url(path))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        let body = problem(r, 403).await;
+        assert_eq!(
+            body["type"], "urn:tessera:problem:insufficient-scope",
+            "{path}"
+        );
+    }
+}
