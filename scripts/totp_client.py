@@ -155,7 +155,7 @@ def main():
         data={"grant_type": "password", "username": username, "password": password},
         timeout=TIMEOUT,
     )
-    check(r.status_code == 400 and r.json()["error"] == "mfa_required", "the password grant asks for the second factor")
+    check(r.status_code == 401 and r.json()["error"] == "mfa_required", "the password grant asks for the second factor")
     token = r.json()["mfa_token"]
     grant = {"grant_type": "urn:tessera:grant-type:mfa", "mfa_token": token}
     r = tokens.post(f"{base}/v1/token", data={**grant, "code": next_code}, timeout=TIMEOUT)

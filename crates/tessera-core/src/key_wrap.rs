@@ -390,6 +390,12 @@ pub fn open_value(
     Ok(in_out)
 }
 
+/// The label a user's TOTP secret is sealed with: bound to its user, so a
+/// sealed secret copied to another user's row does not open.
+pub fn totp_label(user_id: uuid::Uuid) -> String {
+    format!("totp:{user_id}")
+}
+
 /// Stands where a signing key's algorithm goes in the associated data of a
 /// sealed value: no algorithm has this name, so a value never opens as a key.
 const VALUE_ALGORITHM: &str = "sealed-value";
@@ -451,6 +457,9 @@ pub struct Rewrapped {
     pub sealed: Vec<String>,
     /// Keys already under the new KEK (an earlier, interrupted run).
     pub unchanged: Vec<String>,
+    /// TOTP secrets moved from the old KEK to the new one (the others were
+    /// already under it).
+    pub totp_secrets: usize,
 }
 
 /// Re-seals every stored key from `from` to `to`, one compare-and-swap per
@@ -465,9 +474,31 @@ pub async fn rewrap(
     now: OffsetDateTime,
 ) -> Result<Rewrapped, KeyStoreError> {
     let stored = store.keys().await?;
+    let totp = store.sealed_totp_secrets().await?;
     // Everything is opened before anything is written.
     let mut plan = Vec::with_capacity(stored.len());
     let mut done = Rewrapped::default();
+    let mut totp_plan = Vec::with_capacity(totp.len());
+    for (user_id, sealed) in &totp {
+        let label = totp_label(*user_id);
+        match sealed_under(sealed) {
+            Some(found) if found == to.id => {
+                open_value(to, &label, sealed)?;
+            }
+            Some(found) if found == from.id => {
+                totp_plan.push((*user_id, sealed, open_value(from, &label, sealed)?));
+            }
+            found => {
+                return Err(WrapError::Foreign {
+                    kid: label,
+                    found: found.unwrap_or(KekId([0; ID_BYTES])),
+                    from: from.id,
+                    to: to.id,
+                }
+                .into());
+            }
+        }
+    }
     for key in &stored {
         match sealed_under(&key.sealed) {
             Some(found) if found == to.id => {
@@ -504,6 +535,16 @@ pub async fn rewrap(
             done.rewrapped.push(old.kid.clone());
         }
     }
+    for (user_id, old, clear) in totp_plan {
+        let new = seal_value(to, &totp_label(user_id), &clear)?;
+        if !store.replace_totp_secret(user_id, old, &new).await? {
+            return Err(WrapError::Raced {
+                kid: totp_label(user_id),
+            }
+            .into());
+        }
+        done.totp_secrets += 1;
+    }
     let event = AuditEvent::new(
         AuditKind::KeysRewrapped,
         None,
@@ -515,6 +556,7 @@ pub async fn rewrap(
             "rewrapped": done.rewrapped,
             "sealed": done.sealed,
             "unchanged": done.unchanged,
+            "totp_secrets": done.totp_secrets,
         }),
     );
     store.append_audit(&event).await?;
@@ -531,6 +573,32 @@ mod tests {
 
     fn key(algorithm: Algorithm) -> Result<SigningKey, crate::keys::KeyError> {
         SigningKey::generate(algorithm, OffsetDateTime::now_utc())
+    }
+
+    #[test]
+    fn values_open_only_with_their_label_and_kek() -> TestResult {
+        let kek = KeyEncryptionKey::generate()?;
+        let clear = b"12345678901234567890";
+        let sealed = seal_value(&kek, "totp:a", clear)?;
+        assert!(!sealed.windows(clear.len()).any(|w| w == clear));
+        assert_eq!(sealed_under(&sealed), Some(kek.id()));
+        assert_eq!(open_value(&kek, "totp:a", &sealed)?.as_slice(), clear);
+        assert!(matches!(
+            open_value(&kek, "totp:b", &sealed),
+            Err(WrapError::Tampered { .. })
+        ));
+        let other = KeyEncryptionKey::generate()?;
+        assert!(matches!(
+            open_value(&other, "totp:a", &sealed),
+            Err(WrapError::WrongKek { .. })
+        ));
+        let mut flipped = sealed.clone();
+        if let Some(last) = flipped.last_mut() {
+            *last ^= 1;
+        }
+        assert!(open_value(&kek, "totp:a", &flipped).is_err());
+        assert!(open_value(&kek, "totp:a", clear).is_err());
+        Ok(())
     }
 
     #[test]

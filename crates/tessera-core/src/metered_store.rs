@@ -612,4 +612,20 @@ impl SecondFactors for MeteredStore {
         )
         .await
     }
+    async fn sealed_totp_secrets(&self) -> StoreResult<Vec<(Uuid, Vec<u8>)>> {
+        self.timed("sealed_totp_secrets", self.inner.sealed_totp_secrets())
+            .await
+    }
+    async fn replace_totp_secret(
+        &self,
+        user_id: Uuid,
+        old: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool> {
+        self.timed(
+            "replace_totp_secret",
+            self.inner.replace_totp_secret(user_id, old, new),
+        )
+        .await
+    }
 }

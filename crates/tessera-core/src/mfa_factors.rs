@@ -16,6 +16,7 @@ use crate::auth_methods::AuthMethod;
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
+use crate::key_wrap;
 use crate::mfa::{MfaStatus, TotpFactor};
 use crate::recovery_code;
 use crate::sign_in_guard::SignInGuard;
@@ -41,10 +42,9 @@ pub struct MfaFactors {
     keys: Arc<SigningKeys>,
 }
 
-/// What a TOTP secret is sealed as: bound to its user, so a sealed secret
-/// copied to another user's row does not open.
+/// What a TOTP secret is sealed as ([`key_wrap::totp_label`]).
 fn seal_label(user: &User) -> String {
-    format!("totp:{}", user.id)
+    key_wrap::totp_label(user.id)
 }
 
 impl MfaFactors {

@@ -476,6 +476,13 @@ pub trait SecondFactors: Send + Sync {
     async fn delete_mfa_challenge(&self, hash: &SecretHash) -> StoreResult<bool>;
     /// Forgets challenges expired at `now`; returns how many.
     async fn delete_expired_mfa_challenges(&self, now: OffsetDateTime) -> StoreResult<u64>;
+    /// Every stored TOTP factor's user and sealed secret (for re-wrapping
+    /// them under a new key-encryption key).
+    async fn sealed_totp_secrets(&self) -> StoreResult<Vec<(Uuid, Vec<u8>)>>;
+    /// Replaces the user's sealed TOTP secret with `new` if it is still
+    /// `old` (a compare-and-swap); true if it did.
+    async fn replace_totp_secret(&self, user_id: Uuid, old: &[u8], new: &[u8])
+    -> StoreResult<bool>;
 }
 
 /// Everything a backend provides.

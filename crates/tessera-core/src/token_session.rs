@@ -213,9 +213,9 @@ impl TokenSessions {
         };
         let detail = match for_client {
             Some((client_id, _)) => {
-                json!({ "session_id": session.id.as_str(), "kind": "token", "client_id": client_id })
+                json!({ "session_id": session.id.as_str(), "kind": "token", "amr": amr.amr(), "client_id": client_id })
             }
-            None => json!({ "session_id": session.id.as_str(), "kind": "token" }),
+            None => json!({ "session_id": session.id.as_str(), "kind": "token", "amr": amr.amr() }),
         };
         let event = AuditEvent::new(
             AuditKind::SignInSucceeded,

@@ -158,8 +158,9 @@ impl From<CoreError> for OAuthError {
                 "the client could not be authenticated",
             ),
             CoreError::MfaRequired(token) => {
+                // 401, as `POST /v1/session` answers the same case.
                 let mut error = Self::new(
-                    StatusCode::BAD_REQUEST,
+                    StatusCode::UNAUTHORIZED,
                     ErrorCode::MfaRequired,
                     "the password is right; send a code with grant_type=urn:tessera:grant-type:mfa and mfa_token",
                 );
@@ -362,7 +363,7 @@ fn with_id_token(grant: TokenGrant, id_token: Option<String>, scope: Option<Stri
 /// `POST /v1/token`: `grant_type=authorization_code`, `password`,
 /// `refresh_token` or `urn:tessera:grant-type:mfa`.
 ///
-/// A password grant for a user with a second factor answers 400
+/// A password grant for a user with a second factor answers 401
 /// `mfa_required` with an `mfa_token`; the MFA grant (`mfa_token`, `code`:
 /// a TOTP code or a recovery code) from the same address within 5 minutes
 /// finishes it. Wrong codes count against the sign-in limits (`slow_down`

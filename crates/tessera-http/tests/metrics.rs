@@ -553,3 +553,73 @@ async fn throttled_and_disabled_sign_ins_are_told_apart() {
         0.0
     );
 }
+
+#[tokio::test]
+async fn second_factor_sign_ins_are_counted_by_outcome() {
+    let server = TestServer::with(Options {
+        core: cheap_hashing(),
+        ..Options::default()
+    })
+    .await;
+    let erin = server.signed_in("erin").await;
+    let enrolment: serde_json::Value = erin
+        .unsafe_req(reqwest::Method::POST, "/v1/me/mfa/totp")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret =
+        tessera_core::totp::TotpSecret::from_base32(enrolment["secret"].as_str().unwrap()).unwrap();
+    let code_at =
+        |t: time::OffsetDateTime| format!("{:06}", secret.code(tessera_core::totp::step_at(t)));
+    let now = time::OffsetDateTime::now_utc();
+    let r = erin
+        .unsafe_req(reqwest::Method::POST, "/v1/me/mfa/totp/confirm")
+        .json(&json!({ "code": code_at(now) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = server
+        .anon()
+        .post(server.url("/v1/session"))
+        .json(&json!({ "username": "erin", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let token = common::problem(r, 401).await["mfa_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second_step = |code: String| {
+        server
+            .anon()
+            .post(server.url("/v1/session/mfa"))
+            .json(&json!({ "mfa_token": token, "code": code }))
+            .send()
+    };
+    let next = code_at(now + time::Duration::seconds(30));
+    let wrong = if next == "000000" { "111111" } else { "000000" };
+    assert_eq!(second_step(wrong.into()).await.unwrap().status(), 401);
+    assert_eq!(second_step(next).await.unwrap().status(), 200);
+    let text = exposition(&server).await;
+    // The first sign-in (before TOTP) and the finished second step.
+    assert_eq!(value(&text, "tessera_sign_ins_total{outcome=\"ok\"}"), 2.0);
+    assert_eq!(
+        value(&text, "tessera_sign_ins_total{outcome=\"mfa_required\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&text, "tessera_sign_ins_total{outcome=\"wrong_code\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "tessera_sign_ins_total{outcome=\"wrong_credentials\"}"
+        ),
+        0.0
+    );
+}

@@ -272,7 +272,7 @@ async fn the_password_grant_stops_for_the_second_factor_and_the_mfa_grant_finish
         .send()
         .await
         .unwrap();
-    let body = common::oauth_error(r, 400, "mfa_required").await;
+    let body = common::oauth_error(r, 401, "mfa_required").await;
     let token = body["mfa_token"].as_str().unwrap();
     // A cookie sign-in's endpoint does not finish a token sign-in.
     let r = code_step(

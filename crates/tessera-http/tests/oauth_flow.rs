@@ -978,6 +978,13 @@ async fn an_applications_token_cannot_manage_the_account_a_first_party_one_can()
         })),
         anon.get(server.url("/v1/me/consents")),
         anon.delete(server.url(&format!("/v1/me/consents/{}", third.id))),
+        anon.get(server.url("/v1/me/mfa")),
+        anon.post(server.url("/v1/me/mfa/totp")),
+        anon.post(server.url("/v1/me/mfa/totp/confirm"))
+            .json(&json!({ "code": "123456" })),
+        anon.delete(server.url("/v1/me/mfa/totp"))
+            .json(&json!({ "password": PASSWORD })),
+        anon.post(server.url("/v1/me/mfa/recovery-codes")),
     ];
     for attempt in attempts {
         let r = attempt.bearer_auth(access).send().await.unwrap();

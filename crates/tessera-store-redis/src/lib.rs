@@ -914,6 +914,17 @@ impl SecondFactors for RedisLayer {
     async fn delete_expired_mfa_challenges(&self, now: OffsetDateTime) -> StoreResult<u64> {
         self.inner.delete_expired_mfa_challenges(now).await
     }
+    async fn sealed_totp_secrets(&self) -> StoreResult<Vec<(Uuid, Vec<u8>)>> {
+        self.inner.sealed_totp_secrets().await
+    }
+    async fn replace_totp_secret(
+        &self,
+        user_id: Uuid,
+        old: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool> {
+        self.inner.replace_totp_secret(user_id, old, new).await
+    }
 }
 
 /// Replaces a cached session's value (ARGV[1]) and keeps it ARGV[2]

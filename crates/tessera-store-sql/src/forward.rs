@@ -460,6 +460,17 @@ macro_rules! forward_store_traits {
                 ) -> StoreResult<u64> {
                     self.$field.delete_expired_mfa_challenges(now).await
                 }
+                async fn sealed_totp_secrets(&self) -> StoreResult<Vec<(Uuid, Vec<u8>)>> {
+                    self.$field.sealed_totp_secrets().await
+                }
+                async fn replace_totp_secret(
+                    &self,
+                    user_id: Uuid,
+                    old: &[u8],
+                    new: &[u8],
+                ) -> StoreResult<bool> {
+                    self.$field.replace_totp_secret(user_id, old, new).await
+                }
             }
 
             #[async_trait]

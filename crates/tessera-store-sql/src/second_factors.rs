@@ -43,6 +43,9 @@ const INSERT_CHALLENGE: &str = "INSERT INTO mfa_challenges (token_hash, user_id,
 const CHALLENGE: &str = "SELECT token_hash, user_id, ip, amr, next, password_fingerprint, \
      created_at, expires_at FROM mfa_challenges WHERE token_hash = $1";
 const DELETE_CHALLENGE: &str = "DELETE FROM mfa_challenges WHERE token_hash = $1";
+const ALL_SECRETS: &str = "SELECT user_id, secret FROM totp_factors ORDER BY user_id";
+const REPLACE_SECRET: &str =
+    "UPDATE totp_factors SET secret = $3 WHERE user_id = $1 AND secret = $2";
 /// Challenges expired at `$1`, `$2` at most.
 const EXPIRED_CHALLENGES: &str =
     crate::store::batched_delete!("mfa_challenges", "token_hash", "expires_at <= $1");
@@ -276,6 +279,34 @@ impl<D: Dialect> SqlStore<D> {
             .await
             .map_err(write_error)?;
         Ok(deleted > 0)
+    }
+
+    /// See [`tessera_core::store::SecondFactors::sealed_totp_secrets`].
+    pub async fn sealed_totp_secrets(&self) -> StoreResult<Vec<(Uuid, Vec<u8>)>> {
+        let rows = Sql::<D>::new(ALL_SECRETS)
+            .fetch_all(D::on_pool(self.pool()))
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| Ok((D::uuid(row, "user_id")?, D::bytes(row, "secret")?)))
+            .collect()
+    }
+
+    /// See [`tessera_core::store::SecondFactors::replace_totp_secret`].
+    pub async fn replace_totp_secret(
+        &self,
+        user_id: Uuid,
+        old: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool> {
+        let changed = Sql::<D>::new(REPLACE_SECRET)
+            .uuid(user_id)
+            .bytes(old)
+            .bytes(new)
+            .execute(D::on_pool(self.pool()))
+            .await
+            .map_err(write_error)?;
+        Ok(changed > 0)
     }
 
     /// See [`tessera_core::store::SecondFactors::delete_expired_mfa_challenges`].

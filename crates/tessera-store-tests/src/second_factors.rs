@@ -99,6 +99,26 @@ pub async fn totp_enrolment_is_pending_until_enabled(store: Arc<dyn Store>) {
             .sealed_secret,
         b"second"
     );
+    // Re-wrapping swaps the sealed secret only while it is the one read.
+    assert_eq!(
+        store.sealed_totp_secrets().await.unwrap(),
+        vec![(alice.id, b"second".to_vec())]
+    );
+    assert!(
+        !store
+            .replace_totp_secret(alice.id, b"first", b"rewrapped")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .replace_totp_secret(alice.id, b"second", b"rewrapped")
+            .await
+            .unwrap()
+    );
+    let factor = store.totp_factor(alice.id).await.unwrap().unwrap();
+    assert_eq!(factor.sealed_secret, b"rewrapped");
+    assert_eq!(factor.last_step, 10, "nothing else changes");
     // Another user sees none of it.
     let bob = user("bob");
     store.insert_user(&bob, "h").await.unwrap();

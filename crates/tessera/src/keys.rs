@@ -83,6 +83,11 @@ pub async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()
                     done.sealed.len(),
                     done.unchanged.len()
                 );
+                println!(
+                    "{} TOTP secrets re-wrapped to {}",
+                    done.totp_secrets,
+                    to.id()
+                );
             }
         }
         anyhow::Ok(())

@@ -16,13 +16,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::{
-    Server, access_token, database_url_in, fresh_database, me_status, refuses_to_start, register,
-    run_command, tessera, tessera_with_umask,
+    PASSWORD, Server, access_token, database_url_in, fresh_database, me_status, refuses_to_start,
+    register, run_command, tessera, tessera_with_umask,
 };
 use serde_json::Value;
 use tessera_core::key_wrap::{self, KeyEncryptionKey};
 use tessera_core::keys::{Algorithm, SigningKey, StoredKey};
 use tessera_core::store::Keys;
+use tessera_core::totp::{TotpSecret, step_at};
 use tessera_store_sqlite::SqliteStore;
 
 const ADMIN_TOKEN: &str = "keys-at-rest-admin-token-0123456789abcdef";
@@ -334,6 +335,26 @@ async fn rewrap_moves_the_keys_to_the_new_key_encryption_key() {
     let client = reqwest::Client::new();
     assert_eq!(register(&client, &server, "alice").await, 201);
     let token = access_token(&client, &server, "alice").await;
+    // Alice turns on TOTP: its secret is sealed under the KEK too.
+    let enrolment: serde_json::Value = client
+        .post(server.url("/v1/me/mfa/totp"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let totp = TotpSecret::from_base32(enrolment["secret"].as_str().unwrap()).unwrap();
+    let code_at = |t: time::OffsetDateTime| format!("{:06}", totp.code(step_at(t)));
+    let r = client
+        .post(server.url("/v1/me/mfa/totp/confirm"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "code": code_at(time::OffsetDateTime::now_utc()) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let (status, _) = server.terminate();
     assert!(status.success());
     assert!(
@@ -360,6 +381,7 @@ async fn rewrap_moves_the_keys_to_the_new_key_encryption_key() {
     );
     let stored = stored_keys(&data(dir.path()).join("tessera.db")).await;
     assert_eq!(key_wrap::sealed_under(&stored[0].sealed), Some(new.id()));
+    assert!(out.contains("1 TOTP secrets re-wrapped"), "{out}");
 
     let stderr = refuses_to_start(&mut tessera(dir.path()), &old_env);
     assert!(
@@ -373,6 +395,31 @@ async fn rewrap_moves_the_keys_to_the_new_key_encryption_key() {
 
     let server = Server::start(dir.path(), &new_env);
     assert_eq!(me_status(&client, &server, &token).await, 200);
+    // The TOTP secret opens under the new KEK: a code finishes a sign-in.
+    let r = client
+        .post(server.url("/v1/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "mfa_required", "{body}");
+    let next = code_at(time::OffsetDateTime::now_utc() + time::Duration::seconds(30));
+    let r = client
+        .post(server.url("/v1/token"))
+        .form(&[
+            ("grant_type", "urn:tessera:grant-type:mfa"),
+            ("mfa_token", body["mfa_token"].as_str().unwrap()),
+            ("code", next.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
     assert!(
         audit_kinds(&client, &server)
             .await

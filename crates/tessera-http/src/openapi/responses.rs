@@ -140,9 +140,9 @@ shared_responses! {
     OtherProblem: Problem, None,
         "Any other error, as a problem: 405 (`method-not-allowed`), 421 for a `Host` this server does not answer to (`unknown-host`), 500 (`internal`); and 408, without a body, when the request takes longer than the request timeout.";
     OAuthBadRequest: OAuth, None,
-        "RFC 6749 §5.2: `invalid_request` (a field missing, malformed or repeated), `invalid_grant` (a wrong password, or a code or refresh token that is unknown, expired, used or replaced; at the MFA grant, a wrong or used code, or an `mfa_token` unknown, expired, used or from another address), `unsupported_grant_type`, `mfa_required` (the password is right and the user has a second factor: the body carries `mfa_token`).";
+        "RFC 6749 §5.2: `invalid_request` (a field missing, malformed or repeated), `invalid_grant` (a wrong password, or a code or refresh token that is unknown, expired, used or replaced; at the MFA grant, a wrong or used code, or an `mfa_token` unknown, expired, used or from another address), `unsupported_grant_type`.";
     OAuthInvalidClient: OAuth, Challenge,
-        "RFC 6749 §5.2 `invalid_client`: the client could not be authenticated.";
+        "RFC 6749 §5.2 `invalid_client`: the client could not be authenticated. At the password grant, `mfa_required`: the password is right and the user has a second factor; the body carries `mfa_token` for `grant_type=urn:tessera:grant-type:mfa`.";
     OAuthOther: OAuth, RetryAfter,
         "Any other error, in the same shape: 409 `invalid_request`, 413 and 415 `invalid_request`, 429 `slow_down` (with `Retry-After`), 500 `server_error`, 503 `temporarily_unavailable` (with `Retry-After`).";
     SignInFirst: Empty, Location,

@@ -7,12 +7,15 @@ drives the browsers). Both browsers run with
 JavaScript disabled (the pages have none); every request they make must go
 to BASE, and their consoles must stay free of errors (a CSP violation, a
 missing file). Exits non-zero with the reason on the first failure.
+Two-step verification is set up with pyotp playing the authenticator app.
 """
 
 import os
 import sys
+import time
 from urllib.parse import urlencode
 
+import pyotp
 from selenium.webdriver.common.by import By
 
 from chromium import LAPTOP, PASSWORD, PHONE, Browser, step
@@ -181,6 +184,69 @@ def run(laptop, phone):
     laptop.fill("password", NEW_PASSWORD)
     laptop.submit("/login")
     assert laptop.path() == "/account", laptop.path()
+
+    step("set up two-step verification: QR code, key, first code, recovery codes")
+    laptop.expect("Two-step verification", "Off.")
+    laptop.submit("/account/mfa/totp", "Set up an authenticator app")
+    assert laptop.path() == "/account?done=totp-pending#two-step", laptop.path()
+    qr = laptop.driver.find_elements(By.CSS_SELECTOR, "div.qr > svg[role=img]")
+    assert len(qr) == 1 and qr[0].size["width"] >= 150, qr
+    secrets = laptop.driver.find_elements(By.CSS_SELECTOR, "code.secret")
+    key, uri = secrets[0].text.replace(" ", ""), secrets[1].text
+    app = pyotp.parse_uri(uri)
+    assert app.secret == key, (app.secret, key)
+    laptop.screenshot("account-totp-setup")
+    laptop.screenshot("account-totp-setup", dark=True)
+    laptop.fill("code", "000000" if app.now() != "000000" else "111111")
+    laptop.submit("/account/mfa/totp/confirm")
+    laptop.expect("That code is wrong.")
+    laptop.fill("code", app.now())
+    laptop.submit("/account/mfa/totp/confirm")
+    laptop.expect("Your recovery codes", "Two-step verification is on.")
+    codes = [c.text for c in laptop.driver.find_elements(By.CSS_SELECTOR, "ul.codes code")]
+    assert len(codes) == 10, codes
+    laptop.screenshot("account-recovery-codes")
+    laptop.get("/account")
+    laptop.expect("Recovery codes left: 10")
+    assert not laptop.driver.find_elements(By.CSS_SELECTOR, "ul.codes"), "shown once"
+
+    step("sign in in two steps: the password, then a code")
+    phone.get("/account")
+    phone.fill("username", "alice")
+    phone.fill("password", NEW_PASSWORD)
+    phone.submit("/login")
+    phone.expect("Two-step verification", "authenticator app")
+    phone.screenshot("login-code")
+    phone.screenshot("login-code", dark=True)
+    phone.fill("code", codes[0].upper())
+    phone.submit("/login")
+    assert phone.path() == "/account", phone.path()
+    other = AccountBrowser("tablet", PHONE)
+    try:
+        other.get("/login")
+        other.fill("username", "alice")
+        other.fill("password", NEW_PASSWORD)
+        other.submit("/login")
+        other.fill("code", "123")
+        other.submit("/login")
+        other.expect("That code is wrong or was used already.")
+        # The next step's code: the current one was spent confirming.
+        other.fill("code", app.at(time.time() + 30))
+        other.submit("/login")
+        assert other.path() == "/account", other.path()
+        other.check_requests()
+    finally:
+        other.quit()
+
+    step("turn two-step verification off with the password")
+    laptop.get("/account")
+    laptop.fill("password", "not my password")
+    laptop.submit("/account/mfa/totp/disable")
+    laptop.expect("The password is wrong.")
+    laptop.fill("password", NEW_PASSWORD)
+    laptop.submit("/account/mfa/totp/disable")
+    assert laptop.path() == "/account?done=totp-off", laptop.path()
+    laptop.expect("Two-step verification is off")
 
 
 if __name__ == "__main__":
