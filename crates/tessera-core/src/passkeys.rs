@@ -25,6 +25,7 @@ use crate::auth_methods::AuthMethod;
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
+use crate::metrics::SignInOutcome;
 use crate::passkey::{Ceremony, CeremonyKind, PasskeyRecord, clean_name};
 use crate::rate_limit::address_key;
 use crate::store::StoreError;
@@ -334,8 +335,28 @@ impl Passkeys {
 
     /// Finishes a sign-in by passkey alone with the browser's answer
     /// (`navigator.credentials.get()`'s, as JSON). Every refusal after the
-    /// answer is read is the same [`CoreError::PasskeyNotAccepted`].
+    /// answer is read is the same [`CoreError::PasskeyNotAccepted`]. Counted
+    /// in `tessera_sign_ins_total` as a password sign-in is (`ok`, or
+    /// `wrong_credentials` for a refusal).
     pub async fn finish_sign_in(
+        &self,
+        ceremony_id: Uuid,
+        credential: Value,
+        client: &ClientInfo,
+    ) -> Result<PasskeyProof, CoreError> {
+        let outcome = self.check_sign_in(ceremony_id, credential, client).await;
+        match &outcome {
+            Ok(_) => self.context.metrics().sign_in(SignInOutcome::Ok),
+            Err(CoreError::PasskeyNotAccepted) => self
+                .context
+                .metrics()
+                .sign_in(SignInOutcome::WrongCredentials),
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    async fn check_sign_in(
         &self,
         ceremony_id: Uuid,
         credential: Value,

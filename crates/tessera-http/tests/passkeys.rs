@@ -95,6 +95,24 @@ async fn signed_honest(server: &TestServer, key: &mut SoftPasskey) -> Value {
     signed(server, key, &honest).await
 }
 
+/// `tessera_sign_ins_total{outcome}` now.
+async fn sign_ins(server: &TestServer, outcome: &str) -> u64 {
+    let text = server
+        .anon()
+        .get(server.url("/metrics"))
+        .bearer_auth(common::METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = format!("tessera_sign_ins_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+}
+
 async fn refused(server: &TestServer, body: &Value) -> Value {
     let r = finish_sign_in(server, "/v1/passkeys/authenticate/finish", body).await;
     let body = problem(r, 401).await;
@@ -409,6 +427,7 @@ async fn forged_assertions_are_refused_alike() {
     let alice = server.signed_in("alice").await;
     let (mut key, _) = register(&server, &alice, "Laptop").await;
     let honest = key.honest();
+    let wrong_before = sign_ins(&server, "wrong_credentials").await;
 
     let mut details = Vec::new();
     // A signature by another key.
@@ -466,11 +485,18 @@ async fn forged_assertions_are_refused_alike() {
     details.push(refused(&server, &body).await);
     // Every refusal reads the same: nothing tells which check failed.
     assert!(details.windows(2).all(|w| w[0] == w[1]), "{details:?}");
+    // ...and each counts as a failed sign-in.
+    assert_eq!(
+        sign_ins(&server, "wrong_credentials").await - wrong_before,
+        details.len() as u64
+    );
+    let ok_before = sign_ins(&server, "ok").await;
 
     // The honest answer still works afterwards.
     let body = signed(&server, &mut key, &honest).await;
     let r = finish_sign_in(&server, "/v1/passkeys/authenticate/finish", &body).await;
     assert_eq!(r.status(), 200);
+    assert_eq!(sign_ins(&server, "ok").await, ok_before + 1);
 }
 
 #[tokio::test]
