@@ -612,6 +612,10 @@ impl SecondFactors for MeteredStore {
         )
         .await
     }
+    async fn mfa_statuses(&self, user_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, MfaStatus)>> {
+        self.timed("mfa_statuses", self.inner.mfa_statuses(user_ids))
+            .await
+    }
     async fn sealed_totp_secrets(&self) -> StoreResult<Vec<(Uuid, Vec<u8>)>> {
         self.timed("sealed_totp_secrets", self.inner.sealed_totp_secrets())
             .await

@@ -63,6 +63,22 @@ impl MfaFactors {
         Ok(self.context.store().mfa_status(user_id).await?)
     }
 
+    /// The second factors of each of `user_ids` (a page of users), in one
+    /// store read, in the order given; unknown users have none.
+    pub async fn statuses(&self, user_ids: &[uuid::Uuid]) -> Result<Vec<MfaStatus>, CoreError> {
+        let found = self.context.store().mfa_statuses(user_ids).await?;
+        Ok(user_ids
+            .iter()
+            .map(|id| {
+                found
+                    .iter()
+                    .find(|(user, _)| user == id)
+                    .map(|(_, status)| *status)
+                    .unwrap_or_default()
+            })
+            .collect())
+    }
+
     /// Starts (or starts again) a TOTP enrolment: a new secret, pending
     /// until [`Self::confirm_totp`]. [`CoreError::Conflict`] while TOTP is
     /// enabled (disable it first). `issuer` names this server in the app.

@@ -466,6 +466,9 @@ pub trait SecondFactors: Send + Sync {
     async fn use_recovery_code(&self, user_id: Uuid, hash: &SecretHash) -> StoreResult<bool>;
     /// The user's enabled second factors.
     async fn mfa_status(&self, user_id: Uuid) -> StoreResult<MfaStatus>;
+    /// The enabled second factors of each of `user_ids` (a page of users),
+    /// in one read; users who do not exist are left out.
+    async fn mfa_statuses(&self, user_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, MfaStatus)>>;
     /// Stores a sign-in's challenge.
     async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()>;
     /// A challenge by its token's hash (expired ones included: expiry is

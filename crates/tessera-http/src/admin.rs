@@ -164,13 +164,14 @@ pub async fn users(
     let next_after = (users.len() == limit as usize)
         .then(|| users.last().map(|u| u.username.normalized().to_owned()))
         .flatten();
-    let mut views = Vec::with_capacity(users.len());
-    for user in &users {
-        let mfa = state.core().mfa_factors.status(user.id).await?;
-        views.push(AdminUserView::new(user, mfa));
-    }
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    let mfa = state.core().mfa_factors.statuses(&ids).await?;
     Ok(Json(UsersPage {
-        users: views,
+        users: users
+            .iter()
+            .zip(mfa)
+            .map(|(user, mfa)| AdminUserView::new(user, mfa))
+            .collect(),
         next_after,
     }))
 }

@@ -796,6 +796,8 @@ async fn hostile_form_input_gets_a_4xx_page_never_a_500() {
         "/account/password",
         "/account/sessions/revoke",
         "/account/sessions/revoke-others",
+        "/account/mfa/totp/confirm",
+        "/account/mfa/totp/disable",
         "/logout",
     ];
     for path in paths {

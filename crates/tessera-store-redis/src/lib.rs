@@ -914,6 +914,9 @@ impl SecondFactors for RedisLayer {
     async fn delete_expired_mfa_challenges(&self, now: OffsetDateTime) -> StoreResult<u64> {
         self.inner.delete_expired_mfa_challenges(now).await
     }
+    async fn mfa_statuses(&self, user_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, MfaStatus)>> {
+        self.inner.mfa_statuses(user_ids).await
+    }
     async fn sealed_totp_secrets(&self) -> StoreResult<Vec<(Uuid, Vec<u8>)>> {
         self.inner.sealed_totp_secrets().await
     }

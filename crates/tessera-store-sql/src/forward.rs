@@ -442,6 +442,12 @@ macro_rules! forward_store_traits {
                 async fn mfa_status(&self, user_id: Uuid) -> StoreResult<MfaStatus> {
                     self.$field.mfa_status(user_id).await
                 }
+                async fn mfa_statuses(
+                    &self,
+                    user_ids: &[Uuid],
+                ) -> StoreResult<Vec<(Uuid, MfaStatus)>> {
+                    self.$field.mfa_statuses(user_ids).await
+                }
                 async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()> {
                     self.$field.insert_mfa_challenge(challenge).await
                 }

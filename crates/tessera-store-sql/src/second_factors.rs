@@ -38,6 +38,12 @@ const STATUS: &str = "SELECT \
      (SELECT COUNT(*) FROM totp_factors WHERE user_id = $1 AND enabled_at IS NOT NULL) AS totp, \
      (SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1) AS codes, \
      (SELECT COUNT(*) FROM passkeys WHERE user_id = $1) AS passkeys";
+/// [`STATUS`] for many users at once: the `IN` list is appended.
+const STATUSES: &str = "SELECT u.id AS user_id, \
+     (SELECT COUNT(*) FROM totp_factors t WHERE t.user_id = u.id AND t.enabled_at IS NOT NULL) AS totp, \
+     (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id) AS codes, \
+     (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) AS passkeys \
+     FROM users u WHERE u.id IN (";
 const INSERT_CHALLENGE: &str = "INSERT INTO mfa_challenges (token_hash, user_id, ip, amr, \
      next, password_fingerprint, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const CHALLENGE: &str = "SELECT token_hash, user_id, ip, amr, next, password_fingerprint, \
@@ -240,6 +246,34 @@ impl<D: Dialect> SqlStore<D> {
             recovery_codes: count(D::int(&row, "codes")?),
             passkeys: count(D::int(&row, "passkeys")?),
         })
+    }
+
+    /// See [`tessera_core::store::SecondFactors::mfa_statuses`].
+    pub async fn mfa_statuses(&self, user_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, MfaStatus)>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=user_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("{STATUSES}{})", placeholders.join(", "));
+        let query = user_ids
+            .iter()
+            .fold(Sql::<D>::assembled(sql), |q, id| q.uuid(*id));
+        let rows = query
+            .fetch_all(D::on_pool(self.pool()))
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    D::uuid(row, "user_id")?,
+                    MfaStatus {
+                        totp: D::int(row, "totp")? > 0,
+                        recovery_codes: count(D::int(row, "codes")?),
+                        passkeys: count(D::int(row, "passkeys")?),
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// See [`tessera_core::store::SecondFactors::insert_mfa_challenge`].

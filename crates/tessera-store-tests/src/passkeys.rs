@@ -59,6 +59,14 @@ pub async fn passkeys_round_trip(store: Arc<dyn Store>) {
         store.user_passkeys(bob.id).await.unwrap(),
         vec![bobs.clone()]
     );
+    // A passkey is a second factor: the users' status counts them.
+    let status = store.mfa_status(alice.id).await.unwrap();
+    assert_eq!(status.passkeys, 2);
+    assert!(status.required());
+    let statuses = store.mfa_statuses(&[alice.id, bob.id]).await.unwrap();
+    let of = |id| statuses.iter().find(|(u, _)| *u == id).unwrap().1;
+    assert_eq!(of(alice.id).passkeys, 2);
+    assert_eq!(of(bob.id).passkeys, 1);
     assert_eq!(
         store.passkey_by_credential_id(b"cred-bob").await.unwrap(),
         Some(bobs.clone())

@@ -88,6 +88,29 @@ pub async fn totp_enrolment_is_pending_until_enabled(store: Arc<dyn Store>) {
             passkeys: 0,
         }
     );
+    // Many users at once: only those who exist, each with their own.
+    let bob = user("bob");
+    store.insert_user(&bob, "h").await.unwrap();
+    let mut statuses = store
+        .mfa_statuses(&[bob.id, alice.id, Uuid::new_v4()])
+        .await
+        .unwrap();
+    statuses.sort_by_key(|(id, _)| *id != alice.id);
+    assert_eq!(
+        statuses,
+        vec![
+            (
+                alice.id,
+                MfaStatus {
+                    totp: true,
+                    recovery_codes: 10,
+                    passkeys: 0,
+                }
+            ),
+            (bob.id, MfaStatus::default()),
+        ]
+    );
+    assert!(store.mfa_statuses(&[]).await.unwrap().is_empty());
     // Enrolling again while enabled changes nothing.
     assert!(!store.put_pending_totp(alice.id, b"third", t).await.unwrap());
     assert_eq!(
@@ -120,8 +143,6 @@ pub async fn totp_enrolment_is_pending_until_enabled(store: Arc<dyn Store>) {
     assert_eq!(factor.sealed_secret, b"rewrapped");
     assert_eq!(factor.last_step, 10, "nothing else changes");
     // Another user sees none of it.
-    let bob = user("bob");
-    store.insert_user(&bob, "h").await.unwrap();
     assert_eq!(
         store.mfa_status(bob.id).await.unwrap(),
         MfaStatus::default()

@@ -181,9 +181,37 @@ async fn a_fresh_store_holds_no_private_key_material() {
         "any other key-encryption key is refused"
     );
 
+    // A TOTP secret is sealed the same way: neither its bytes nor its
+    // base32 form are in the files.
+    let enrolment: Value = client
+        .post(server.url("/v1/me/mfa/totp"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let base32 = enrolment["secret"].as_str().unwrap();
+    let totp = TotpSecret::from_base32(base32).unwrap();
+    let files = database_bytes(&db);
+    assert!(
+        !contains(&files, totp.as_bytes()),
+        "the TOTP secret is in clear"
+    );
+    assert!(
+        !contains(&files, base32.as_bytes()),
+        "the TOTP secret is in clear"
+    );
+
     let (status, _) = server.terminate();
     assert!(status.success());
     assert_no_key_material(&db, &key);
+    let files = database_bytes(&db);
+    assert!(
+        !contains(&files, totp.as_bytes()),
+        "the TOTP secret is in clear"
+    );
 }
 
 #[tokio::test]
