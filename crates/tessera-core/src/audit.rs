@@ -48,6 +48,11 @@ pub enum AuditKind {
     ConsentRevoked,
     /// An authorization code was presented again: what it issued was revoked.
     CodeReused,
+    /// A user registered a passkey.
+    PasskeyAdded,
+    /// A passkey was removed (by its user, or all of a user's by an
+    /// administrator).
+    PasskeyRemoved,
     /// A user enabled TOTP (confirmed with a first code).
     TotpEnabled,
     /// A user disabled TOTP (with their password).
@@ -82,6 +87,8 @@ impl AuditKind {
             AuditKind::ConsentGranted => "consent.granted",
             AuditKind::ConsentRevoked => "consent.revoked",
             AuditKind::CodeReused => "oauth.code_reused",
+            AuditKind::PasskeyAdded => "passkey.added",
+            AuditKind::PasskeyRemoved => "passkey.removed",
             AuditKind::TotpEnabled => "mfa.totp_enabled",
             AuditKind::TotpDisabled => "mfa.totp_disabled",
             AuditKind::MfaReset => "mfa.reset",

@@ -7,13 +7,14 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditKind};
-use crate::auth_methods::AuthMethods;
+use crate::auth_methods::{AuthMethod, AuthMethods};
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::metrics::CacheKind;
 use crate::mfa::MfaNext;
 use crate::mfa_sign_in::{Completed, MfaSignIn};
+use crate::passkeys::PasskeyProof;
 use crate::revocations::Revocations;
 use crate::secret::{Secret, SecretKind};
 use crate::session::{Authenticated, Session, SessionId, SessionKind};
@@ -100,6 +101,25 @@ impl CookieSessions {
             record,
             remember_me,
             AuthMethods::PASSWORD,
+            replacing,
+            client,
+        )
+        .await
+    }
+
+    /// Cookie sign-in of a user a passkey proved alone (`amr`: `hwk`; see
+    /// [`Self::sign_in`] for the sessions `replacing` names).
+    pub async fn sign_in_with_passkey(
+        &self,
+        proof: PasskeyProof,
+        remember_me: bool,
+        replacing: &[Secret],
+        client: &ClientInfo,
+    ) -> Result<SignedIn, CoreError> {
+        self.start(
+            proof.record,
+            remember_me,
+            AuthMethods::NONE.with(AuthMethod::HardwareKey),
             replacing,
             client,
         )

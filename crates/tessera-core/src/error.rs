@@ -71,6 +71,17 @@ pub enum CoreError {
         /// Seconds the work queued now needs.
         retry_after: u64,
     },
+    /// A passkey could not be registered (or renamed): the reason is for
+    /// the user.
+    #[error("passkey refused: {0}")]
+    PasskeyRefused(String),
+    /// A passkey answer did not prove anyone: unknown, expired or spent
+    /// ceremony, unknown credential, bad signature. Deliberately one case.
+    #[error("the passkey was not accepted")]
+    PasskeyNotAccepted,
+    /// Passkeys need `public_url` to name a host by a domain name.
+    #[error("passkeys are unavailable on this server")]
+    PasskeysUnavailable,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

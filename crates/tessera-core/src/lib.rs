@@ -13,7 +13,7 @@
 //!    `user`, `auth_methods`, `session`, `password`, `attempt`, `rate_limit`, `audit`,
 //!    `totp`, `recovery_code`, `mfa`,
 //!    `client`, `oauth_client`, `consent`, `rfc3339`,
-//!    `authorization_code`, `error`, `keys`, `key_wrap`, `jwt`, `revocation`, `id_token`, `store`,
+//!    `authorization_code`, `passkey`, `error`, `keys`, `key_wrap`, `jwt`, `revocation`, `id_token`, `store`,
 //!    `session_cache`, `config`, `metrics`, `metered_store` (the store, timed).
 //! 2. **[`context::Context`]**: what every service shares (store, clock,
 //!    settings, hashing pool, session cache, metrics; the audit write and
@@ -29,6 +29,7 @@
 //!    [`user_sessions::UserSessions`], [`oauth_clients::OAuthClients`] (over `SigningKeys`),
 //!    [`authorization::Authorization`] (over `TokenSessions` and `OAuthClients`),
 //!    [`rp_logout::RpLogout`] (over `OAuthClients`),
+//!    [`passkeys::Passkeys`],
 //!    [`health::Health`], [`scrape::Scrape`] (what `/metrics` answers),
 //!    [`sweeper::Sweeper`], [`audit_log::AuditLog`].
 //! 5. **[`Tessera`]** (`tessera.rs`): builds them all over one store and
@@ -64,6 +65,8 @@ pub mod mfa_factors;
 pub mod mfa_sign_in;
 pub mod oauth_client;
 pub mod oauth_clients;
+pub mod passkey;
+pub mod passkeys;
 pub mod password;
 pub mod rate_limit;
 pub mod recovery_code;

@@ -20,12 +20,14 @@ use crate::keys::StoredKey;
 use crate::metrics::Metrics;
 use crate::mfa::{MfaChallenge, MfaStatus, TotpFactor};
 use crate::oauth_client::OAuthClient;
+use crate::passkey::{Ceremony, PasskeyRecord};
 use crate::revocation::{Revocation, RevocationKind};
 use crate::secret::SecretHash;
 use crate::session::{Session, SessionId};
 use crate::store::{
-    Audit, AuthorizationCodes, Clients, Counters, Health, Keys, RefreshTokens, Revocations,
-    Rotation, SecondFactors, Sessions, Store, StoreError, StoreResult, Users,
+    Audit, AuthorizationCodes, Ceremonies, Clients, Counters, Health, Keys, PasskeyCredentials,
+    RefreshTokens, Revocations, Rotation, SecondFactors, Sessions, Store, StoreError, StoreResult,
+    Users,
 };
 use crate::user::{User, UserRecord};
 
@@ -445,6 +447,77 @@ impl AuthorizationCodes for MeteredStore {
         self.timed(
             "delete_expired_codes",
             self.inner.delete_expired_codes(before),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl PasskeyCredentials for MeteredStore {
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<()> {
+        self.timed("insert_passkey", self.inner.insert_passkey(passkey))
+            .await
+    }
+    async fn user_passkeys(&self, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        self.timed("user_passkeys", self.inner.user_passkeys(user_id))
+            .await
+    }
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &[u8],
+    ) -> StoreResult<Option<PasskeyRecord>> {
+        self.timed(
+            "passkey_by_credential_id",
+            self.inner.passkey_by_credential_id(credential_id),
+        )
+        .await
+    }
+    async fn rename_passkey(&self, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool> {
+        self.timed(
+            "rename_passkey",
+            self.inner.rename_passkey(user_id, id, name),
+        )
+        .await
+    }
+    async fn delete_passkey(&self, user_id: Uuid, id: Uuid) -> StoreResult<bool> {
+        self.timed("delete_passkey", self.inner.delete_passkey(user_id, id))
+            .await
+    }
+    async fn delete_user_passkeys(&self, user_id: Uuid) -> StoreResult<u64> {
+        self.timed(
+            "delete_user_passkeys",
+            self.inner.delete_user_passkeys(user_id),
+        )
+        .await
+    }
+    async fn record_passkey_use(
+        &self,
+        id: Uuid,
+        credential: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.timed(
+            "record_passkey_use",
+            self.inner.record_passkey_use(id, credential, now),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl Ceremonies for MeteredStore {
+    async fn insert_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()> {
+        self.timed("insert_ceremony", self.inner.insert_ceremony(ceremony))
+            .await
+    }
+    async fn take_ceremony(&self, id: Uuid) -> StoreResult<Option<Ceremony>> {
+        self.timed("take_ceremony", self.inner.take_ceremony(id))
+            .await
+    }
+    async fn delete_expired_ceremonies(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        self.timed(
+            "delete_expired_ceremonies",
+            self.inner.delete_expired_ceremonies(now),
         )
         .await
     }

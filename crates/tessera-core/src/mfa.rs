@@ -38,12 +38,15 @@ pub struct MfaStatus {
     pub totp: bool,
     /// Unused recovery codes left.
     pub recovery_codes: u32,
+    /// Passkeys registered (each proves a second factor, and signs in alone).
+    pub passkeys: u32,
 }
 
 impl MfaStatus {
-    /// Whether a password alone no longer signs in.
+    /// Whether a password alone no longer signs in: a TOTP factor or a
+    /// passkey must follow it.
     pub fn required(&self) -> bool {
-        self.totp
+        self.totp || self.passkeys > 0
     }
 }
 

@@ -217,18 +217,27 @@ impl MfaFactors {
     /// (the user signs in with the password alone and may enrol again).
     /// False if the user had none.
     pub async fn reset(&self, user_id: uuid::Uuid, by: &ClientInfo) -> Result<bool, CoreError> {
-        let removed = self.context.store().delete_totp(user_id).await?;
-        if removed {
+        let store = self.context.store();
+        let totp = store.delete_totp(user_id).await?;
+        let passkeys = store.delete_user_passkeys(user_id).await?;
+        let mut removed = Vec::new();
+        if totp {
+            removed.push("totp");
+        }
+        if passkeys > 0 {
+            removed.push("passkeys");
+        }
+        if !removed.is_empty() {
             self.context
                 .audit(
                     AuditKind::MfaReset,
                     Some(user_id),
                     by,
-                    json!({ "removed": ["totp"] }),
+                    json!({ "removed": removed, "passkeys": passkeys }),
                 )
                 .await?;
         }
-        Ok(removed)
+        Ok(!removed.is_empty())
     }
 
     /// Checks a sign-in's second factor: a TOTP code (six digits) or a

@@ -5,8 +5,8 @@
 //! second step presents it with a proof of the second factor, which counts
 //! against the sign-in limits like a password, and spends it.
 //!
-//! Whatever the proof (a TOTP or recovery code here; a passkey assertion
-//! the same way), completing is [`MfaSignIn::complete`].
+//! Whatever the proof (a TOTP or recovery code, or a passkey assertion),
+//! completing is [`MfaSignIn::complete`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,8 +15,9 @@ use crate::auth_methods::{AuthMethod, AuthMethods};
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
-use crate::mfa::{CHALLENGE_TTL, MfaChallenge, MfaNext};
+use crate::mfa::{CHALLENGE_TTL, MfaChallenge, MfaNext, MfaStatus};
 use crate::mfa_factors::MfaFactors;
+use crate::passkeys::{Passkeys, Started};
 use crate::secret::{Secret, SecretHash, SecretKind, sha256};
 use crate::session::SessionKind;
 use crate::sign_in_guard::SignInGuard;
@@ -39,6 +40,7 @@ pub struct MfaSignIn {
     context: Arc<Context>,
     guard: Arc<SignInGuard>,
     factors: Arc<MfaFactors>,
+    passkeys: Arc<Passkeys>,
 }
 
 /// What a password hash is remembered as in a challenge.
@@ -48,13 +50,73 @@ fn fingerprint(password_hash: &str) -> SecretHash {
 
 impl MfaSignIn {
     /// Challenges over `context`; proofs counted by `guard`, codes checked
-    /// by `factors`.
-    pub fn new(context: Arc<Context>, guard: Arc<SignInGuard>, factors: Arc<MfaFactors>) -> Self {
+    /// by `factors`, passkey assertions by `passkeys`.
+    pub fn new(
+        context: Arc<Context>,
+        guard: Arc<SignInGuard>,
+        factors: Arc<MfaFactors>,
+        passkeys: Arc<Passkeys>,
+    ) -> Self {
         Self {
             context,
             guard,
             factors,
+            passkeys,
         }
+    }
+
+    /// Begins a passkey ceremony for the user of `token` (live, from this
+    /// address; not spent): the request options for their passkeys.
+    /// [`CoreError::InvalidMfaToken`] for a token that could not complete,
+    /// and for a user without passkeys (nothing to ask for).
+    pub async fn start_passkey(
+        &self,
+        token: &str,
+        client: &ClientInfo,
+    ) -> Result<Started, CoreError> {
+        let challenge = self.pending(token, client).await?;
+        self.passkeys
+            .start_second_factor(challenge.user_id)
+            .await?
+            .ok_or(CoreError::InvalidMfaToken)
+    }
+
+    /// The second factors the user of `token` (live, from this address;
+    /// not spent) may finish with: what the sign-in's second step offers.
+    pub async fn factors(&self, token: &str, client: &ClientInfo) -> Result<MfaStatus, CoreError> {
+        let challenge = self.pending(token, client).await?;
+        Ok(self.context.store().mfa_status(challenge.user_id).await?)
+    }
+
+    /// The challenge of `token` if it is live and from this address.
+    async fn pending(&self, token: &str, client: &ClientInfo) -> Result<MfaChallenge, CoreError> {
+        let token = Secret::parse(SecretKind::MfaToken, token).ok_or(CoreError::InvalidMfaToken)?;
+        self.context
+            .store()
+            .mfa_challenge(&token.hash())
+            .await?
+            .filter(|c| self.context.now() < c.expires_at && c.ip == client.ip)
+            .ok_or(CoreError::InvalidMfaToken)
+    }
+
+    /// Completes the sign-in of `token` on carrier `kind` with the answer
+    /// to the passkey ceremony `ceremony_id` (begun by
+    /// [`Self::start_passkey`]); a refused answer counts as a wrong code.
+    pub async fn complete_with_passkey(
+        &self,
+        token: &str,
+        kind: SessionKind,
+        ceremony_id: uuid::Uuid,
+        credential: serde_json::Value,
+        client: &ClientInfo,
+    ) -> Result<Completed, CoreError> {
+        let passkeys = &self.passkeys;
+        self.complete(token, kind, client, |user| async move {
+            passkeys
+                .verify_second_factor(&user, ceremony_id, credential, client)
+                .await
+        })
+        .await
     }
 
     /// After a right password (`amr`) of `user`, whose hash in force is

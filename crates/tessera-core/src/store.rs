@@ -13,6 +13,7 @@ use crate::consent::{ClientSession, Consent};
 use crate::keys::StoredKey;
 use crate::mfa::{MfaChallenge, MfaStatus, TotpFactor};
 use crate::oauth_client::OAuthClient;
+use crate::passkey::{Ceremony, PasskeyRecord};
 use crate::revocation::{Revocation, RevocationKind};
 use crate::secret::SecretHash;
 use crate::session::{Session, SessionId};
@@ -373,6 +374,48 @@ pub trait AuthorizationCodes: Send + Sync {
     async fn delete_expired_codes(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }
 
+/// Users' passkeys (WebAuthn credentials).
+#[async_trait]
+pub trait PasskeyCredentials: Send + Sync {
+    /// Registers a passkey; [`StoreError::Duplicate`] if its credential id
+    /// is registered already (to anyone).
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<()>;
+    /// The user's passkeys, oldest first.
+    async fn user_passkeys(&self, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>>;
+    /// The passkey with this credential id, whoever owns it.
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &[u8],
+    ) -> StoreResult<Option<PasskeyRecord>>;
+    /// Renames passkey `id` of `user_id`; false if the user has no such passkey.
+    async fn rename_passkey(&self, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool>;
+    /// Removes passkey `id` of `user_id`; false if the user has no such passkey.
+    async fn delete_passkey(&self, user_id: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// Removes every passkey of `user_id` (an administrator's second-factor
+    /// reset); how many went.
+    async fn delete_user_passkeys(&self, user_id: Uuid) -> StoreResult<u64>;
+    /// Records a sign-in with passkey `id`: its credential as updated
+    /// (counter, backup flags) and `last_used_at`; false if it is gone.
+    async fn record_passkey_use(
+        &self,
+        id: Uuid,
+        credential: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+}
+
+/// The server's state of WebAuthn ceremonies between start and finish.
+#[async_trait]
+pub trait Ceremonies: Send + Sync {
+    /// Stores a ceremony just begun.
+    async fn insert_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()>;
+    /// Removes ceremony `id` and returns it, atomically: of concurrent
+    /// takers, one gets it. Expiry is the caller's to check.
+    async fn take_ceremony(&self, id: Uuid) -> StoreResult<Option<Ceremony>>;
+    /// Forgets ceremonies expired at `now`; how many went.
+    async fn delete_expired_ceremonies(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}
+
 /// Second factors: TOTP factors, recovery codes (by hash), and the
 /// challenges of sign-ins waiting for a second factor (by hash). Whatever
 /// must not be used twice is spent in one conditional write.
@@ -457,6 +500,8 @@ pub trait Store:
     + Health
     + Clients
     + AuthorizationCodes
+    + PasskeyCredentials
+    + Ceremonies
     + SecondFactors
 {
 }
@@ -472,6 +517,8 @@ impl<
         + Health
         + Clients
         + AuthorizationCodes
+        + PasskeyCredentials
+        + Ceremonies
         + SecondFactors,
 > Store for T
 {

@@ -24,7 +24,7 @@ impl Sweeper {
     }
 
     /// Removes expired sessions, refresh tokens replaced longer ago than a
-    /// refresh token can live, expired revocations and keys; returns how
+    /// refresh token can live, expired revocations, keys and passkey ceremonies; returns how
     /// many sessions went.
     pub async fn sweep_expired(&self) -> Result<u64, CoreError> {
         let store = self.context.store();
@@ -41,6 +41,7 @@ impl Sweeper {
         store
             .delete_expired_codes(now - time::Duration::minutes(10))
             .await?;
+        store.delete_expired_ceremonies(now).await?;
         store.delete_expired_mfa_challenges(now).await?;
         self.revocations.set().prune(now);
         Ok(sessions)

@@ -17,6 +17,7 @@ use crate::key_wrap::KeyEncryptionKey;
 use crate::mfa_factors::MfaFactors;
 use crate::mfa_sign_in::MfaSignIn;
 use crate::oauth_clients::OAuthClients;
+use crate::passkeys::Passkeys;
 use crate::revocations::Revocations;
 use crate::rp_logout::RpLogout;
 use crate::scrape::Scrape;
@@ -50,6 +51,8 @@ pub struct Tessera {
     pub authorization: Authorization,
     /// RP-initiated logout.
     pub rp_logout: RpLogout,
+    /// Passkeys: registration, listing, removal, proving a user with one.
+    pub passkeys: Arc<Passkeys>,
     /// Brute-force limits in front of every password check.
     pub sign_in_guard: Arc<SignInGuard>,
     /// The access-token signing keys.
@@ -96,10 +99,12 @@ impl Tessera {
             sign_in_guard.clone(),
             signing_keys.clone(),
         ));
+        let passkeys = Arc::new(Passkeys::new(context.clone()));
         let mfa_sign_in = Arc::new(MfaSignIn::new(
             context.clone(),
             sign_in_guard.clone(),
             mfa_factors.clone(),
+            passkeys.clone(),
         ));
         let token_sessions = Arc::new(TokenSessions::new(
             context.clone(),
@@ -130,6 +135,7 @@ impl Tessera {
             ),
             clients,
             token_sessions,
+            passkeys,
             accounts: Accounts::new(context.clone(), sign_in_guard.clone(), session_end.clone()),
             cookie_sessions: CookieSessions::new(
                 context.clone(),

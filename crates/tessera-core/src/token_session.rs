@@ -9,7 +9,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditKind};
-use crate::auth_methods::AuthMethods;
+use crate::auth_methods::{AuthMethod, AuthMethods};
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
@@ -18,6 +18,7 @@ use crate::metrics::{CacheKind, RefreshOutcome};
 use crate::mfa::MfaNext;
 use crate::mfa_sign_in::{Completed, MfaSignIn};
 use crate::oauth_client::OAuthClient;
+use crate::passkeys::PasskeyProof;
 use crate::revocation::RevocationKind;
 use crate::revocations::Revocations;
 use crate::secret::{Secret, SecretKind};
@@ -159,6 +160,23 @@ impl TokenSessions {
         self.start(user, &password_hash, done.amr, client, None)
             .await?
             .ok_or(CoreError::InvalidCredentials)
+    }
+
+    /// Starts a token session for a user a passkey proved (a first-party
+    /// client, as for the password grant).
+    pub async fn sign_in_with_passkey(
+        &self,
+        proof: PasskeyProof,
+        client: &ClientInfo,
+    ) -> Result<TokenGrant, CoreError> {
+        let UserRecord {
+            user,
+            password_hash,
+        } = proof.record;
+        let amr = AuthMethods::NONE.with(AuthMethod::HardwareKey);
+        self.start(user, &password_hash, amr, client, None)
+            .await?
+            .ok_or(CoreError::PasskeyNotAccepted)
     }
 
     /// Starts a token session for `user`, on the condition that the user

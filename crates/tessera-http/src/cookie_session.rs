@@ -14,7 +14,10 @@ use crate::problem::ProblemBody as Problem;
 use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
 use crate::views::{SessionView, UserView};
+use serde_json::Value;
 use tessera_core::cookie_session::SignedIn;
+use tessera_core::session::SessionKind;
+use uuid::Uuid;
 
 /// `POST /v1/session` body (JSON or form).
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -95,12 +98,48 @@ pub struct CompleteMfa {
     /// The `mfa_token` of the `mfa-required` answer.
     mfa_token: String,
     /// A code from the authenticator app (six digits), or a recovery code.
-    code: String,
+    /// Or, instead, a passkey: `ceremony_id` and `credential`.
+    #[serde(default)]
+    code: Option<String>,
+    /// The passkey ceremony `POST /v1/session/mfa/passkey` began.
+    #[serde(default)]
+    ceremony_id: Option<Uuid>,
+    /// The browser's answer to `navigator.credentials.get()` for it
+    /// (`PublicKeyCredential` as JSON).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    credential: Option<Value>,
+}
+
+/// What proves the second factor: a code, or a passkey's answer.
+pub(crate) enum SecondFactorProof {
+    /// A TOTP or recovery code.
+    Code(String),
+    /// A passkey ceremony and the browser's answer to it.
+    Passkey(Uuid, Value),
+}
+
+impl SecondFactorProof {
+    /// `code`, or `ceremony_id` with `credential`: exactly one of the two.
+    pub(crate) fn from_fields(
+        code: Option<String>,
+        ceremony_id: Option<Uuid>,
+        credential: Option<Value>,
+    ) -> Result<Self, ApiError> {
+        match (code, ceremony_id, credential) {
+            (Some(code), None, None) => Ok(Self::Code(code)),
+            (None, Some(id), Some(credential)) => Ok(Self::Passkey(id, credential)),
+            _ => Err(ApiError::bad_request(
+                "send either `code`, or `ceremony_id` and `credential` (a passkey)",
+            )),
+        }
+    }
 }
 
 /// `POST /v1/session/mfa`: the second step of a cookie sign-in whose
 /// password was right: the `mfa_token` and a TOTP code (or a recovery
-/// code). The token is bound to the address the password came from and
+/// code), or a passkey's answer to the ceremony `POST
+/// /v1/session/mfa/passkey` began. The token is bound to the address the password came from and
 /// lives 5 minutes; a right code spends it. Wrong codes count against the
 /// same limits as wrong passwords; once they are reached even a right code
 /// is refused (429) until the wait is over.
@@ -116,7 +155,7 @@ pub struct CompleteMfa {
         (status = 200, description = "Signed in", body = SessionBody,
             headers(("Set-Cookie" = String, description = "The new session cookie"))),
         (status = 400, response = r::InvalidRequest),
-        (status = 401, description = "The code is wrong or used (`invalid-code`; the token stays usable), or the token is unknown, expired, used or from another address (`invalid-mfa-token`: sign in again)",
+        (status = 401, description = "The code is wrong or used, or the passkey's answer is refused (`invalid-code`; the token stays usable), or the token is unknown, expired, used or from another address (`invalid-mfa-token`: sign in again)",
             body = Problem, content_type = "application/problem+json"),
         (status = 403, response = r::CsrfRefused),
         (status = 413, response = r::BodyTooLarge),
@@ -133,18 +172,38 @@ pub async fn complete_mfa(
     Input { value, .. }: Input<CompleteMfa>,
 ) -> Result<Response, ApiError> {
     state.http().origins.check(&headers)?;
+    let proof = SecondFactorProof::from_fields(value.code, value.ceremony_id, value.credential)?;
     let planted: Vec<_> = state.http().cookie.session_secrets(&headers).collect();
-    let signed_in = state
-        .core()
-        .cookie_sessions
-        .complete_mfa(&value.mfa_token, &value.code, &planted, &client)
-        .await?;
+    let core = state.core();
+    let signed_in = match proof {
+        SecondFactorProof::Code(code) => {
+            core.cookie_sessions
+                .complete_mfa(&value.mfa_token, &code, &planted, &client)
+                .await?
+        }
+        SecondFactorProof::Passkey(ceremony_id, credential) => {
+            let done = core
+                .mfa_sign_in
+                .complete_with_passkey(
+                    &value.mfa_token,
+                    SessionKind::Cookie,
+                    ceremony_id,
+                    credential,
+                    &client,
+                )
+                .await?;
+            core.cookie_sessions.finish(done, &planted, &client).await?
+        }
+    };
     answer_signed_in(&state, &signed_in)
 }
 
 /// The answer to a finished sign-in: the cookie, the user, the session and
 /// its CSRF token.
-fn answer_signed_in(state: &AppState, signed_in: &SignedIn) -> Result<Response, ApiError> {
+pub(crate) fn answer_signed_in(
+    state: &AppState,
+    signed_in: &SignedIn,
+) -> Result<Response, ApiError> {
     let max_age = signed_in.session.absolute_expires_at - signed_in.session.created_at;
     let cookie = state
         .http()

@@ -26,6 +26,7 @@ pub mod my_sessions;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;
+pub mod passkeys;
 pub mod problem;
 pub mod revocations;
 pub mod state;
@@ -91,6 +92,10 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(my_sessions::revoke_one))
         .routes(routes!(my_consents::list))
         .routes(routes!(my_consents::revoke))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::start_registration))
+        .routes(routes!(passkeys::finish_registration))
+        .routes(routes!(passkeys::rename, passkeys::remove))
         .routes(routes!(my_mfa::status))
         .routes(routes!(my_mfa::enrol_totp, my_mfa::disable_totp))
         .routes(routes!(my_mfa::confirm_totp))
@@ -116,6 +121,10 @@ pub fn app(state: AppState) -> Router {
             cookie_session::current,
             cookie_session::sign_out
         ))
+        .routes(routes!(passkeys::start_sign_in))
+        .routes(routes!(passkeys::start_second_factor))
+        .routes(routes!(passkeys::finish_sign_in))
+        .routes(routes!(passkeys::finish_sign_in_for_tokens))
         .routes(routes!(cookie_session::complete_mfa))
         .routes(routes!(revocations::revocations))
         .routes(routes!(forward_auth::forward))

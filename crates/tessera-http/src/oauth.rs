@@ -292,6 +292,12 @@ pub struct TokenForm {
     /// The authorization code; in the MFA grant, the code from the
     /// authenticator app or a recovery code.
     code: Option<String>,
+    /// In the MFA grant instead of `code`: the passkey ceremony `POST
+    /// /v1/session/mfa/passkey` began...
+    ceremony_id: Option<String>,
+    /// ...and the browser's answer to it (`PublicKeyCredential` as JSON
+    /// text).
+    credential: Option<String>,
     /// The redirect URI the code was issued for.
     redirect_uri: Option<String>,
     /// The PKCE verifier of the code's challenge.
@@ -313,7 +319,7 @@ fn required(value: Option<String>, name: &str) -> Result<String, OAuthError> {
 
 /// A token pair (RFC 6749 §5.1).
 #[derive(Serialize, utoipa::ToSchema)]
-struct TokenResponse {
+pub(crate) struct TokenResponse {
     /// The access token (a JWT).
     access_token: String,
     /// Always `Bearer`.
@@ -333,7 +339,7 @@ struct TokenResponse {
     scope: Option<String>,
 }
 
-fn token_response(grant: TokenGrant) -> Response {
+pub(crate) fn token_response(grant: TokenGrant) -> Response {
     with_id_token(grant, None, None)
 }
 
@@ -430,12 +436,32 @@ pub async fn token(
         }
         MFA_GRANT => {
             let mfa_token = required(form.mfa_token, "mfa_token")?;
-            let code = required(form.code, "code")?;
-            state
-                .core()
-                .token_sessions
-                .complete_mfa(&mfa_token, &code, &client)
-                .await?
+            let core = state.core();
+            match (form.code, form.ceremony_id, form.credential) {
+                (None, Some(ceremony_id), Some(credential)) => {
+                    let ceremony_id = uuid::Uuid::parse_str(&ceremony_id)
+                        .map_err(|_| OAuthError::invalid_request("`ceremony_id` is malformed"))?;
+                    let credential = serde_json::from_str(&credential)
+                        .map_err(|_| OAuthError::invalid_request("`credential` is not JSON"))?;
+                    let done = core
+                        .mfa_sign_in
+                        .complete_with_passkey(
+                            &mfa_token,
+                            tessera_core::session::SessionKind::Token,
+                            ceremony_id,
+                            credential,
+                            &client,
+                        )
+                        .await?;
+                    core.token_sessions.finish(done, &client).await?
+                }
+                (code, _, _) => {
+                    let code = required(code, "code")?;
+                    core.token_sessions
+                        .complete_mfa(&mfa_token, &code, &client)
+                        .await?
+                }
+            }
         }
         "refresh_token" => {
             let refresh = required(form.refresh_token, "refresh_token")?;

@@ -31,6 +31,10 @@ pub enum ProblemKind {
     Unauthenticated,
     /// 401: a sign-in with a wrong username or password.
     InvalidCredentials,
+    /// 400: a passkey that cannot be registered (or a bad name for one).
+    PasskeyRefused,
+    /// 401: a passkey answer that proves no one.
+    PasskeyNotAccepted,
     /// 401: the password was right; a second factor must follow (the
     /// answer carries `mfa_token`).
     MfaRequired,
@@ -79,11 +83,14 @@ pub enum ProblemKind {
     StoreUnavailable,
     /// 503 from `/readyz`.
     NotReady,
+    /// 404: passkeys need `public_url` to name its host by a domain name
+    /// (this server has none).
+    PasskeysUnavailable,
 }
 
 impl ProblemKind {
     /// Every kind, for the OpenAPI document's list of problem types.
-    pub const ALL: [ProblemKind; 30] = [
+    pub const ALL: [ProblemKind; 33] = [
         Self::InvalidRequest,
         Self::InvalidClientMetadata,
         Self::InvalidUsername,
@@ -91,6 +98,8 @@ impl ProblemKind {
         Self::AmbiguousCredentials,
         Self::Unauthenticated,
         Self::InvalidCredentials,
+        Self::PasskeyRefused,
+        Self::PasskeyNotAccepted,
         Self::MfaRequired,
         Self::InvalidMfaToken,
         Self::InvalidCode,
@@ -114,6 +123,7 @@ impl ProblemKind {
         Self::Busy,
         Self::StoreUnavailable,
         Self::NotReady,
+        Self::PasskeysUnavailable,
     ];
 
     /// The `type` URN (`urn:tessera:problem:<slug>`).
@@ -154,6 +164,16 @@ impl ProblemKind {
             K::InvalidCredentials => (
                 "invalid-credentials",
                 "Invalid credentials",
+                StatusCode::UNAUTHORIZED,
+            ),
+            K::PasskeyRefused => (
+                "passkey-refused",
+                "Passkey refused",
+                StatusCode::BAD_REQUEST,
+            ),
+            K::PasskeyNotAccepted => (
+                "passkey-not-accepted",
+                "Passkey not accepted",
                 StatusCode::UNAUTHORIZED,
             ),
             K::MfaRequired => (
@@ -234,6 +254,11 @@ impl ProblemKind {
                 "not-ready",
                 "Service unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            K::PasskeysUnavailable => (
+                "passkeys-unavailable",
+                "Passkeys unavailable",
+                StatusCode::NOT_FOUND,
             ),
         }
     }
@@ -485,6 +510,15 @@ impl From<CoreError> for ApiError {
                 format!("the server is handling too many sign-ins; try again in {retry_after} s"),
             )
             .retry_after_secs(retry_after),
+            CoreError::PasskeyRefused(reason) => ApiError::new(K::PasskeyRefused, reason),
+            CoreError::PasskeyNotAccepted => ApiError::new(
+                K::PasskeyNotAccepted,
+                "the passkey was not accepted; start again",
+            ),
+            CoreError::PasskeysUnavailable => ApiError::new(
+                K::PasskeysUnavailable,
+                "passkeys need the server's public URL to name its host by a domain name",
+            ),
             CoreError::Store(StoreError::Duplicate) => {
                 ApiError::new(K::Conflict, "the request conflicts with existing data")
             }
@@ -526,7 +560,7 @@ pub async fn method_not_allowed() -> ApiError {
 mod tests {
     use super::ProblemKind as K;
 
-    const ALL: [K; 30] = K::ALL;
+    const ALL: [K; 33] = K::ALL;
 
     #[test]
     fn every_kind_has_its_own_urn_and_an_error_status() {

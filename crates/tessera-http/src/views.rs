@@ -92,6 +92,8 @@ pub struct MfaView {
     pub totp: bool,
     /// Unused recovery codes left.
     pub recovery_codes: u32,
+    /// Passkeys registered.
+    pub passkeys: u32,
 }
 
 impl From<MfaStatus> for MfaView {
@@ -99,6 +101,7 @@ impl From<MfaStatus> for MfaView {
         Self {
             totp: s.totp,
             recovery_codes: s.recovery_codes,
+            passkeys: s.passkeys,
         }
     }
 }

@@ -6,7 +6,10 @@
 //! server. `tests/e2e/authorize.py` takes one through
 //! the OAuth authorization-code flow from an application on another origin
 //! (`relying_party`): sign-in page, consent page, back to the application,
-//! which exchanges the code. Both write screenshots at 1280 and 360 px into
+//! which exchanges the code. `tests/e2e/passkeys.py` runs one Chromium with
+//! JavaScript on and a WebDriver virtual authenticator: a passkey added on
+//! `/account`, signing in with it alone, renaming and removing it. Each
+//! writes screenshots at 1280 and 360 px into
 //! `$CARGO_TARGET_DIR/screenshots/`.
 //!
 //! Ignored by default because they need Chromium, chromedriver (Debian's
@@ -32,6 +35,7 @@ use serde_json::{Value, json};
 
 const PAGES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/pages.py");
 const AUTHORIZE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/authorize.py");
+const PASSKEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/passkeys.py");
 /// A whole script's run, browsers' start-up included, must fit in this.
 const TIME_LIMIT: Duration = Duration::from_secs(110);
 
@@ -203,4 +207,42 @@ async fn the_authorization_code_flow_works_in_a_real_browser() {
     assert_eq!(flow, "deny");
     assert_eq!(error, "access_denied");
     assert_eq!(iss.as_deref(), Some(server.base.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium, chromedriver and Python selenium: set BROWSER_TEST_PYTHON (scripts/test does)"]
+async fn passkeys_work_in_a_real_browser() {
+    // http://localhost: WebAuthn needs a host name for its relying party,
+    // and localhost is a secure context without TLS.
+    let server = TestServer::with(Options {
+        core: cheap_hashing(),
+        localhost: true,
+        ..Options::default()
+    })
+    .await;
+    let shots = run_script(PASSKEYS, &server, &[]).await;
+    assert_screenshots(
+        &shots,
+        &[
+            "account-passkeys",
+            "login-passkey",
+            "login-second-step-passkey",
+        ],
+    );
+    // What the browser did, seen from the server: the passkey was added,
+    // signed in, and removed.
+    let audit: Value = server
+        .admin(reqwest::Method::GET, "/v1/admin/audit")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"passkey.added"), "{kinds:?}");
+    assert!(kinds.contains(&"passkey.removed"), "{kinds:?}");
 }

@@ -142,7 +142,10 @@ async fn enrol_confirm_and_sign_in_with_a_code() {
     let alice = server.signed_in("alice").await;
     // Nothing enabled yet; a first enrolment is pending only.
     let status: Value = alice.get("/v1/me/mfa").await.json().await.unwrap();
-    assert_eq!(status, json!({ "totp": false, "recovery_codes": 0 }));
+    assert_eq!(
+        status,
+        json!({ "totp": false, "recovery_codes": 0, "passkeys": 0 })
+    );
     let r = alice
         .unsafe_req(Method::POST, "/v1/me/mfa/totp")
         .send()
@@ -200,7 +203,10 @@ async fn enrol_confirm_and_sign_in_with_a_code() {
     let codes = codes["recovery_codes"].as_array().unwrap();
     assert_eq!(codes.len(), 10);
     let status: Value = alice.get("/v1/me/mfa").await.json().await.unwrap();
-    assert_eq!(status, json!({ "totp": true, "recovery_codes": 10 }));
+    assert_eq!(
+        status,
+        json!({ "totp": true, "recovery_codes": 10, "passkeys": 0 })
+    );
     // Enrolling while enabled is a conflict.
     let r = alice
         .unsafe_req(Method::POST, "/v1/me/mfa/totp")
@@ -666,7 +672,10 @@ async fn an_admin_sees_and_resets_second_factors() {
         .unwrap();
     let listed = &page["users"][0];
     assert_eq!(listed["username"], "alice");
-    assert_eq!(listed["mfa"], json!({ "totp": true, "recovery_codes": 10 }));
+    assert_eq!(
+        listed["mfa"],
+        json!({ "totp": true, "recovery_codes": 10, "passkeys": 0 })
+    );
     let id = listed["id"].as_str().unwrap();
     // Not for users, nor for unknown ids.
     let r = alice

@@ -445,8 +445,11 @@ fn schemathesis(python: &std::ffi::OsStr, base: &str, filters: &[&str], token: &
 #[ignore = "needs Python with schemathesis: set OPENAPI_VALIDATOR_PYTHON (scripts/test does)"]
 async fn the_json_api_answers_as_its_document_says() {
     let python = tools_python();
+    // Named by host name, so the passkey ceremonies are served (WebAuthn
+    // has no relying party on an IP address).
     let server = TestServer::with(Options {
         core: common::cheap_hashing(),
+        localhost: true,
         ..Options::default()
     })
     .await;

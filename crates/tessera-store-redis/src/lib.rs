@@ -34,12 +34,14 @@ use tessera_core::consent::{ClientSession, Consent};
 use tessera_core::keys::StoredKey;
 use tessera_core::mfa::{MfaChallenge, MfaStatus, TotpFactor};
 use tessera_core::oauth_client::OAuthClient;
+use tessera_core::passkey::{Ceremony, PasskeyRecord};
 use tessera_core::revocation::{Revocation, RevocationKind};
 use tessera_core::secret::SecretHash;
 use tessera_core::session::{Session, SessionId};
 use tessera_core::store::{
-    Audit, AuthorizationCodes, Clients, Counters, Health, Keys, RefreshTokens, Revocations,
-    Rotation, SecondFactors, Sessions, Store, StoreError, StoreResult, Users,
+    Audit, AuthorizationCodes, Ceremonies, Clients, Counters, Health, Keys, PasskeyCredentials,
+    RefreshTokens, Revocations, Rotation, SecondFactors, Sessions, Store, StoreError, StoreResult,
+    Users,
 };
 use tessera_core::user::{User, UserRecord};
 use time::OffsetDateTime;
@@ -802,6 +804,52 @@ impl AuthorizationCodes for RedisLayer {
     }
     async fn delete_expired_codes(&self, before: OffsetDateTime) -> StoreResult<u64> {
         self.inner.delete_expired_codes(before).await
+    }
+}
+
+#[async_trait]
+impl PasskeyCredentials for RedisLayer {
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<()> {
+        self.inner.insert_passkey(passkey).await
+    }
+    async fn user_passkeys(&self, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        self.inner.user_passkeys(user_id).await
+    }
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &[u8],
+    ) -> StoreResult<Option<PasskeyRecord>> {
+        self.inner.passkey_by_credential_id(credential_id).await
+    }
+    async fn rename_passkey(&self, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool> {
+        self.inner.rename_passkey(user_id, id, name).await
+    }
+    async fn delete_passkey(&self, user_id: Uuid, id: Uuid) -> StoreResult<bool> {
+        self.inner.delete_passkey(user_id, id).await
+    }
+    async fn delete_user_passkeys(&self, user_id: Uuid) -> StoreResult<u64> {
+        self.inner.delete_user_passkeys(user_id).await
+    }
+    async fn record_passkey_use(
+        &self,
+        id: Uuid,
+        credential: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.inner.record_passkey_use(id, credential, now).await
+    }
+}
+
+#[async_trait]
+impl Ceremonies for RedisLayer {
+    async fn insert_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()> {
+        self.inner.insert_ceremony(ceremony).await
+    }
+    async fn take_ceremony(&self, id: Uuid) -> StoreResult<Option<Ceremony>> {
+        self.inner.take_ceremony(id).await
+    }
+    async fn delete_expired_ceremonies(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        self.inner.delete_expired_ceremonies(now).await
     }
 }
 

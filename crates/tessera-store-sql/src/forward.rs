@@ -341,6 +341,57 @@ macro_rules! forward_store_traits {
             }
 
             #[async_trait]
+            impl PasskeyCredentials for $store {
+                async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<()> {
+                    self.$field.insert_passkey(passkey).await
+                }
+                async fn user_passkeys(&self, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+                    self.$field.user_passkeys(user_id).await
+                }
+                async fn passkey_by_credential_id(
+                    &self,
+                    credential_id: &[u8],
+                ) -> StoreResult<Option<PasskeyRecord>> {
+                    self.$field.passkey_by_credential_id(credential_id).await
+                }
+                async fn rename_passkey(
+                    &self,
+                    user_id: Uuid,
+                    id: Uuid,
+                    name: &str,
+                ) -> StoreResult<bool> {
+                    self.$field.rename_passkey(user_id, id, name).await
+                }
+                async fn delete_passkey(&self, user_id: Uuid, id: Uuid) -> StoreResult<bool> {
+                    self.$field.delete_passkey(user_id, id).await
+                }
+                async fn delete_user_passkeys(&self, user_id: Uuid) -> StoreResult<u64> {
+                    self.$field.delete_user_passkeys(user_id).await
+                }
+                async fn record_passkey_use(
+                    &self,
+                    id: Uuid,
+                    credential: &str,
+                    now: OffsetDateTime,
+                ) -> StoreResult<bool> {
+                    self.$field.record_passkey_use(id, credential, now).await
+                }
+            }
+
+            #[async_trait]
+            impl Ceremonies for $store {
+                async fn insert_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()> {
+                    self.$field.insert_ceremony(ceremony).await
+                }
+                async fn take_ceremony(&self, id: Uuid) -> StoreResult<Option<Ceremony>> {
+                    self.$field.take_ceremony(id).await
+                }
+                async fn delete_expired_ceremonies(&self, now: OffsetDateTime) -> StoreResult<u64> {
+                    self.$field.delete_expired_ceremonies(now).await
+                }
+            }
+
+            #[async_trait]
             impl SecondFactors for $store {
                 async fn put_pending_totp(
                     &self,

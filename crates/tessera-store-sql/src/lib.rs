@@ -8,7 +8,8 @@
 //!
 //! One module per concept: [`users`], [`sessions`], [`refresh`], [`keys`],
 //! [`revocations`], [`audit`], [`counters`], [`health`], [`clients`] (OAuth
-//! clients, consents, the sessions they hold), [`codes`] (authorization codes),
+//! clients, consents, the sessions they hold), [`codes`] (authorization codes), [`passkeys`] (WebAuthn credentials and
+//! ceremonies),
 //! and [`bulk`] (loading many rows at once, outside the store traits).
 
 pub mod audit;
@@ -22,6 +23,7 @@ pub mod errors;
 mod forward;
 pub mod health;
 pub mod keys;
+pub mod passkeys;
 pub mod refresh;
 pub mod revocations;
 pub mod second_factors;
@@ -49,12 +51,13 @@ pub mod __private {
     pub use tessera_core::keys::StoredKey;
     pub use tessera_core::mfa::{MfaChallenge, MfaStatus, TotpFactor};
     pub use tessera_core::oauth_client::OAuthClient;
+    pub use tessera_core::passkey::{Ceremony, PasskeyRecord};
     pub use tessera_core::revocation::{Revocation, RevocationKind};
     pub use tessera_core::secret::SecretHash;
     pub use tessera_core::session::{Session, SessionId};
     pub use tessera_core::store::{
-        Audit, AuthorizationCodes, Clients, Counters, Health, Keys, RefreshTokens, Revocations,
-        Rotation, SecondFactors, Sessions, StoreResult, Users,
+        Audit, AuthorizationCodes, Ceremonies, Clients, Counters, Health, Keys, PasskeyCredentials,
+        RefreshTokens, Revocations, Rotation, SecondFactors, Sessions, StoreResult, Users,
     };
     pub use tessera_core::user::{User, UserRecord};
     pub use time::{Duration, OffsetDateTime};

@@ -36,11 +36,13 @@ const INSERT_CODE: &str = "INSERT INTO recovery_codes (user_id, code_hash) VALUE
 const USE_CODE: &str = "DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2";
 const STATUS: &str = "SELECT \
      (SELECT COUNT(*) FROM totp_factors WHERE user_id = $1 AND enabled_at IS NOT NULL) AS totp, \
-     (SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1) AS codes";
+     (SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1) AS codes, \
+     (SELECT COUNT(*) FROM passkeys WHERE user_id = $1) AS passkeys";
 /// [`STATUS`] for many users at once: the `IN` list is appended.
 const STATUSES: &str = "SELECT u.id AS user_id, \
      (SELECT COUNT(*) FROM totp_factors t WHERE t.user_id = u.id AND t.enabled_at IS NOT NULL) AS totp, \
-     (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id) AS codes \
+     (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id) AS codes, \
+     (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) AS passkeys \
      FROM users u WHERE u.id IN (";
 const INSERT_CHALLENGE: &str = "INSERT INTO mfa_challenges (token_hash, user_id, ip, amr, \
      next, password_fingerprint, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -242,6 +244,7 @@ impl<D: Dialect> SqlStore<D> {
         Ok(MfaStatus {
             totp: D::int(&row, "totp")? > 0,
             recovery_codes: count(D::int(&row, "codes")?),
+            passkeys: count(D::int(&row, "passkeys")?),
         })
     }
 
@@ -266,6 +269,7 @@ impl<D: Dialect> SqlStore<D> {
                     MfaStatus {
                         totp: D::int(row, "totp")? > 0,
                         recovery_codes: count(D::int(row, "codes")?),
+                        passkeys: count(D::int(row, "passkeys")?),
                     },
                 ))
             })

@@ -13,6 +13,9 @@
 use std::sync::Arc;
 
 pub mod bulk;
+mod passkeys;
+
+pub use passkeys::*;
 mod second_factors;
 
 pub use second_factors::{
@@ -83,6 +86,12 @@ macro_rules! conformance_suite {
             codes_are_redeemed_once_and_reuse_is_marked,
             concurrent_code_redemptions_have_one_winner,
             expired_codes_are_swept,
+            passkeys_round_trip,
+            a_credential_id_is_registered_once,
+            deleting_a_users_passkeys_keeps_the_others,
+            ceremonies_are_taken_once,
+            concurrent_ceremony_takes_have_one_winner,
+            expired_ceremonies_are_swept,
             totp_enrolment_is_pending_until_enabled,
             totp_steps_are_spent_once_in_order,
             recovery_codes_are_spent_once,

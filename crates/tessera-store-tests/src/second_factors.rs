@@ -84,7 +84,8 @@ pub async fn totp_enrolment_is_pending_until_enabled(store: Arc<dyn Store>) {
         store.mfa_status(alice.id).await.unwrap(),
         MfaStatus {
             totp: true,
-            recovery_codes: 10
+            recovery_codes: 10,
+            passkeys: 0,
         }
     );
     // Many users at once: only those who exist, each with their own.
@@ -102,7 +103,8 @@ pub async fn totp_enrolment_is_pending_until_enabled(store: Arc<dyn Store>) {
                 alice.id,
                 MfaStatus {
                     totp: true,
-                    recovery_codes: 10
+                    recovery_codes: 10,
+                    passkeys: 0,
                 }
             ),
             (bob.id, MfaStatus::default()),

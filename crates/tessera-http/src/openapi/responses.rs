@@ -133,6 +133,10 @@ shared_responses! {
         "Too many failed attempts from this address or at this account (`rate-limited`).";
     Unavailable: Problem, RetryAfter,
         "The data store cannot be reached (`store-unavailable`), or the password-hashing line is full (`busy`).";
+    PasskeyNotAccepted: Problem, Challenge,
+        "The passkey's answer proves no one (`passkey-not-accepted`): an unknown, expired or spent ceremony, a passkey not registered or not matching the user it names, a signature, challenge, origin or relying party that does not verify. Which one is not told.";
+    PasskeysUnavailable: Problem, None,
+        "Passkeys need `public_url` to name its host by a domain name (WebAuthn has no IP-address relying parties) (`passkeys-unavailable`).";
     OtherProblem: Problem, None,
         "Any other error, as a problem: 405 (`method-not-allowed`), 421 for a `Host` this server does not answer to (`unknown-host`), 500 (`internal`); and 408, without a body, when the request takes longer than the request timeout.";
     OAuthBadRequest: OAuth, None,

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::response::Response;
 use http::{StatusCode, Uri};
 use tessera_core::authorization::ConsentView;
+use tessera_core::passkey::PasskeyRecord;
 use tessera_core::session::SessionKind;
 use tessera_core::user_sessions::ListedSession;
 use time::format_description::well_known::Rfc3339;
@@ -18,7 +19,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 use super::device;
 use super::domain;
-use super::layout::{Layout, page};
+use super::layout::{Layout, page, with_script};
 use super::page_error::PageError;
 use super::permissions;
 use super::query::PageQuery;
@@ -38,6 +39,8 @@ struct AccountPage<'a> {
     created_iso: String,
     sessions: Vec<SessionRow>,
     apps: Vec<AppRow>,
+    passkeys: Vec<PasskeyRow>,
+    passkeys_available: bool,
     notice: Option<&'static str>,
     password_error: Option<String>,
     two_step: two_step::Section,
@@ -60,6 +63,15 @@ struct SessionRow {
 }
 
 /// One application the user allowed, as the page lists it.
+struct PasskeyRow {
+    id: String,
+    name: String,
+    created: String,
+    created_iso: String,
+    last_used: Option<String>,
+    last_used_iso: String,
+}
+
 struct AppRow {
     client_id: String,
     name: String,
@@ -80,6 +92,11 @@ fn notice(query: &PageQuery) -> Option<&'static str> {
             Some("That application's access was withdrawn, and it was signed out everywhere.")
         }
         "app-gone" => Some("That application had no access any more."),
+        "passkey-added" => Some("Your passkey was added: you can sign in with it now."),
+        "passkey-renamed" => Some("The passkey was renamed."),
+        "passkey-removed" => Some("The passkey was removed."),
+        "passkey-gone" => Some("That passkey had already been removed."),
+        "passkey-name" => Some("That name was not taken: a passkey's name has 1 to 64 characters."),
         "totp-pending" => {
             Some("Add the key to your authenticator app, then enter the code it shows.")
         }
@@ -95,7 +112,7 @@ fn notice(query: &PageQuery) -> Option<&'static str> {
     path = "/account",
     operation_id = "account_page",
     tag = "pages",
-    params(("done" = Option<String>, Query, description = "Which action's notice to show (`password`, `revoked`, `gone`, `others`, `app-revoked`, `app-gone`, `totp-pending`, `totp-off`)")),
+    params(("done" = Option<String>, Query, description = "Which action's notice to show (`password`, `revoked`, `gone`, `others`, `app-revoked`, `app-gone`, `totp-pending`, `totp-off`, `passkey-added`, `passkey-renamed`, `passkey-removed`, `passkey-gone`, `passkey-name`)")),
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "The account page", body = String, content_type = "text/html"),
@@ -140,9 +157,10 @@ pub async fn render_with(
     let found = tokio::try_join!(
         domain::sessions(state, user_id),
         domain::consents(state, user_id),
-        two_step::section(state, user, note)
+        two_step::section(state, user, note),
+        domain::passkeys(state, user_id)
     );
-    let (sessions, consents, two_step) = match found {
+    let (sessions, consents, two_step, passkeys) = match found {
         Ok(found) => found,
         Err(e) => return PageError::from_core(e).render(state),
     };
@@ -155,10 +173,16 @@ pub async fn render_with(
     // This device first, then newest first as the store answers.
     rows.sort_by_key(|r| !r.current);
     let account = &user.auth.user;
-    page(
+    let passkeys_available = state.core().passkeys.available();
+    let layout = if passkeys_available {
+        Layout::signed_in(state).with_passkeys(state)
+    } else {
+        Layout::signed_in(state)
+    };
+    let response = page(
         status,
         &AccountPage {
-            layout: Layout::signed_in(state),
+            layout,
             csrf_token: domain::csrf_token(state, &user.secret),
             username: account.username.display(),
             user_id: account.id.to_string(),
@@ -167,11 +191,29 @@ pub async fn render_with(
             created_iso: iso(account.created_at),
             sessions: rows,
             apps: consents.iter().map(app_row).collect(),
+            passkeys: passkeys.iter().map(|p| passkey_row(p, now)).collect(),
+            passkeys_available,
             notice,
             password_error,
             two_step,
         },
-    )
+    );
+    if passkeys_available {
+        with_script(response)
+    } else {
+        response
+    }
+}
+
+fn passkey_row(p: &PasskeyRecord, now: OffsetDateTime) -> PasskeyRow {
+    PasskeyRow {
+        id: p.id.to_string(),
+        name: p.name.clone(),
+        created: date_time(p.created_at),
+        created_iso: iso(p.created_at),
+        last_used: p.last_used_at.map(|t| ago(now, t)),
+        last_used_iso: p.last_used_at.map(iso).unwrap_or_default(),
+    }
 }
 
 fn row(listed: &ListedSession, current: bool, now: OffsetDateTime) -> SessionRow {

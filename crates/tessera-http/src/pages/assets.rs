@@ -1,7 +1,8 @@
-//! The pages' only static files, the stylesheet and the icon, made once at
-//! start from the configured accent and served under names holding a hash
-//! of their content: a browser may keep them forever, and a new accent (or
-//! a new release) is a new name. Inline styles would need a weaker CSP.
+//! The pages' only static files, the stylesheet, the icon and the passkey
+//! script, made once at start (the first two from the configured accent)
+//! and served under names holding a hash of their content: a browser may
+//! keep them forever, and a new accent (or a new release) is a new name.
+//! Inline styles or scripts would need a weaker CSP.
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
@@ -13,6 +14,9 @@ use super::ui::Accent;
 const STYLESHEET: &str = include_str!("../../assets/style.css");
 /// The icon (favicon and header mark), with `{{accent}}` and `{{on-accent}}`.
 const ICON: &str = include_str!("../../assets/icon.svg");
+/// The passkey ceremonies of `/login` and `/account` (WebAuthn needs a
+/// script; nothing else on the pages does).
+const PASSKEYS_SCRIPT: &str = include_str!("../../assets/passkeys.js");
 /// Hex digits of the content hash in a file name (64 bits: no collisions
 /// between two versions of one file).
 const HASH_CHARS: usize = 16;
@@ -63,11 +67,12 @@ impl Asset {
     }
 }
 
-/// The stylesheet and the icon in the configured accent.
+/// The stylesheet and the icon in the configured accent, and the script.
 #[derive(Debug)]
 pub struct Assets {
     stylesheet: Asset,
     icon: Asset,
+    script: Asset,
 }
 
 impl Assets {
@@ -81,6 +86,12 @@ impl Assets {
         Self {
             stylesheet: Asset::new("style", "css", "text/css; charset=utf-8", fill(STYLESHEET)),
             icon: Asset::new("icon", "svg", "image/svg+xml", fill(ICON)),
+            script: Asset::new(
+                "passkeys",
+                "js",
+                "text/javascript; charset=utf-8",
+                PASSKEYS_SCRIPT.to_owned(),
+            ),
         }
     }
 
@@ -94,8 +105,13 @@ impl Assets {
         &self.icon.path
     }
 
+    /// Path of the passkey script.
+    pub fn script_path(&self) -> &str {
+        &self.script.path
+    }
+
     fn find(&self, file_name: &str) -> Option<&Asset> {
-        [&self.stylesheet, &self.icon]
+        [&self.stylesheet, &self.icon, &self.script]
             .into_iter()
             .find(|asset| asset.file_name() == file_name)
     }
@@ -137,6 +153,9 @@ mod tests {
         assert!(!css.contains("{{"), "every placeholder is filled");
         assert!(blue.find("style.css").is_none());
         assert!(blue.find(blue.icon.file_name()).is_some());
+        assert!(blue.script_path().starts_with("/assets/passkeys."));
+        assert!(blue.script_path().ends_with(".js"));
+        assert!(blue.find(blue.script.file_name()).is_some());
         Ok(())
     }
 }

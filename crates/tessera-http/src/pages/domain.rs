@@ -8,6 +8,7 @@ use tessera_core::client::ClientInfo;
 use tessera_core::cookie_session::SignedIn;
 use tessera_core::mfa::MfaStatus;
 use tessera_core::mfa_factors::TotpEnrolment;
+use tessera_core::passkey::PasskeyRecord;
 use tessera_core::secret::Secret;
 use tessera_core::session::{Authenticated, SessionId};
 use tessera_core::user::User;
@@ -151,6 +152,47 @@ pub async fn sessions(state: &AppState, user_id: Uuid) -> Result<Vec<ListedSessi
 /// The user's consents to OAuth clients, newest first.
 pub async fn consents(state: &AppState, user_id: Uuid) -> Result<Vec<ConsentView>, CoreError> {
     state.core().authorization.consents(user_id).await
+}
+
+/// The second factors the sign-in of `mfa_token` may finish with; `None`
+/// when the token cannot finish (expired, used, another address).
+pub async fn second_factors(
+    state: &AppState,
+    mfa_token: &str,
+    client: &ClientInfo,
+) -> Option<MfaStatus> {
+    state
+        .core()
+        .mfa_sign_in
+        .factors(mfa_token, client)
+        .await
+        .ok()
+}
+
+/// The user's passkeys, oldest first.
+pub async fn passkeys(state: &AppState, user_id: Uuid) -> Result<Vec<PasskeyRecord>, CoreError> {
+    state.core().passkeys.list(user_id).await
+}
+
+/// Renames one of the user's passkeys ([`CoreError::NotFound`] if not
+/// theirs, [`CoreError::PasskeyRefused`] for a bad name).
+pub async fn rename_passkey(
+    state: &AppState,
+    user_id: Uuid,
+    id: Uuid,
+    name: &str,
+) -> Result<(), CoreError> {
+    state.core().passkeys.rename(user_id, id, name).await
+}
+
+/// Removes one of the user's passkeys ([`CoreError::NotFound`] if not theirs).
+pub async fn remove_passkey(
+    state: &AppState,
+    user_id: Uuid,
+    id: Uuid,
+    client: &ClientInfo,
+) -> Result<(), CoreError> {
+    state.core().passkeys.remove(user_id, id, client).await
 }
 
 /// Withdraws the user's consent to a client and ends that client's

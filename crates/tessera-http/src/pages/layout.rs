@@ -13,6 +13,12 @@ use crate::state::AppState;
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// [`PAGE_CSP`] for a page running the passkey script: scripts and
+/// requests (`fetch` to the API) from this origin too, still none inline.
+pub const PAGE_CSP_WITH_SCRIPT: &str = "default-src 'none'; script-src 'self'; \
+    connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
+
 /// Browsers send `Origin: null` with the form posts of a page whose policy
 /// is `no-referrer` (the API's default), which the origin check must
 /// refuse; `same-origin` keeps the real origin on the pages' own posts and
@@ -30,6 +36,9 @@ pub struct Layout<'a> {
     pub icon: &'a str,
     /// Whether a user is signed in (the header then links to the account).
     pub signed_in: bool,
+    /// Path of the passkey script, on the pages that run it (see
+    /// [`with_script`]).
+    pub script: Option<&'a str>,
 }
 
 impl<'a> Layout<'a> {
@@ -40,6 +49,16 @@ impl<'a> Layout<'a> {
             stylesheet: state.assets().stylesheet_path(),
             icon: state.assets().icon_path(),
             signed_in: false,
+            script: None,
+        }
+    }
+
+    /// The same frame, loading the passkey script (the page's answer must
+    /// then go through [`with_script`]).
+    pub fn with_passkeys(self, state: &'a AppState) -> Self {
+        Self {
+            script: Some(state.assets().script_path()),
+            ..self
         }
     }
 
@@ -128,7 +147,12 @@ pub fn allow_form_target(mut response: Response, target: Option<String>) -> Resp
     let Some(target) = target else {
         return response;
     };
-    let csp = PAGE_CSP.replace(
+    let current = response
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(PAGE_CSP);
+    let csp = current.replace(
         "form-action 'self'",
         &format!("form-action 'self' {target}"),
     );
@@ -137,6 +161,16 @@ pub fn allow_form_target(mut response: Response, target: Option<String>) -> Resp
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, value);
     }
+    response
+}
+
+/// A page's answer with [`PAGE_CSP_WITH_SCRIPT`]: for pages whose layout
+/// loads the passkey script.
+pub fn with_script(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP_WITH_SCRIPT),
+    );
     response
 }
 

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use super::authorize;
 use super::domain;
 use super::form::PageForm;
-use super::layout::{Layout, allow_form_target, page, see_other, with_cookie};
+use super::layout::{Layout, allow_form_target, page, see_other, with_cookie, with_script};
 use super::login_csrf::{self, LoginCsrf};
 use super::page_error::{PageError, wait_message, with_retry_after};
 use super::query::PageQuery;
@@ -43,6 +43,8 @@ struct LoginPage<'a> {
     remember_me: bool,
     error: Option<String>,
     notice: Option<&'static str>,
+    /// Offer "Sign in with a passkey" (where the script finds WebAuthn).
+    passkeys: bool,
 }
 
 #[derive(Template)]
@@ -54,6 +56,10 @@ struct CodePage<'a> {
     mfa_token: &'a str,
     restart_link: String,
     error: Option<String>,
+    /// Ask for a code (a TOTP factor or recovery codes exist).
+    codes: bool,
+    /// Offer "Use a passkey" (the user has one; the script runs it).
+    passkey: bool,
 }
 
 /// The form's fields: the first step's `username` and `password`, or the
@@ -222,6 +228,7 @@ pub async fn submit(
             return code_page(
                 &state,
                 &headers,
+                &client,
                 &return_to,
                 &token.expose(),
                 StatusCode::OK,
@@ -322,7 +329,16 @@ async fn second_step(
         }
     };
     with_retry_after(
-        code_page(state, headers, return_to, mfa_token, status, Some(message)).await,
+        code_page(
+            state,
+            headers,
+            client,
+            return_to,
+            mfa_token,
+            status,
+            Some(message),
+        )
+        .await,
         wait,
     )
 }
@@ -331,6 +347,7 @@ async fn second_step(
 async fn code_page(
     state: &AppState,
     headers: &HeaderMap,
+    client: &tessera_core::client::ClientInfo,
     return_to: &ReturnTo,
     mfa_token: &str,
     status: StatusCode,
@@ -340,17 +357,34 @@ async fn code_page(
         return PageError::csrf().render(state);
     };
     let target = authorize::onward_form_target(state, return_to.as_str()).await;
+    // What the user can finish with; a token that cannot finish at all
+    // gets the code form, whose post then says so.
+    let factors = domain::second_factors(state, mfa_token, client).await;
+    let passkey = state.core().passkeys.available() && factors.is_some_and(|f| f.passkeys > 0);
+    let codes = factors.is_none_or(|f| f.totp || f.recovery_codes > 0);
+    let layout = if passkey {
+        Layout::new(state).with_passkeys(state)
+    } else {
+        Layout::new(state)
+    };
     let response = page(
         status,
         &CodePage {
-            layout: Layout::new(state),
+            layout,
             csrf_token: csrf.form_token(),
             return_to: return_to.as_str(),
             mfa_token,
             restart_link: return_to.link("/login"),
             error,
+            codes,
+            passkey,
         },
     );
+    let response = if passkey {
+        with_script(response)
+    } else {
+        response
+    };
     allow_form_target(response, target)
 }
 
@@ -365,10 +399,16 @@ fn render(
     error: Option<String>,
     notice: Option<&'static str>,
 ) -> Response {
-    page(
+    let passkeys = state.core().passkeys.available();
+    let layout = if passkeys {
+        Layout::new(state).with_passkeys(state)
+    } else {
+        Layout::new(state)
+    };
+    let response = page(
         status,
         &LoginPage {
-            layout: Layout::new(state),
+            layout,
             csrf_token: csrf.form_token(),
             return_to: return_to.as_str(),
             register_link: return_to.link("/register"),
@@ -376,6 +416,12 @@ fn render(
             remember_me,
             error,
             notice,
+            passkeys,
         },
-    )
+    );
+    if passkeys {
+        with_script(response)
+    } else {
+        response
+    }
 }

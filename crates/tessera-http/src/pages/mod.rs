@@ -1,13 +1,17 @@
 //! The web pages: sign-in, registration, the account page and sign-out,
 //! rendered on the server from templates compiled into the binary (askama,
-//! HTML-escaped), working without JavaScript (there is none), on the same
-//! session cookie and CSRF token as the API.
+//! HTML-escaped), working without JavaScript, on the same session cookie
+//! and CSRF token as the API. One script exists, for passkeys (WebAuthn
+//! has no form): `/login` and `/account` load it, and only what needs it
+//! (signing in with a passkey, adding one) depends on it.
 //!
-//! Every page carries [`layout::PAGE_CSP`]; the one stylesheet and the icon
-//! are served from memory under hashed names ([`assets`]).
+//! Every page carries [`layout::PAGE_CSP`] (those loading the script
+//! [`layout::PAGE_CSP_WITH_SCRIPT`]); the stylesheet, the icon and the
+//! script are served from memory under hashed names ([`assets`]).
 
 pub mod account;
 pub mod account_actions;
+pub mod account_passkeys;
 pub mod assets;
 pub mod authorize;
 pub mod device;
@@ -47,6 +51,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(account_actions::revoke_others))
         .routes(routes!(account_actions::revoke_all))
         .routes(routes!(account_actions::revoke_consent))
+        .routes(routes!(account_passkeys::rename))
+        .routes(routes!(account_passkeys::remove))
         .routes(routes!(two_step::enrol))
         .routes(routes!(two_step::confirm))
         .routes(routes!(two_step::regenerate))
@@ -57,19 +63,20 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(asset))
 }
 
-/// `GET /assets/{file}`: the stylesheet or the icon.
+/// `GET /assets/{file}`: the stylesheet, the icon or the passkey script.
 ///
 /// Their names carry a hash of their content, so they are cached for good.
 #[utoipa::path(
     get,
     path = "/assets/{file}",
     tag = "pages",
-    params(("file" = String, Path, description = "`style.<hash>.css` or `icon.<hash>.svg`, as the pages link them")),
+    params(("file" = String, Path, description = "`style.<hash>.css`, `icon.<hash>.svg` or `passkeys.<hash>.js`, as the pages link them")),
     responses(
         (status = 200, description = "The file",
             content(
                 (String = "text/css"),
                 (String = "image/svg+xml"),
+                (String = "text/javascript"),
             ),
             headers(("Cache-Control" = String, description = "Immutable, cached for a year"))),
         (status = 404, description = "No such file", body = String, content_type = "text/plain"),

@@ -21,6 +21,7 @@ use tessera_http::csrf::OriginPolicy;
 use tessera_http::{AppState, HttpConfig, app};
 use tessera_store_sqlite::SqliteStore;
 
+pub mod authenticator;
 pub mod oauth;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -46,6 +47,9 @@ pub struct Options {
     pub forward_auth_hosts: Vec<String>,
     /// Send `Strict-Transport-Security` (as when serving HTTPS).
     pub hsts: bool,
+    /// Name the server `http://localhost:<port>` rather than by its
+    /// address: WebAuthn needs a domain name for its relying party.
+    pub localhost: bool,
 }
 
 pub struct TestServer {
@@ -85,7 +89,11 @@ impl TestServer {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let base = format!("http://{addr}");
+        let base = if options.localhost {
+            format!("http://localhost:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        };
         let mut config = options.core;
         config.tokens.issuer = base.clone();
         config.tokens.audience = base.clone();

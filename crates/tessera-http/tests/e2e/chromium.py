@@ -1,11 +1,12 @@
 """One headless Chromium driven by selenium, for the browser tests beside
-this file (pages.py, authorize.py).
+this file (pages.py, authorize.py, passkeys.py).
 
 CHROMIUM and CHROMEDRIVER name the programs, /usr/bin's by default. The
-browser runs with JavaScript disabled (the pages have none), keeps its
-console and network logs, and fails on any console error (a CSP violation,
-a missing file) except a page's own error status, which the tests read on
-the page instead.
+browser runs with JavaScript disabled (the pages work without it) unless
+asked for it (passkeys need the pages' one script), keeps its console and
+network logs, and fails on any console error (a CSP violation, a missing
+file) except a page's own error status, which the tests read on the page
+instead.
 """
 
 import base64
@@ -58,7 +59,7 @@ class Browser:
     directory screenshots go to.
     """
 
-    def __init__(self, name, user_agent, base, shots):
+    def __init__(self, name, user_agent, base, shots, javascript=False):
         self.name = name
         self.base = base.rstrip("/")
         self.shots = shots
@@ -81,10 +82,12 @@ class Browser:
             f"--user-agent={user_agent}",
         ]:
             options.add_argument(arg)
-        # The pages must work without JavaScript: the browsers have none.
-        options.add_experimental_option(
-            "prefs", {"profile.managed_default_content_settings.javascript": 2}
-        )
+        # The pages must work without JavaScript: the browsers have none,
+        # but for the passkey test's.
+        if not javascript:
+            options.add_experimental_option(
+                "prefs", {"profile.managed_default_content_settings.javascript": 2}
+            )
         options.set_capability(
             "goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"}
         )
