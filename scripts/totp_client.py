@@ -111,7 +111,7 @@ def main():
     recovery = r.json()["recovery_codes"]
     check(len(recovery) == 10 and len(set(recovery)) == 10, "ten distinct recovery codes")
     r = me.get(f"{base}/v1/me/mfa", timeout=TIMEOUT)
-    check(r.json() == {"totp": True, "recovery_codes": 10}, "TOTP is on")
+    check(r.json() == {"totp": True, "recovery_codes": 10, "passkeys": 0}, "TOTP is on", r.text)
 
     # Cookie sign-in: the confirming code is spent even inside its step;
     # pyotp's code of the next step (within the ±1 step window) signs in.
