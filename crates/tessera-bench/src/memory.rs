@@ -70,10 +70,12 @@ pub(crate) async fn store_bytes_per_session(
     Ok((bytes, secrets))
 }
 
-/// Sessions authenticating at once while the caches fill: enough that
-/// 20,000 lookups through PostgreSQL and Redis take well under Redis's
-/// cache lifetime (90 s), so none expires before it is counted.
-const LOOKUP_TASKS: usize = 8;
+/// Sessions authenticating at once while the caches fill with Redis in
+/// front: enough that 20,000 lookups through PostgreSQL and Redis take well
+/// under Redis's cache lifetime (90 s), so none expires before it is
+/// counted. Without Redis one at a time: parallel lookups would each grow
+/// another pooled SQLite connection's page cache, counted as the cache's.
+const REDIS_LOOKUP_TASKS: usize = 8;
 
 /// Resident memory growth per session the server's cache takes in while
 /// `secrets` (sessions in the store, not yet cached) authenticate, and the
@@ -81,12 +83,14 @@ const LOOKUP_TASKS: usize = 8;
 pub(crate) async fn cache_bytes_per_session(
     core: &Arc<Tessera>,
     secrets: &Arc<Vec<Secret>>,
+    redis: bool,
 ) -> anyhow::Result<(f64, usize)> {
     let held = core.context.session_cache_stats().sessions;
     let before = resident_bytes();
     let mut tasks = tokio::task::JoinSet::new();
-    let share = secrets.len().div_ceil(LOOKUP_TASKS).max(1);
-    for task in 0..LOOKUP_TASKS {
+    let lookup_tasks = if redis { REDIS_LOOKUP_TASKS } else { 1 };
+    let share = secrets.len().div_ceil(lookup_tasks).max(1);
+    for task in 0..lookup_tasks {
         let (core, secrets) = (core.clone(), secrets.clone());
         tasks.spawn(async move {
             for secret in secrets.iter().skip(task * share).take(share) {

@@ -73,7 +73,8 @@ pub async fn run(args: BenchArgs, settings: Settings) -> anyhow::Result<()> {
             Some(redis) => Some(RedisHolds::now(redis).await?),
             None => None,
         };
-        let (cache_bytes, cache_estimate) = cache_bytes_per_session(&node.core, &secrets).await?;
+        let (cache_bytes, cache_estimate) =
+            cache_bytes_per_session(&node.core, &secrets, node.redis().is_some()).await?;
         let redis_figures = match (node.redis(), redis_before) {
             (Some(redis), Some(before)) => Some(
                 RedisHolds::now(redis)
