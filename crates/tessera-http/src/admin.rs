@@ -182,6 +182,18 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found())
 }
 
+/// The id of an existing user named by `raw`; 404 for anything else.
+async fn existing_user(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
+    let id = user_id(raw)?;
+    state
+        .core()
+        .accounts
+        .user(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(id)
+}
+
 /// `POST /v1/admin/users/{id}/disable`: blocks sign-in and revokes every session.
 #[utoipa::path(
     post,
@@ -268,13 +280,7 @@ pub async fn revoke_sessions(
     _admin: Admin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = user_id(&id)?;
-    state
-        .core()
-        .accounts
-        .user(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let id = existing_user(&state, &id).await?;
     state
         .core()
         .user_sessions
@@ -284,7 +290,7 @@ pub async fn revoke_sessions(
 }
 
 /// `DELETE /v1/admin/users/{id}/mfa`: removes every second factor of the
-/// user (TOTP and its recovery codes), so the password alone signs in and
+/// user (TOTP, its recovery codes and passkeys), so the password alone signs in and
 /// the user can enrol again; audited as `mfa.reset`. The user's sessions
 /// are left alone.
 #[utoipa::path(
@@ -308,13 +314,7 @@ pub async fn reset_mfa(
     _admin: Admin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = user_id(&id)?;
-    state
-        .core()
-        .accounts
-        .user(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let id = existing_user(&state, &id).await?;
     state.core().mfa_factors.reset(id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
