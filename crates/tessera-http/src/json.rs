@@ -2,8 +2,8 @@
 //!
 //! axum's `Json` writes through `BytesMut`'s `io::Write` adapter, and
 //! serde_json hands a writer many small pieces (every quote, key and
-//! value): into a `Vec` each is a plain copy, which halves what answering
-//! `GET /v1/me` costs in serialization.
+//! value): into a `Vec` each is a plain copy. [`written`] answers a body
+//! written by hand (`GET /v1/me`) with the same headers.
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
