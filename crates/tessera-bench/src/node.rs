@@ -41,7 +41,9 @@ impl Node {
         let addr = listener.local_addr().context("local address")?;
         let state = AppState::new(core.clone(), wiring::http_config(&settings))
             .with_forward_auth(wiring::forward_auth_config(&settings));
-        let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+        let service = app(state)
+            .map_err(anyhow::Error::msg)?
+            .into_make_service_with_connect_info::<SocketAddr>();
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, service).await;
         }));

@@ -69,7 +69,7 @@ async fn drive(requests: u64) -> Result<(), Box<dyn std::error::Error>> {
     let mut http = HttpConfig::default();
     http.cookie.secure = false;
     http.origins = OriginPolicy::new(Some(BASE), &[])?;
-    let router = app(AppState::new(core, http));
+    let router = app(AppState::new(core, http))?;
 
     let body = r#"{"username":"bench","password":"correct horse battery staple"}"#;
     for path in ["/v1/users", "/v1/session"] {
@@ -96,7 +96,7 @@ async fn drive(requests: u64) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn me(
-    router: &axum::Router,
+    router: &tessera_http::App,
     cookie: &str,
     requests: u64,
 ) -> Result<(), Box<dyn std::error::Error>> {

@@ -1,16 +1,14 @@
 //! Extractors that turn hostile input into typed values or a problem+json
 //! 4xx: request bodies (JSON or HTML form), query strings and path segments.
 
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use bytes::Bytes;
+use http::header;
 use http::request::Parts;
-use http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::body::{BodyFormat, body_format, decode_form, decode_json};
+use crate::body::{BodyFormat, body_format, decode_form, decode_json, read};
 use crate::middleware::form_token::DecodedForm;
 use crate::problem::{ApiError, ProblemKind};
 
@@ -34,7 +32,7 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(mut req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(mut req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let format = body_format(req.headers().get(header::CONTENT_TYPE));
         if format == Some(BodyFormat::Form)
             && let Some(DecodedForm(form)) = req.extensions_mut().remove::<DecodedForm>()
@@ -44,7 +42,7 @@ where
                 format: BodyFormat::Form,
             });
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        let bytes = read(req.into_body()).await?;
         if bytes.is_empty() {
             return Err(ApiError::bad_request("the request body is empty"));
         }
@@ -62,14 +60,6 @@ where
             value: into_typed(value)?,
             format,
         })
-    }
-}
-
-fn body_error(rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::body_too_large()
-    } else {
-        ApiError::bad_request("the request body could not be read")
     }
 }
 

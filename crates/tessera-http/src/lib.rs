@@ -37,23 +37,18 @@ pub mod well_known;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::response::IntoResponse;
-use http::StatusCode;
+use tower::Layer as _;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
-
-use crate::middleware::cors::CrossOriginLayer;
-use crate::middleware::edit_response::EditLayer;
-use crate::middleware::form_token::FormTokenLayer;
-use crate::middleware::host::HostCheckLayer;
-use crate::middleware::request_log::RequestLogLayer;
-use crate::middleware::request_metrics::RequestMetricsLayer;
+use crate::middleware::cors::CrossOrigin;
+use crate::middleware::form_token::{FormToken, FormTokenLayer};
+use crate::middleware::front_door::{FrontDoor, FrontDoorConfig, FrontDoorLayer};
+use crate::middleware::host::HostCheck;
+use crate::middleware::request_id::RequestIds;
+use crate::middleware::request_metrics::RequestMetrics;
+use crate::middleware::route_table::RouteTable;
 use crate::middleware::security_headers::SecurityHeaders;
 pub use state::{AppState, ForwardAuthConfig, HttpConfig};
 
@@ -78,11 +73,20 @@ const OWN_FORM_PATHS: &[&str] = &[
     "/logout",
 ];
 
-/// The whole HTTP API.
-pub fn app(state: AppState) -> Router {
-    let hsts = state.http().hsts;
-    let request_metrics = RequestMetricsLayer::new(state.core().context.metrics_handle());
-    let request_timeout = state.http().request_timeout.unwrap_or(REQUEST_TIMEOUT);
+/// The whole HTTP API: the router behind the front door.
+pub type App = FrontDoor<FormToken<Router>>;
+
+/// The whole HTTP API. Fails only if two routes clash, a bug that every
+/// test starting a server catches.
+pub fn app(state: AppState) -> Result<App, String> {
+    let (router, front_door) = app_parts(state)?;
+    Ok(front_door.layer(FormTokenLayer::new(OWN_FORM_PATHS).layer(router)))
+}
+
+/// The router and the front door [`app`] puts around it (with the form-token
+/// middleware between the two), apart, for a test that gives the router a
+/// fallback of its own.
+pub fn app_parts(state: AppState) -> Result<(Router, FrontDoorLayer), String> {
     // Browsers on the allowed origins (SPAs) may call the token endpoints and
     // /v1/me* across origins; nobody else gets CORS headers.
     let cross_origin = OpenApiRouter::new()
@@ -108,8 +112,8 @@ pub fn app(state: AppState) -> Router {
     // takes, still passes through the CORS layer.
     let cross_origin = openapi::map_router(cross_origin, |router| {
         router.method_not_allowed_fallback(problem::method_not_allowed)
-    })
-    .layer(CrossOriginLayer::new(&state.http().origins.allowed));
+    });
+    let cross_origin_api = cross_origin.get_openapi().clone();
     let (openapi_route, openapi_document) = openapi::route();
     let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(cross_origin)
@@ -145,35 +149,22 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))
         .split_for_parts();
+    // Made before `finish`, which leaves the pages out of the document.
+    let routes = RouteTable::new(&api, &cross_origin_api)?;
     openapi_document.fill(&openapi::finish(api, &state));
-    router
+    let front_door = FrontDoorLayer::new(FrontDoorConfig {
+        metrics: RequestMetrics::new(state.core().context.metrics_handle(), &routes),
+        routes,
+        ids: RequestIds::default(),
+        hosts: HostCheck::new(state.http().origins.hosts.clone(), ANY_HOST_PATHS),
+        cross_origin: CrossOrigin::new(&state.http().origins.allowed),
+        headers: SecurityHeaders::new(state.http().hsts),
+        draining: state.http().draining.clone(),
+        timeout: state.http().request_timeout.unwrap_or(REQUEST_TIMEOUT),
+    });
+    let router = router
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
-        // Outermost first, in one `layer` call: axum boxes the stack at every
-        // call and clones each box per request, so one stack costs one clone.
-        .layer(
-            ServiceBuilder::new()
-                // Outermost, so the time counted is the client's.
-                .layer(request_metrics)
-                .layer(RequestLogLayer::default())
-                // Outside the panic guard, so a 500 carries them too.
-                .layer(EditLayer::new((
-                    SecurityHeaders::new(hsts),
-                    state.http().draining.clone(),
-                )))
-                .layer(CatchPanicLayer::custom(|_| {
-                    problem::ApiError::internal().into_response()
-                }))
-                .layer(HostCheckLayer::new(
-                    state.http().origins.hosts.clone(),
-                    ANY_HOST_PATHS,
-                ))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    request_timeout,
-                ))
-                .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
-                .layer(FormTokenLayer::new(OWN_FORM_PATHS)),
-        )
-        .with_state(state)
+        .with_state(state);
+    Ok((router, front_door))
 }

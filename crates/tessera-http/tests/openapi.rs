@@ -83,7 +83,8 @@ fn filled(path: &str) -> String {
 /// from any handler's answer, a 404 included.
 async fn probing_server(server: &TestServer) -> String {
     let marked = || async { ([(UNROUTED, "1")], StatusCode::NOT_FOUND).into_response() };
-    let router = tessera_http::app(server.state.clone()).fallback(marked);
+    let (router, front_door) = tessera_http::app_parts(server.state.clone()).unwrap();
+    let router = tower::Layer::layer(&front_door, router.fallback(marked));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = router.into_make_service_with_connect_info::<SocketAddr>();

@@ -125,7 +125,9 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let state = AppState::new(core, http)
         .with_ui(settings.ui.clone())
         .with_forward_auth(wiring::forward_auth_config(&settings));
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let service = app(state)
+        .map_err(anyhow::Error::msg)?
+        .into_make_service_with_connect_info::<SocketAddr>();
     let outcome = match tls {
         Some(tls) => {
             let acceptor = RustlsAcceptor::new(tls).handshake_timeout(TLS_HANDSHAKE_TIMEOUT);

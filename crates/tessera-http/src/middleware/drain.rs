@@ -9,8 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::{HeaderValue, Response, header};
 
-use super::edit_response::EditResponse;
-
 /// Whether this node is draining; clones share the flag.
 #[derive(Debug, Clone, Default)]
 pub struct Draining(Arc<AtomicBool>);
@@ -28,8 +26,9 @@ impl Draining {
 }
 
 /// While draining, every response says `Connection: close`.
-impl EditResponse for Draining {
-    fn edit<B>(&self, response: &mut Response<B>) {
+impl Draining {
+    /// Changes `response` on its way out.
+    pub fn edit<B>(&self, response: &mut Response<B>) {
         // Checked when the answer is ready: a request that began before
         // the drain still closes its connection.
         if self.is_draining() {

@@ -12,13 +12,11 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::header;
-use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::body::{BodyFormat, MAX_BODY_BYTES, body_format, decode_form};
+use crate::body::{BodyFormat, body_format, decode_form, read};
 use crate::csrf::{CSRF_FIELD, CSRF_HEADER, is_unsafe};
-use crate::problem::ApiError;
 
 /// The CSRF token found in a form body, stashed for the extractors.
 #[derive(Debug, Clone)]
@@ -140,22 +138,7 @@ where
 /// or unreadable is answered here.
 async fn stash(request: Request) -> Result<Request, Response> {
     let (mut parts, body) = request.into_parts();
-    let bytes = match http_body_util::Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            let too_large = e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            return Err(if too_large {
-                ApiError::body_too_large().into_response()
-            } else {
-                ApiError::bad_request("the request body could not be read").into_response()
-            });
-        }
-    };
+    let bytes = read(body).await.map_err(IntoResponse::into_response)?;
     // A malformed (or empty) form is left for the handler's extractor to
     // refuse; a good one is handed on decoded, so it is decoded only once.
     if !bytes.is_empty()

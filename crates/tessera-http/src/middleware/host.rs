@@ -9,18 +9,9 @@
 //! port when `public_url` is itself on loopback: no rebinding attack can
 //! make a browser send them for another site.
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
-use http::{StatusCode, header};
-use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+use http::header;
 
 use crate::csrf::origin_of;
 use crate::problem::{ApiError, ProblemKind};
@@ -145,44 +136,20 @@ fn is_loopback(name: &str) -> bool {
 
 /// Refuses requests for other hosts, except on the paths given (health
 /// checks, which load balancers send to an address, not a name).
-#[derive(Clone)]
-pub struct HostCheckLayer {
-    policy: Option<Arc<HostPolicy>>,
+#[derive(Debug)]
+pub struct HostCheck {
+    policy: Option<HostPolicy>,
     exempt: &'static [&'static str],
 }
 
-impl HostCheckLayer {
+impl HostCheck {
     /// Checks against `policy` (none: every host is accepted), except on `exempt` paths.
     pub fn new(policy: Option<HostPolicy>, exempt: &'static [&'static str]) -> Self {
-        Self {
-            policy: policy.map(Arc::new),
-            exempt,
-        }
+        Self { policy, exempt }
     }
-}
 
-impl<S> Layer<S> for HostCheckLayer {
-    type Service = HostCheck<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        HostCheck {
-            inner,
-            policy: self.policy.clone(),
-            exempt: self.exempt,
-        }
-    }
-}
-
-/// The service [`HostCheckLayer`] wraps around the router.
-#[derive(Clone)]
-pub struct HostCheck<S> {
-    inner: S,
-    policy: Option<Arc<HostPolicy>>,
-    exempt: &'static [&'static str],
-}
-
-impl<S> HostCheck<S> {
-    fn refusal(&self, request: &Request) -> Option<ApiError> {
+    /// Why `request` is refused, if it is.
+    pub fn refusal<B>(&self, request: &http::Request<B>) -> Option<ApiError> {
         let policy = self.policy.as_ref()?;
         if self.exempt.contains(&request.uri().path()) {
             return None;
@@ -206,57 +173,6 @@ impl<S> HostCheck<S> {
                 "this server does not answer for that host name (see public_url and hosts)",
             )
         })
-    }
-}
-
-impl<S> Service<Request> for HostCheck<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = HostFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        match self.refusal(&request) {
-            None => HostFuture::Pass {
-                inner: self.inner.call(request),
-            },
-            Some(refusal) => HostFuture::Refused {
-                response: Some(refusal.into_response()),
-            },
-        }
-    }
-}
-
-pin_project! {
-    /// The router's response, or the refusal.
-    #[project = HostFutureProj]
-    pub enum HostFuture<F> {
-        /// The host is ours: the router answers.
-        Pass { #[pin] inner: F },
-        /// Refused before any handler ran.
-        Refused { response: Option<Response> },
-    }
-}
-
-impl<F> Future for HostFuture<F>
-where
-    F: Future<Output = Result<Response, Infallible>>,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            HostFutureProj::Pass { inner } => inner.poll(cx),
-            HostFutureProj::Refused { response } => Poll::Ready(Ok(response
-                .take()
-                .unwrap_or_else(|| StatusCode::MISDIRECTED_REQUEST.into_response()))),
-        }
     }
 }
 

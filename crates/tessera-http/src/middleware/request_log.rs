@@ -1,15 +1,15 @@
 //! Which request a log line belongs to, and the line that closes it.
 //!
-//! Each request gets its id here: the `x-request-id` it arrived with, or a
-//! new one ([`RequestIds`]), echoed on its answer unless the handler set one.
-//! While a request's future is polled, this thread's [`current`] request is
-//! its context: `request_id`,
-//! `method` and `route` (the matched route template, never the path or
-//! query, which may hold ids or tokens). The log formatter adds them to
-//! every line logged meanwhile. When the answer is ready one line (target
-//! `tessera::request`) says its `status` and `duration_ms`: at `warn` for a
-//! 5xx, at `debug` otherwise (`log = "info,tessera::request=debug"` logs
-//! every request).
+//! Each request gets its id from the front door ([`super::front_door`]):
+//! the `x-request-id` it arrived with, or a new one
+//! ([`super::request_id::RequestIds`]), echoed on its answer unless the
+//! handler set one. While a request's future is polled, this thread's
+//! [`current`] request is its context: `request_id`, `method` and `route`
+//! (the matched route template, never the path or query, which may hold ids
+//! or tokens). The log formatter adds them to every line logged meanwhile.
+//! When the answer is ready one line (target `tessera::request`) says its
+//! `status` and `duration_ms`: at `warn` for a 5xx, at `debug` otherwise
+//! (`log = "info,tessera::request=debug"` logs every request).
 //!
 //! Not a `tracing` span: an enabled span costs a request about an eighth of
 //! its instructions (formatting its fields at creation, the registry) even
@@ -17,33 +17,57 @@
 //! swap per poll (measured in docs/BENCHMARKS.md, "Metrics and logs").
 
 use std::cell::RefCell;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use http::{HeaderValue, Response};
-use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+use http::{HeaderMap, HeaderValue, Response, header};
 
 use crate::middleware::request_id::{REQUEST_ID, RequestIds};
-use crate::middleware::request_metrics::method_label;
-
-/// The route of a request no route matched.
-const UNMATCHED: &str = "unmatched";
+use crate::middleware::request_metrics::UNMATCHED;
 
 /// What every log line of a request says about it.
 #[derive(Debug)]
 pub struct RequestContext {
     request_id: HeaderValue,
     method: &'static str,
-    route: Option<MatchedPath>,
+    route: Option<Arc<str>>,
 }
 
 impl RequestContext {
+    /// The context of a request for `route` (its template; `None`: no route
+    /// matched), with the id it arrived with or the next of `ids`.
+    pub fn new(
+        ids: &RequestIds,
+        headers: &HeaderMap,
+        method: &'static str,
+        route: Option<Arc<str>>,
+    ) -> Self {
+        Self {
+            request_id: match headers.get(REQUEST_ID) {
+                Some(given) => given.clone(),
+                None => ids.next_id(),
+            },
+            method,
+            route,
+        }
+    }
+
+    /// Echoes the id on `response` unless its handler set one, and writes
+    /// the request's closing line.
+    pub fn close<B>(&self, response: &mut Response<B>, started: Instant) {
+        if let header::Entry::Vacant(slot) = response.headers_mut().entry(REQUEST_ID) {
+            slot.insert(self.request_id.clone());
+        }
+        let status = response.status().as_u16();
+        if response.status().is_server_error() {
+            let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            tracing::warn!(target: "tessera::request", status, duration_ms, "request failed");
+        } else if tracing::enabled!(target: "tessera::request", tracing::Level::DEBUG) {
+            let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            tracing::debug!(target: "tessera::request", status, duration_ms, "request");
+        }
+    }
+
     /// The request id (empty if the header is not text).
     pub fn request_id(&self) -> &str {
         self.request_id.to_str().unwrap_or_default()
@@ -56,7 +80,7 @@ impl RequestContext {
 
     /// The matched route template, or `unmatched`.
     pub fn route(&self) -> &str {
-        self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str)
+        self.route.as_deref().unwrap_or(UNMATCHED)
     }
 }
 
@@ -72,62 +96,8 @@ pub fn current<T>(f: impl FnOnce(Option<&RequestContext>) -> T) -> T {
     })
 }
 
-/// Gives each request its id, its log context and its closing line.
-#[derive(Clone, Default)]
-pub struct RequestLogLayer {
-    ids: RequestIds,
-}
-
-impl<S> Layer<S> for RequestLogLayer {
-    type Service = RequestLog<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequestLog {
-            inner,
-            ids: self.ids.clone(),
-        }
-    }
-}
-
-/// The service [`RequestLogLayer`] wraps around each route.
-#[derive(Clone)]
-pub struct RequestLog<S> {
-    inner: S,
-    ids: RequestIds,
-}
-
-impl<S, B> Service<Request> for RequestLog<S>
-where
-    S: Service<Request, Response = Response<B>, Error = Infallible>,
-{
-    type Response = Response<B>;
-    type Error = Infallible;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let context = Arc::new(RequestContext {
-            request_id: match request.headers().get(REQUEST_ID) {
-                Some(given) => given.clone(),
-                None => self.ids.next_id(),
-            },
-            method: method_label(request.method()),
-            route: request.extensions().get::<MatchedPath>().cloned(),
-        });
-        let inner = within(&context, || self.inner.call(request));
-        ResponseFuture {
-            inner,
-            context,
-            started: Instant::now(),
-        }
-    }
-}
-
 /// Runs `f` with `context` as this thread's current request.
-fn within<T>(context: &Arc<RequestContext>, f: impl FnOnce() -> T) -> T {
+pub fn within<T>(context: &Arc<RequestContext>, f: impl FnOnce() -> T) -> T {
     let previous = CURRENT.with(|c| c.replace(Some(context.clone())));
     // Put back even if `f` unwinds (the panic guard inside turns a panic
     // into a 500, but not before this frame is left).
@@ -140,45 +110,6 @@ fn within<T>(context: &Arc<RequestContext>, f: impl FnOnce() -> T) -> T {
     }
     let _restore = Restore(Some(previous));
     f()
-}
-
-pin_project! {
-    /// The route's response, polled as the request's.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-        context: Arc<RequestContext>,
-        started: Instant,
-    }
-}
-
-impl<F, B> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<B>, Infallible>>,
-{
-    type Output = Result<Response<B>, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let inner = this.inner;
-        within(this.context, || {
-            let Ok(mut response) = std::task::ready!(inner.poll(cx));
-            if !response.headers().contains_key(REQUEST_ID) {
-                response
-                    .headers_mut()
-                    .insert(REQUEST_ID, this.context.request_id.clone());
-            }
-            let status = response.status().as_u16();
-            if response.status().is_server_error() {
-                let duration_ms = this.started.elapsed().as_secs_f64() * 1000.0;
-                tracing::warn!(target: "tessera::request", status, duration_ms, "request failed");
-            } else if tracing::enabled!(target: "tessera::request", tracing::Level::DEBUG) {
-                let duration_ms = this.started.elapsed().as_secs_f64() * 1000.0;
-                tracing::debug!(target: "tessera::request", status, duration_ms, "request");
-            }
-            Poll::Ready(Ok(response))
-        })
-    }
 }
 
 #[cfg(test)]

@@ -2,79 +2,27 @@
 //! status}` and `tessera_http_request_duration_seconds{route, method}`,
 //! recorded once per request when its answer is ready.
 //!
-//! The route is axum's matched route template (`/v1/me/sessions/{id}`), so
-//! ids never become labels; a request no route matched counts as
-//! `unmatched`, and a method outside the standard ones as `other`: nothing
-//! a client sends can add series beyond the routes × methods × statuses
-//! the server has. Each series' handles are looked up in a small table of
-//! this layer's own (a read lock and one string hash), not registered anew
-//! per request.
+//! The route is the matched route template (`/v1/me/sessions/{id}`, from
+//! the [`RouteTable`]), so ids never become labels; a request no route
+//! matched counts as `unmatched`, and a method outside the standard ones as
+//! `other`: nothing a client sends can add series beyond the routes ×
+//! methods × statuses the server has. Each series' handles are kept per
+//! route, not registered anew per request.
 
-use std::collections::HashMap;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, RwLock};
-use std::task::{Context, Poll};
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use http::{Method, Response};
+use http::Method;
 use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Unit};
-use pin_project_lite::pin_project;
 use tessera_core::metrics::{Kind, Metrics, describe};
-use tower::{Layer, Service};
+
+use super::route_table::{Route, RouteTable};
 
 const REQUESTS: &str = "tessera_http_requests_total";
 const DURATION: &str = "tessera_http_request_duration_seconds";
 /// The route label of a request that matched no route.
-const UNMATCHED: &str = "unmatched";
+pub const UNMATCHED: &str = "unmatched";
 
-/// Records every request into a server's [`Metrics`].
-#[derive(Clone)]
-pub struct RequestMetricsLayer {
-    series: Arc<Series>,
-}
-
-impl RequestMetricsLayer {
-    /// Requests recorded into `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        let recorder = metrics.recorder();
-        describe(
-            recorder,
-            Kind::Counter,
-            REQUESTS,
-            "HTTP requests answered, by matched route, method and status",
-            None,
-        );
-        describe(
-            recorder,
-            Kind::Histogram,
-            DURATION,
-            "Time to answer an HTTP request (every middleware included), by matched route and method",
-            Some(Unit::Seconds),
-        );
-        Self {
-            series: Arc::new(Series {
-                metrics,
-                by_route: RwLock::new(HashMap::new()),
-            }),
-        }
-    }
-}
-
-impl<S> Layer<S> for RequestMetricsLayer {
-    type Service = RequestMetrics<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequestMetrics {
-            inner,
-            series: self.series.clone(),
-        }
-    }
-}
-
-/// The handles of one route's series, by method and status.
+/// The handles of one series, by method and status.
 struct Entry {
     method: &'static str,
     status: u16,
@@ -82,10 +30,12 @@ struct Entry {
     duration: Histogram,
 }
 
-/// The series seen so far, by route.
-struct Series {
+/// Every request, recorded into a server's [`Metrics`]: per route (by its
+/// index in the [`RouteTable`], the last slot for unmatched requests) the
+/// series seen so far, so a request costs a read lock and a short scan.
+pub struct RequestMetrics {
     metrics: Arc<Metrics>,
-    by_route: RwLock<HashMap<Box<str>, Vec<Entry>>>,
+    by_route: Box<[RwLock<Vec<Entry>>]>,
 }
 
 /// A method as a label value: the standard ones by name, any other as `other`.
@@ -104,25 +54,52 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
-impl Series {
-    fn record(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
+impl RequestMetrics {
+    /// Requests to `routes` recorded into `metrics`.
+    pub fn new(metrics: Arc<Metrics>, routes: &RouteTable) -> Self {
+        let recorder = metrics.recorder();
+        describe(
+            recorder,
+            Kind::Counter,
+            REQUESTS,
+            "HTTP requests answered, by matched route, method and status",
+            None,
+        );
+        describe(
+            recorder,
+            Kind::Histogram,
+            DURATION,
+            "Time to answer an HTTP request (every middleware included), by matched route and method",
+            Some(Unit::Seconds),
+        );
+        Self {
+            metrics,
+            by_route: (0..=routes.len()).map(|_| RwLock::default()).collect(),
+        }
+    }
+
+    /// Counts one answer to a request for `route` (`None`: no route matched).
+    pub fn record(&self, route: Option<&Route>, method: &'static str, status: u16, seconds: f64) {
+        let index = route.map_or(self.by_route.len() - 1, |r| r.index);
+        let Some(slot) = self.by_route.get(index) else {
+            return;
+        };
         {
-            let table = self.by_route.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(entry) = table.get(route).and_then(|entries| {
-                entries
-                    .iter()
-                    .find(|e| e.status == status && e.method == method)
-            }) {
+            let entries = slot.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = entries
+                .iter()
+                .find(|e| e.status == status && e.method == method)
+            {
                 entry.requests.increment(1);
                 entry.duration.record(seconds);
                 return;
             }
         }
-        let entry = self.register(route, method, status);
+        let template = route.map_or(UNMATCHED, |r| &r.template);
+        let entry = self.register(template, method, status);
         entry.requests.increment(1);
         entry.duration.record(seconds);
-        let mut table = self.by_route.write().unwrap_or_else(|p| p.into_inner());
-        let entries = table.entry(route.into()).or_default();
+        let mut entries = slot.write().unwrap_or_else(|p| p.into_inner());
         // Another request may have added it meanwhile: the handles are the
         // same series either way.
         if !entries
@@ -162,82 +139,10 @@ impl Series {
     }
 }
 
-/// The service [`RequestMetricsLayer`] wraps around each route.
-#[derive(Clone)]
-pub struct RequestMetrics<S> {
-    inner: S,
-    series: Arc<Series>,
-}
-
-impl<S, B> Service<Request> for RequestMetrics<S>
-where
-    S: Service<Request, Response = Response<B>, Error = Infallible>,
-{
-    type Response = Response<B>;
-    type Error = Infallible;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let route = request.extensions().get::<MatchedPath>().cloned();
-        let method = method_label(request.method());
-        ResponseFuture {
-            inner: self.inner.call(request),
-            observed: Some(Observed {
-                series: self.series.clone(),
-                route,
-                method,
-                started: Instant::now(),
-            }),
-        }
-    }
-}
-
-/// What is recorded when the answer is ready.
-struct Observed {
-    series: Arc<Series>,
-    route: Option<MatchedPath>,
-    method: &'static str,
-    started: Instant,
-}
-
-pin_project! {
-    /// The route's response, recorded.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-        observed: Option<Observed>,
-    }
-}
-
-impl<F, B> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<B>, Infallible>>,
-{
-    type Output = Result<Response<B>, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(response) = std::task::ready!(this.inner.poll(cx));
-        if let Some(o) = this.observed.take() {
-            let route = o.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-            o.series.record(
-                route,
-                o.method,
-                response.status().as_u16(),
-                o.started.elapsed().as_secs_f64(),
-            );
-        }
-        Poll::Ready(Ok(response))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::middleware::route_table::api_of;
 
     #[test]
     fn methods_outside_the_standard_ones_are_one_label() {
@@ -247,13 +152,16 @@ mod tests {
     }
 
     #[test]
-    fn a_series_is_registered_once_and_counted_each_time() {
+    fn a_series_is_registered_once_and_counted_each_time() -> Result<(), String> {
         let metrics = Metrics::new();
-        let layer = RequestMetricsLayer::new(metrics.clone());
+        let routes = RouteTable::new(&api_of(&["/healthz", "/v1/me"]), &api_of(&[]))?;
+        let recorded = RequestMetrics::new(metrics.clone(), &routes);
+        let me = routes.find("/v1/me");
         for _ in 0..3 {
-            layer.series.record("/v1/me", "GET", 200, 0.001);
+            recorded.record(me, "GET", 200, 0.001);
         }
-        layer.series.record("/v1/me", "GET", 401, 0.001);
+        recorded.record(me, "GET", 401, 0.001);
+        recorded.record(None, "other", 404, 0.001);
         let text = metrics.render();
         assert!(
             text.contains(
@@ -267,5 +175,12 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(
+            text.contains(
+                "tessera_http_requests_total{route=\"unmatched\",method=\"other\",status=\"404\"} 1"
+            ),
+            "{text}"
+        );
+        Ok(())
     }
 }

@@ -10,8 +10,6 @@ use std::sync::Arc;
 use http::Response;
 use http::{HeaderName, HeaderValue, header};
 
-use super::edit_response::EditResponse;
-
 /// HSTS for two years, subdomains included, as the HSTS preload list asks.
 const HSTS: &str = "max-age=63072000; includeSubDomains";
 
@@ -42,7 +40,7 @@ pub struct SecurityHeaders {
 
 impl SecurityHeaders {
     /// The defaults, plus `Strict-Transport-Security` when `hsts` (serving
-    /// HTTPS); an [`EditResponse`] for [`super::edit_response::EditLayer`].
+    /// HTTPS); applied by the front door.
     pub fn new(hsts: bool) -> Self {
         let mut headers: Vec<(HeaderName, HeaderValue)> = DEFAULTS
             .iter()
@@ -60,8 +58,9 @@ impl SecurityHeaders {
     }
 }
 
-impl EditResponse for SecurityHeaders {
-    fn edit<B>(&self, response: &mut Response<B>) {
+impl SecurityHeaders {
+    /// Changes `response` on its way out.
+    pub fn edit<B>(&self, response: &mut Response<B>) {
         let other_hosts = response.extensions().get::<ForOtherHosts>().is_some();
         let present = response.headers_mut();
         // Room for all at once, rather than a regrowth halfway.

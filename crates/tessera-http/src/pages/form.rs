@@ -6,13 +6,12 @@
 
 use axum::extract::{FromRequest, Request};
 use axum::response::Response;
-use bytes::Bytes;
-use http::{StatusCode, header};
+use http::header;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::page_error::PageError;
-use crate::body::{BodyFormat, body_format, decode_form};
+use crate::body::{BodyFormat, body_format, decode_form, read};
 use crate::input::into_typed;
 use crate::problem::{ApiError, ProblemKind};
 use crate::state::AppState;
@@ -26,7 +25,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for PageForm<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let back = back_link(request.uri().path());
-        match decode(request, state).await.and_then(into_typed) {
+        match decode(request).await.and_then(into_typed) {
             Ok(form) => Ok(PageForm(form)),
             Err(e) => Err(refused(&e, back, state)),
         }
@@ -51,22 +50,13 @@ pub fn back_link(path: &str) -> &'static str {
 }
 
 /// The form's fields, decoded but not yet typed.
-pub async fn decode(request: Request, state: &AppState) -> Result<Value, ApiError> {
+pub async fn decode(request: Request) -> Result<Value, ApiError> {
     if body_format(request.headers().get(header::CONTENT_TYPE)) != Some(BodyFormat::Form) {
         return Err(ApiError::new(
             ProblemKind::UnsupportedMediaType,
             "the pages take HTML forms (application/x-www-form-urlencoded) only",
         ));
     }
-    // Taken whole, so that the body limit the router set still applies.
-    let bytes = Bytes::from_request(request, state)
-        .await
-        .map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::body_too_large()
-            } else {
-                ApiError::bad_request("the form could not be read")
-            }
-        })?;
+    let bytes = read(request.into_body()).await?;
     decode_form(&bytes)
 }

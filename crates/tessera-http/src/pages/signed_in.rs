@@ -62,7 +62,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignedInForm<T> {
         let user = find(&mut parts, state).await?;
         let back = back_link(parts.uri.path());
         let headers = parts.headers.clone();
-        let mut fields = match decode(Request::from_parts(parts, body), state).await {
+        let mut fields = match decode(Request::from_parts(parts, body)).await {
             Ok(Value::Object(fields)) => fields,
             Ok(_) => serde_json::Map::new(),
             Err(e) => return Err(refused(&e, back, state)),

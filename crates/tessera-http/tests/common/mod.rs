@@ -126,7 +126,9 @@ impl TestServer {
                 .unwrap();
             state = state.with_forward_auth(tessera_http::ForwardAuthConfig::new(&base, hosts));
         }
-        let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let service = app(state.clone())
+            .unwrap()
+            .into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
         Self {
             base,
