@@ -45,6 +45,7 @@ pub mod audit_log;
 pub mod auth_methods;
 pub mod authorization;
 pub mod authorization_code;
+pub mod base64url;
 pub mod client;
 pub mod clock;
 pub mod config;

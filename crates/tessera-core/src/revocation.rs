@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
@@ -72,22 +70,12 @@ struct Ids {
 
 /// Bytes of the ids Tessera makes.
 const ID_BYTES: usize = 16;
-/// Their length in unpadded base64url.
-const ID_LEN: usize = 22;
 
 /// The bytes of an id of the shape Tessera makes. Only the canonical
 /// encoding decodes (unused trailing bits must be zero), so each text has
 /// at most one form and each form one text.
 fn compact(id: &str) -> Option<[u8; ID_BYTES]> {
-    if id.len() != ID_LEN {
-        return None;
-    }
-    // Room for the decoder's estimate (18 bytes for 22 characters).
-    let mut out = [0u8; ID_BYTES + 2];
-    match URL_SAFE_NO_PAD.decode_slice(id, &mut out) {
-        Ok(ID_BYTES) => out.first_chunk::<ID_BYTES>().copied(),
-        _ => None,
-    }
+    crate::base64url::decode::<ID_BYTES>(id.as_bytes())
 }
 
 /// `t` in Unix milliseconds, rounded up.

@@ -10,6 +10,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use zeroize::Zeroize;
 
+use crate::base64url;
+
 /// Number of random bytes in every secret.
 pub const SECRET_BYTES: usize = 32;
 /// Length of the base64url (unpadded) encoding of [`SECRET_BYTES`].
@@ -130,7 +132,7 @@ impl Secret {
     /// base64url characters is refused, so garbage never reaches the store.
     pub fn parse(kind: SecretKind, wire: &str) -> Option<Self> {
         let encoded = wire.strip_prefix(kind.prefix())?;
-        let bytes = decode_secret(encoded.as_bytes())?;
+        let bytes = base64url::decode::<SECRET_BYTES>(encoded.as_bytes())?;
         Some(Self { kind, bytes })
     }
 
@@ -170,57 +172,6 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Not a base64url character, in [`SEXTETS`].
-const NOT_BASE64URL: u8 = 0xff;
-
-/// Each byte's value as a base64url character.
-// Built at compile time: an index out of bounds would fail the build.
-#[allow(clippy::indexing_slicing)]
-const SEXTETS: [u8; 256] = {
-    let mut table = [NOT_BASE64URL; 256];
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut i = 0;
-    while i < alphabet.len() {
-        table[alphabet[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
-
-/// Decodes exactly [`ENCODED_LEN`] base64url characters into a secret's
-/// bytes, refusing any other length, character, or a non-canonical last
-/// character (its two low bits carry nothing and must be zero), as the
-/// `base64` crate's strict decoder does. Written out because it runs on
-/// every request that carries a cookie or a refresh token.
-fn decode_secret(encoded: &[u8]) -> Option<[u8; SECRET_BYTES]> {
-    let encoded: &[u8; ENCODED_LEN] = encoded.try_into().ok()?;
-    let mut sextets = [0u8; ENCODED_LEN + 1];
-    let mut bad = 0u8;
-    for (out, c) in sextets.iter_mut().zip(encoded) {
-        let v = SEXTETS
-            .get(usize::from(*c))
-            .copied()
-            .unwrap_or(NOT_BASE64URL);
-        bad |= v & 0xc0;
-        *out = v & 0x3f;
-    }
-    // 43 characters carry 258 bits; the last two must be zero.
-    if bad != 0 || sextets[ENCODED_LEN - 1] & 0b11 != 0 {
-        return None;
-    }
-    let mut bytes = [0u8; SECRET_BYTES];
-    for (quad, out) in sextets.chunks_exact(4).zip(bytes.chunks_mut(3)) {
-        let &[a, b, c, d] = quad else {
-            return None;
-        };
-        let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = (n >> (16 - 8 * i)) as u8;
-        }
-    }
-    Some(bytes)
-}
-
 /// Constant-time comparison of two strings (e.g. a CSRF token or the admin token).
 ///
 /// Both sides are hashed first so that neither the content nor the length of
@@ -232,40 +183,6 @@ pub fn constant_time_str_eq(given: &str, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// What the `base64` crate's strict decoder makes of `encoded`.
-    fn reference(encoded: &[u8]) -> Option<[u8; SECRET_BYTES]> {
-        let mut out = [0u8; SECRET_BYTES + 3];
-        match URL_SAFE_NO_PAD.decode_slice(encoded, &mut out) {
-            Ok(SECRET_BYTES) => out.get(..SECRET_BYTES)?.try_into().ok(),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn decodes_as_the_strict_base64_decoder_does() -> Result<(), RandomError> {
-        for _ in 0..64 {
-            let secret = Secret::generate(SecretKind::Session)?;
-            let good = URL_SAFE_NO_PAD.encode(secret.bytes).into_bytes();
-            assert_eq!(decode_secret(&good), Some(secret.bytes));
-            // Every byte value in every position: another character, a
-            // non-canonical last one, or something that is no base64url.
-            for at in 0..good.len() {
-                for byte in 0..=255u8 {
-                    let mut bad = good.clone();
-                    if let Some(slot) = bad.get_mut(at) {
-                        *slot = byte;
-                    }
-                    assert_eq!(decode_secret(&bad), reference(&bad), "{at} {byte}");
-                }
-            }
-            let mut longer = good.clone();
-            longer.push(b'A');
-            assert_eq!(decode_secret(&longer), None);
-            assert_eq!(decode_secret(good.get(..42).unwrap_or_default()), None);
-        }
-        Ok(())
-    }
 
     #[test]
     fn round_trips_through_the_wire_form() -> Result<(), RandomError> {
