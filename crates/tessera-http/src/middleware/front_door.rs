@@ -249,3 +249,174 @@ where
         Poll::Ready(Ok(response))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::body::to_bytes;
+    use http::header;
+    use tessera_core::metrics::Metrics;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::middleware::host::HostPolicy;
+    use crate::middleware::route_table::api_of;
+
+    const APP: &str = "https://app.example";
+
+    /// The front door around a handler that answers `/panic` (panicking in
+    /// its future), `/panic-now` (in its call), `/slow`,
+    /// `/api` (cross-origin) and `/page`; `calls` counts what reached it.
+    fn door(
+        calls: Arc<AtomicUsize>,
+    ) -> Result<impl Service<Request, Response = Response, Error = Infallible> + Clone, String>
+    {
+        let routes = RouteTable::new(
+            &api_of(&["/panic", "/panic-now", "/slow", "/api", "/page"]),
+            &api_of(&["/api"]),
+        )?;
+        let layer = FrontDoorLayer::new(FrontDoorConfig {
+            metrics: RequestMetrics::new(Metrics::new(), &routes),
+            routes,
+            ids: RequestIds::default(),
+            hosts: HostCheck::new(Some(HostPolicy::new("https://auth.example", &[])?), &[]),
+            cross_origin: CrossOrigin::new(&[APP.to_owned()]),
+            headers: SecurityHeaders::new(true),
+            draining: Draining::default(),
+            timeout: Duration::from_millis(200),
+        });
+        Ok(layer.layer(tower::service_fn(move |request: Request| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            if request.uri().path() == "/panic-now" {
+                std::panic::resume_unwind(Box::new("handler failed"));
+            }
+            async move {
+                match request.uri().path() {
+                    "/panic" => std::panic::resume_unwind(Box::new("handler failed")),
+                    "/slow" => tokio::time::sleep(Duration::from_secs(5)).await,
+                    _ => {}
+                }
+                Ok::<_, Infallible>(Response::new(Body::from("ok")))
+            }
+        })))
+    }
+
+    async fn send<S>(door: S, request: Request) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible>,
+    {
+        let Ok(response) = door.oneshot(request).await;
+        response
+    }
+
+    fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Result<Request, String> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "auth.example");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Body::empty()).map_err(|e| e.to_string())
+    }
+
+    /// Every answer leaves with the security headers and a request id.
+    fn finished(response: &Response) -> bool {
+        let h = response.headers();
+        h.contains_key(header::STRICT_TRANSPORT_SECURITY)
+            && h.contains_key(header::X_CONTENT_TYPE_OPTIONS)
+            && h.contains_key("x-request-id")
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_a_handler_is_a_500_and_the_door_stays_open() -> Result<(), String> {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let door = door(calls.clone())?;
+        let response = send(door.clone(), request("GET", "/panic", &[])?).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(finished(&response));
+        let body = to_bytes(response.into_body(), 4096)
+            .await
+            .map_err(|e| e.to_string())?;
+        assert!(!String::from_utf8_lossy(&body).contains("handler failed"));
+        let response = send(door.clone(), request("GET", "/panic-now", &[])?).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(finished(&response));
+        let response = send(door, request("GET", "/page", &[])?).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_answer_later_than_the_timeout_is_a_408() -> Result<(), String> {
+        let door = door(Arc::new(AtomicUsize::new(0)))?;
+        let started = Instant::now();
+        let response = send(door, request("GET", "/slow", &[])?).await;
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert!(finished(&response));
+        assert!(started.elapsed() < Duration::from_secs(4));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn another_host_is_refused_before_any_handler() -> Result<(), String> {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut foreign = request("GET", "/page", &[])?;
+        foreign
+            .headers_mut()
+            .insert(header::HOST, HeaderValue::from_static("evil.example"));
+        let response = send(door(calls.clone())?, foreign).await;
+        assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST);
+        assert!(finished(&response));
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn cors_only_on_cross_origin_routes_and_preflights_answered_at_the_door()
+    -> Result<(), String> {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let door = door(calls.clone())?;
+        let preflight = [("origin", APP), ("access-control-request-method", "POST")];
+        let response = send(door.clone(), request("OPTIONS", "/api", &preflight)?).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            Some(&HeaderValue::from_static(APP))
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+        let response = send(door.clone(), request("GET", "/api", &[("origin", APP)])?).await;
+        assert_eq!(
+            response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            Some(&HeaderValue::from_static(APP))
+        );
+        assert_eq!(
+            response.headers().get(header::VARY),
+            Some(&HeaderValue::from_static("origin"))
+        );
+        let response = send(
+            door.clone(),
+            request("GET", "/api", &[("origin", "https://evil.example")])?,
+        )
+        .await;
+        assert!(
+            !response
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        );
+
+        // Not a cross-origin route: no CORS at all, the preflight goes to the router.
+        let response = send(door, request("OPTIONS", "/page", &preflight)?).await;
+        assert!(
+            !response
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        );
+        assert!(!response.headers().contains_key(header::VARY));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        Ok(())
+    }
+}
