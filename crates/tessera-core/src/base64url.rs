@@ -31,28 +31,37 @@ pub fn decode<const BYTES: usize>(encoded: &[u8]) -> Option<[u8; BYTES]> {
     }
     let mut out = [0u8; BYTES];
     let mut bad = 0u8;
-    // At most 6 + 7 bits wait in `pending` between bytes.
-    let mut pending = 0u32;
-    let mut bits = 0u32;
-    let mut slots = out.iter_mut();
-    for c in encoded {
-        let v = SEXTETS
-            .get(usize::from(*c))
-            .copied()
-            .unwrap_or(NOT_BASE64URL);
-        bad |= v & 0xc0;
-        pending = pending << 6 | u32::from(v & 0x3f);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            if let Some(slot) = slots.next() {
-                *slot = (pending >> bits) as u8;
-            }
-            pending &= (1 << bits) - 1;
+    let mut sextets = |chars: &[u8]| {
+        chars.iter().fold(0u32, |n, c| {
+            let v = SEXTETS
+                .get(usize::from(*c))
+                .copied()
+                .unwrap_or(NOT_BASE64URL);
+            bad |= v;
+            n << 6 | u32::from(v & 0x3f)
+        })
+    };
+    // Four characters make three bytes; the last two or three characters
+    // make the last one or two.
+    let mut quads = encoded.chunks_exact(4);
+    let mut bytes = out.chunks_mut(3);
+    for (quad, three) in (&mut quads).zip(&mut bytes) {
+        let n = sextets(quad);
+        for (i, byte) in three.iter_mut().enumerate() {
+            *byte = (n >> (16 - 8 * i)) as u8;
         }
     }
-    // What is left over carries nothing and must be zero.
-    (bad == 0 && pending == 0).then_some(out)
+    let rest = quads.remainder();
+    let unused = (6 * rest.len()) % 8;
+    let n = sextets(rest);
+    if let Some(last) = bytes.next() {
+        let len = last.len();
+        for (i, byte) in last.iter_mut().enumerate() {
+            *byte = (n >> (unused + 8 * (len - 1 - i))) as u8;
+        }
+    }
+    // The unused low bits carry nothing and must be zero.
+    (bad & 0xc0 == 0 && n & ((1 << unused) - 1) == 0).then_some(out)
 }
 
 #[cfg(test)]

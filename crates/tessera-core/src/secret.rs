@@ -131,8 +131,14 @@ impl Secret {
     /// Parses the wire form. Anything but the exact prefix followed by 43
     /// base64url characters is refused, so garbage never reaches the store.
     pub fn parse(kind: SecretKind, wire: &str) -> Option<Self> {
-        let encoded = wire.strip_prefix(kind.prefix())?;
-        let bytes = base64url::decode::<SECRET_BYTES>(encoded.as_bytes())?;
+        Self::parse_bytes(kind, wire.as_bytes())
+    }
+
+    /// [`Self::parse`] on bytes not yet known to be text (a cookie value):
+    /// anything but base64url is refused either way.
+    pub fn parse_bytes(kind: SecretKind, wire: &[u8]) -> Option<Self> {
+        let encoded = wire.strip_prefix(kind.prefix().as_bytes())?;
+        let bytes = base64url::decode::<SECRET_BYTES>(encoded)?;
         Some(Self { kind, bytes })
     }
 
@@ -200,6 +206,12 @@ mod tests {
         let wire = Secret::generate(SecretKind::Session)?.expose();
         assert!(Secret::parse(SecretKind::Refresh, &wire).is_none());
         assert!(Secret::parse(SecretKind::Session, &wire[..45]).is_none());
+        assert!(Secret::parse_bytes(SecretKind::Session, wire.as_bytes()).is_some());
+        let mut not_text = wire.clone().into_bytes();
+        if let Some(b) = not_text.get_mut(20) {
+            *b = 0xc3;
+        }
+        assert!(Secret::parse_bytes(SecretKind::Session, &not_text).is_none());
         assert!(Secret::parse(SecretKind::Session, &format!("{wire}A")).is_none());
         let mut bad = wire.clone();
         bad.replace_range(10..11, "+");

@@ -130,8 +130,7 @@ impl CookieConfig {
                 let value = value.get(1..)?;
                 (key.trim_ascii() == name).then(|| unquote(value.trim_ascii()))
             })
-            .filter_map(|v| std::str::from_utf8(v).ok())
-            .filter_map(|v| Secret::parse(SecretKind::Session, v))
+            .filter_map(|v| Secret::parse_bytes(SecretKind::Session, v))
     }
 
     /// The `Set-Cookie` value that stores `secret` for `max_age`.
