@@ -62,8 +62,9 @@ struct Ids {
     /// session id and `jti`) kept as those bytes, in the table itself: no
     /// allocation per entry, about half the memory of the text (52 against
     /// 110 bytes an entry at a million, measured by `tessera bench
-    /// --populate`).
-    compact: HashMap<[u8; ID_BYTES], i64>,
+    /// --populate`). On a fast seeded hash: these ids are random and made
+    /// here, and every request with a session looks one up.
+    compact: HashMap<[u8; ID_BYTES], i64, foldhash::fast::RandomState>,
     /// Any other id, as text.
     other: HashMap<Box<str>, i64>,
 }
