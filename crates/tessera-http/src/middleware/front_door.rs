@@ -238,7 +238,10 @@ where
         }
         config.headers.edit(&mut response);
         config.draining.edit(&mut response);
-        this.context.close(&mut response, *this.started);
+        // Inside the context, so the closing line names the request.
+        within(this.context, || {
+            this.context.close(&mut response, *this.started)
+        });
         let route = this.route.and_then(|index| config.routes.get(index));
         config.metrics.record(
             route,
