@@ -108,8 +108,8 @@ pub fn app_parts(state: AppState) -> Result<(Router, FrontDoorLayer), String> {
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::introspect))
         .routes(routes!(userinfo::userinfo));
-    // Set before the layers so that preflight OPTIONS, which no handler
-    // takes, still passes through the CORS layer.
+    // A method no handler takes is a 405 problem here too (the front door
+    // answers these routes' CORS preflights itself).
     let cross_origin = openapi::map_router(cross_origin, |router| {
         router.method_not_allowed_fallback(problem::method_not_allowed)
     });

@@ -2,10 +2,11 @@
 //! never `*`). Browsers on those origins (SPAs) may call the token
 //! endpoints and `/v1/me*`; everybody else gets no CORS headers at all.
 //!
-//! Our own layer rather than a general one: it sits on the hottest routes,
-//! and a request without `Origin` (every non-browser and every same-origin
-//! GET) costs one header lookup and one static `Vary`, with nothing to
-//! clone or allocate per request.
+//! Our own rather than a general one, applied by the front door to the
+//! routes registered cross-origin: it sits on the hottest routes, and a
+//! request without `Origin` (every non-browser and every same-origin GET)
+//! costs one header lookup and one static `Vary`, with nothing to clone or
+//! allocate per request.
 
 use axum::body::Body;
 use axum::response::Response;

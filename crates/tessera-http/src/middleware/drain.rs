@@ -23,11 +23,8 @@ impl Draining {
     pub fn is_draining(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
-}
 
-/// While draining, every response says `Connection: close`.
-impl Draining {
-    /// Changes `response` on its way out.
+    /// While draining, every response says `Connection: close`.
     pub fn edit<B>(&self, response: &mut Response<B>) {
         // Checked when the answer is ready: a request that began before
         // the drain still closes its connection.

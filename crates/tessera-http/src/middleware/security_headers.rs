@@ -5,8 +5,6 @@
 //! One layer with values built once: each header is a lookup and a cheap
 //! clone of a static value per response.
 
-use std::sync::Arc;
-
 use http::Response;
 use http::{HeaderName, HeaderValue, header};
 
@@ -33,9 +31,9 @@ const DEFAULTS: &[(HeaderName, &str)] = &[
 pub struct ForOtherHosts;
 
 /// The security headers every response gets when it lacks them.
-#[derive(Clone)]
+#[derive(Debug)]
 pub struct SecurityHeaders {
-    headers: Arc<[(HeaderName, HeaderValue)]>,
+    headers: Box<[(HeaderName, HeaderValue)]>,
 }
 
 impl SecurityHeaders {
@@ -56,9 +54,7 @@ impl SecurityHeaders {
             headers: headers.into(),
         }
     }
-}
 
-impl SecurityHeaders {
     /// Changes `response` on its way out.
     pub fn edit<B>(&self, response: &mut Response<B>) {
         let other_hosts = response.extensions().get::<ForOtherHosts>().is_some();
