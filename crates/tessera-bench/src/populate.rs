@@ -116,6 +116,7 @@ pub(crate) async fn populate(
                 disabled: false,
                 created_at: created,
                 updated_at: created,
+                rendered: Default::default(),
             };
             user_ids.push(user.id);
             chunk.push(UserRecord {

@@ -71,6 +71,7 @@ async fn user(store: &Arc<dyn Store>) -> User {
         disabled: false,
         created_at: now,
         updated_at: now,
+        rendered: Default::default(),
     };
     store.insert_user(&user, "$argon2id$unused").await.unwrap();
     user

@@ -30,7 +30,8 @@ const HOST: &str = "127.0.0.1:8080";
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let requests: u64 = args.next().unwrap_or_else(|| "1000".into()).parse()?;
-    if args.next().as_deref() == Some("log") {
+    let mode = args.next();
+    if mode.as_deref() == Some("log") {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
             .with_writer(std::io::sink)
@@ -40,10 +41,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(drive(requests))
+        .block_on(drive(requests, mode.as_deref() == Some("time")))
 }
 
-async fn drive(requests: u64) -> Result<(), Box<dyn std::error::Error>> {
+async fn drive(requests: u64, timed: bool) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await?);
     store.migrate().await?;
@@ -89,29 +90,65 @@ async fn drive(requests: u64) -> Result<(), Box<dyn std::error::Error>> {
                 .and_then(|v| v.split(';').next())
                 .ok_or("no session cookie")?
                 .to_owned();
-            return me(&router, &cookie, requests).await;
+            if timed {
+                return time(&router, &cookie, requests).await;
+            }
+            let bytes = get(&router, "/v1/me", Some(&cookie), requests).await?;
+            println!("{requests} requests, {bytes} bytes answered");
+            return Ok(());
         }
     }
     Err("not signed in".into())
 }
 
-async fn me(
+/// `requests` requests of `path`, with `cookie` if given; the bytes answered.
+async fn get(
+    router: &tessera_http::App,
+    path: &str,
+    cookie: Option<&str>,
+    requests: u64,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let mut bytes = 0;
+    for _ in 0..requests {
+        let mut request = Request::get(path).header(header::HOST, HOST);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let response = router.clone().oneshot(request.body(Body::empty())?).await?;
+        if response.status() != StatusCode::OK {
+            return Err(format!("{path}: {}", response.status()).into());
+        }
+        bytes += response.into_body().collect().await?.to_bytes().len();
+    }
+    Ok(bytes)
+}
+
+/// `/healthz` and `/v1/me` timed in turn; medians of five rounds.
+async fn time(
     router: &tessera_http::App,
     cookie: &str,
     requests: u64,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut bytes = 0;
-    for _ in 0..requests {
-        let request = Request::get("/v1/me")
-            .header(header::HOST, HOST)
-            .header(header::COOKIE, cookie)
-            .body(Body::empty())?;
-        let response = router.clone().oneshot(request).await?;
-        if response.status() != StatusCode::OK {
-            return Err(format!("/v1/me: {}", response.status()).into());
+    let mut healthz = Vec::new();
+    let mut me = Vec::new();
+    for _ in 0..5 {
+        for (path, cookie, times) in [
+            ("/healthz", None, &mut healthz),
+            ("/v1/me", Some(cookie), &mut me),
+        ] {
+            let started = std::time::Instant::now();
+            get(router, path, cookie, requests).await?;
+            times.push(started.elapsed().as_nanos() as f64 / requests as f64);
         }
-        bytes += response.into_body().collect().await?.to_bytes().len();
     }
-    println!("{requests} requests, {bytes} bytes answered");
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or_default()
+    };
+    let (h, m) = (median(&mut healthz), median(&mut me));
+    println!(
+        "ns per request (median of 5 x {requests}): /healthz {h:.0}, /v1/me {m:.0}, ratio {:.3}",
+        h / m
+    );
     Ok(())
 }

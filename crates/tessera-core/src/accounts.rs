@@ -84,6 +84,7 @@ impl Accounts {
             disabled: false,
             created_at: now,
             updated_at: now,
+            rendered: Default::default(),
         };
         match store.insert_user(&user, &hash).await {
             Ok(()) => {}

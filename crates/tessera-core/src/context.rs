@@ -7,6 +7,7 @@
 //! them.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -79,6 +80,11 @@ impl Context {
         now.replace_millisecond(now.millisecond()).unwrap_or(now)
     }
 
+    /// [`Self::now`] in milliseconds since the Unix epoch.
+    pub fn now_millis(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
     /// The injected clock, unrounded.
     pub(crate) fn clock(&self) -> &dyn Clock {
         &*self.clock
@@ -112,7 +118,17 @@ impl Context {
     /// The user `user_id` if they exist and are enabled: from the cache,
     /// else from the store (and then cached).
     pub(crate) async fn live_user(&self, user_id: Uuid) -> Result<Arc<User>, CoreError> {
-        if let Some(user) = self.cache.user(user_id)
+        self.live_user_at(user_id, Instant::now()).await
+    }
+
+    /// [`Self::live_user`], the cache's freshness judged at `at` (a caller
+    /// that has read the clock already).
+    pub(crate) async fn live_user_at(
+        &self,
+        user_id: Uuid,
+        at: Instant,
+    ) -> Result<Arc<User>, CoreError> {
+        if let Some(user) = self.cache.user(user_id, at)
             && !user.disabled
         {
             return Ok(user);

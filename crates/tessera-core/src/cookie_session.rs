@@ -2,6 +2,7 @@
 //! check of every request, the CSRF token, sign-out.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -20,6 +21,7 @@ use crate::secret::{Secret, SecretKind};
 use crate::session::{Authenticated, Session, SessionId, SessionKind};
 use crate::session_end::{Ending, SessionEnd};
 use crate::sign_in_guard::{Checked, SignInGuard};
+use crate::store::to_millis;
 use crate::user::{User, UserRecord};
 
 /// Label under which a session's CSRF token is derived from its secret.
@@ -44,6 +46,9 @@ pub struct CookieSessions {
     session_end: Arc<SessionEnd>,
     revocations: Arc<Revocations>,
     mfa: Arc<MfaSignIn>,
+    /// The touch interval of sessions not remembered and remembered, in
+    /// milliseconds (worked out once: every request compares with it).
+    touch_interval_ms: (i64, i64),
 }
 
 impl CookieSessions {
@@ -58,12 +63,19 @@ impl CookieSessions {
         revocations: Arc<Revocations>,
         mfa: Arc<MfaSignIn>,
     ) -> Self {
+        let policy = &context.config().session;
+        let touch_interval_ms = |remember_me| {
+            let (idle, _) = policy.lifetimes(remember_me);
+            i64::try_from(policy.touch_interval(idle).whole_milliseconds()).unwrap_or(i64::MAX)
+        };
+        let touch_interval_ms = (touch_interval_ms(false), touch_interval_ms(true));
         Self {
             context,
             guard,
             session_end,
             revocations,
             mfa,
+            touch_interval_ms,
         }
     }
 
@@ -229,14 +241,17 @@ impl CookieSessions {
         let cache = context.cache();
         let revoked = self.revocations.set();
         let hash = secret.hash();
-        let now = context.now();
+        // In milliseconds: a cached answer is checked without the calendar.
+        let now_ms = context.now_millis();
+        // One reading of the monotonic clock for every freshness check here.
+        let at = Instant::now();
         // Positive answers only, checked against the revocation set (so a
         // session ended on another node is refused here too).
         let cached = self
             .revocations
-            .fresh()
+            .fresh_at(at)
             .ok()
-            .and_then(|()| cache.cookie(&hash));
+            .and_then(|()| cache.cookie(&hash, now_ms, at));
         self.context
             .metrics()
             .cache_lookup(CacheKind::Session, cached.is_some());
@@ -245,8 +260,9 @@ impl CookieSessions {
                 cache.remove(&session);
                 return Err(CoreError::Unauthenticated);
             }
-            Some(session) if session.is_live(now) => session,
-            _ => {
+            Some(session) => session,
+            None => {
+                let now = context.now();
                 let Some(session) = context.store().session_by_secret(&hash).await? else {
                     return Err(CoreError::Unauthenticated);
                 };
@@ -263,10 +279,10 @@ impl CookieSessions {
                 session
             }
         };
-        let user = context.live_user(session.user_id).await?;
-        let policy = &context.config().session;
-        let (idle, _) = policy.lifetimes(session.remember_me);
-        if now - session.last_seen_at >= policy.touch_interval(idle) {
+        let user = context.live_user_at(session.user_id, at).await?;
+        if now_ms - to_millis(session.last_seen_at) >= self.touch_interval_ms(session.remember_me) {
+            let now = context.now();
+            let (idle, _) = context.config().session.lifetimes(session.remember_me);
             session.last_seen_at = now;
             session.idle_expires_at = now + idle;
             context.store().touch_session(&session).await?;
@@ -277,6 +293,16 @@ impl CookieSessions {
             session,
             client_id: None,
         })
+    }
+
+    /// How long a session of this kind of sign-in is used before its use
+    /// is written down again, in milliseconds.
+    fn touch_interval_ms(&self, remember_me: bool) -> i64 {
+        if remember_me {
+            self.touch_interval_ms.1
+        } else {
+            self.touch_interval_ms.0
+        }
     }
 
     /// The CSRF token of the cookie session whose secret is `secret`.

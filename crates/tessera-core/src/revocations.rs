@@ -89,11 +89,16 @@ impl Revocations {
 
     /// Err when staleness is bounded and the last successful sync is older.
     pub fn fresh(&self) -> Result<(), CoreError> {
+        self.fresh_at(Instant::now())
+    }
+
+    /// [`Self::fresh`] at `at` (a caller that has read the clock already).
+    pub fn fresh_at(&self, at: Instant) -> Result<(), CoreError> {
         let Some(limit) = self.max_staleness else {
             return Ok(());
         };
         let synced = *self.synced.lock().unwrap_or_else(|p| p.into_inner());
-        if synced.elapsed() > limit {
+        if at.saturating_duration_since(synced) > limit {
             return Err(CoreError::Store(StoreError::Unavailable(
                 "the revocation set cannot be brought up to date".into(),
             )));

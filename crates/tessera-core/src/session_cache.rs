@@ -153,17 +153,26 @@ impl SessionCache {
     }
 
     fn tick(&self) -> u32 {
-        u32::try_from(self.epoch.elapsed().as_secs()).unwrap_or(u32::MAX)
+        self.tick_at(Instant::now())
     }
 
-    fn fresh(&self, filled_at: u32) -> bool {
-        u64::from(self.tick().saturating_sub(filled_at)) < ENTRY_TTL.as_secs()
+    fn tick_at(&self, at: Instant) -> u32 {
+        u32::try_from(at.saturating_duration_since(self.epoch).as_secs()).unwrap_or(u32::MAX)
     }
 
-    /// A cached cookie session by secret hash, if fresh.
-    pub fn cookie(&self, hash: &SecretHash) -> Option<Session> {
+    /// Whether an entry filled at `filled_at` is still trusted at `at`.
+    fn fresh(&self, filled_at: u32, at: Instant) -> bool {
+        u64::from(self.tick_at(at).saturating_sub(filled_at)) < ENTRY_TTL.as_secs()
+    }
+
+    /// A cached cookie session by secret hash, if the entry is fresh at
+    /// `at` and the session live at `now_ms` (Unix milliseconds, the
+    /// precision its times are kept in: compared as numbers, with no
+    /// calendar).
+    pub fn cookie(&self, hash: &SecretHash, now_ms: i64, at: Instant) -> Option<Session> {
         let entry = *read(&self.cookies).get(hash)?;
-        self.fresh(entry.filled_at)
+        let live = now_ms < entry.idle_expires_at_ms.min(entry.absolute_expires_at_ms);
+        (live && self.fresh(entry.filled_at, at))
             .then(|| entry.session(SessionKind::Cookie, *hash))
             .flatten()
     }
@@ -172,7 +181,7 @@ impl SessionCache {
     pub fn token(&self, id: &SessionId) -> Option<Session> {
         let key: [u8; ID_LEN] = id.as_str().as_bytes().try_into().ok()?;
         let (entry, secret_hash) = *read(&self.tokens).get(&key)?;
-        self.fresh(entry.filled_at)
+        self.fresh(entry.filled_at, Instant::now())
             .then(|| entry.session(SessionKind::Token, secret_hash))
             .flatten()
     }
@@ -221,10 +230,10 @@ impl SessionCache {
         }
     }
 
-    /// A cached user, if fresh.
-    pub fn user(&self, id: Uuid) -> Option<Arc<User>> {
+    /// A cached user, if fresh at `at`.
+    pub fn user(&self, id: Uuid, at: Instant) -> Option<Arc<User>> {
         let (user, filled_at) = read(&self.users).get(&id).cloned()?;
-        self.fresh(filled_at).then_some(user)
+        self.fresh(filled_at, at).then_some(user)
     }
 
     /// Caches a user just read from the store.
@@ -298,9 +307,10 @@ mod tests {
         let cache = SessionCache::new();
         let cookie = session(SessionKind::Cookie);
         let token = session(SessionKind::Token);
+        let now_ms = to_millis(cookie.created_at);
         cache.put(&cookie);
         cache.put(&token);
-        let back = cache.cookie(&cookie.secret_hash);
+        let back = cache.cookie(&cookie.secret_hash, now_ms, Instant::now());
         assert_eq!(
             back,
             Some(Session {
@@ -311,13 +321,51 @@ mod tests {
         );
         assert_eq!(cache.token(&token.id).map(|s| s.id), Some(token.id.clone()));
         assert!(
-            cache.cookie(&token.secret_hash).is_none(),
+            cache
+                .cookie(&token.secret_hash, now_ms, Instant::now())
+                .is_none(),
             "kinds are apart"
         );
         assert!(cache.token(&cookie.id).is_none());
         cache.remove(&cookie);
-        assert!(cache.cookie(&cookie.secret_hash).is_none());
+        assert!(
+            cache
+                .cookie(&cookie.secret_hash, now_ms, Instant::now())
+                .is_none()
+        );
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn a_cookie_session_is_answered_only_while_live() {
+        let cache = SessionCache::new();
+        let mut cookie = session(SessionKind::Cookie);
+        cookie.idle_expires_at = cookie.created_at + time::Duration::milliseconds(5);
+        cache.put(&cookie);
+        let idle_end = to_millis(cookie.idle_expires_at);
+        assert!(
+            cache
+                .cookie(&cookie.secret_hash, idle_end - 1, Instant::now())
+                .is_some()
+        );
+        assert!(
+            cache
+                .cookie(&cookie.secret_hash, idle_end, Instant::now())
+                .is_none()
+        );
+        cookie.idle_expires_at = cookie.absolute_expires_at + time::Duration::hours(1);
+        cache.put(&cookie);
+        let absolute_end = to_millis(cookie.absolute_expires_at);
+        assert!(
+            cache
+                .cookie(&cookie.secret_hash, absolute_end - 1, Instant::now())
+                .is_some()
+        );
+        assert!(
+            cache
+                .cookie(&cookie.secret_hash, absolute_end, Instant::now())
+                .is_none()
+        );
     }
 
     #[test]

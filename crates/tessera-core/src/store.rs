@@ -526,7 +526,11 @@ impl<
 
 /// A time as the stores keep it: Unix milliseconds (saturating).
 pub fn to_millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    // Seconds and milliseconds apart: 64-bit arithmetic (the nanosecond
+    // count is 128-bit). Rounds down, as `from_millis` reads.
+    t.unix_timestamp()
+        .saturating_mul(1000)
+        .saturating_add(i64::from(t.millisecond()))
 }
 
 /// A stored time back; [`StoreError::Corrupt`] if out of range.
@@ -566,6 +570,10 @@ mod tests {
             );
             assert_eq!(to_millis(t), ms);
         }
+        // Below the millisecond, rounded down.
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_764_560_000_123_999_999)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(to_millis(t), 1_764_560_000_123);
         assert!(from_millis(i64::MAX).is_err());
         assert!(from_millis(i64::MIN).is_err());
     }

@@ -100,11 +100,14 @@ pub async fn register(
     ),
 )]
 pub async fn me(AccountCaller(caller): AccountCaller) -> Response {
-    // Rendered here, borrowing the cached user rather than copying it.
-    let view = UserView::from(caller.auth.user.as_ref());
-    match view.to_json() {
-        Ok(body) => crate::json::written(body),
-        Err(_) => Json(view).into_response(),
+    // Written once per cached user, then the same bytes on every call.
+    let user = caller.auth.user.as_ref();
+    let rendered = user
+        .rendered
+        .get_or_make(|| UserView::from(user).to_json().ok().map(bytes::Bytes::from));
+    match rendered {
+        Some(body) => crate::json::written(body),
+        None => Json(UserView::from(user)).into_response(),
     }
 }
 

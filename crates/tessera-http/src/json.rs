@@ -3,11 +3,12 @@
 //! axum's `Json` writes through `BytesMut`'s `io::Write` adapter, and
 //! serde_json hands a writer many small pieces (every quote, key and
 //! value): into a `Vec` each is a plain copy. [`written`] answers a body
-//! written by hand (`GET /v1/me`) with the same headers.
+//! written by hand, or kept (`GET /v1/me`), with the same headers.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde::Serialize;
 
 /// Room for the typical answer, so it is written without growing.
@@ -35,13 +36,13 @@ impl<T: Serialize> IntoResponse for Json<T> {
 }
 
 /// A response carrying `body`, JSON already written.
-pub fn written(body: Vec<u8>) -> Response {
+pub fn written(body: impl Into<Bytes>) -> Response {
     let mut headers = HeaderMap::with_capacity(ANSWER_HEADERS);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let mut response = Response::new(Body::from(body));
+    let mut response = Response::new(Body::from(body.into()));
     *response.headers_mut() = headers;
     response
 }

@@ -72,6 +72,7 @@ fn read_user<D: Dialect>(row: &D::Row) -> StoreResult<UserRecord> {
         disabled: D::flag(row, "disabled")?,
         created_at: D::time(row, "created_at")?,
         updated_at: D::time(row, "updated_at")?,
+        rendered: Default::default(),
     };
     Ok(UserRecord {
         user,

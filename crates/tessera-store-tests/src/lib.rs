@@ -128,6 +128,7 @@ pub fn user(name: &str) -> User {
         disabled: false,
         created_at: t,
         updated_at: t,
+        rendered: Default::default(),
     }
 }
 

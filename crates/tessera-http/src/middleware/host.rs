@@ -21,6 +21,10 @@ use crate::problem::{ApiError, ProblemKind};
 /// pages (where ports do: another port is another origin).
 #[derive(Debug, Clone)]
 pub struct HostPolicy {
+    /// `public_url`'s authority as a `Host` header carries it (the name,
+    /// and the port unless it is the scheme's own), once found acceptable:
+    /// nearly every request's, so it is matched before anything is parsed.
+    public_authority: Option<String>,
     /// Lower-case host names, IPv6 addresses in brackets.
     names: Vec<String>,
     /// Any loopback name (a loopback `public_url`).
@@ -68,17 +72,24 @@ impl HostPolicy {
             }
             names.push(name);
         }
-        Ok(Self {
+        let mut policy = Self {
+            public_authority: None,
             names,
             loopback,
             origins,
-        })
+        };
+        let authority = public.get(scheme.len() + 3..).unwrap_or_default();
+        if policy.accepts_host(authority) {
+            policy.public_authority = Some(authority.to_owned());
+        }
+        Ok(policy)
     }
 
     /// Whether a request for `host` (a `Host` header value) is ours. No
     /// allocation: this runs on every request.
     pub fn accepts_host(&self, host: &str) -> bool {
-        split_port(host).is_some_and(|name| self.accepts_name(name))
+        self.public_authority.as_deref() == Some(host)
+            || split_port(host).is_some_and(|name| self.accepts_name(name))
     }
 
     /// Whether `origin` (normalised) is a page of this server: what a page
