@@ -147,7 +147,7 @@ impl Accounts {
                     idle_expires_at: (now + idle).min(auth.session.absolute_expires_at),
                     ip: client.ip,
                     user_agent: client.user_agent.clone(),
-                    ..auth.session.clone()
+                    ..(*auth.session).clone()
                 };
                 // The replacement carries the password-change record; the
                 // event of a token session's change is written below.

@@ -290,7 +290,7 @@ impl CookieSessions {
         }
         Ok(Authenticated {
             user,
-            session,
+            session: Box::new(session),
             client_id: None,
         })
     }

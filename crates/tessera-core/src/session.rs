@@ -167,8 +167,10 @@ impl SessionPolicy {
 pub struct Authenticated {
     /// The user (shared with the cache: no copy per request).
     pub user: Arc<User>,
-    /// The session the request belongs to.
-    pub session: Session,
+    /// The session the request belongs to (boxed: this value is moved
+    /// through every layer of a request's extractors, and a box is cheaper
+    /// to move than the session).
+    pub session: Box<Session>,
     /// The OAuth client a bearer token was issued to by the authorization-code
     /// flow (its `client_id` claim); `None` for cookies and password-grant
     /// tokens.

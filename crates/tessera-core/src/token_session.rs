@@ -402,7 +402,7 @@ impl TokenSessions {
         let user = self.context.live_user(session.user_id).await?;
         Ok(Authenticated {
             user,
-            session,
+            session: Box::new(session),
             client_id: claims.client_id.clone(),
         })
     }
