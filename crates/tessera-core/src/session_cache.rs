@@ -339,33 +339,18 @@ mod tests {
     #[test]
     fn a_cookie_session_is_answered_only_while_live() {
         let cache = SessionCache::new();
-        let mut cookie = session(SessionKind::Cookie);
-        cookie.idle_expires_at = cookie.created_at + time::Duration::milliseconds(5);
-        cache.put(&cookie);
-        let idle_end = to_millis(cookie.idle_expires_at);
-        assert!(
-            cache
-                .cookie(&cookie.secret_hash, idle_end - 1, Instant::now())
-                .is_some()
-        );
-        assert!(
-            cache
-                .cookie(&cookie.secret_hash, idle_end, Instant::now())
-                .is_none()
-        );
-        cookie.idle_expires_at = cookie.absolute_expires_at + time::Duration::hours(1);
-        cache.put(&cookie);
-        let absolute_end = to_millis(cookie.absolute_expires_at);
-        assert!(
-            cache
-                .cookie(&cookie.secret_hash, absolute_end - 1, Instant::now())
-                .is_some()
-        );
-        assert!(
-            cache
-                .cookie(&cookie.secret_hash, absolute_end, Instant::now())
-                .is_none()
-        );
+        let mut idle_first = session(SessionKind::Cookie);
+        idle_first.idle_expires_at = idle_first.created_at + time::Duration::milliseconds(5);
+        let mut absolute_first = session(SessionKind::Cookie);
+        absolute_first.idle_expires_at =
+            absolute_first.absolute_expires_at + time::Duration::hours(1);
+        for cookie in [idle_first, absolute_first] {
+            cache.put(&cookie);
+            let end = to_millis(cookie.expires_at());
+            let at = |now_ms| cache.cookie(&cookie.secret_hash, now_ms, Instant::now());
+            assert!(at(end - 1).is_some());
+            assert!(at(end).is_none());
+        }
     }
 
     #[test]
