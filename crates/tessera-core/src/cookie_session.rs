@@ -280,7 +280,8 @@ impl CookieSessions {
             }
         };
         let user = context.live_user_at(session.user_id, at).await?;
-        if now_ms - to_millis(session.last_seen_at) >= self.touch_interval_ms(session.remember_me) {
+        let unseen_ms = now_ms.saturating_sub(to_millis(session.last_seen_at));
+        if unseen_ms >= self.touch_interval_ms(session.remember_me) {
             let now = context.now();
             let (idle, _) = context.config().session.lifetimes(session.remember_me);
             session.last_seen_at = now;
