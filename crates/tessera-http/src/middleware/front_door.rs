@@ -208,48 +208,50 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let config = &**this.config;
-        let mut response = match this.stage.project() {
-            StageProjection::Answered { response } => response
-                .take()
-                .unwrap_or_else(|| ApiError::internal().into_response()),
-            StageProjection::Running { inner } => {
-                match within(this.context, || {
-                    catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
-                }) {
-                    Ok(Poll::Ready(Ok(response))) => response,
-                    Ok(Poll::Ready(Err(never))) => match never {},
-                    Err(_) => ApiError::internal().into_response(),
-                    Ok(Poll::Pending) => {
-                        let started = *this.started;
-                        let deadline = this.deadline.get_or_insert_with(|| {
-                            Box::pin(tokio::time::sleep_until((started + config.timeout).into()))
-                        });
-                        if deadline.as_mut().poll(cx).is_pending() {
-                            return Poll::Pending;
+        let context = &*this.context;
+        // One entry into the request's context for the whole poll: the
+        // route's work and the closing line both name the request.
+        within(context, || {
+            let mut response = match this.stage.project() {
+                StageProjection::Answered { response } => response
+                    .take()
+                    .unwrap_or_else(|| ApiError::internal().into_response()),
+                StageProjection::Running { inner } => {
+                    match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+                        Ok(Poll::Ready(Ok(response))) => response,
+                        Ok(Poll::Ready(Err(never))) => match never {},
+                        Err(_) => ApiError::internal().into_response(),
+                        Ok(Poll::Pending) => {
+                            let started = *this.started;
+                            let deadline = this.deadline.get_or_insert_with(|| {
+                                Box::pin(tokio::time::sleep_until(
+                                    (started + config.timeout).into(),
+                                ))
+                            });
+                            if deadline.as_mut().poll(cx).is_pending() {
+                                return Poll::Pending;
+                            }
+                            // The route's future is dropped with this one.
+                            StatusCode::REQUEST_TIMEOUT.into_response()
                         }
-                        // The route's future is dropped with this one.
-                        StatusCode::REQUEST_TIMEOUT.into_response()
                     }
                 }
+            };
+            if let Some(grant) = this.cors.take() {
+                decorate(&mut response, grant);
             }
-        };
-        if let Some(grant) = this.cors.take() {
-            decorate(&mut response, grant);
-        }
-        config.headers.edit(&mut response);
-        config.draining.edit(&mut response);
-        // Inside the context, so the closing line names the request.
-        within(this.context, || {
-            this.context.close(&mut response, *this.started)
-        });
-        let route = this.route.and_then(|index| config.routes.get(index));
-        config.metrics.record(
-            route,
-            this.method,
-            response.status().as_u16(),
-            this.started.elapsed().as_secs_f64(),
-        );
-        Poll::Ready(Ok(response))
+            config.headers.edit(&mut response);
+            config.draining.edit(&mut response);
+            context.close(&mut response, *this.started);
+            let route = this.route.and_then(|index| config.routes.get(index));
+            config.metrics.record(
+                route,
+                this.method,
+                response.status().as_u16(),
+                this.started.elapsed().as_secs_f64(),
+            );
+            Poll::Ready(Ok(response))
+        })
     }
 }
 
