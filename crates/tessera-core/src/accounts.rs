@@ -8,12 +8,13 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditKind};
+use crate::authenticated::Authenticated;
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::password::check_strength;
 use crate::secret::{Secret, SecretKind};
-use crate::session::{Authenticated, Session, SessionId, SessionKind};
+use crate::session::{Session, SessionId, SessionKind};
 use crate::session_end::{Ending, SessionEnd};
 use crate::sign_in_guard::SignInGuard;
 use crate::store::StoreError;
@@ -124,12 +125,12 @@ impl Accounts {
         self.session_end
             .end_user_sessions(
                 auth.user.id,
-                Some(&auth.session.id),
+                Some(&auth.session().id),
                 client,
                 Ending::Revoked("password_change"),
             )
             .await?;
-        let rotated = match auth.session.kind {
+        let rotated = match auth.session().kind {
             SessionKind::Cookie => {
                 // A new session (new id, new secret, same lifetime) replaces
                 // this one, whose end every node learns through the
@@ -139,15 +140,15 @@ impl Accounts {
                     .context
                     .config()
                     .session
-                    .lifetimes(auth.session.remember_me);
+                    .lifetimes(auth.session().remember_me);
                 let replacement = Session {
                     id: SessionId::generate()?,
                     secret_hash: secret.hash(),
                     last_seen_at: now,
-                    idle_expires_at: (now + idle).min(auth.session.absolute_expires_at),
+                    idle_expires_at: (now + idle).min(auth.session().absolute_expires_at),
                     ip: client.ip,
                     user_agent: client.user_agent.clone(),
-                    ..(*auth.session).clone()
+                    ..auth.session().clone()
                 };
                 // The replacement carries the password-change record; the
                 // event of a token session's change is written below.
@@ -158,7 +159,7 @@ impl Accounts {
                     now,
                     json!({ "session_id": replacement.id.as_str() }),
                 );
-                let current = &auth.session.id;
+                let current = &auth.session().id;
                 let why = Ending::Revoked("password_change");
                 let end = &self.session_end;
                 if !store.insert_session(&replacement, &event, &hash).await? {

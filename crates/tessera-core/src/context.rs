@@ -128,9 +128,7 @@ impl Context {
         user_id: Uuid,
         at: Instant,
     ) -> Result<Arc<User>, CoreError> {
-        if let Some(user) = self.cache.user(user_id, at)
-            && !user.disabled
-        {
+        if let Some(user) = self.cached_user(user_id, at) {
             return Ok(user);
         }
         match self.store.user_by_id(user_id).await? {
@@ -141,6 +139,12 @@ impl Context {
             }
             _ => Err(CoreError::Unauthenticated),
         }
+    }
+
+    /// The user `user_id` if the cache holds it, fresh at `at` and enabled
+    /// (`None`: ask [`Self::live_user_at`]).
+    pub(crate) fn cached_user(&self, user_id: Uuid, at: Instant) -> Option<Arc<User>> {
+        self.cache.user(user_id, at).filter(|user| !user.disabled)
     }
 
     /// Appends an event to the audit log, dated now.

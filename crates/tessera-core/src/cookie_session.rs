@@ -9,7 +9,9 @@ use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::auth_methods::{AuthMethod, AuthMethods};
+use crate::authenticated::Authenticated;
 use crate::client::ClientInfo;
+use crate::compact_session::CompactSession;
 use crate::context::Context;
 use crate::error::CoreError;
 use crate::metrics::CacheKind;
@@ -17,8 +19,8 @@ use crate::mfa::MfaNext;
 use crate::mfa_sign_in::{Completed, MfaSignIn};
 use crate::passkeys::PasskeyProof;
 use crate::revocations::Revocations;
-use crate::secret::{Secret, SecretKind};
-use crate::session::{Authenticated, Session, SessionId, SessionKind};
+use crate::secret::{Secret, SecretHash, SecretKind};
+use crate::session::{Session, SessionId, SessionKind};
 use crate::session_end::{Ending, SessionEnd};
 use crate::sign_in_guard::{Checked, SignInGuard};
 use crate::store::to_millis;
@@ -238,62 +240,139 @@ impl CookieSessions {
     /// use at most once per touch interval.
     pub async fn authenticate(&self, secret: &Secret) -> Result<Authenticated, CoreError> {
         let context = &*self.context;
-        let cache = context.cache();
-        let revoked = self.revocations.set();
         let hash = secret.hash();
         // In milliseconds: a cached answer is checked without the calendar.
         let now_ms = context.now_millis();
         // One reading of the monotonic clock for every freshness check here.
         let at = Instant::now();
-        // Positive answers only, checked against the revocation set (so a
-        // session ended on another node is refused here too).
+        let found = self.look_up_cached(&hash, now_ms, at);
+        context
+            .metrics()
+            .cache_lookup(CacheKind::Session, !matches!(found, FromCache::Missing));
+        match found {
+            FromCache::Live(auth) => Ok(auth),
+            FromCache::Revoked => {
+                context.cache().remove_cookie(&hash);
+                Err(CoreError::Unauthenticated)
+            }
+            FromCache::Missing => self.authenticate_from_store(hash, now_ms).await,
+            FromCache::Partly(cached) => {
+                let user = context.live_user_at(cached.user_id(), at).await?;
+                let unseen_ms = now_ms.saturating_sub(cached.last_seen_at_ms());
+                if unseen_ms >= self.touch_interval_ms(cached.remember_me()) {
+                    let session = self
+                        .touch(cached.session(SessionKind::Cookie, hash))
+                        .await?;
+                    return Ok(Authenticated::new(user, session, None));
+                }
+                Ok(Authenticated::cached(
+                    user,
+                    cached,
+                    SessionKind::Cookie,
+                    hash,
+                    None,
+                ))
+            }
+        }
+    }
+
+    /// [`Self::authenticate`]'s answer when the in-process caches give all
+    /// of it (the session and its user held, no use due to be written
+    /// down), without waiting; `None`: ask [`Self::authenticate`], which
+    /// gives every other answer. Lets a caller skip its own asynchronous
+    /// steps on the most common request.
+    pub fn authenticate_cached(&self, secret: &Secret) -> Option<Authenticated> {
+        let context = &*self.context;
+        let found = self.look_up_cached(&secret.hash(), context.now_millis(), Instant::now());
+        let FromCache::Live(auth) = found else {
+            return None;
+        };
+        context.metrics().cache_lookup(CacheKind::Session, true);
+        Some(auth)
+    }
+
+    /// What the in-process caches say of the cookie session whose secret
+    /// hashes to `hash`, at `now_ms` (wall clock) and `at` (monotonic).
+    /// Only positive answers are cached, each checked against the
+    /// revocation set, so a session ended on another node is refused here
+    /// too; a stale set counts as no answer.
+    fn look_up_cached(&self, hash: &SecretHash, now_ms: i64, at: Instant) -> FromCache {
+        let context = &*self.context;
         let cached = self
             .revocations
             .fresh_at(at)
             .ok()
-            .and_then(|()| cache.cookie(&hash, now_ms, at));
-        self.context
-            .metrics()
-            .cache_lookup(CacheKind::Session, cached.is_some());
-        let mut session = match cached {
-            Some(session) if revoked.is_session_revoked(session.id.as_str()) => {
-                cache.remove(&session);
-                return Err(CoreError::Unauthenticated);
-            }
-            Some(session) => session,
-            None => {
-                let now = context.now();
-                let Some(session) = context.store().session_by_secret(&hash).await? else {
-                    return Err(CoreError::Unauthenticated);
-                };
-                // A store answer may come from a shared cache (Redis) whose
-                // tombstone write failed: the revocation set has the last word.
-                if session.kind != SessionKind::Cookie
-                    || !session.secret_hash.ct_eq(&hash)
-                    || !session.is_live(now)
-                    || revoked.is_session_revoked(session.id.as_str())
-                {
-                    return Err(CoreError::Unauthenticated);
-                }
-                cache.put(&session);
-                session
-            }
+            .and_then(|()| context.cache().cookie(hash, now_ms, at));
+        let Some(cached) = cached else {
+            return FromCache::Missing;
         };
-        let user = context.live_user_at(session.user_id, at).await?;
-        let unseen_ms = now_ms.saturating_sub(to_millis(session.last_seen_at));
-        if unseen_ms >= self.touch_interval_ms(session.remember_me) {
-            let now = context.now();
-            let (idle, _) = context.config().session.lifetimes(session.remember_me);
-            session.last_seen_at = now;
-            session.idle_expires_at = now + idle;
-            context.store().touch_session(&session).await?;
-            cache.put(&session);
+        if self
+            .revocations
+            .set()
+            .is_session_bytes_revoked(cached.id_bytes())
+        {
+            return FromCache::Revoked;
         }
-        Ok(Authenticated {
-            user,
-            session: Box::new(session),
-            client_id: None,
-        })
+        let unseen_ms = now_ms.saturating_sub(cached.last_seen_at_ms());
+        if unseen_ms >= self.touch_interval_ms(cached.remember_me()) {
+            return FromCache::Partly(cached);
+        }
+        match context.cached_user(cached.user_id(), at) {
+            Some(user) => FromCache::Live(Authenticated::cached(
+                user,
+                cached,
+                SessionKind::Cookie,
+                *hash,
+                None,
+            )),
+            None => FromCache::Partly(cached),
+        }
+    }
+
+    /// [`Self::authenticate`] for a session the cache does not hold.
+    async fn authenticate_from_store(
+        &self,
+        hash: SecretHash,
+        now_ms: i64,
+    ) -> Result<Authenticated, CoreError> {
+        let context = &*self.context;
+        let now = context.now();
+        let Some(session) = context.store().session_by_secret(&hash).await? else {
+            return Err(CoreError::Unauthenticated);
+        };
+        // A store answer may come from a shared cache (Redis) whose
+        // tombstone write failed: the revocation set has the last word.
+        if session.kind != SessionKind::Cookie
+            || !session.secret_hash.ct_eq(&hash)
+            || !session.is_live(now)
+            || self
+                .revocations
+                .set()
+                .is_session_revoked(session.id.as_str())
+        {
+            return Err(CoreError::Unauthenticated);
+        }
+        context.cache().put(&session);
+        let user = context.live_user(session.user_id).await?;
+        let unseen_ms = now_ms.saturating_sub(to_millis(session.last_seen_at));
+        let session = if unseen_ms >= self.touch_interval_ms(session.remember_me) {
+            self.touch(session).await?
+        } else {
+            session
+        };
+        Ok(Authenticated::new(user, session, None))
+    }
+
+    /// Records that `session` is in use now (and extends its idle end).
+    async fn touch(&self, mut session: Session) -> Result<Session, CoreError> {
+        let context = &*self.context;
+        let now = context.now();
+        let (idle, _) = context.config().session.lifetimes(session.remember_me);
+        session.last_seen_at = now;
+        session.idle_expires_at = now + idle;
+        context.store().touch_session(&session).await?;
+        context.cache().put(&session);
+        Ok(session)
     }
 
     /// How long a session of this kind of sign-in is used before its use
@@ -318,8 +397,20 @@ impl CookieSessions {
         client: &ClientInfo,
     ) -> Result<(), CoreError> {
         self.session_end
-            .end_session(&auth.session.id, client, Ending::SignedOut)
+            .end_session(&auth.session().id, client, Ending::SignedOut)
             .await?;
         Ok(())
     }
+}
+
+/// What the in-process caches say of a cookie session.
+enum FromCache {
+    /// Live, its user held, no use due to be written down: the answer.
+    Live(Authenticated),
+    /// Ended (on this node or another): refused.
+    Revoked,
+    /// Live, but its user is to be read or its use written down.
+    Partly(CompactSession),
+    /// Not held (or the revocation set is stale): the store answers.
+    Missing,
 }

@@ -70,7 +70,7 @@ struct Ids {
 }
 
 /// Bytes of the ids Tessera makes.
-const ID_BYTES: usize = 16;
+pub const ID_BYTES: usize = 16;
 
 /// The bytes of an id of the shape Tessera makes. Only the canonical
 /// encoding decodes (unused trailing bits must be zero), so each text has
@@ -205,6 +205,14 @@ impl RevocationSet {
         entries.sids.contains(sid)
     }
 
+    /// [`Self::is_session_revoked`] for an id of the shape Tessera makes,
+    /// given as the bytes its text encodes (as a cache keeps it): the same
+    /// answer, with no decoding.
+    pub fn is_session_bytes_revoked(&self, sid: &[u8; ID_BYTES]) -> bool {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.sids.compact.contains_key(sid)
+    }
+
     /// Drops entries that can no longer match a valid token.
     pub fn prune(&self, now: OffsetDateTime) -> usize {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
@@ -304,10 +312,17 @@ mod tests {
             assert_eq!(entries.sids.other.len() + entries.jtis.other.len(), 0);
         }
         assert!(set.is_session_revoked(sid.as_str()));
+        let bytes = |id: &str| compact(id).unwrap();
+        assert!(set.is_session_bytes_revoked(&bytes(sid.as_str())));
+        assert!(
+            !set.is_session_bytes_revoked(&bytes(&jti)),
+            "kinds do not mix"
+        );
         assert!(set.is_revoked("other", &jti));
         assert!(!set.is_session_revoked(&jti), "kinds do not mix");
         let unrevoked = crate::session::SessionId::generate().unwrap();
         assert!(!set.is_session_revoked(unrevoked.as_str()));
+        assert!(!set.is_session_bytes_revoked(&bytes(unrevoked.as_str())));
         // The same bytes with the unused trailing bits set: another text,
         // which is not the revoked id.
         let other_text = "AAAAAAAAAAAAAAAAAAAAAB";

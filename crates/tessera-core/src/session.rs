@@ -5,14 +5,14 @@
 //! revoked alike.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::auth_methods::AuthMethods;
 use crate::secret::{RandomError, SecretHash, random_token};
-use crate::user::User;
 
 /// The public identifier of a session: random, safe to show, useless as a
 /// credential. It is the JWT `sid` of a token session.
@@ -35,10 +35,10 @@ impl SessionId {
         valid.then(|| Self(raw.to_owned()))
     }
 
-    /// An id taken from a valid one (a cache's copy of its bytes): checked
-    /// once when it was copied, not again on every request.
-    pub(crate) fn from_checked(raw: &str) -> Self {
-        Self(raw.to_owned())
+    /// The id whose text is the base64url of `bytes` (an id a cache kept
+    /// as the bytes it encodes).
+    pub(crate) fn encoding(bytes: &[u8; 16]) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(bytes))
     }
 
     /// The id as text.
@@ -160,21 +160,6 @@ impl SessionPolicy {
         let half: Duration = idle / 2;
         half.min(Duration::minutes(1))
     }
-}
-
-/// A request's proven identity: a live session and its user.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    /// The user (shared with the cache: no copy per request).
-    pub user: Arc<User>,
-    /// The session the request belongs to (boxed: this value is moved
-    /// through every layer of a request's extractors, and a box is cheaper
-    /// to move than the session).
-    pub session: Box<Session>,
-    /// The OAuth client a bearer token was issued to by the authorization-code
-    /// flow (its `client_id` claim); `None` for cookies and password-grant
-    /// tokens.
-    pub client_id: Option<String>,
 }
 
 #[cfg(test)]

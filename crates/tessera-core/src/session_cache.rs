@@ -12,67 +12,22 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use crate::auth_methods::AuthMethods;
+use crate::compact_session::{CompactSession, ID_LEN};
 use crate::secret::SecretHash;
 use crate::session::{Session, SessionId, SessionKind};
-use crate::store::{from_millis, to_millis};
 use crate::user::User;
 
 /// How long an entry is trusted before the store is asked again.
 pub const ENTRY_TTL: Duration = Duration::from_secs(30);
 /// Most sessions (per kind) and users held; past it, stale entries go, then all.
 const CAPACITY: usize = 1_000_000;
-/// Length of a session id.
-const ID_LEN: usize = 22;
-
-/// One cached session: what authentication needs, nothing more. The secret
-/// hash is the key of the cookie table, so entries do not repeat it.
+/// One cached session and when it was filled. The secret hash is the key
+/// of the cookie table, so entries do not repeat it.
 #[derive(Clone, Copy)]
 struct Entry {
-    id: [u8; ID_LEN],
-    remember_me: bool,
-    amr: AuthMethods,
-    user_id: Uuid,
-    created_at_ms: i64,
-    last_seen_at_ms: i64,
-    idle_expires_at_ms: i64,
-    absolute_expires_at_ms: i64,
+    session: CompactSession,
     /// Seconds since the cache's epoch when the entry was filled.
     filled_at: u32,
-}
-
-impl Entry {
-    fn new(session: &Session, filled_at: u32) -> Option<Self> {
-        let id: [u8; ID_LEN] = session.id.as_str().as_bytes().try_into().ok()?;
-        Some(Self {
-            id,
-            remember_me: session.remember_me,
-            amr: session.amr,
-            user_id: session.user_id,
-            created_at_ms: to_millis(session.created_at),
-            last_seen_at_ms: to_millis(session.last_seen_at),
-            idle_expires_at_ms: to_millis(session.idle_expires_at),
-            absolute_expires_at_ms: to_millis(session.absolute_expires_at),
-            filled_at,
-        })
-    }
-
-    fn session(&self, kind: SessionKind, secret_hash: SecretHash) -> Option<Session> {
-        Some(Session {
-            id: SessionId::from_checked(std::str::from_utf8(&self.id).ok()?),
-            kind,
-            user_id: self.user_id,
-            secret_hash,
-            created_at: from_millis(self.created_at_ms).ok()?,
-            last_seen_at: from_millis(self.last_seen_at_ms).ok()?,
-            idle_expires_at: from_millis(self.idle_expires_at_ms).ok()?,
-            absolute_expires_at: from_millis(self.absolute_expires_at_ms).ok()?,
-            remember_me: self.remember_me,
-            amr: self.amr,
-            ip: None,
-            user_agent: None,
-        })
-    }
 }
 
 /// When a table value was filled, for eviction.
@@ -169,32 +124,36 @@ impl SessionCache {
     /// `at` and the session live at `now_ms` (Unix milliseconds, the
     /// precision its times are kept in: compared as numbers, with no
     /// calendar).
-    pub fn cookie(&self, hash: &SecretHash, now_ms: i64, at: Instant) -> Option<Session> {
+    pub fn cookie(&self, hash: &SecretHash, now_ms: i64, at: Instant) -> Option<CompactSession> {
         let entry = *read(&self.cookies).get(hash)?;
-        let live = now_ms < entry.idle_expires_at_ms.min(entry.absolute_expires_at_ms);
-        (live && self.fresh(entry.filled_at, at))
-            .then(|| entry.session(SessionKind::Cookie, *hash))
-            .flatten()
+        (entry.session.is_live_at(now_ms) && self.fresh(entry.filled_at, at))
+            .then_some(entry.session)
     }
 
-    /// A cached token session by id, if fresh.
-    pub fn token(&self, id: &SessionId) -> Option<Session> {
+    /// A cached token session by id, if fresh, with its refresh token's hash.
+    pub fn token(&self, id: &SessionId) -> Option<(CompactSession, SecretHash)> {
         let key: [u8; ID_LEN] = id.as_str().as_bytes().try_into().ok()?;
         let (entry, secret_hash) = *read(&self.tokens).get(&key)?;
         self.fresh(entry.filled_at, Instant::now())
-            .then(|| entry.session(SessionKind::Token, secret_hash))
-            .flatten()
+            .then_some((entry.session, secret_hash))
     }
 
     /// Caches `session` (just read from the store, or just touched).
     pub fn put(&self, session: &Session) {
-        let Some(entry) = Entry::new(session, self.tick()) else {
+        let Some(cached) = CompactSession::new(session) else {
             return;
+        };
+        let entry = Entry {
+            session: cached,
+            filled_at: self.tick(),
         };
         match session.kind {
             SessionKind::Cookie => self.insert(&self.cookies, session.secret_hash, entry),
             SessionKind::Token => {
-                self.insert(&self.tokens, entry.id, (entry, session.secret_hash));
+                // Keyed by the id's text, which a bearer request has at hand.
+                if let Ok(key) = <[u8; ID_LEN]>::try_from(session.id.as_str().as_bytes()) {
+                    self.insert(&self.tokens, key, (entry, session.secret_hash));
+                }
             }
         }
     }
@@ -219,15 +178,18 @@ impl SessionCache {
     /// Forgets `session` (ended, or its secret replaced).
     pub fn remove(&self, session: &Session) {
         match session.kind {
-            SessionKind::Cookie => {
-                write(&self.cookies).remove(&session.secret_hash);
-            }
+            SessionKind::Cookie => self.remove_cookie(&session.secret_hash),
             SessionKind::Token => {
                 if let Ok(key) = <[u8; ID_LEN]>::try_from(session.id.as_str().as_bytes()) {
                     write(&self.tokens).remove(&key);
                 }
             }
         }
+    }
+
+    /// Forgets the cookie session whose secret hash is `hash`.
+    pub fn remove_cookie(&self, hash: &SecretHash) {
+        write(&self.cookies).remove(hash);
     }
 
     /// A cached user, if fresh at `at`.
@@ -278,7 +240,9 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth_methods::AuthMethods;
     use crate::secret::{Secret, SecretKind};
+    use crate::store::to_millis;
     use time::OffsetDateTime;
 
     fn session(kind: SessionKind) -> Session {
@@ -310,7 +274,9 @@ mod tests {
         let now_ms = to_millis(cookie.created_at);
         cache.put(&cookie);
         cache.put(&token);
-        let back = cache.cookie(&cookie.secret_hash, now_ms, Instant::now());
+        let back = cache
+            .cookie(&cookie.secret_hash, now_ms, Instant::now())
+            .map(|c| c.session(SessionKind::Cookie, cookie.secret_hash));
         assert_eq!(
             back,
             Some(Session {
@@ -319,7 +285,16 @@ mod tests {
                 ..cookie.clone()
             })
         );
-        assert_eq!(cache.token(&token.id).map(|s| s.id), Some(token.id.clone()));
+        assert_eq!(
+            cache
+                .token(&token.id)
+                .map(|(s, hash)| s.session(SessionKind::Token, hash)),
+            Some(Session {
+                ip: None,
+                user_agent: None,
+                ..token.clone()
+            })
+        );
         assert!(
             cache
                 .cookie(&token.secret_hash, now_ms, Instant::now())

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::auth_methods::{AuthMethod, AuthMethods};
+use crate::authenticated::Authenticated;
 use crate::client::ClientInfo;
 use crate::context::Context;
 use crate::error::CoreError;
@@ -22,7 +23,7 @@ use crate::passkeys::PasskeyProof;
 use crate::revocation::RevocationKind;
 use crate::revocations::Revocations;
 use crate::secret::{Secret, SecretKind};
-use crate::session::{Authenticated, Session, SessionId, SessionKind};
+use crate::session::{Session, SessionId, SessionKind};
 use crate::session_end::{Ending, SessionEnd};
 use crate::sign_in_guard::{Checked, SignInGuard};
 use crate::signing_keys::SigningKeys;
@@ -386,25 +387,33 @@ impl TokenSessions {
         self.context
             .metrics()
             .cache_lookup(CacheKind::Session, cached.is_some());
-        let session = match cached {
-            Some(session) => session,
-            None => match self.context.store().session_by_id(&session_id).await? {
-                Some(s) if s.kind == SessionKind::Token && s.is_live(self.context.now()) => {
-                    self.context.cache().put(&s);
-                    s
-                }
-                _ => return Err(CoreError::Unauthenticated),
-            },
+        let sub = Uuid::parse_str(&claims.sub).ok();
+        let client_id = claims.client_id.clone();
+        if let Some((session, secret_hash)) = cached {
+            if sub != Some(session.user_id()) {
+                return Err(CoreError::Unauthenticated);
+            }
+            let user = self.context.live_user(session.user_id()).await?;
+            return Ok(Authenticated::cached(
+                user,
+                session,
+                SessionKind::Token,
+                secret_hash,
+                client_id,
+            ));
+        }
+        let session = match self.context.store().session_by_id(&session_id).await? {
+            Some(s) if s.kind == SessionKind::Token && s.is_live(self.context.now()) => {
+                self.context.cache().put(&s);
+                s
+            }
+            _ => return Err(CoreError::Unauthenticated),
         };
-        if Uuid::parse_str(&claims.sub).ok() != Some(session.user_id) {
+        if sub != Some(session.user_id) {
             return Err(CoreError::Unauthenticated);
         }
         let user = self.context.live_user(session.user_id).await?;
-        Ok(Authenticated {
-            user,
-            session: Box::new(session),
-            client_id: claims.client_id.clone(),
-        })
+        Ok(Authenticated::new(user, session, client_id))
     }
 
     /// Signature and claims, then the revocation set. An unknown `kid` makes

@@ -174,7 +174,7 @@ pub async fn change_password(
         })?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let (Some(secret), Carrier::Cookie(_)) = (rotated, &caller.carrier) {
-        let max_age = caller.auth.session.absolute_expires_at - state.core().context.now();
+        let max_age = caller.auth.session().absolute_expires_at - state.core().context.now();
         if let Some(cookie) = state.http().cookie.set(&secret, max_age) {
             response.headers_mut().insert(header::SET_COOKIE, cookie);
         }

@@ -246,7 +246,7 @@ pub async fn current(
     let session = state
         .core()
         .user_sessions
-        .get(&caller.auth.session.id)
+        .get(&caller.auth.session().id)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     Ok(Json(SessionBody {

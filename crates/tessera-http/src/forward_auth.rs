@@ -108,7 +108,7 @@ fn allowed(caller: &Caller, query: Option<&str>) -> Response {
         HeaderValue::from_str(id),
         HeaderValue::from_str(user.username.display()),
         roles,
-        HeaderValue::from_str(caller.auth.session.id.as_str()),
+        HeaderValue::from_str(caller.auth.session().id.as_str()),
     );
     let (Ok(id), Ok(username), Ok(roles), Ok(session)) = values else {
         tracing::error!(user = %user.id, "forward auth: a user field is not a header value");

@@ -34,7 +34,7 @@ pub async fn list(
     State(state): State<AppState>,
     AccountCaller(caller): AccountCaller,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
-    let current = caller.auth.session.id.as_str();
+    let current = caller.auth.session().id.as_str();
     let sessions = state.core().user_sessions.list(caller.auth.user.id).await?;
     Ok(Json(
         sessions
@@ -77,7 +77,7 @@ pub async fn revoke_one(
         .revoke(caller.auth.user.id, &id, &client)
         .await?;
     Ok(signed_out_if(
-        id == caller.auth.session.id.as_str(),
+        id == caller.auth.session().id.as_str(),
         &caller,
         &state,
     ))
@@ -130,7 +130,7 @@ pub async fn revoke_many(
         .scope
         .ok_or_else(|| ApiError::bad_request("`scope` must be `others` or `all`"))?;
     let keep = match scope {
-        Scope::Others => Some(&caller.auth.session.id),
+        Scope::Others => Some(&caller.auth.session().id),
         Scope::All => None,
     };
     state

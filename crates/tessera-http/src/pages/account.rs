@@ -165,7 +165,7 @@ pub async fn render_with(
         Err(e) => return PageError::from_core(e).render(state),
     };
     let now = domain::now(state);
-    let current = &user.auth.session.id;
+    let current = &user.auth.session().id;
     let mut rows: Vec<SessionRow> = sessions
         .iter()
         .map(|s| row(s, s.session.id == *current, now))

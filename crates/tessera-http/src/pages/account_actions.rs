@@ -89,7 +89,7 @@ pub async fn change_password(
     let (status, message, wait) = match changed {
         Ok(secret) => {
             // The session was replaced: the browser gets the new secret.
-            let max_age = user.auth.session.absolute_expires_at - domain::now(&state);
+            let max_age = user.auth.session().absolute_expires_at - domain::now(&state);
             let cookie = secret.and_then(|s| state.http().cookie.set(&s, max_age));
             return with_cookie(see_other("/account?done=password"), cookie);
         }
@@ -142,7 +142,7 @@ pub async fn revoke_one(
     SignedInForm { user, form }: SignedInForm<SessionForm>,
 ) -> Response {
     match domain::revoke_session(&state, user.auth.user.id, &form.session, &client).await {
-        Ok(()) if form.session == user.auth.session.id.as_str() => signed_out(&state),
+        Ok(()) if form.session == user.auth.session().id.as_str() => signed_out(&state),
         Ok(()) => see_other("/account?done=revoked"),
         // Ended meanwhile, or never the user's: nothing left to do.
         Err(CoreError::NotFound) => see_other("/account?done=gone"),
@@ -169,7 +169,7 @@ pub async fn revoke_others(
     Client(client): Client,
     SignedInForm { user, .. }: SignedInForm<NoFields>,
 ) -> Response {
-    let keep = Some(&user.auth.session.id);
+    let keep = Some(&user.auth.session().id);
     match domain::revoke_sessions(&state, user.auth.user.id, keep, &client).await {
         Ok(_) => see_other("/account?done=others"),
         Err(e) => PageError::from_core(e).render(&state),

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
+use tessera_core::authenticated::Authenticated;
 use tessera_core::authorization::{self, CodeRequest, SCOPES};
 use tessera_core::oauth_client::OAuthClient;
-use tessera_core::session::Authenticated;
 
 use super::domain;
 use super::layout::{Layout, allow_form_target, form_target, page, redirect_with};
@@ -211,7 +211,7 @@ pub async fn authorize(State(state): State<AppState>, parts: Parts) -> Response 
     };
     let now = domain::now(&state);
     let fresh_enough = |auth: &Authenticated| {
-        max_age.is_none_or(|age| (now - auth.session.created_at).whole_seconds() <= age)
+        max_age.is_none_or(|age| (now - auth.session().created_at).whole_seconds() <= age)
     };
     let (auth, secret) = match auth {
         Some((auth, secret)) if !prompts.contains(&"login") && fresh_enough(&auth) => {
@@ -400,8 +400,8 @@ async fn issue(state: &AppState, request: &Request, auth: &Authenticated) -> Res
             code_challenge: &request.code_challenge,
             scope: &request.scope,
             nonce: request.nonce.as_deref(),
-            auth_time: auth.session.created_at,
-            amr: auth.session.amr,
+            auth_time: auth.session().created_at,
+            amr: auth.session().amr,
         })
         .await;
     let code = match code {

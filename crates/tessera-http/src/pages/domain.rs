@@ -3,6 +3,7 @@
 //! split touches this file alone.
 
 use tessera_core::CoreError;
+use tessera_core::authenticated::Authenticated;
 use tessera_core::authorization::ConsentView;
 use tessera_core::client::ClientInfo;
 use tessera_core::cookie_session::SignedIn;
@@ -10,7 +11,7 @@ use tessera_core::mfa::MfaStatus;
 use tessera_core::mfa_factors::TotpEnrolment;
 use tessera_core::passkey::PasskeyRecord;
 use tessera_core::secret::Secret;
-use tessera_core::session::{Authenticated, SessionId};
+use tessera_core::session::SessionId;
 use tessera_core::user::User;
 use tessera_core::user_sessions::ListedSession;
 use time::OffsetDateTime;

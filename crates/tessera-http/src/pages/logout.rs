@@ -8,9 +8,9 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use http::StatusCode;
+use tessera_core::authenticated::Authenticated;
 use tessera_core::rp_logout::LogoutRequest;
 use tessera_core::secret::Secret;
-use tessera_core::session::Authenticated;
 
 use super::account_actions::signed_out;
 use super::domain;

@@ -9,8 +9,8 @@ use http::request::Parts;
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tessera_core::authenticated::Authenticated;
 use tessera_core::secret::Secret;
-use tessera_core::session::Authenticated;
 
 use super::domain;
 use super::form::{back_link, decode, refused};
