@@ -87,9 +87,6 @@ impl Authenticated {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth_methods::AuthMethods;
-    use crate::secret::{Secret, SecretKind};
-    use crate::session::SessionId;
     use time::OffsetDateTime;
 
     fn user() -> Arc<User> {
@@ -104,31 +101,14 @@ mod tests {
         })
     }
 
-    fn session(kind: SessionKind) -> Session {
-        let now = OffsetDateTime::now_utc();
-        let now = now.replace_millisecond(now.millisecond()).unwrap_or(now);
-        Session {
-            id: SessionId::generate().unwrap_or_else(|_| unreachable!()),
-            kind,
-            user_id: uuid::Uuid::new_v4(),
-            secret_hash: Secret::generate(SecretKind::Session)
-                .unwrap_or_else(|_| unreachable!())
-                .hash(),
-            created_at: now,
-            last_seen_at: now,
-            idle_expires_at: now + time::Duration::minutes(30),
-            absolute_expires_at: now + time::Duration::hours(12),
-            remember_me: false,
-            amr: AuthMethods::PASSWORD,
-            ip: None,
-            user_agent: None,
-        }
-    }
-
     #[test]
     fn a_cached_identity_reads_the_session_it_was_made_from() {
         for kind in [SessionKind::Cookie, SessionKind::Token] {
-            let original = session(kind);
+            let original = Session {
+                ip: None,
+                user_agent: None,
+                ..Session::sample(kind)
+            };
             let compact = CompactSession::new(&original).unwrap_or_else(|| unreachable!());
             let read = Authenticated::new(user(), original.clone(), None);
             let cached = Authenticated::cached(user(), compact, kind, original.secret_hash, None);

@@ -106,32 +106,10 @@ fn time_of(ms: i64) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::{Secret, SecretKind};
-
-    fn session() -> Session {
-        let now = OffsetDateTime::now_utc();
-        let now = now.replace_millisecond(now.millisecond()).unwrap_or(now);
-        Session {
-            id: SessionId::generate().unwrap_or_else(|_| unreachable!()),
-            kind: SessionKind::Cookie,
-            user_id: Uuid::new_v4(),
-            secret_hash: Secret::generate(SecretKind::Session)
-                .unwrap_or_else(|_| unreachable!())
-                .hash(),
-            created_at: now,
-            last_seen_at: now + time::Duration::seconds(1),
-            idle_expires_at: now + time::Duration::minutes(30),
-            absolute_expires_at: now + time::Duration::hours(12),
-            remember_me: true,
-            amr: AuthMethods::PASSWORD,
-            ip: Some("127.0.0.1".parse().unwrap_or_else(|_| unreachable!())),
-            user_agent: Some("x".into()),
-        }
-    }
 
     #[test]
     fn gives_back_all_but_the_client_details() {
-        let original = session();
+        let original = Session::sample(SessionKind::Cookie);
         let cached = CompactSession::new(&original).unwrap_or_else(|| unreachable!());
         assert_eq!(
             cached.session(original.kind, original.secret_hash),
@@ -153,9 +131,9 @@ mod tests {
 
     #[test]
     fn is_live_until_the_first_of_its_two_ends() {
-        let mut idle_first = session();
+        let mut idle_first = Session::sample(SessionKind::Cookie);
         idle_first.idle_expires_at = idle_first.created_at + time::Duration::milliseconds(5);
-        let mut absolute_first = session();
+        let mut absolute_first = Session::sample(SessionKind::Cookie);
         absolute_first.idle_expires_at =
             absolute_first.absolute_expires_at + time::Duration::hours(1);
         for original in [idle_first, absolute_first] {
@@ -171,7 +149,7 @@ mod tests {
     fn only_ids_of_the_generated_shape_are_kept() {
         // A valid id's alphabet and length, with a non-canonical last
         // character (unused bits set): kept out, so the store answers.
-        let mut odd = session();
+        let mut odd = Session::sample(SessionKind::Cookie);
         odd.id = SessionId::parse("AAAAAAAAAAAAAAAAAAAAAB").unwrap_or_else(|| unreachable!());
         assert!(CompactSession::new(&odd).is_none());
     }

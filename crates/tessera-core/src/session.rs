@@ -163,6 +163,32 @@ impl SessionPolicy {
 }
 
 #[cfg(test)]
+impl Session {
+    /// A live session for tests: times to the millisecond (as caches keep
+    /// them), a fresh secret hash, client details set.
+    pub(crate) fn sample(kind: SessionKind) -> Self {
+        let now = OffsetDateTime::now_utc();
+        let now = now.replace_millisecond(now.millisecond()).unwrap_or(now);
+        Session {
+            id: SessionId::generate().unwrap_or_else(|_| unreachable!()),
+            kind,
+            user_id: Uuid::new_v4(),
+            secret_hash: crate::secret::Secret::generate(crate::secret::SecretKind::Session)
+                .unwrap_or_else(|_| unreachable!())
+                .hash(),
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now + Duration::minutes(30),
+            absolute_expires_at: now + Duration::hours(12),
+            remember_me: true,
+            amr: AuthMethods::PASSWORD,
+            ip: Some(IpAddr::from([127, 0, 0, 1])),
+            user_agent: Some("x".into()),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
