@@ -7,13 +7,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::auth_methods::AuthMethods;
-use crate::revocation::ID_BYTES;
+use crate::revocation::{ID_BYTES, compact};
 use crate::secret::SecretHash;
 use crate::session::{Session, SessionId, SessionKind};
 use crate::store::{from_millis, to_millis};
-
-/// Length of a session id's text.
-pub const ID_LEN: usize = 22;
 
 /// The compact copy of a session. Made only from a valid [`Session`], so
 /// its times are in range; its id kept as the bytes it encodes (the form
@@ -35,7 +32,7 @@ impl CompactSession {
     /// than the canonical base64url of 16 bytes (never one this server made).
     pub fn new(session: &Session) -> Option<Self> {
         Some(Self {
-            id: crate::base64url::decode(session.id.as_str().as_bytes())?,
+            id: compact(session.id.as_str())?,
             remember_me: session.remember_me,
             amr: session.amr,
             user_id: session.user_id,
@@ -121,8 +118,7 @@ mod tests {
         );
         assert_eq!(
             cached.id_bytes(),
-            &crate::base64url::decode::<ID_BYTES>(original.id.as_str().as_bytes())
-                .unwrap_or_default()
+            &compact(original.id.as_str()).unwrap_or_default()
         );
         assert_eq!(cached.user_id(), original.user_id);
         assert!(cached.remember_me());

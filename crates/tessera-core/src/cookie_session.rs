@@ -256,10 +256,12 @@ impl CookieSessions {
                 Err(CoreError::Unauthenticated)
             }
             FromCache::Missing => self.authenticate_from_store(hash, now_ms).await,
-            FromCache::Partly(cached) => {
+            FromCache::Partly {
+                session: cached,
+                touch_due,
+            } => {
                 let user = context.live_user_at(cached.user_id(), at).await?;
-                let unseen_ms = now_ms.saturating_sub(cached.last_seen_at_ms());
-                if unseen_ms >= self.touch_interval_ms(cached.remember_me()) {
+                if touch_due {
                     let session = self
                         .touch(cached.session(SessionKind::Cookie, hash))
                         .await?;
@@ -313,11 +315,13 @@ impl CookieSessions {
         {
             return FromCache::Revoked;
         }
-        let unseen_ms = now_ms.saturating_sub(cached.last_seen_at_ms());
-        if unseen_ms >= self.touch_interval_ms(cached.remember_me()) {
-            return FromCache::Partly(cached);
-        }
-        match context.cached_user(cached.user_id(), at) {
+        let touch_due = self.touch_due(now_ms, cached.last_seen_at_ms(), cached.remember_me());
+        let user = if touch_due {
+            None
+        } else {
+            context.cached_user(cached.user_id(), at)
+        };
+        match user {
             Some(user) => FromCache::Live(Authenticated::cached(
                 user,
                 cached,
@@ -325,7 +329,10 @@ impl CookieSessions {
                 *hash,
                 None,
             )),
-            None => FromCache::Partly(cached),
+            None => FromCache::Partly {
+                session: cached,
+                touch_due,
+            },
         }
     }
 
@@ -354,8 +361,8 @@ impl CookieSessions {
         }
         context.cache().put(&session);
         let user = context.live_user(session.user_id).await?;
-        let unseen_ms = now_ms.saturating_sub(to_millis(session.last_seen_at));
-        let session = if unseen_ms >= self.touch_interval_ms(session.remember_me) {
+        let last_seen_at_ms = to_millis(session.last_seen_at);
+        let session = if self.touch_due(now_ms, last_seen_at_ms, session.remember_me) {
             self.touch(session).await?
         } else {
             session
@@ -375,14 +382,17 @@ impl CookieSessions {
         Ok(session)
     }
 
-    /// How long a session of this kind of sign-in is used before its use
-    /// is written down again, in milliseconds.
-    fn touch_interval_ms(&self, remember_me: bool) -> i64 {
-        if remember_me {
+    /// Whether a session last seen at `last_seen_at_ms` is due to have its
+    /// use written down at `now_ms` (Unix milliseconds): once per touch
+    /// interval of its kind of sign-in. Stored times come back as any
+    /// 64-bit value, so the difference saturates.
+    fn touch_due(&self, now_ms: i64, last_seen_at_ms: i64, remember_me: bool) -> bool {
+        let interval_ms = if remember_me {
             self.touch_interval_ms.1
         } else {
             self.touch_interval_ms.0
-        }
+        };
+        now_ms.saturating_sub(last_seen_at_ms) >= interval_ms
     }
 
     /// The CSRF token of the cookie session whose secret is `secret`.
@@ -409,8 +419,12 @@ enum FromCache {
     Live(Authenticated),
     /// Ended (on this node or another): refused.
     Revoked,
-    /// Live, but its user is to be read or its use written down.
-    Partly(CompactSession),
+    /// Live, but its user is to be read or (`touch_due`) its use written
+    /// down.
+    Partly {
+        session: CompactSession,
+        touch_due: bool,
+    },
     /// Not held (or the revocation set is stale): the store answers.
     Missing,
 }

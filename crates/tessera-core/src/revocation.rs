@@ -75,7 +75,7 @@ pub const ID_BYTES: usize = 16;
 /// The bytes of an id of the shape Tessera makes. Only the canonical
 /// encoding decodes (unused trailing bits must be zero), so each text has
 /// at most one form and each form one text.
-fn compact(id: &str) -> Option<[u8; ID_BYTES]> {
+pub(crate) fn compact(id: &str) -> Option<[u8; ID_BYTES]> {
     crate::base64url::decode::<ID_BYTES>(id.as_bytes())
 }
 

@@ -37,7 +37,7 @@ impl SessionId {
 
     /// The id whose text is the base64url of `bytes` (an id a cache kept
     /// as the bytes it encodes).
-    pub(crate) fn encoding(bytes: &[u8; 16]) -> Self {
+    pub(crate) fn encoding(bytes: &[u8; crate::revocation::ID_BYTES]) -> Self {
         Self(URL_SAFE_NO_PAD.encode(bytes))
     }
 

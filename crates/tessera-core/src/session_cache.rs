@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use crate::compact_session::{CompactSession, ID_LEN};
+use crate::compact_session::CompactSession;
 use crate::secret::SecretHash;
 use crate::session::{Session, SessionId, SessionKind};
 use crate::user::User;
@@ -21,6 +21,9 @@ use crate::user::User;
 pub const ENTRY_TTL: Duration = Duration::from_secs(30);
 /// Most sessions (per kind) and users held; past it, stale entries go, then all.
 const CAPACITY: usize = 1_000_000;
+/// Length of a session id's text (the token table's key).
+const ID_LEN: usize = 22;
+
 /// One cached session and when it was filled. The secret hash is the key
 /// of the cookie table, so entries do not repeat it.
 #[derive(Clone, Copy)]
