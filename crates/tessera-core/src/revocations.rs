@@ -6,7 +6,8 @@
 //! and four times a second). When staleness is bounded, a set not brought up
 //! to date for that long refuses access tokens and fails readiness.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
@@ -23,8 +24,12 @@ const REVOCATION_PAGE: u32 = 1000;
 pub struct Revocations {
     context: Arc<Context>,
     set: RevocationSet,
-    /// When the set was last brought up to date from the store.
-    synced: Mutex<Instant>,
+    /// The instant the other times count from.
+    epoch: Instant,
+    /// When the set was last brought up to date from the store, in
+    /// nanoseconds since `epoch`: read on every request, so one atomic load
+    /// rather than a lock.
+    synced: AtomicU64,
     /// `TesseraConfig::revocation_max_staleness`, read on every request.
     max_staleness: Option<Duration>,
 }
@@ -45,7 +50,8 @@ impl Revocations {
         Self {
             context,
             set: RevocationSet::new(),
-            synced: Mutex::new(Instant::now()),
+            epoch: Instant::now(),
+            synced: AtomicU64::new(0),
             max_staleness,
         }
     }
@@ -72,7 +78,10 @@ impl Revocations {
                 self.set.advance_cursor(last.seq);
             }
             if page.len() < REVOCATION_PAGE as usize {
-                *self.synced.lock().unwrap_or_else(|p| p.into_inner()) = synced_at;
+                // Never backwards: a slower sync finishing late keeps the
+                // later mark of one that started after it.
+                self.synced
+                    .fetch_max(self.since_epoch(synced_at), Ordering::Release);
                 return Ok(added);
             }
         }
@@ -97,8 +106,7 @@ impl Revocations {
         let Some(limit) = self.max_staleness else {
             return Ok(());
         };
-        let synced = *self.synced.lock().unwrap_or_else(|p| p.into_inner());
-        if at.saturating_duration_since(synced) > limit {
+        if at.saturating_duration_since(self.synced_at()) > limit {
             return Err(CoreError::Store(StoreError::Unavailable(
                 "the revocation set cannot be brought up to date".into(),
             )));
@@ -126,7 +134,16 @@ impl Revocations {
     /// Entries in this node's set, and how long ago it was last brought up
     /// to date from the store (for metrics).
     pub fn status(&self) -> (usize, Duration) {
-        let synced = *self.synced.lock().unwrap_or_else(|p| p.into_inner());
-        (self.set.len(), synced.elapsed())
+        (self.set.len(), self.synced_at().elapsed())
+    }
+
+    /// When the set was last brought up to date.
+    fn synced_at(&self) -> Instant {
+        self.epoch + Duration::from_nanos(self.synced.load(Ordering::Acquire))
+    }
+
+    /// `at` as nanoseconds since the epoch (saturating: 584 years).
+    fn since_epoch(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 }

@@ -145,7 +145,7 @@ where
                 response: Some(config.cross_origin.preflight(grant)),
             }
         } else {
-            if cross_origin {
+            if cross_origin && config.cross_origin.grants_any() {
                 cors = Some(config.cross_origin.grant(&request));
             }
             let inner = &mut self.inner;
@@ -277,6 +277,15 @@ mod tests {
         calls: Arc<AtomicUsize>,
     ) -> Result<impl Service<Request, Response = Response, Error = Infallible> + Clone, String>
     {
+        door_for(calls, vec![APP.to_owned()])
+    }
+
+    /// [`door`] granting CORS to `origins`.
+    fn door_for(
+        calls: Arc<AtomicUsize>,
+        origins: Vec<String>,
+    ) -> Result<impl Service<Request, Response = Response, Error = Infallible> + Clone, String>
+    {
         let routes = RouteTable::new(
             &api_of(&["/panic", "/panic-now", "/slow", "/api", "/page"]),
             &api_of(&["/api"]),
@@ -286,7 +295,7 @@ mod tests {
             routes,
             ids: RequestIds::default(),
             hosts: HostCheck::new(Some(HostPolicy::new("https://auth.example", &[])?), &[]),
-            cross_origin: CrossOrigin::new(&[APP.to_owned()]),
+            cross_origin: CrossOrigin::new(&origins),
             headers: SecurityHeaders::new(true),
             draining: Draining::default(),
             timeout: Duration::from_millis(200),
@@ -422,6 +431,32 @@ mod tests {
         );
         assert!(!response.headers().contains_key(header::VARY));
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn no_cors_step_when_no_origin_is_granted() -> Result<(), String> {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let door = door_for(calls.clone(), Vec::new())?;
+        let response = send(door.clone(), request("GET", "/api", &[("origin", APP)])?).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(!response.headers().contains_key(header::VARY));
+        assert!(
+            !response
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        );
+        assert!(finished(&response));
+        // A preflight is still answered at the door, and grants nothing.
+        let preflight = [("origin", APP), ("access-control-request-method", "POST")];
+        let response = send(door, request("OPTIONS", "/api", &preflight)?).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert!(
+            !response
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
         Ok(())
     }
 }
