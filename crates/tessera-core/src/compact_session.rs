@@ -63,6 +63,11 @@ impl CompactSession {
         self.last_seen_at_ms
     }
 
+    /// Marks the session seen at `now_ms` (a use being written down).
+    pub(crate) fn mark_seen_at(&mut self, now_ms: i64) {
+        self.last_seen_at_ms = now_ms;
+    }
+
     /// When it stops being valid unless used again, in Unix milliseconds.
     pub fn expires_at_ms(&self) -> i64 {
         self.idle_expires_at_ms.min(self.absolute_expires_at_ms)

@@ -245,7 +245,7 @@ impl CookieSessions {
         let now_ms = context.now_millis();
         // One reading of the monotonic clock for every freshness check here.
         let at = Instant::now();
-        let found = self.look_up_cached(&hash, now_ms, at);
+        let found = self.look_up_cached(&hash, now_ms, at, Writer::Claims);
         context
             .metrics()
             .cache_lookup(CacheKind::Session, !matches!(found, FromCache::Missing));
@@ -285,7 +285,12 @@ impl CookieSessions {
     /// steps on the most common request.
     pub fn authenticate_cached(&self, secret: &Secret) -> Option<Authenticated> {
         let context = &*self.context;
-        let found = self.look_up_cached(&secret.hash(), context.now_millis(), Instant::now());
+        let found = self.look_up_cached(
+            &secret.hash(),
+            context.now_millis(),
+            Instant::now(),
+            Writer::Not,
+        );
         let FromCache::Live(auth) = found else {
             return None;
         };
@@ -297,8 +302,16 @@ impl CookieSessions {
     /// hashes to `hash`, at `now_ms` (wall clock) and `at` (monotonic).
     /// Only positive answers are cached, each checked against the
     /// revocation set, so a session ended on another node is refused here
-    /// too; a stale set counts as no answer.
-    fn look_up_cached(&self, hash: &SecretHash, now_ms: i64, at: Instant) -> FromCache {
+    /// too; a stale set counts as no answer. A use due to be written down
+    /// is [`FromCache::Partly`]; with [`Writer::Claims`], only for the one
+    /// caller that claims the write.
+    fn look_up_cached(
+        &self,
+        hash: &SecretHash,
+        now_ms: i64,
+        at: Instant,
+        writer: Writer,
+    ) -> FromCache {
         let context = &*self.context;
         let cached = self
             .revocations
@@ -315,7 +328,15 @@ impl CookieSessions {
         {
             return FromCache::Revoked;
         }
-        let touch_due = self.touch_due(now_ms, cached.last_seen_at_ms(), cached.remember_me());
+        // Due, and (for a caller that writes it) this request the one to:
+        // the others that find it due at the same moment do not write it
+        // again.
+        let seen_ms = cached.last_seen_at_ms();
+        let touch_due = self.touch_due(now_ms, seen_ms, cached.remember_me())
+            && match writer {
+                Writer::Claims => context.cache().claim_touch(hash, seen_ms, now_ms),
+                Writer::Not => true,
+            };
         let user = if touch_due {
             None
         } else {
@@ -411,6 +432,15 @@ impl CookieSessions {
             .await?;
         Ok(())
     }
+}
+
+/// Whether a cache look-up is made by a caller that writes down a use
+/// found due ([`CookieSessions::authenticate`]) or by one that leaves it
+/// to that caller ([`CookieSessions::authenticate_cached`]).
+#[derive(Clone, Copy)]
+enum Writer {
+    Claims,
+    Not,
 }
 
 /// What the in-process caches say of a cookie session.

@@ -133,6 +133,23 @@ impl SessionCache {
             .then_some(entry.session)
     }
 
+    /// Claims the writing down of a cookie session's use: the cached entry
+    /// keyed by `hash` is marked seen at `now_ms` if it still says
+    /// `seen_ms`, and the answer is whether this caller did it. Of the
+    /// requests that find a use due at the same moment, one writes it and
+    /// the others go on as if it were written (it is, a moment later; if
+    /// that write fails, the next is due an interval on).
+    pub fn claim_touch(&self, hash: &SecretHash, seen_ms: i64, now_ms: i64) -> bool {
+        let mut map = write(&self.cookies);
+        match map.get_mut(hash) {
+            Some(entry) if entry.session.last_seen_at_ms() == seen_ms => {
+                entry.session.mark_seen_at(now_ms);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// A cached token session by id, if fresh, with its refresh token's hash.
     pub fn token(&self, id: &SessionId) -> Option<(CompactSession, SecretHash)> {
         let key: [u8; ID_LEN] = id.as_str().as_bytes().try_into().ok()?;

@@ -11,7 +11,7 @@ mod common;
 use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_core::clock::ManualClock;
+use tessera_core::clock::{Clock as _, ManualClock};
 use tessera_core::secret::{Secret, SecretKind};
 use time::{Duration, OffsetDateTime};
 
@@ -379,6 +379,60 @@ async fn last_seen_is_written_at_most_once_a_minute() {
     assert_eq!(seen().await, first, "not rewritten within a minute");
     clock.advance(Duration::seconds(31));
     assert_ne!(seen().await, first, "rewritten after a minute");
+}
+
+/// Writes of sessions' uses so far, as `/metrics` counts store operations.
+async fn touches(server: &TestServer) -> f64 {
+    let text = server
+        .anon()
+        .get(server.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "tessera_store_operation_duration_seconds_count{operation=\"touch_session\"} ",
+            )
+        })
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_use_due_is_written_once_however_many_requests_find_it_due() {
+    let clock = ManualClock::new(OffsetDateTime::now_utc());
+    let server = TestServer::with(manual_server_options(&clock)).await;
+    let alice = server.signed_in("alice").await;
+    assert_eq!(alice.get("/v1/me").await.status(), 200);
+    let before = touches(&server).await;
+    clock.advance(Duration::seconds(61));
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let request = alice.client.get(alice.url("/v1/me"));
+        requests.spawn(async move { request.send().await.unwrap().status() });
+    }
+    for status in requests.join_all().await {
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        touches(&server).await - before,
+        1.0,
+        "one write for 16 requests"
+    );
+    let list: Value = alice.get("/v1/me/sessions").await.json().await.unwrap();
+    let seen = OffsetDateTime::parse(
+        list[0]["last_seen_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        seen >= clock.now() - Duration::seconds(1),
+        "the write landed"
+    );
 }
 
 #[tokio::test]
