@@ -383,23 +383,11 @@ async fn last_seen_is_written_at_most_once_a_minute() {
 
 /// Writes of sessions' uses so far, as `/metrics` counts store operations.
 async fn touches(server: &TestServer) -> f64 {
-    let text = server
-        .anon()
-        .get(server.url("/metrics"))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(
-                "tessera_store_operation_duration_seconds_count{operation=\"touch_session\"} ",
-            )
-        })
-        .map_or(0.0, |v| v.parse().unwrap())
+    let text = server.exposition().await;
+    sample(
+        &text,
+        "tessera_store_operation_duration_seconds_count{operation=\"touch_session\"}",
+    )
 }
 
 #[tokio::test]

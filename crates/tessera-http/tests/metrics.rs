@@ -339,7 +339,7 @@ async fn request_series_are_bounded_whatever_the_client_sends() {
             .await
             .unwrap();
     }
-    let text = exposition(&server).await;
+    let text = server.exposition().await;
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("tessera_http_requests_total{"))
@@ -421,7 +421,7 @@ async fn the_dashboard_names_only_series_the_server_exports() {
         .unwrap();
     assert_eq!(r.status(), 503);
 
-    let text = exposition(&server).await;
+    let text = server.exposition().await;
     let exported: std::collections::BTreeSet<&str> = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -459,27 +459,6 @@ async fn the_dashboard_names_only_series_the_server_exports() {
     }
 }
 
-/// `/metrics` as text.
-async fn exposition(server: &TestServer) -> String {
-    server
-        .anon()
-        .get(server.url("/metrics"))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// The value of one sample line of an exposition, 0 if absent.
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |v| v.parse().unwrap())
-}
-
 #[tokio::test]
 async fn throttled_and_disabled_sign_ins_are_told_apart() {
     let mut core = cheap_hashing();
@@ -501,19 +480,19 @@ async fn throttled_and_disabled_sign_ins_are_told_apart() {
     assert_eq!(sign_in("wrong password 2").await.unwrap().status(), 401);
     // The address is blocked now: refused before any password work.
     assert_eq!(sign_in(PASSWORD).await.unwrap().status(), 429);
-    let text = exposition(&server).await;
+    let text = server.exposition().await;
     assert_eq!(
-        value(
+        sample(
             &text,
             "tessera_sign_ins_total{outcome=\"wrong_credentials\"}"
         ),
         2.0
     );
     assert_eq!(
-        value(&text, "tessera_sign_ins_total{outcome=\"throttled\"}"),
+        sample(&text, "tessera_sign_ins_total{outcome=\"throttled\"}"),
         1.0
     );
-    assert_eq!(value(&text, "tessera_sign_ins_total{outcome=\"ok\"}"), 0.0);
+    assert_eq!(sample(&text, "tessera_sign_ins_total{outcome=\"ok\"}"), 0.0);
 
     // On a server of its own (no block): the right password of a disabled account.
     let server = TestServer::with(Options {
@@ -540,13 +519,13 @@ async fn throttled_and_disabled_sign_ins_are_told_apart() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let text = exposition(&server).await;
+    let text = server.exposition().await;
     assert_eq!(
-        value(&text, "tessera_sign_ins_total{outcome=\"disabled\"}"),
+        sample(&text, "tessera_sign_ins_total{outcome=\"disabled\"}"),
         1.0
     );
     assert_eq!(
-        value(
+        sample(
             &text,
             "tessera_sign_ins_total{outcome=\"wrong_credentials\"}"
         ),
@@ -604,19 +583,19 @@ async fn second_factor_sign_ins_are_counted_by_outcome() {
     let wrong = if next == "000000" { "111111" } else { "000000" };
     assert_eq!(second_step(wrong.into()).await.unwrap().status(), 401);
     assert_eq!(second_step(next).await.unwrap().status(), 200);
-    let text = exposition(&server).await;
+    let text = server.exposition().await;
     // The first sign-in (before TOTP) and the finished second step.
-    assert_eq!(value(&text, "tessera_sign_ins_total{outcome=\"ok\"}"), 2.0);
+    assert_eq!(sample(&text, "tessera_sign_ins_total{outcome=\"ok\"}"), 2.0);
     assert_eq!(
-        value(&text, "tessera_sign_ins_total{outcome=\"mfa_required\"}"),
+        sample(&text, "tessera_sign_ins_total{outcome=\"mfa_required\"}"),
         1.0
     );
     assert_eq!(
-        value(&text, "tessera_sign_ins_total{outcome=\"wrong_code\"}"),
+        sample(&text, "tessera_sign_ins_total{outcome=\"wrong_code\"}"),
         1.0
     );
     assert_eq!(
-        value(
+        sample(
             &text,
             "tessera_sign_ins_total{outcome=\"wrong_credentials\"}"
         ),

@@ -97,20 +97,9 @@ async fn signed_honest(server: &TestServer, key: &mut SoftPasskey) -> Value {
 
 /// `tessera_sign_ins_total{outcome}` now.
 async fn sign_ins(server: &TestServer, outcome: &str) -> u64 {
-    let text = server
-        .anon()
-        .get(server.url("/metrics"))
-        .bearer_auth(common::METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let series = format!("tessera_sign_ins_total{{outcome=\"{outcome}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(series.as_str()))
-        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+    let text = server.exposition().await;
+    let series = format!("tessera_sign_ins_total{{outcome=\"{outcome}\"}}");
+    common::sample(&text, &series) as u64
 }
 
 async fn refused(server: &TestServer, body: &Value) -> Value {

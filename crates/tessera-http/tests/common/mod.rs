@@ -434,3 +434,26 @@ pub fn craft_token(
     };
     format!("{message}.{signature}")
 }
+
+impl TestServer {
+    /// `/metrics` as text, read with the metrics token.
+    pub async fn exposition(&self) -> String {
+        self.anon()
+            .get(self.url("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// The value of one sample line of an exposition (`name{labels}` as
+/// written), 0 if absent.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
